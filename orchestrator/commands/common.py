@@ -1,0 +1,57 @@
+"""Options every sub-command shares, and how they become a validated config."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from orchestrator.config import CreatureConfig, load_config, parse_set
+
+
+def add_config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="a YAML file overriding configs/creature.yaml")
+    p.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override one config key, e.g. --set voice.lipsync.floor_db=-45 (repeatable)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def add_backend_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["replay", "mlx", "torch", "remote"], help="voice backend")
+    p.add_argument("--hf-repo", metavar="REPO_OR_DIR", help="model repo id or local directory")
+    p.add_argument("--quantize", choices=["4", "8", "bf16", "auto"], help="MLX weight format")
+    p.add_argument("--scene", help="replay scene name or path to scene.yaml")
+    p.add_argument("--max-steps", type=int, help="generator steps before a rollover")
+
+
+def config_from_args(
+    args: argparse.Namespace, extra: dict[str, Any] | None = None
+) -> CreatureConfig:
+    overrides: dict[str, Any] = {}
+    flag_keys = {
+        "backend": "voice.backend",
+        "scene": "voice.replay.scene",
+        "max_steps": "voice.rollover.max_steps",
+    }
+    for attr, key in flag_keys.items():
+        val = getattr(args, attr, None)
+        if val is not None:
+            overrides[key] = val
+    backend = getattr(args, "backend", None)
+    if getattr(args, "hf_repo", None):
+        # the repo flag applies to the chosen backend (mlx unless told otherwise)
+        overrides[f"voice.{backend if backend in ('mlx', 'torch') else 'mlx'}.hf_repo"] = (
+            args.hf_repo
+        )
+    q = getattr(args, "quantize", None)
+    if q is not None:
+        overrides["voice.mlx.quantize"] = int(q) if q in ("4", "8") else q
+    if getattr(args, "realtime", False):
+        overrides["voice.loop.realtime"] = True
+    overrides.update(extra or {})
+    overrides.update(parse_set(getattr(args, "set", []) or []))
+    return load_config(getattr(args, "config", None), overrides)

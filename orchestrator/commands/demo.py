@@ -1,0 +1,57 @@
+"""``creature demo``: the shipped scene, end to end, with no model weights needed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from orchestrator.commands.common import add_backend_options, add_config_options, config_from_args
+from orchestrator.terminal_view import TerminalView
+from orchestrator.voice_session import VoiceSession
+
+DEFAULT_RECORD = "creature-demo.jsonl"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the creature on the shipped replay scene",
+        description=(
+            "Runs the creature in real time on the shipped scene (replay backend): it greets you "
+            "and agrees to pick up the red cup. Speak to it with --input local. The session is "
+            "recorded as JSON lines."
+        ),
+    )
+    add_config_options(p)
+    add_backend_options(p)
+    p.add_argument("--once", action="store_true", help="exit 0 when the scene ends")
+    p.add_argument("--input", help="'local' for the sound card's microphone, or an audio file")
+    p.add_argument("--output", help="'local' for the speaker, or a WAV file")
+    p.add_argument(
+        "--record",
+        default=DEFAULT_RECORD,
+        metavar="EVENTS.jsonl",
+        help=f"session record (default {DEFAULT_RECORD})",
+    )
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    extra: dict = {}
+    if args.input:
+        extra["audio.input"] = args.input
+        extra["voice.loop.realtime"] = True
+    if args.output:
+        extra["audio.output"] = args.output
+    cfg = config_from_args(args, extra)
+    session = VoiceSession(cfg, Path(args.record))
+    view = TerminalView(session.hub)
+    try:
+        session.start_backend()
+        stats = session.run(stop_when_finished=args.once)
+    finally:
+        session.close()
+        view.close()
+    print(json.dumps({"record": args.record, **stats.summary()}))
+    return 0

@@ -1,0 +1,166 @@
+"""Configuration: ``configs/creature.yaml`` < a user file < CLI flags, validated as one.
+
+Every error names the file (or flag) the value came from, the dotted key, and what was
+expected, e.g. ``my.yaml: voice.lipsync.attack_ms: Input should be a valid number (got 'fast')``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from track2_voice.config import Strict, VoiceConfig
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_CONFIG = CONFIGS_DIR / "creature.yaml"
+
+
+class AudioConfig(Strict):
+    input: str | None = Field(
+        None, description="'local' (sound card), a file path, or null (silence / browser audio)"
+    )
+    output: str | None = Field(None, description="'local' (sound card), a WAV path, or null")
+    input_device: str | int | None = None
+    output_device: str | int | None = None
+
+
+class LogConfig(Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class CreatureConfig(Strict):
+    voice: VoiceConfig = VoiceConfig()
+    audio: AudioConfig = AudioConfig()
+    log: LogConfig = LogConfig()
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _merge(base: dict, over: dict, source: str, sources: dict[str, str], prefix: str = "") -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v, source, sources, key + ".")
+        else:
+            out[k] = copy.deepcopy(v)
+            sources[key] = source
+            if isinstance(v, dict):
+                for sub in _leaves(v, key + "."):
+                    sources[sub] = source
+    return out
+
+
+def _leaves(d: dict, prefix: str) -> list[str]:
+    out = []
+    for k, v in d.items():
+        out.append(prefix + str(k))
+        if isinstance(v, dict):
+            out.extend(_leaves(v, f"{prefix}{k}."))
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: expected a mapping of sections at the top, got {type(data).__name__}"
+        )
+    return data
+
+
+def dotted_to_nested(overrides: dict[str, Any]) -> dict:
+    nested: dict = {}
+    for dotted, value in overrides.items():
+        node = nested
+        parts = dotted.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``--set voice.lipsync.floor_db=-45`` -> {"voice.lipsync.floor_db": -45} (YAML-typed)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. voice.backend=mlx")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item}: value is not valid YAML: {e}") from e
+    return out
+
+
+def _explain(err: dict, sources: dict[str, str], default_source: str) -> str:
+    loc = [str(x) for x in err["loc"]]
+    # pydantic puts union/literal branch names in loc; keep only real keys
+    key_parts: list[str] = []
+    for part in loc:
+        key_parts.append(part)
+    dotted = ".".join(key_parts)
+    src = default_source
+    for i in range(len(key_parts), 0, -1):
+        cand = ".".join(key_parts[:i])
+        if cand in sources:
+            src = sources[cand]
+            break
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        parent = ".".join(key_parts[:-1])
+        allowed = _allowed_keys(parent)
+        msg = f"unknown key; expected one of: {', '.join(allowed)}" if allowed else "unknown key"
+        return f"{src}: {dotted}: {msg}"
+    got = err.get("input")
+    return f"{src}: {dotted}: {msg} (got {got!r})"
+
+
+def _allowed_keys(parent: str) -> list[str]:
+    model: Any = CreatureConfig
+    for part in [p for p in parent.split(".") if p]:
+        field = model.model_fields.get(part)
+        if field is None or not hasattr(field.annotation, "model_fields"):
+            return []
+        model = field.annotation
+    return list(model.model_fields)
+
+
+def load_config(
+    user_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    base_file: Path = DEFAULT_CONFIG,
+) -> CreatureConfig:
+    sources: dict[str, str] = {}
+    merged = _merge({}, _read_yaml(base_file), str(base_file), sources)
+    if user_file is not None:
+        up = Path(user_file)
+        merged = _merge(merged, _read_yaml(up), str(up), sources)
+    if overrides:
+        for dotted, value in overrides.items():
+            merged = _merge(
+                merged, dotted_to_nested({dotted: value}), f"command line ({dotted})", sources
+            )
+    try:
+        return CreatureConfig.model_validate(merged)
+    except ValidationError as e:
+        lines = [_explain(err, sources, str(base_file)) for err in e.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def dump_config(cfg: CreatureConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

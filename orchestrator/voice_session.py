@@ -1,0 +1,91 @@
+"""Wires a config into a running fast loop: source, backend, sink, recorder, Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.config import CreatureConfig
+from track2_voice.audio_io import (
+    AudioSink,
+    AudioSource,
+    ClockSource,
+    FileSource,
+    NullSink,
+    SoundDeviceSink,
+    SoundDeviceSource,
+    WavFileSink,
+)
+from track2_voice.backends import create_backend
+from track2_voice.events import EventHub
+from track2_voice.loop import FastLoop, LoopStats
+from track2_voice.record import JsonlRecorder
+
+log = logging.getLogger(__name__)
+
+
+def make_source(cfg: CreatureConfig, max_frames: int | None = None) -> AudioSource:
+    inp = cfg.audio.input
+    if inp is None:
+        return ClockSource(max_frames=max_frames)
+    if inp == "local":
+        return SoundDeviceSource(cfg.audio.input_device)
+    return FileSource(inp, realtime=cfg.voice.loop.realtime)
+
+
+def make_sink(cfg: CreatureConfig) -> AudioSink:
+    out = cfg.audio.output
+    if out is None:
+        return NullSink()
+    if out == "local":
+        return SoundDeviceSink(cfg.audio.output_device)
+    return WavFileSink(out)
+
+
+@dataclass
+class VoiceSession:
+    """Everything the fast loop needs, built from config; ``run`` blocks until it ends."""
+
+    cfg: CreatureConfig
+    record: Path | None = None
+    hub: EventHub = field(default_factory=EventHub)
+
+    def __post_init__(self) -> None:
+        self.backend = create_backend(self.cfg.voice)
+        self.source = make_source(self.cfg)
+        self.sink = make_sink(self.cfg)
+        self.recorder = (
+            JsonlRecorder(self.record, self.hub, self.cfg.voice.loop.record_queue_size)
+            if self.record
+            else None
+        )
+        self.loop = FastLoop(self.backend, self.source, self.sink, self.hub, self.cfg.voice)
+
+    def start_backend(self) -> None:
+        log.info("starting backend %s", self.backend.name)
+        self.backend.start()
+
+    def run(self, max_frames: int | None = None, stop_when_finished: bool = False) -> LoopStats:
+        """Run the loop on this thread; Ctrl-C stops it cleanly after the current frame."""
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+
+            def on_sigint(signum, frame):
+                log.info("Ctrl-C: stopping after this frame")
+                self.loop.stop()
+
+            signal.signal(signal.SIGINT, on_sigint)
+        try:
+            return self.loop.run(max_frames=max_frames, stop_when_finished=stop_when_finished)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def close(self) -> None:
+        self.loop.close()
+        if self.recorder is not None:
+            self.recorder.close()

@@ -1,0 +1,300 @@
+"""Where frames come from and where the creature's voice goes.
+
+Sources are *pacing*: ``read()`` returns when the next frame is available (a file as fast as
+possible or at real time, a sound card by its clock, pushed browser audio by a clock). Sinks
+are *non-blocking*: ``write()`` hands the frame to a thread or a ring buffer and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame, silence
+
+log = logging.getLogger(__name__)
+
+
+class AudioInputError(Exception):
+    """A user-facing problem with audio input or output (file, format, device)."""
+
+
+# -- reading and writing files -------------------------------------------------------------
+
+
+def load_audio(path: str | Path) -> np.ndarray:
+    """Read any file libsndfile knows, downmix to mono, resample to 24 kHz with soxr."""
+    import soundfile as sf
+    import soxr
+
+    p = Path(path)
+    if not p.exists():
+        raise AudioInputError(f"{p}: no such audio file")
+    try:
+        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises LibsndfileError / RuntimeError variants
+        raise AudioInputError(f"{p}: cannot read audio ({e})") from e
+    if data.shape[0] == 0:
+        raise AudioInputError(f"{p}: the file holds no audio samples")
+    if rate < 8_000 or rate > 192_000:
+        raise AudioInputError(f"{p}: sample rate {rate} Hz is outside 8000..192000 Hz")
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if data.shape[1] > 1:
+        log.info("%s: %d channels mixed down to mono", p, data.shape[1])
+    if rate != SAMPLE_RATE:
+        log.info("%s: resampling %d Hz -> %d Hz", p, rate, SAMPLE_RATE)
+        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def frames_of(pcm: np.ndarray) -> list[np.ndarray]:
+    """Split into whole frames; the last one is zero-padded."""
+    n = -(-pcm.size // FRAME_SAMPLES)
+    padded = np.zeros(n * FRAME_SAMPLES, dtype=np.float32)
+    padded[: pcm.size] = pcm
+    return list(padded.reshape(n, FRAME_SAMPLES))
+
+
+def write_wav(path: str | Path, pcm: np.ndarray) -> None:
+    import soundfile as sf
+
+    sf.write(str(path), pcm, SAMPLE_RATE, subtype="PCM_16")
+
+
+# -- sources ---------------------------------------------------------------------------------
+
+
+class AudioSource:
+    """Yields frames; ``read()`` returns None at the end of the stream."""
+
+    realtime: bool = True
+
+    def read(self) -> Frame | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class FileSource(AudioSource):
+    def __init__(self, path: str | Path, realtime: bool = False) -> None:
+        self.path = Path(path)
+        self.realtime = realtime
+        self.samples = load_audio(self.path)
+        self._frames = frames_of(self.samples)
+        self._i = 0
+        self._t0: float | None = None
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def read(self) -> Frame | None:
+        if self._i >= len(self._frames):
+            return None
+        if self.realtime:
+            if self._t0 is None:
+                self._t0 = time.monotonic()
+            due = self._t0 + (self._i + 1) * FRAME_SECONDS
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        frame = Frame(self._i, self._frames[self._i], time.monotonic())
+        self._i += 1
+        return frame
+
+
+class ClockSource(AudioSource):
+    """A real-time clock of frames. Audio pushed from elsewhere (a browser, a test) is used
+    when present; otherwise the frame is silence. This is the seam for browser audio."""
+
+    def __init__(self, max_frames: int | None = None, backlog: int = 8) -> None:
+        self.max_frames = max_frames
+        self._pushed: deque[np.ndarray] = deque(maxlen=backlog)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._lock = threading.Lock()
+        self.dropped = 0
+        self._i = 0
+        self._t0: float | None = None
+        self._closed = threading.Event()
+
+    def push(self, pcm: np.ndarray) -> None:
+        """Accept 24 kHz mono float32 samples of any length; they are re-cut into frames."""
+        with self._lock:
+            buf = np.concatenate((self._pending, np.asarray(pcm, dtype=np.float32)))
+            while buf.size >= FRAME_SAMPLES:
+                if len(self._pushed) == self._pushed.maxlen:
+                    self.dropped += 1
+                self._pushed.append(buf[:FRAME_SAMPLES])
+                buf = buf[FRAME_SAMPLES:]
+            self._pending = buf
+
+    def read(self) -> Frame | None:
+        if self.max_frames is not None and self._i >= self.max_frames:
+            return None
+        if self._t0 is None:
+            self._t0 = time.monotonic()
+        delay = self._t0 + (self._i + 1) * FRAME_SECONDS - time.monotonic()
+        if delay > 0 and self._closed.wait(delay):
+            return None
+        if self._closed.is_set():
+            return None
+        try:
+            pcm = self._pushed.popleft()
+        except IndexError:
+            pcm = silence()
+        frame = Frame(self._i, pcm, time.monotonic())
+        self._i += 1
+        return frame
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+def _sounddevice():
+    try:
+        import sounddevice as sd
+    except OSError as e:  # PortAudio library missing
+        raise AudioInputError(f"the sound card is unavailable: {e}") from e
+    return sd
+
+
+def check_sound_device(kind: str) -> None:
+    """Raise a clear error if there is no usable input/output device."""
+    sd = _sounddevice()
+    try:
+        sd.query_devices(kind=kind)
+    except Exception as e:
+        raise AudioInputError(
+            f"no sound {kind} device found ({e}); use --input FILE / --output FILE instead"
+        ) from e
+
+
+class SoundDeviceSource(AudioSource):
+    """The host's microphone, read in 1920-sample blocks by PortAudio's clock."""
+
+    def __init__(self, device: str | int | None = None) -> None:
+        check_sound_device("input")
+        sd = _sounddevice()
+        self._q: queue.Queue[np.ndarray] = queue.Queue(maxsize=50)
+        self._i = 0
+        self.dropped = 0
+
+        def callback(indata, frames, time_info, status):  # PortAudio thread
+            try:
+                self._q.put_nowait(indata[:, 0].copy())
+            except queue.Full:
+                self.dropped += 1
+
+        self._stream = sd.InputStream(
+            samplerate=SAMPLE_RATE,
+            channels=1,
+            dtype="float32",
+            blocksize=FRAME_SAMPLES,
+            device=device,
+            callback=callback,
+        )
+        self._stream.start()
+
+    def read(self) -> Frame | None:
+        pcm = self._q.get()
+        frame = Frame(self._i, pcm, time.monotonic())
+        self._i += 1
+        return frame
+
+    def close(self) -> None:
+        self._stream.stop()
+        self._stream.close()
+
+
+# -- sinks -----------------------------------------------------------------------------------
+
+
+class AudioSink:
+    def write(self, pcm: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class NullSink(AudioSink):
+    def write(self, pcm: np.ndarray) -> None:
+        pass
+
+
+class WavFileSink(AudioSink):
+    """Writes on its own thread so the loop never waits on the disk."""
+
+    def __init__(self, path: str | Path, maxsize: int = 65536) -> None:
+        import soundfile as sf
+
+        self.path = Path(path)
+        if self.path.parent and not self.path.parent.exists():
+            raise AudioInputError(f"{self.path}: directory {self.path.parent} does not exist")
+        self._file = sf.SoundFile(
+            str(self.path), "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16"
+        )
+        self._q: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=maxsize)
+        self.dropped = 0
+        self.frames = 0
+        self._thread = threading.Thread(target=self._run, name="wav-sink", daemon=True)
+        self._thread.start()
+
+    def write(self, pcm: np.ndarray) -> None:
+        try:
+            self._q.put_nowait(pcm)
+        except queue.Full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        while True:
+            pcm = self._q.get()
+            if pcm is None:
+                break
+            self._file.write(pcm)
+            self.frames += 1
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        self._file.close()
+
+
+class SoundDeviceSink(AudioSink):
+    """The host's speaker: a ring buffer drained by PortAudio; underruns play silence."""
+
+    def __init__(self, device: str | int | None = None, max_frames: int = 25) -> None:
+        check_sound_device("output")
+        sd = _sounddevice()
+        self._buf: deque[np.ndarray] = deque(maxlen=max_frames)
+        self.underruns = 0
+
+        def callback(outdata, frames, time_info, status):
+            try:
+                outdata[:, 0] = self._buf.popleft()
+            except IndexError:
+                outdata.fill(0)
+                self.underruns += 1
+
+        self._stream = sd.OutputStream(
+            samplerate=SAMPLE_RATE,
+            channels=1,
+            dtype="float32",
+            blocksize=FRAME_SAMPLES,
+            device=device,
+            callback=callback,
+        )
+        self._stream.start()
+
+    def write(self, pcm: np.ndarray) -> None:
+        self._buf.append(pcm)
+
+    def close(self) -> None:
+        self._stream.stop()
+        self._stream.close()

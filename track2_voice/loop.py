@@ -1,0 +1,157 @@
+"""The fast loop: paced by its audio source, one backend step per 80 ms frame.
+
+Per frame it measures model time and its own overhead, computes the mouth, taps the text and
+publishes a FrameEvent. Everything downstream (recording, the slow loop, the face) consumes
+from bounded drop-oldest subscriptions, so nothing here ever waits on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from track2_voice.audio_io import AudioSink, AudioSource, NullSink
+from track2_voice.backends.base import Backend
+from track2_voice.config import VoiceConfig
+from track2_voice.events import EventHub, FrameEvent, VoiceEvent
+from track2_voice.frames import FRAME_MS, check_frame
+from track2_voice.lipsync import LipSync
+from track2_voice.vad import UserSpeechWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopStats:
+    frames: int = 0
+    missed: int = 0
+    model_ms: list[float] = field(default_factory=list)
+    overhead_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def summary(self) -> dict:
+        def pct(xs: list[float], q: float) -> float:
+            return round(float(np.percentile(xs, q)), 3) if xs else 0.0
+
+        return {
+            "frames": self.frames,
+            "missed": self.missed,
+            "errors": self.errors,
+            "model_ms_p50": pct(self.model_ms, 50),
+            "model_ms_p99": pct(self.model_ms, 99),
+            "overhead_ms_p50": pct(self.overhead_ms, 50),
+            "overhead_ms_p99": pct(self.overhead_ms, 99),
+        }
+
+
+class FastLoop:
+    def __init__(
+        self,
+        backend: Backend,
+        source: AudioSource,
+        sink: AudioSink | None = None,
+        hub: EventHub | None = None,
+        cfg: VoiceConfig | None = None,
+        vad: bool = True,
+    ) -> None:
+        self.cfg = cfg or VoiceConfig()
+        self.backend = backend
+        self.source = source
+        self.sink = sink or NullSink()
+        self.hub = hub or EventHub()
+        self.lipsync = LipSync(self.cfg.lipsync)
+        self.vad = UserSpeechWorker(self.hub.publish, self.cfg.vad) if vad else None
+        if self.vad is not None:
+            backend.set_user_speech(self.vad.detector)
+        self.stats = LoopStats()
+        self._stop = threading.Event()
+        self.budget_ms = FRAME_MS
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.source.close()
+
+    def run(self, max_frames: int | None = None, stop_when_finished: bool = False) -> LoopStats:
+        """Run until the source ends, ``stop()``, ``max_frames`` or (optionally) the backend
+        says it is finished. Returns the per-frame statistics."""
+        hub, backend, lipsync, vad, sink = self.hub, self.backend, self.lipsync, self.vad, self.sink
+        stats = self.stats
+        perf = time.perf_counter
+        hub.publish(VoiceEvent("loop_started", 0, time.monotonic(), {"backend": backend.name}))
+        while not self._stop.is_set():
+            if max_frames is not None and stats.frames >= max_frames:
+                break
+            frame = self.source.read()
+            if frame is None:
+                break
+            t_ready = perf()
+            t_frame = frame.t
+            try:
+                pcm_in = check_frame(frame.pcm)
+                if vad is not None:
+                    vad.feed(frame.index, t_frame, pcm_in)
+                t0 = perf()
+                result = backend.step(pcm_in)
+                t1 = perf()
+                out = check_frame(result.pcm)
+            except Exception as e:  # a bad frame or a backend fault must not end the session
+                stats.errors += 1
+                log.exception("frame %d failed", frame.index)
+                hub.publish(
+                    VoiceEvent("error", frame.index, t_frame, {"where": "step", "error": str(e)})
+                )
+                continue
+            mouth = lipsync.update(out)
+            sink.write(out)
+            model_ms = (t1 - t0) * 1000.0
+            done = perf()
+            overhead_ms = ((t0 - t_ready) + (done - t1)) * 1000.0
+            # deadline: finished before the next frame is due (frame.t + 80 ms)
+            elapsed_ms = (time.monotonic() - t_frame) * 1000.0
+            missed = elapsed_ms > self.budget_ms
+            for ev in result.events:
+                if ev.index < 0:
+                    ev.index, ev.t = frame.index, t_frame
+                hub.publish(ev)
+            hub.publish(
+                FrameEvent(
+                    frame.index,
+                    t_frame,
+                    mouth,
+                    lipsync.last_db,
+                    result.text,
+                    model_ms,
+                    overhead_ms,
+                    missed,
+                    vad.speaking if vad is not None else False,
+                    out,
+                )
+            )
+            stats.frames += 1
+            stats.missed += missed
+            stats.model_ms.append(model_ms)
+            stats.overhead_ms.append(overhead_ms + (perf() - done) * 1000.0)
+            if stop_when_finished and backend.finished:
+                break
+        if vad is not None:
+            vad.flush()
+        hub.publish(
+            VoiceEvent(
+                "loop_stopped",
+                stats.frames,
+                time.monotonic(),
+                {**stats.summary(), "dropped": hub.drops()},
+            )
+        )
+        return stats
+
+    def close(self) -> None:
+        if self.vad is not None:
+            self.vad.close()
+        self.sink.close()
+        self.source.close()
+        self.backend.close()
