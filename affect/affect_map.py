@@ -1,0 +1,113 @@
+"""The affect map (configs/affect.yaml): states and events -> a look. Pure: no project imports.
+
+``load_affect_map(path, presets)`` validates the file and resolves every entry to an
+``Affect`` point; ``presets`` (name -> (valence, arousal)), when given, overrides the file's
+fallback preset points so the face and the slow loop agree on where an emotion sits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from affect.blend import Affect, clamp, scaled
+
+DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configs" / "affect.yaml"
+EKMAN = ("neutral", "happy", "sad", "anger", "fear", "surprise", "disgust")
+ENTRY_KEYS = {"emotion", "valence", "arousal", "intensity", "mood", "hold_s"}
+
+
+class AffectMapError(ValueError):
+    """A bad affect file; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class EventLook:
+    look: Affect
+    hold_s: float
+
+
+@dataclass(frozen=True)
+class AffectMap:
+    states: dict[str, Affect]
+    events: dict[str, EventLook]
+    ease_s: float = 0.35
+    attack_s: float = 0.2
+    release_s: float = 1.5
+    presets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def _num(v: Any, where: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise AffectMapError(f"{where}: expected a number (got {v!r})")
+    if not lo <= v <= hi:
+        raise AffectMapError(f"{where}: expected a value in [{lo}, {hi}] (got {v})")
+    return float(v)
+
+
+def _entry(raw: Any, where: str, presets: dict[str, tuple[float, float]]) -> tuple[Affect, float]:
+    if not isinstance(raw, dict):
+        raise AffectMapError(f"{where}: expected a mapping with 'emotion'")
+    unknown = set(raw) - ENTRY_KEYS
+    if unknown:
+        raise AffectMapError(f"{where}: unknown key(s) {sorted(unknown)}; expected {sorted(ENTRY_KEYS)}")
+    emotion = raw.get("emotion")
+    if emotion not in EKMAN:
+        raise AffectMapError(f"{where}.emotion: expected one of {list(EKMAN)} (got {emotion!r})")
+    intensity = _num(raw.get("intensity", 1.0), f"{where}.intensity", 0.0, 1.0)
+    mood = raw.get("mood")
+    base = scaled(emotion, presets[emotion], intensity, str(mood) if mood else None)
+    v = _num(raw["valence"], f"{where}.valence", -1, 1) if "valence" in raw else base.valence
+    a = _num(raw["arousal"], f"{where}.arousal", -1, 1) if "arousal" in raw else base.arousal
+    hold = _num(raw.get("hold_s", 1.0), f"{where}.hold_s", 0.0)
+    return Affect(emotion, clamp(v, -1, 1), clamp(a, -1, 1), base.mood), hold
+
+
+def load_affect_map(
+    path: str | Path | None = None, presets: dict[str, tuple[float, float]] | None = None
+) -> AffectMap:
+    p = Path(path) if path else DEFAULT_PATH
+    src = str(p)
+    if not p.exists():
+        raise AffectMapError(f"{src}: affect file not found")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise AffectMapError(f"{src}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise AffectMapError(f"{src}: expected a mapping at the top")
+    points: dict[str, tuple[float, float]] = {}
+    for name, pt in (raw.get("presets") or {}).items():
+        if not isinstance(pt, dict):
+            raise AffectMapError(f"{src}: presets.{name}: expected {{valence, arousal}}")
+        points[str(name)] = (
+            _num(pt.get("valence"), f"{src}: presets.{name}.valence", -1, 1),
+            _num(pt.get("arousal"), f"{src}: presets.{name}.arousal", -1, 1),
+        )
+    points.update(presets or {})
+    missing = [e for e in EKMAN if e not in points]
+    if missing:
+        raise AffectMapError(f"{src}: presets: missing {missing}")
+    timing = raw.get("timing") or {}
+    states = {
+        str(k): _entry(v, f"{src}: states.{k}", points)[0]
+        for k, v in (raw.get("states") or {}).items()
+    }
+    if "idle" not in states:
+        raise AffectMapError(f"{src}: states: an 'idle' entry is required")
+    events = {
+        str(k): EventLook(*_entry(v, f"{src}: events.{k}", points))
+        for k, v in (raw.get("events") or {}).items()
+    }
+    return AffectMap(
+        states=states,
+        events=events,
+        ease_s=_num(timing.get("ease_s", 0.35), f"{src}: timing.ease_s", 0.0),
+        attack_s=_num(timing.get("attack_s", 0.2), f"{src}: timing.attack_s", 0.0),
+        release_s=_num(timing.get("release_s", 1.5), f"{src}: timing.release_s", 0.0),
+        presets=points,
+    )

@@ -1,0 +1,80 @@
+"""Typed settings of the slow loop (section ``slow_loop`` of configs/creature.yaml)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from orchestrator.intents import IntentConfig
+from track2_voice.config import Strict
+
+ALL_ACTIONS = [
+    "pick_up",
+    "bring",
+    "put_down",
+    "go_to",
+    "look_at",
+    "give",
+    "open",
+    "close",
+    "stop",
+]
+
+
+class SafetyConfig(Strict):
+    allowed_actions: list[str] = Field(
+        default_factory=lambda: list(ALL_ACTIONS), description="actions a robot may be sent"
+    )
+    min_confidence: float = Field(0.6, ge=0, le=1, description="intents below this are refused")
+    rate_limit_calls: int = Field(4, ge=1, description="at most this many calls ...")
+    rate_limit_window_s: float = Field(10.0, gt=0, description="... per this many seconds")
+
+    @model_validator(mode="after")
+    def _known(self) -> SafetyConfig:
+        bad = [a for a in self.allowed_actions if a not in ALL_ACTIONS]
+        if bad:
+            raise ValueError(f"unknown action(s) {bad}; known: {ALL_ACTIONS}")
+        return self
+
+
+class RobotConfig(Strict):
+    enabled: bool = Field(True, description="serve the robot WebSocket channel")
+    host: str = Field("127.0.0.1", description="bind address (loopback unless you mean it)")
+    port: int = Field(8765, ge=0, le=65535, description="0 picks a free port")
+    token: str = Field(
+        "creature-dev-token",
+        min_length=8,
+        description="robots present it as ?token= or 'Authorization: Bearer'; env "
+        "CREATURE_ROBOT_TOKEN overrides",
+    )
+    send_timeout_s: float = Field(2.0, gt=0, description="a robot that does not read is dropped")
+    queue_size: int = Field(256, ge=1, description="messages buffered per robot connection")
+
+
+class WebhookConfig(Strict):
+    url: str | None = Field(None, description="POST every tool call here too (null = off)")
+    timeout_s: float = Field(3.0, gt=0, description="per attempt")
+    retries: int = Field(3, ge=0, description="attempts after the first")
+    backoff_s: float = Field(0.5, ge=0, description="first retry delay, doubled each time")
+    queue_size: int = Field(256, ge=1, description="calls waiting for the webhook")
+
+
+class OutboxConfig(Strict):
+    path: str = Field("creature-outbox.sqlite3", description="SQLite file (a real file)")
+
+
+class AffectMapConfig(Strict):
+    file: str | None = Field(None, description="affect YAML; null = configs/affect.yaml")
+
+
+class SlowLoopConfig(Strict):
+    enabled: bool = Field(True, description="run intents, tools, state machine and affect")
+    queue_size: int = Field(2048, ge=16, description="events buffered for the slow loop")
+    intents: IntentConfig = IntentConfig()
+    safety: SafetyConfig = SafetyConfig()
+    robot: RobotConfig = RobotConfig()
+    webhook: WebhookConfig = WebhookConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    affect: AffectMapConfig = AffectMapConfig()
+    finish_wait_s: float = Field(
+        8.0, ge=0, description="on exit, wait this long for a connected robot to finish"
+    )
