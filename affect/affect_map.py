@@ -54,7 +54,9 @@ def _entry(raw: Any, where: str, presets: dict[str, tuple[float, float]]) -> tup
         raise AffectMapError(f"{where}: expected a mapping with 'emotion'")
     unknown = set(raw) - ENTRY_KEYS
     if unknown:
-        raise AffectMapError(f"{where}: unknown key(s) {sorted(unknown)}; expected {sorted(ENTRY_KEYS)}")
+        raise AffectMapError(
+            f"{where}: unknown key(s) {sorted(unknown)}; expected {sorted(ENTRY_KEYS)}"
+        )
     emotion = raw.get("emotion")
     if emotion not in EKMAN:
         raise AffectMapError(f"{where}.emotion: expected one of {list(EKMAN)} (got {emotion!r})")

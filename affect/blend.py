@@ -66,8 +66,9 @@ def blend(a: Affect, b: Affect, w: float) -> Affect:
     )
 
 
-def scaled(emotion: str, preset: tuple[float, float], intensity: float = 1.0,
-           mood: str | None = None) -> Affect:
+def scaled(
+    emotion: str, preset: tuple[float, float], intensity: float = 1.0, mood: str | None = None
+) -> Affect:
     """An emotion's preset point scaled from neutral by ``intensity``."""
     k = clamp(intensity)
     return Affect(emotion, preset[0] * k, preset[1] * k, mood)
@@ -119,7 +120,8 @@ def sample(baseline: Baseline, transient: Transient | None, t: float) -> Affect:
     return blend(base, transient.look, transient.weight(t))
 
 
-def retarget(baseline: Baseline, transient: Transient | None, target: Affect, t: float,
-             ease_s: float) -> Baseline:
+def retarget(
+    baseline: Baseline, transient: Transient | None, target: Affect, t: float, ease_s: float
+) -> Baseline:
     """A new state's look, eased from wherever the baseline is now (no jump)."""
     return Baseline(baseline.at(t), target, t, ease_s)

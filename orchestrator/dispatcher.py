@@ -27,8 +27,13 @@ class RobotLink(Protocol):
 
 
 def tool_call_message(call_id: str, args: dict[str, Any], attempt: int) -> dict[str, Any]:
-    return {"type": "tool_call", "id": call_id, "name": TOOL_NAME, "arguments": args,
-            "attempt": attempt}
+    return {
+        "type": "tool_call",
+        "id": call_id,
+        "name": TOOL_NAME,
+        "arguments": args,
+        "attempt": attempt,
+    }
 
 
 class ToolDispatcher:
@@ -53,8 +58,10 @@ class ToolDispatcher:
     def robot_disconnected(self, link: RobotLink, why: str = "") -> None:
         if link in self.robots:
             self.robots.remove(link)
-            self.emit("robot_disconnected", {"robot": link.name, "reason": why,
-                                             "robots": len(self.robots)})
+            self.emit(
+                "robot_disconnected",
+                {"robot": link.name, "reason": why, "robots": len(self.robots)},
+            )
             self.flush()  # anything unacknowledged goes to the next robot, if any
 
     def flush(self) -> None:
@@ -77,12 +84,27 @@ class ToolDispatcher:
         refused = self.gate.check(args)
         if refused is not None:
             self.outbox.add(args, status="rejected", reason=refused)
-            self.emit("tool_rejected", {"id": args["id"], "action": args["action"],
-                                        "reason": refused, "intent": intent.id})
+            self.emit(
+                "tool_rejected",
+                {
+                    "id": args["id"],
+                    "action": args["action"],
+                    "reason": refused,
+                    "intent": intent.id,
+                },
+            )
             return None
         call = self.outbox.add(args, webhook=self.webhook is not None)
-        self.emit("tool_call", {"id": call.id, "name": TOOL_NAME, "arguments": args,
-                                "intent": intent.id, "robot": getattr(self.robot, "name", None)})
+        self.emit(
+            "tool_call",
+            {
+                "id": call.id,
+                "name": TOOL_NAME,
+                "arguments": args,
+                "intent": intent.id,
+                "robot": getattr(self.robot, "name", None),
+            },
+        )
         robot = self.robot
         if robot is not None and robot.send(tool_call_message(call.id, args, 1)):
             self.outbox.mark_sent(call.id)
@@ -100,21 +122,38 @@ class ToolDispatcher:
         call = self.outbox.update(call_id, status, reason)
         if call is None:
             return None  # a duplicate or out-of-date update: harmless, ignored
-        self.emit("tool_status", {"id": call_id, "status": status, "reason": reason,
-                                  "action": call.args.get("action"), "source": source})
+        self.emit(
+            "tool_status",
+            {
+                "id": call_id,
+                "status": status,
+                "reason": reason,
+                "action": call.args.get("action"),
+                "source": source,
+            },
+        )
         return None
 
     def cancel_all(self, reason: str) -> list[str]:
         """Cancel every open call at once: undelivered ones never leave, the rest get a cancel."""
         cancelled = []
-        self.emit("tool_cancel", {"reason": reason,
-                                  "ids": [c.id for c in self.outbox.open_calls()]})
+        self.emit(
+            "tool_cancel", {"reason": reason, "ids": [c.id for c in self.outbox.open_calls()]}
+        )
         for call in self.outbox.open_calls():
             cancelled.append(call.id)
             if call.status in UNDELIVERED and call.status == "queued":
                 self.outbox.update(call.id, "cancelled", reason)
-                self.emit("tool_status", {"id": call.id, "status": "cancelled", "reason": reason,
-                                          "action": call.args.get("action"), "source": "creature"})
+                self.emit(
+                    "tool_status",
+                    {
+                        "id": call.id,
+                        "status": "cancelled",
+                        "reason": reason,
+                        "action": call.args.get("action"),
+                        "source": "creature",
+                    },
+                )
                 continue
             self.outbox.update(call.id, "cancelling", reason)
             msg = {"type": "cancel", "id": call.id, "reason": reason}

@@ -153,10 +153,8 @@ def _mask_idioms(text: str, idioms: list[re.Pattern[str]]) -> str:
 
 
 def _clause_prefix(before: str) -> str:
-    last = None
-    for last in CLAUSE_BREAK.finditer(before):
-        pass
-    return (before[last.end() :] if last else before).strip()
+    ends = [m.end() for m in CLAUSE_BREAK.finditer(before)]
+    return (before[ends[-1] :] if ends else before).strip()
 
 
 def _is_ing(verb: str) -> bool:

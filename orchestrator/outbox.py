@@ -81,22 +81,35 @@ class Outbox:
 
     _COLS = "seq, id, args, status, reason, attempts, webhook"
 
-    def add(self, args: dict[str, Any], status: str = "queued", reason: str | None = None,
-            webhook: bool = False) -> OutboxCall:
+    def add(
+        self,
+        args: dict[str, Any],
+        status: str = "queued",
+        reason: str | None = None,
+        webhook: bool = False,
+    ) -> OutboxCall:
         now = time.time()
         with self._db:
             cur = self._db.execute(
                 "INSERT INTO calls (id, args, status, reason, webhook, created, updated) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (args["id"], json.dumps(args), status, reason,
-                 "pending" if webhook else None, now, now),
+                (
+                    args["id"],
+                    json.dumps(args),
+                    status,
+                    reason,
+                    "pending" if webhook else None,
+                    now,
+                    now,
+                ),
             )
             self._db.execute(
                 "INSERT INTO history (id, status, reason, t) VALUES (?, ?, ?, ?)",
                 (args["id"], status, reason, now),
             )
-        return OutboxCall(cur.lastrowid or 0, args["id"], args, status, reason, 0,
-                          "pending" if webhook else None)
+        return OutboxCall(
+            cur.lastrowid or 0, args["id"], args, status, reason, 0, "pending" if webhook else None
+        )
 
     def get(self, call_id: str) -> OutboxCall | None:
         r = self._db.execute(f"SELECT {self._COLS} FROM calls WHERE id = ?", (call_id,)).fetchone()

@@ -100,7 +100,7 @@ def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starl
         except ValueError:
             return JSONResponse({"error": "body must be JSON"}, status_code=400)
         if not isinstance(body, dict) or not isinstance(body.get("status"), str):
-            return JSONResponse({"error": "expected {\"status\": ...}"}, status_code=400)
+            return JSONResponse({"error": 'expected {"status": ...}'}, status_code=400)
         err = dispatcher.on_status(call_id, body["status"], body.get("reason"), "http")
         if err:
             code = 404 if err.startswith("unknown call") else 400
@@ -114,8 +114,15 @@ def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starl
         call = dispatcher.outbox.get(call_id)
         if call is None:
             return JSONResponse({"error": f"unknown call id {call_id!r}"}, status_code=404)
-        return JSONResponse({"id": call.id, "status": call.status, "reason": call.reason,
-                             "arguments": call.args, "history": dispatcher.outbox.history(call_id)})
+        return JSONResponse(
+            {
+                "id": call.id,
+                "status": call.status,
+                "reason": call.reason,
+                "arguments": call.args,
+                "history": dispatcher.outbox.history(call_id),
+            }
+        )
 
     async def robot_ws(ws: WebSocket) -> None:
         given = ws.query_params.get("token") or _bearer(ws.headers)
@@ -176,12 +183,17 @@ async def _receive(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatc
                 conn.send({"type": "error", "error": "status needs string 'id' and 'status'"})
                 continue
             reason = msg.get("reason")
-            err = dispatcher.on_status(msg["id"], msg["status"],
-                                       str(reason) if reason is not None else None, conn.name)
+            err = dispatcher.on_status(
+                msg["id"], msg["status"], str(reason) if reason is not None else None, conn.name
+            )
             if err:
                 conn.send({"type": "error", "id": msg["id"], "error": err})
         elif kind == "ping":
             conn.send({"type": "pong"})
         else:
-            conn.send({"type": "error", "error": f"unknown message type {kind!r}; "
-                                                 "expected 'status' or 'ping'"})
+            conn.send(
+                {
+                    "type": "error",
+                    "error": f"unknown message type {kind!r}; expected 'status' or 'ping'",
+                }
+            )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from orchestrator.intents import IntentConfig
 from track2_voice.config import Strict
@@ -28,12 +28,13 @@ class SafetyConfig(Strict):
     rate_limit_calls: int = Field(4, ge=1, description="at most this many calls ...")
     rate_limit_window_s: float = Field(10.0, gt=0, description="... per this many seconds")
 
-    @model_validator(mode="after")
-    def _known(self) -> SafetyConfig:
-        bad = [a for a in self.allowed_actions if a not in ALL_ACTIONS]
+    @field_validator("allowed_actions")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        bad = [a for a in v if a not in ALL_ACTIONS]
         if bad:
             raise ValueError(f"unknown action(s) {bad}; known: {ALL_ACTIONS}")
-        return self
+        return v
 
 
 class RobotConfig(Strict):

@@ -19,14 +19,26 @@ TRANSITIONS = [
     {"trigger": "task_started", "source": ["idle", "listening", "speaking"], "dest": "acting"},
     {"trigger": "task_done", "source": "acting", "dest": "idle", "after": "settle"},
     {"trigger": "user_started", "source": ["idle", "speaking"], "dest": "listening"},
-    {"trigger": "user_stopped", "source": "listening", "dest": "speaking",
-     "conditions": "creature_speaking"},
+    {
+        "trigger": "user_stopped",
+        "source": "listening",
+        "dest": "speaking",
+        "conditions": "creature_speaking",
+    },
     {"trigger": "user_stopped", "source": "listening", "dest": "idle"},
     {"trigger": "creature_started", "source": "idle", "dest": "speaking"},
-    {"trigger": "creature_started", "source": "listening", "dest": "speaking",
-     "unless": "user_speaking"},
-    {"trigger": "creature_stopped", "source": "speaking", "dest": "listening",
-     "conditions": "user_speaking"},
+    {
+        "trigger": "creature_started",
+        "source": "listening",
+        "dest": "speaking",
+        "unless": "user_speaking",
+    },
+    {
+        "trigger": "creature_stopped",
+        "source": "speaking",
+        "dest": "listening",
+        "conditions": "user_speaking",
+    },
     {"trigger": "creature_stopped", "source": "speaking", "dest": "idle"},
 ]
 OnChange = Callable[[str, str, str], Awaitable[None] | None]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.config import CreatureConfig
+from orchestrator.slow_loop import SlowLoop
 from track2_voice.audio_io import (
     AudioSink,
     AudioSource,
@@ -63,6 +64,14 @@ class VoiceSession:
             else None
         )
         self.loop = FastLoop(self.backend, self.source, self.sink, self.hub, self.cfg.voice)
+        # the slow loop subscribes now, so it sees the very first frame
+        self.slow = SlowLoop(self.cfg.slow_loop, self.hub) if self.cfg.slow_loop.enabled else None
+
+    def start_slow(self) -> None:
+        """Intents, tool calls, robot channel, state machine and affect, on their own thread."""
+        if self.slow is not None:
+            self.slow.start()
+            log.info("robot channel at %s", self.slow.robot_url)
 
     def start_backend(self) -> None:
         log.info("starting backend %s", self.backend.name)
@@ -87,5 +96,7 @@ class VoiceSession:
 
     def close(self) -> None:
         self.loop.close()
+        if self.slow is not None:
+            self.slow.stop()
         if self.recorder is not None:
             self.recorder.close()

@@ -19,8 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run the creature on the shipped replay scene",
         description=(
             "Runs the creature in real time on the shipped scene (replay backend): it greets you "
-            "and agrees to pick up the red cup. Speak to it with --input local. The session is "
-            "recorded as JSON lines."
+            "and agrees to pick up the red cup, which becomes a do_physical_task call on the "
+            "robot channel. Add --robot to run the example (fake) robot in-process, or run "
+            "examples/robot_client.py in a second terminal. Speak to it with --input local. "
+            "The session is recorded as JSON lines."
         ),
     )
     add_config_options(p)
@@ -33,6 +35,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_RECORD,
         metavar="EVENTS.jsonl",
         help=f"session record (default {DEFAULT_RECORD})",
+    )
+    p.add_argument(
+        "--robot",
+        action="store_true",
+        help="run examples/robot_client.py (a fake robot) in-process on the robot channel",
+    )
+    p.add_argument(
+        "--robot-delay",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds the in-process robot takes per task (default 1.0)",
     )
     p.set_defaults(func=main)
 
@@ -47,11 +61,29 @@ def main(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, extra)
     session = VoiceSession(cfg, Path(args.record))
     view = TerminalView(session.hub)
+    robot = None
+    settled = None
     try:
+        session.start_slow()
+        if args.robot and session.slow is not None and session.slow.robot_url:
+            from orchestrator.robot_runner import InProcessRobot
+
+            robot = InProcessRobot(
+                session.slow.robot_url, session.slow.token, args.robot_delay
+            ).start()
         session.start_backend()
         stats = session.run(stop_when_finished=args.once)
+        if args.once and session.slow is not None:
+            # bounded: a connected robot gets the time to finish what it was asked to do
+            settled = session.slow.wait_settled(cfg.slow_loop.finish_wait_s)
     finally:
+        if robot is not None:
+            robot.stop()
         session.close()
         view.close()
-    print(json.dumps({"record": args.record, **stats.summary()}))
+    summary = {"record": args.record, **stats.summary()}
+    if session.slow is not None:
+        summary["intents"] = session.slow.intents
+        summary["tool_calls_settled"] = settled
+    print(json.dumps(summary))
     return 0
