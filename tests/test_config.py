@@ -66,3 +66,12 @@ def test_cli_reports_a_bad_key_in_one_line_and_exit_code_2(tmp_path):
     assert r.returncode == 2
     assert "voice.backend" in r.stderr and "'gpu'" in r.stderr and str(user) in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_every_config_key_is_documented():
+    from orchestrator.config_docs import all_keys
+    from tests.conftest import ROOT
+
+    doc = (ROOT / "docs" / "config.md").read_text()
+    missing = [k for k in all_keys() if f"`{k}`" not in doc]
+    assert not missing, f"regenerate docs/config.md with `creature config --docs`: {missing}"
