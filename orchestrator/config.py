@@ -25,12 +25,12 @@ class AudioConfig(Strict):
         None, description="'local' (sound card), a file path, or null (silence / browser audio)"
     )
     output: str | None = Field(None, description="'local' (sound card), a WAV path, or null")
-    input_device: str | int | None = None
-    output_device: str | int | None = None
+    input_device: str | int | None = Field(None, description="sounddevice input name or index")
+    output_device: str | int | None = Field(None, description="sounddevice output name or index")
 
 
 class LogConfig(Strict):
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
 
 class CreatureConfig(Strict):

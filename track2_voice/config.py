@@ -41,11 +41,11 @@ class LoopConfig(Strict):
 
 
 class SamplingConfig(Strict):
-    temp: float = Field(0.8, ge=0)
-    temp_text: float = Field(0.7, ge=0)
-    top_k: int = Field(250, ge=0)
-    top_k_text: int = Field(25, ge=0)
-    seed: int = 299792458
+    temp: float = Field(0.8, ge=0, description="audio token sampling temperature")
+    temp_text: float = Field(0.7, ge=0, description="text token sampling temperature")
+    top_k: int = Field(250, ge=0, description="audio top-k (0: off)")
+    top_k_text: int = Field(25, ge=0, description="text top-k (0: off)")
+    seed: int = Field(299792458, description="random seed for model init and sampling")
 
 
 class RolloverConfig(Strict):
@@ -57,8 +57,12 @@ class RolloverConfig(Strict):
 
 class MlxConfig(Strict):
     hf_repo: str = Field("kyutai/moshiko-mlx-q4", description="HF repo id or local directory")
-    quantize: Literal[4, 8, "bf16", "auto"] = "auto"
-    codec: Literal["auto", "rustymimi", "mlx"] = "auto"
+    quantize: Literal[4, 8, "bf16", "auto"] = Field(
+        "auto", description="weight format; auto: from config.json, the repo name or the files"
+    )
+    codec: Literal["auto", "rustymimi", "mlx"] = Field(
+        "auto", description="Mimi runtime; auto: MLX Mimi if config.json has mimi_config"
+    )
 
 
 class ReplayConfig(Strict):
@@ -66,7 +70,9 @@ class ReplayConfig(Strict):
 
 
 class VoiceConfig(Strict):
-    backend: Literal["replay", "mlx", "torch", "remote"] = "replay"
+    backend: Literal["replay", "mlx", "torch", "remote"] = Field(
+        "replay", description="which voice backend the fast loop runs"
+    )
     replay: ReplayConfig = ReplayConfig()
     mlx: MlxConfig = MlxConfig()
     sampling: SamplingConfig = SamplingConfig()

@@ -64,7 +64,13 @@ class FastLoop:
         self.sink = sink or NullSink()
         self.hub = hub or EventHub()
         self.lipsync = LipSync(self.cfg.lipsync)
-        self.vad = UserSpeechWorker(self.hub.publish, self.cfg.vad) if vad else None
+        # offline runs (a file, faster than real time) detect speech inline, so results are
+        # repeatable; live runs do it on a worker thread, off the frame's critical path
+        self.vad = (
+            UserSpeechWorker(self.hub.publish, self.cfg.vad, inline=not source.realtime)
+            if vad
+            else None
+        )
         if self.vad is not None:
             backend.set_user_speech(self.vad.detector)
         self.stats = LoopStats()
@@ -94,6 +100,8 @@ class FastLoop:
                 pcm_in = check_frame(frame.pcm)
                 if vad is not None:
                     vad.feed(frame.index, t_frame, pcm_in)
+                    if vad.inline:  # offline: its time is not the loop's overhead
+                        t_ready = perf()
                 t0 = perf()
                 result = backend.step(pcm_in)
                 t1 = perf()

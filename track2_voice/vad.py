@@ -79,12 +79,17 @@ class UserSpeechWorker:
     ``speaking``; transitions are published to the hub by the worker thread.
     """
 
-    def __init__(self, publish, cfg: VadConfig | None = None, maxsize: int = 32) -> None:
+    def __init__(
+        self, publish, cfg: VadConfig | None = None, maxsize: int = 32, inline: bool = False
+    ) -> None:
+        """``inline=True`` runs the detector on the caller's thread: for offline (faster than
+        real time) runs, where a worker could not keep up and results must be repeatable."""
         import threading
         from collections import deque
 
         self.detector = UserSpeechDetector(cfg)
         self._publish = publish
+        self.inline = inline
         self._q: deque = deque(maxlen=maxsize)
         self.dropped = 0
         self._cond = threading.Condition()
@@ -97,6 +102,9 @@ class UserSpeechWorker:
         return self.detector.speaking
 
     def feed(self, index: int, t: float, pcm: np.ndarray) -> None:
+        if self.inline:
+            self._process(index, t, pcm)
+            return
         if len(self._q) == self._q.maxlen:
             self.dropped += 1
         self._q.append((index, t, pcm))
@@ -107,8 +115,6 @@ class UserSpeechWorker:
                 self._cond.release()
 
     def _run(self) -> None:
-        from track2_voice.events import VoiceEvent
-
         while not self._stop:
             try:
                 index, t, pcm = self._q.popleft()
@@ -116,16 +122,21 @@ class UserSpeechWorker:
                 with self._cond:
                     self._cond.wait(0.05)
                 continue
-            change = self.detector.update(pcm)
-            if change is not None:
-                self._publish(
-                    VoiceEvent(
-                        f"user_speech_{change}",
-                        index,
-                        t,
-                        {"probability": round(self.detector.probability, 3)},
-                    )
+            self._process(index, t, pcm)
+
+    def _process(self, index: int, t: float, pcm: np.ndarray) -> None:
+        from track2_voice.events import VoiceEvent
+
+        change = self.detector.update(pcm)
+        if change is not None:
+            self._publish(
+                VoiceEvent(
+                    f"user_speech_{change}",
+                    index,
+                    t,
+                    {"probability": round(self.detector.probability, 3)},
                 )
+            )
 
     def flush(self, timeout: float = 2.0) -> None:
         """Wait until every fed frame is processed (used at the end of a file run)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from orchestrator.config import CreatureConfig, load_config, parse_set
@@ -54,4 +55,7 @@ def config_from_args(
         overrides["voice.loop.realtime"] = True
     overrides.update(extra or {})
     overrides.update(parse_set(getattr(args, "set", []) or []))
-    return load_config(getattr(args, "config", None), overrides)
+    cfg = load_config(getattr(args, "config", None), overrides)
+    if not getattr(args, "verbose", False):
+        logging.getLogger().setLevel(cfg.log.level.upper())
+    return cfg

@@ -14,9 +14,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print the effective configuration (defaults < --config < --set)",
     )
     add_config_options(p)
+    p.add_argument("--docs", action="store_true", help="print every key as a Markdown table")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.docs:
+        from orchestrator.config_docs import render
+
+        print(render(), end="")
+        return 0
     print(dump_config(config_from_args(args)), end="")
     return 0

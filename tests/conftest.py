@@ -1,0 +1,102 @@
+"""Shared fixtures. Under CI=true a missing tool is a failure, never a skip."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(condition: bool, what: str) -> None:
+    """Skip locally when a tool is missing; fail in CI, where everything must be installed."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI but missing")
+    pytest.skip(f"{what} not available")
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"the '{name}' program")
+    return path  # type: ignore[return-value]
+
+
+def require_module(name: str):
+    try:
+        return __import__(name)
+    except ImportError:
+        require(False, f"the Python module {name}")
+
+
+def creature(*args: str, env: dict | None = None, timeout: float = 300, cwd: Path | None = None):
+    """Run the real CLI in a subprocess, from this checkout."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=cwd or ROOT,
+    )
+
+
+def espeak_wav(path: Path, text: str, rate: int | None = None) -> Path:
+    """Real speech from espeak-ng, optionally resampled with sox to an odd rate."""
+    exe = require_tool("espeak-ng")
+    raw = path.with_suffix(".raw.wav") if rate else path
+    subprocess.run([exe, "-w", str(raw), text], check=True, capture_output=True)
+    if rate:
+        sox = require_tool("sox")
+        subprocess.run([sox, str(raw), "-r", str(rate), str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("speech")
+    return espeak_wav(
+        d / "speech.wav", "Hello creature, could you pick up the red cup for me please?"
+    )
+
+
+@pytest.fixture(scope="session")
+def speech_pcm(speech_wav) -> np.ndarray:
+    from track2_voice.audio_io import load_audio
+
+    return load_audio(speech_wav)
+
+
+@pytest.fixture(scope="session")
+def tiny_mlx(tmp_path_factory) -> dict[str, Path]:
+    """Tiny random moshi_mlx checkpoints (bf16 + q4), written by the user-facing command."""
+    require_module("moshi_mlx")
+    out = {}
+    for name, extra in (("bf16", []), ("q4", ["--quantize", "4"])):
+        d = tmp_path_factory.mktemp(f"tiny-{name}")
+        r = creature(
+            "checkpoint",
+            "tiny",
+            str(d),
+            "--backend",
+            "mlx",
+            "--dim",
+            "128",
+            "--layers",
+            "2",
+            "--seed",
+            "1",
+            *extra,
+        )
+        assert r.returncode == 0, r.stderr
+        out[name] = d
+    return out

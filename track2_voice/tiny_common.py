@@ -1,0 +1,101 @@
+"""Pieces shared by the tiny-checkpoint writers: the tokenizer, the LM config, the Mimi size."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+# A few sentences are enough for SentencePiece to learn a tiny vocabulary.
+TOKENIZER_SENTENCES = [
+    "Hello there, I am awake. What can I do for you?",
+    "Sure, I will pick up the red cup and bring it to you.",
+    "Could you bring me the keys from the kitchen table?",
+    "Put the book down on the shelf near the window.",
+    "Look at me, I am a small robot with a friendly face.",
+    "Open the door and close the drawer, then stop.",
+    "Thank you, that was very kind. Anything else today?",
+    "The quick brown fox jumps over the lazy dog.",
+]
+TOKENIZER_VOCAB = 96
+TOKENIZER_FILE = "tokenizer_spm_32k_3.model"  # the published name, so loaders find it
+TINY_MIMI_FILE = "tokenizer-tiny-mimi.safetensors"
+CODEBOOKS = 8  # Mimi codebooks the LM models for each voice (as in Moshi 7B)
+CARD = 2048  # codebook size
+
+# A small Mimi: same strides (24 kHz -> 12.5 Hz) and layout, far fewer channels.
+TINY_MIMI = {
+    "dimension": 64,
+    "n_filters": 8,
+    "ratios": [8, 6, 5, 4],
+    "transformer_layers": 1,
+    "transformer_heads": 2,
+    "transformer_ff": 128,
+    "transformer_context": 250,
+    "quantizer_dim": 32,
+    "quantizer_bins": CARD,
+    "n_q": CODEBOOKS,
+}
+
+
+def train_tokenizer(out: Path) -> int:
+    """Train a SentencePiece model whose special ids match Moshi's: 0 and 3 are padding."""
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(TOKENIZER_SENTENCES * 4),
+        model_writer=model,
+        vocab_size=TOKENIZER_VOCAB,
+        model_type="unigram",
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=3,
+        character_coverage=1.0,
+        minloglevel=2,
+        hard_vocab_limit=False,
+    )
+    out.write_bytes(model.getvalue())
+    sp = spm.SentencePieceProcessor(model_file=str(out))
+    return sp.get_piece_size()
+
+
+def lm_config_dict(dim: int, layers: int, text_card: int, moshi_name: str) -> dict[str, Any]:
+    """The keys of Kyutai's config.json, at a tiny size."""
+    heads = max(1, dim // 64)
+    dep_dim = dim
+    return {
+        "dim": dim,
+        "text_card": text_card,
+        "existing_text_padding_id": 3,
+        "card": CARD,
+        "n_q": 2 * CODEBOOKS,
+        "dep_q": CODEBOOKS,
+        "delays": [0] + ([0] + [1] * (CODEBOOKS - 1)) * 2,
+        "num_heads": heads,
+        "num_layers": layers,
+        "hidden_scale": 4.125,
+        "causal": True,
+        "layer_scale": None,
+        "context": 3000,
+        "max_period": 10000,
+        "gating": "silu",
+        "norm": "rms_norm_f32",
+        "positional_embedding": "rope",
+        "depformer_dim": dep_dim,
+        "depformer_num_heads": heads,
+        "depformer_num_layers": 1,
+        "depformer_dim_feedforward": 4 * dep_dim,
+        "depformer_multi_linear": True,
+        "depformer_pos_emb": "none",
+        "depformer_weights_per_step": True,
+        "depformer_context": CODEBOOKS,
+        "depformer_max_period": 10000,
+        "model_type": "moshi",
+        "moshi_name": moshi_name,
+        "mimi_name": TINY_MIMI_FILE,
+        "tokenizer_name": TOKENIZER_FILE,
+        "mimi_config": dict(TINY_MIMI),
+        "tiny": True,
+    }
