@@ -1,0 +1,114 @@
+"""The state machine on scripted event streams, directly and through the slow loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from orchestrator.config import load_config
+from orchestrator.slow_loop import SlowLoop
+from orchestrator.states import CreatureStates
+from track2_voice.events import EventHub, FrameEvent, VoiceEvent
+
+
+def run_script(steps) -> tuple[list[tuple[str, str, str]], str]:
+    async def main():
+        log = []
+        s = CreatureStates(lambda a, b, t: log.append((a, b, t)))
+        for name, *arg in steps:
+            await getattr(s, name)(*arg)
+        return log, s.state
+
+    return asyncio.run(main())
+
+
+def test_listening_speaking_acting_and_back():
+    log, state = run_script(
+        [
+            ("user", True),
+            ("user", False),
+            ("creature", True),
+            ("task_started",),
+            ("creature", False),
+            ("task_done",),
+        ]
+    )
+    assert [b for _, b, _ in log] == ["listening", "idle", "speaking", "acting", "idle"]
+    assert state == "idle"
+
+
+def test_acting_holds_through_speech_then_settles_into_what_is_going_on():
+    log, state = run_script([("task_started",), ("user", True), ("task_done",)])
+    assert [b for _, b, _ in log] == ["acting", "idle", "listening"]
+    assert state == "listening"
+
+
+def test_disconnection_wins_from_anywhere_and_reconnection_settles():
+    log, state = run_script([("creature", True), ("lost",), ("user", True), ("found",)])
+    assert [(a, b) for a, b, _ in log] == [
+        ("idle", "speaking"),
+        ("speaking", "disconnected"),
+        ("disconnected", "idle"),
+        ("idle", "listening"),
+    ]
+    assert log[1][2] == "lost" and state == "listening"
+
+
+def test_barge_in_goes_to_listening_and_back_to_speaking():
+    log, state = run_script([("creature", True), ("user", True), ("user", False)])
+    assert [b for _, b, _ in log] == ["speaking", "listening", "speaking"]
+
+
+def frame(i: int, mouth: float = 0.0, text: str | None = None, user: bool = False) -> FrameEvent:
+    return FrameEvent(
+        i, time.monotonic(), mouth, -60.0, text, 0.0, 0.0, False, user, np.zeros(1920, np.float32)
+    )
+
+
+def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path):
+    cfg = load_config(
+        overrides={
+            "slow_loop.robot.enabled": False,
+            "slow_loop.outbox.path": str(tmp_path / "o.sqlite3"),
+        }
+    ).slow_loop
+    hub = EventHub()
+    rec = hub.subscribe("test", 4096)
+    slow = SlowLoop(cfg, hub).start()
+    try:
+        hub.publish(VoiceEvent("user_speech_started", 0, time.monotonic()))
+        hub.publish(VoiceEvent("user_speech_ended", 1, time.monotonic()))
+        for i in range(2, 6):
+            hub.publish(frame(i, 0.5, " hi" if i == 2 else None))
+        hub.publish(VoiceEvent("disconnected", 6, time.monotonic()))
+        deadline = time.monotonic() + 5
+        while slow.states.state != "disconnected" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        face = slow.face_state(frame(7, 0.3))
+        assert face["connected"] is False and face["state"] == "disconnected"
+        assert set(face) >= {
+            "emotion",
+            "mouth",
+            "speaking",
+            "valence",
+            "arousal",
+            "listening",
+            "t",
+            "connected",
+        }
+        assert face["mouth"] == 0.3 and face["speaking"] is True
+        hub.publish(VoiceEvent("connected", 8, time.monotonic()))
+        while slow.states.state == "disconnected" and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        slow.stop()
+    states = [(e.data["from"], e.data["to"]) for e in rec.drain() if e.kind == "state"]
+    assert states[:4] == [
+        ("idle", "listening"),
+        ("listening", "idle"),
+        ("idle", "speaking"),
+        ("speaking", "disconnected"),
+    ]
+    assert states[4] == ("disconnected", "idle")
