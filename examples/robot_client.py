@@ -53,6 +53,7 @@ class FakeRobot:
         self._tasks: dict[str, asyncio.Task] = {}
         self._stop = asyncio.Event()
         self._ws = None
+        self._unsent: list[dict[str, Any]] = []  # statuses to report again after a reconnect
 
     async def perform(self, args: dict[str, Any]) -> None:
         """Replace with real motion. Raise to report a failure (the message is the reason)."""
@@ -70,7 +71,7 @@ class FakeRobot:
         try:
             await self._ws.send(json.dumps(msg))
         except ConnectionClosed:
-            pass  # the creature learns the outcome after the reconnect (its outbox still knows)
+            self._unsent.append(msg)  # reported after the reconnect: the creature's outbox waits
 
     async def _run_task(self, call_id: str, args: dict[str, Any]) -> None:
         await self._status(call_id, "accepted")
@@ -120,6 +121,9 @@ class FakeRobot:
             log.warning("creature says: %s", msg.get("error"))
         elif kind == "welcome":
             log.info("connected (protocol %s)", msg.get("protocol"))
+            unsent, self._unsent = self._unsent, []
+            for status in unsent:
+                await self._status(status["id"], status["status"], status.get("reason"))
 
     async def run(self) -> None:
         """Connect, serve, and reconnect until ``stop()``."""

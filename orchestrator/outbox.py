@@ -131,6 +131,10 @@ class Outbox:
         ).fetchall()
         return [self._row(r) for r in rows]
 
+    def all_calls(self) -> list[OutboxCall]:
+        rows = self._db.execute(f"SELECT {self._COLS} FROM calls ORDER BY seq").fetchall()
+        return [self._row(r) for r in rows]
+
     def webhook_pending(self) -> list[OutboxCall]:
         rows = self._db.execute(
             f"SELECT {self._COLS} FROM calls WHERE webhook = 'pending' ORDER BY seq"
