@@ -6,7 +6,7 @@ answers ``accepted`` -> ``running`` -> ``succeeded`` after a delay, honours ``ca
 ignores an id it has already seen (the channel may deliver a call again after a reconnect).
 Copy it as the starting point for a real robot: replace ``perform`` with your motion code.
 
-    python examples/robot_client.py --url ws://127.0.0.1:8765/robot --token creature-dev-token
+    python examples/robot_client.py --url ws://127.0.0.1:8766/robot --token creature-dev-token
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ class FakeRobot:
 
 def main() -> None:
     p = argparse.ArgumentParser(description="An example (fake) robot for the creature.")
-    p.add_argument("--url", default="ws://127.0.0.1:8765/robot", help="the robot channel")
+    p.add_argument("--url", default="ws://127.0.0.1:8766/robot", help="the robot channel")
     p.add_argument(
         "--token", default="creature-dev-token", help="robot token (slow_loop.robot.token)"
     )

@@ -7,6 +7,7 @@ Runs on the slow loop's asyncio thread. Every step is reported through ``emit(ki
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -37,12 +38,15 @@ def tool_call_message(call_id: str, args: dict[str, Any], attempt: int) -> dict[
 
 
 class ToolDispatcher:
-    def __init__(self, outbox: Outbox, gate: SafetyGate, emit: Emit) -> None:
+    def __init__(
+        self, outbox: Outbox, gate: SafetyGate, emit: Emit, max_age_s: float = 0.0
+    ) -> None:
         self.outbox = outbox
         self.gate = gate
         self.emit = emit
         self.robots: list[RobotLink] = []
         self.webhook = None  # a WebhookSink, set by the slow loop when configured
+        self.max_age_s = max_age_s
 
     # -- robots -------------------------------------------------------------------------
     @property
@@ -69,7 +73,24 @@ class ToolDispatcher:
         robot = self.robot
         if robot is None:
             return
+        now = time.time()
         for call in self.outbox.undelivered():
+            age = now - float(call.args.get("created", now))
+            if self.max_age_s and age > self.max_age_s:
+                # a stale promise must not start a robot long after the conversation moved on
+                why = f"expired: not delivered within {self.max_age_s:g}s (slow_loop.outbox.max_age_s)"
+                if self.outbox.update(call.id, "cancelled", why) is not None:
+                    self.emit(
+                        "tool_status",
+                        {
+                            "id": call.id,
+                            "status": "cancelled",
+                            "reason": why,
+                            "action": call.args.get("action"),
+                            "source": "creature",
+                        },
+                    )
+                continue
             if not robot.send(tool_call_message(call.id, call.args, call.attempts + 1)):
                 return
             self.outbox.mark_sent(call.id)
@@ -95,6 +116,9 @@ class ToolDispatcher:
             )
             return None
         call = self.outbox.add(args, webhook=self.webhook is not None)
+        # the robot's send goes first: its sender task is woken before anything scheduled below
+        robot = self.robot
+        sent = robot is not None and robot.send(tool_call_message(call.id, args, 1))
         self.emit(
             "tool_call",
             {
@@ -102,11 +126,10 @@ class ToolDispatcher:
                 "name": TOOL_NAME,
                 "arguments": args,
                 "intent": intent.id,
-                "robot": getattr(self.robot, "name", None),
+                "robot": getattr(robot, "name", None),
             },
         )
-        robot = self.robot
-        if robot is not None and robot.send(tool_call_message(call.id, args, 1)):
+        if sent:
             self.outbox.mark_sent(call.id)
         if self.webhook is not None:
             self.webhook.submit(tool_call_message(call.id, args, 1))

@@ -40,7 +40,7 @@ class SafetyConfig(Strict):
 class RobotConfig(Strict):
     enabled: bool = Field(True, description="serve the robot WebSocket channel")
     host: str = Field("127.0.0.1", description="bind address (loopback unless you mean it)")
-    port: int = Field(8765, ge=0, le=65535, description="0 picks a free port")
+    port: int = Field(8766, ge=0, le=65535, description="0 picks a free port")
     token: str = Field(
         "creature-dev-token",
         min_length=8,
@@ -61,6 +61,11 @@ class WebhookConfig(Strict):
 
 class OutboxConfig(Strict):
     path: str = Field("creature-outbox.sqlite3", description="SQLite file (a real file)")
+    max_age_s: float = Field(
+        300.0,
+        ge=0,
+        description="undelivered calls older than this are cancelled, not sent (0 = never)",
+    )
 
 
 class AffectMapConfig(Strict):

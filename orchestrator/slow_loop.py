@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import socket
 import threading
 import time
 from typing import Any
@@ -121,7 +122,9 @@ class SlowLoop:
         self._stopping = asyncio.Event()
         self.outbox = Outbox(self.cfg.outbox.path)
         _validator()  # compile the tool schema now, not on the first call
-        self.dispatcher = ToolDispatcher(self.outbox, SafetyGate(self.cfg.safety), self._emit)
+        self.dispatcher = ToolDispatcher(
+            self.outbox, SafetyGate(self.cfg.safety), self._emit, self.cfg.outbox.max_age_s
+        )
         webhook = None
         if self.cfg.webhook.url:
             webhook = WebhookSink(self.cfg.webhook, self.token, self.dispatcher.on_webhook_result)
@@ -138,25 +141,25 @@ class SlowLoop:
                     }
                 )
         server_task = None
-        if self.cfg.robot.enabled:
+        sock = self._bind() if self.cfg.robot.enabled else None
+        if sock is not None:
             app = build_app(self.dispatcher, self.cfg.robot, self.token)
             config = uvicorn.Config(
                 app,
-                host=self.cfg.robot.host,
-                port=self.cfg.robot.port,
                 log_level="warning",
                 lifespan="off",
                 ws="websockets-sansio" if _has_sansio() else "websockets",
             )
             self._server = uvicorn.Server(config)
             self._server.install_signal_handlers = lambda: None  # the fast loop owns Ctrl-C
-            server_task = asyncio.create_task(self._server.serve(), name="robot-channel")
+            server_task = asyncio.create_task(
+                self._server.serve(sockets=[sock]), name="robot-channel"
+            )
             while not self._server.started:
                 if server_task.done():
-                    server_task.result()  # raises the bind error
-                    raise RuntimeError("robot channel server stopped before it started")
+                    raise RuntimeError("the robot channel server stopped before it started")
                 await asyncio.sleep(0.005)
-            self.port = self._server.servers[0].sockets[0].getsockname()[1]
+            self.port = sock.getsockname()[1]
         open_calls = self.outbox.open_calls()
         if open_calls:
             self._emit("outbox_resumed", {"open": [c.id for c in open_calls]})
@@ -175,6 +178,28 @@ class SlowLoop:
         if webhook is not None:
             await webhook.close()
         self.outbox.close()
+
+    def _bind(self) -> socket.socket | None:
+        """Bind the robot channel's port ourselves, so a busy port is one clear warning and the
+        creature keeps talking (calls wait in the outbox) instead of a dead process."""
+        host, port = self.cfg.robot.host, self.cfg.robot.port
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            sock.close()
+            msg = (
+                f"slow_loop.robot: cannot listen on {host}:{port} ({e.strerror}); the robot "
+                "channel is off for this run and calls wait in the outbox. Choose another "
+                "slow_loop.robot.port (0 = any free port)."
+            )
+            log.error(msg)
+            self._emit("error", {"where": "robot_channel", "error": msg})
+            return None
+        sock.listen(64)
+        sock.setblocking(False)
+        return sock
 
     def stop(self) -> None:
         if self.loop is not None and self._stopping is not None and self.loop.is_running():
@@ -228,8 +253,9 @@ class SlowLoop:
                 self.intents += 1
                 lag_ms = (time.monotonic() - ev.t) * 1000.0
                 self._emit("intent", {**intent.to_dict(), "lag_ms": round(lag_ms, 3)})
-                self._affect_event("intent")
                 self.dispatcher.submit(intent)
+                self._affect_event("intent")
+                await asyncio.sleep(0)  # let the robot's sender go before the next event
             speaking = ev.mouth >= SPEAKING_MOUTH or bool(ev.text)
             self._quiet_frames = 0 if speaking else self._quiet_frames + 1
             now_speaking = self._quiet_frames < SPEAKING_HANGOVER_FRAMES

@@ -279,3 +279,19 @@ def test_webhook_retries_then_delivers_and_statuses_come_back_over_http(tmp_path
     finally:
         slow.stop()
         rx.stop()
+
+
+def test_a_call_that_waited_too_long_expires_instead_of_moving_the_robot(tmp_path):
+    slow, hub = start(tmp_path, **{"outbox.max_age_s": 0.2})
+    bot = None
+    try:
+        speak(hub, "I'll open the door.")
+        wait_until(lambda: len(statuses(slow)) == 1, what="stored")
+        time.sleep(0.3)
+        bot = robot(slow)
+        wait_until(lambda: set(statuses(slow).values()) == {"cancelled"}, what="expired")
+        assert bot.robot.received == []
+    finally:
+        if bot:
+            bot.stop()
+        slow.stop()
