@@ -78,7 +78,7 @@ class SlowLoop:
         self.port: int | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.intents = 0
-        self._sub = hub.subscribe("slow_loop", cfg.queue_size, INPUT_KINDS)
+        self._sub = None  # subscribed by start(), so an unstarted slow loop drops nothing
         self._last_index = -1
         self._quiet_frames = SPEAKING_HANGOVER_FRAMES
         self._thread: threading.Thread | None = None
@@ -91,6 +91,8 @@ class SlowLoop:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> SlowLoop:
+        """Subscribe to the hub and start the thread; returns once the robot channel listens."""
+        self._sub = self.hub.subscribe("slow_loop", self.cfg.queue_size, INPUT_KINDS)
         self._thread = threading.Thread(target=self._thread_main, name="slow-loop", daemon=True)
         self._thread.start()
         if not self._ready.wait(START_TIMEOUT_S):
@@ -206,7 +208,8 @@ class SlowLoop:
             self.loop.call_soon_threadsafe(self._stopping.set)
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.hub.unsubscribe(self._sub)
+        if self._sub is not None:
+            self.hub.unsubscribe(self._sub)
 
     def call(self, fn, *args) -> Any:
         """Run ``fn(*args)`` on the slow loop's thread and return its result (for tests/CLI)."""

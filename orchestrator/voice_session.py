@@ -64,7 +64,6 @@ class VoiceSession:
             else None
         )
         self.loop = FastLoop(self.backend, self.source, self.sink, self.hub, self.cfg.voice)
-        # the slow loop subscribes now, so it sees the very first frame
         self.slow = SlowLoop(self.cfg.slow_loop, self.hub) if self.cfg.slow_loop.enabled else None
 
     def start_slow(self) -> None:

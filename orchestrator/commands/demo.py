@@ -71,6 +71,11 @@ def main(args: argparse.Namespace) -> int:
             robot = InProcessRobot(
                 session.slow.robot_url, session.slow.token, args.robot_delay
             ).start()
+        if session.slow is not None and session.slow.robot_url and not args.robot:
+            print(
+                f"robot channel: {session.slow.robot_url} (run: python examples/robot_client.py"
+                f" --url {session.slow.robot_url} --token TOKEN, or use --robot)"
+            )
         session.start_backend()
         stats = session.run(stop_when_finished=args.once)
         if args.once and session.slow is not None:
