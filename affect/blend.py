@@ -120,8 +120,6 @@ def sample(baseline: Baseline, transient: Transient | None, t: float) -> Affect:
     return blend(base, transient.look, transient.weight(t))
 
 
-def retarget(
-    baseline: Baseline, transient: Transient | None, target: Affect, t: float, ease_s: float
-) -> Baseline:
+def retarget(baseline: Baseline, target: Affect, t: float, ease_s: float) -> Baseline:
     """A new state's look, eased from wherever the baseline is now (no jump)."""
     return Baseline(baseline.at(t), target, t, ease_s)

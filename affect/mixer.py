@@ -21,7 +21,7 @@ class AffectMixer:
         """Ease to the state's look (an unknown state looks neutral)."""
         baseline, transient = self._snap
         target = self.map.states.get(state, self.map.states.get("idle", NEUTRAL))
-        self._snap = (retarget(baseline, transient, target, t, self.map.ease_s), transient)
+        self._snap = (retarget(baseline, target, t, self.map.ease_s), transient)
         self.state = state
         return target
 

@@ -295,3 +295,34 @@ def test_a_call_that_waited_too_long_expires_instead_of_moving_the_robot(tmp_pat
         if bot:
             bot.stop()
         slow.stop()
+
+
+def test_an_unacknowledged_call_is_delivered_again_with_the_same_id(tmp_path):
+    slow, hub = start(tmp_path)
+    url = f"{slow.robot_url}?token={slow.token}&robot=flaky"
+
+    async def first_contact() -> dict:
+        async with connect(url) as ws:
+            assert json.loads(await ws.recv())["type"] == "welcome"
+            speak(hub, "I'll close the window.")
+            return json.loads(await ws.recv())  # then drop the line without acknowledging
+
+    async def second_contact() -> dict:
+        async with connect(url) as ws:
+            assert json.loads(await ws.recv())["type"] == "welcome"
+            msg = json.loads(await ws.recv())
+            await ws.send(json.dumps({"type": "status", "id": msg["id"], "status": "accepted"}))
+            await ws.send(json.dumps({"type": "status", "id": msg["id"], "status": "succeeded"}))
+            await asyncio.sleep(0.2)
+            return msg
+
+    try:
+        first = asyncio.run(first_contact())
+        wait_until(lambda: not slow.call(lambda: slow.dispatcher.robots), what="robot gone")
+        second = asyncio.run(second_contact())
+        assert first["type"] == second["type"] == "tool_call"
+        assert first["id"] == second["id"]
+        assert (first["attempt"], second["attempt"]) == (1, 2)
+        wait_until(lambda: statuses(slow)[first["id"]] == "succeeded", what="succeeded")
+    finally:
+        slow.stop()
