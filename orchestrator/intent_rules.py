@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from orchestrator.config import ConfigError
+
 DEFAULT_INTENTS_FILE = Path(__file__).resolve().parent.parent / "configs" / "intents.yaml"
 SLOTS = ("object", "destination", "recipient")
 MASK_CHAR = "_"
@@ -21,7 +23,7 @@ CLAUSE_BREAK = re.compile(r"[,;:]|\bbut\b|\bso\b|\bok(?:ay)?\b|\bsure\b|\balrigh
 QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 
 
-class IntentRulesError(Exception):
+class IntentRulesError(ConfigError):
     """The intents file is missing a key or holds a regex that does not compile."""
 
 

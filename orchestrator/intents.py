@@ -16,21 +16,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import Field
-
 from orchestrator.intent_rules import IntentRules, load_rules, parse_sentence
-from track2_voice.config import Strict
+from orchestrator.slow_config import IntentConfig
 
 SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
-
-
-class IntentConfig(Strict):
-    rules_file: str | None = Field(None, description="intents YAML; null = configs/intents.yaml")
-    pause_frames: int = Field(8, ge=1, description="frames without text that end an utterance")
-    mouth_quiet_frames: int = Field(5, ge=1, description="quiet-mouth frames that end one")
-    mouth_quiet_level: float = Field(0.05, ge=0, le=1, description="mouth below this is quiet")
-    repeat_window_s: float = Field(6.0, ge=0, description="same action+object fires once per")
-    max_phrase_chars: int = Field(400, ge=40, description="rolling buffer cap")
 
 
 @dataclass

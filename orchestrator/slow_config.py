@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from orchestrator.intents import IntentConfig
 from track2_voice.config import Strict
+
+
+class IntentConfig(Strict):
+    rules_file: str | None = Field(None, description="intents YAML; null = configs/intents.yaml")
+    pause_frames: int = Field(8, ge=1, description="frames without text that end an utterance")
+    mouth_quiet_frames: int = Field(5, ge=1, description="quiet-mouth frames that end one")
+    mouth_quiet_level: float = Field(0.05, ge=0, le=1, description="mouth below this is quiet")
+    repeat_window_s: float = Field(6.0, ge=0, description="same action+object fires once per")
+    max_phrase_chars: int = Field(400, ge=40, description="rolling buffer cap")
+
 
 ALL_ACTIONS = [
     "pick_up",

@@ -20,8 +20,9 @@ from typing import Any
 
 import uvicorn
 
-from affect.affect_map import load_affect_map
+from affect.affect_map import AffectMapError, load_affect_map
 from affect.mixer import AffectMixer
+from orchestrator.config import ConfigError
 from orchestrator.dispatcher import ToolDispatcher
 from orchestrator.intents import IntentWatcher
 from orchestrator.outbox import Outbox
@@ -70,9 +71,11 @@ class SlowLoop:
         self.hub = hub
         self.token = os.environ.get(TOKEN_ENV) or cfg.robot.token
         self.watcher = IntentWatcher(cfg.intents)
-        self.mixer = AffectMixer(
-            load_affect_map(cfg.affect.file, _presets_from_face()), time.monotonic()
-        )
+        try:
+            amap = load_affect_map(cfg.affect.file, _presets_from_face())
+        except AffectMapError as e:
+            raise ConfigError(str(e)) from None
+        self.mixer = AffectMixer(amap, time.monotonic())
         self.states = CreatureStates(self._on_state)
         self.connected = True
         self.port: int | None = None

@@ -55,6 +55,8 @@ class VoiceSession:
     hub: EventHub = field(default_factory=EventHub)
 
     def __post_init__(self) -> None:
+        # first: its rules and maps are checked before any audio or model is opened
+        self.slow = SlowLoop(self.cfg.slow_loop, self.hub) if self.cfg.slow_loop.enabled else None
         self.backend = create_backend(self.cfg.voice)
         self.source = make_source(self.cfg)
         self.sink = make_sink(self.cfg)
@@ -64,7 +66,6 @@ class VoiceSession:
             else None
         )
         self.loop = FastLoop(self.backend, self.source, self.sink, self.hub, self.cfg.voice)
-        self.slow = SlowLoop(self.cfg.slow_loop, self.hub) if self.cfg.slow_loop.enabled else None
 
     def start_slow(self) -> None:
         """Intents, tool calls, robot channel, state machine and affect, on their own thread."""
