@@ -166,19 +166,39 @@ def long_scene(frames: int):
     return scene
 
 
-def bench_isolation(frames: int, period_ms: float, tmp: Path) -> dict:
-    hook = HangingWebhook(WEBHOOK_HANG_S)
+def neutral_face(ev: FrameEvent) -> dict:
+    """The baseline's face state: the same shape, with no slow loop behind it."""
+    return {
+        "emotion": "neutral",
+        "mouth": ev.mouth,
+        "speaking": ev.mouth > 0.05,
+        "valence": 0.0,
+        "arousal": 0.0,
+        "listening": ev.user_speaking,
+        "t": ev.t,
+        "connected": True,
+    }
+
+
+def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = True) -> dict:
+    """The fast loop with 50 face consumers; with_slow adds the slow loop, its hanging
+    webhook and its deaf robot (the baseline run leaves those three out)."""
     hub = EventHub()
-    cfg = slow_cfg(
-        tmp,
-        **{
-            "slow_loop.webhook.url": hook.url,
-            "slow_loop.webhook.timeout_s": WEBHOOK_HANG_S + 1,
-            "slow_loop.webhook.retries": 0,
-        },
-    )
-    slow = SlowLoop(cfg, hub).start()
-    deaf = connect_deaf_robot(slow.robot_url, slow.token)
+    hook = slow = deaf = None
+    face_state = neutral_face
+    if with_slow:
+        hook = HangingWebhook(WEBHOOK_HANG_S)
+        cfg = slow_cfg(
+            tmp,
+            **{
+                "slow_loop.webhook.url": hook.url,
+                "slow_loop.webhook.timeout_s": WEBHOOK_HANG_S + 1,
+                "slow_loop.webhook.retries": 0,
+            },
+        )
+        slow = SlowLoop(cfg, hub).start()
+        deaf = connect_deaf_robot(slow.robot_url, slow.token)
+        face_state = slow.face_state
     stop = threading.Event()
     face_states = [0] * FACE_CONSUMERS
     subs = [hub.subscribe(f"face{k}", 8, {"frame"}) for k in range(FACE_CONSUMERS)]
@@ -189,7 +209,7 @@ def bench_isolation(frames: int, period_ms: float, tmp: Path) -> dict:
         while not stop.is_set():
             ev = sub.wait(0.1)
             if ev is not None:
-                json.dumps(slow.face_state(ev))
+                json.dumps(face_state(ev))
                 face_states[k] += 1
 
     threads = [
@@ -209,9 +229,10 @@ def bench_isolation(frames: int, period_ms: float, tmp: Path) -> dict:
         for t in threads:
             t.join(1)
         loop.close()
-        slow.stop()
-        deaf.close()
-        hook.stop()
+        if slow is not None:
+            slow.stop()
+            deaf.close()
+            hook.stop()
     events = rec.drain()
     drops = hub.drops()
     return {
@@ -227,7 +248,7 @@ def bench_isolation(frames: int, period_ms: float, tmp: Path) -> dict:
         "overhead_ms_p99": pct(stats.overhead_ms, 99),
         "overhead_ms_max": round(max(stats.overhead_ms), 3),
         "tool_calls": sum(e.kind == "tool_call" for e in events),
-        "webhook_posts_hanging": hook.posts,
+        "webhook_posts_hanging": hook.posts if hook else 0,
         "face_consumers": FACE_CONSUMERS,
         "face_states_computed": sum(face_states),
         "never_reading_consumer_dropped": drops.get(f"face{FACE_CONSUMERS - 1}", 0),
@@ -241,6 +262,7 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=2000)
     p.add_argument("--period-ms", type=float, default=80.0)
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--no-baseline", action="store_true", help="skip the run without slow loop")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
         a = bench_latency(args.phrases, Path(d) / "a")
@@ -252,9 +274,21 @@ def main() -> None:
         print(
             f"(b) {b['frames']} frames @ {b['period_ms']} ms with a hanging webhook, a deaf "
             f"robot and {b['face_consumers']} face consumers: {b['deadline_misses']} deadline "
-            f"misses ({b['late_incl_publish']} counting the publish), overhead p99 {b['overhead_ms_p99']} ms, max {b['overhead_ms_max']} ms, "
-            f"{b['tool_calls']} tool calls"
+            f"misses ({b['late_incl_publish']} counting the publish), overhead p99 "
+            f"{b['overhead_ms_p99']} ms, max {b['overhead_ms_max']} ms, {b['tool_calls']} calls"
         )
+        base = None
+        if not args.no_baseline:
+            base = bench_isolation(args.frames, args.period_ms, Path(d) / "c", with_slow=False)
+            print(
+                f"    baseline without the slow loop (same 50 consumers): "
+                f"{base['deadline_misses']} misses ({base['late_incl_publish']} counting the "
+                f"publish), overhead p99 {base['overhead_ms_p99']} ms, "
+                f"max {base['overhead_ms_max']} ms"
+            )
+            b["misses_caused_by_slow_loop"] = max(
+                0, b["late_incl_publish"] - base["late_incl_publish"]
+            )
     result = {
         "machine": {
             "python": platform.python_version(),
@@ -264,6 +298,7 @@ def main() -> None:
         },
         "latency_last_piece_to_robot": a,
         "fast_loop_isolation": b,
+        "fast_loop_baseline_without_slow_loop": base,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
