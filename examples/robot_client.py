@@ -93,8 +93,10 @@ class FakeRobot:
             if self.on_call is not None:
                 self.on_call(msg, time.perf_counter())
             if call_id in self.seen:
+                # a retry: never do it twice, just say again where it stands
                 self.duplicates += 1
-                log.info("%s: already seen (attempt %s), ignored", call_id, msg.get("attempt"))
+                log.info("%s: already seen (attempt %s)", call_id, msg.get("attempt"))
+                await self._status(call_id, self.finished.get(call_id, "running"))
                 return
             self.seen.add(call_id)
             self.received.append(msg)

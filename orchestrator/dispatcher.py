@@ -69,31 +69,49 @@ class ToolDispatcher:
             self.flush()  # anything unacknowledged goes to the next robot, if any
 
     def flush(self) -> None:
-        """Send every unacknowledged call, oldest first, to the current robot."""
+        """Send every open call, oldest first, to the current robot: unacknowledged ones to be
+        done, acknowledged ones again so the robot re-reports (or resumes) them, and pending
+        cancels. A robot ignores an id it has seen, apart from re-reporting its status."""
         robot = self.robot
         if robot is None:
             return
         now = time.time()
-        for call in self.outbox.undelivered():
+        for call in self.outbox.open_calls():
             age = now - float(call.args.get("created", now))
             if self.max_age_s and age > self.max_age_s:
                 # a stale promise must not start a robot long after the conversation moved on
-                why = f"expired: not delivered within {self.max_age_s:g}s (slow_loop.outbox.max_age_s)"
-                if self.outbox.update(call.id, "cancelled", why) is not None:
-                    self.emit(
-                        "tool_status",
-                        {
-                            "id": call.id,
-                            "status": "cancelled",
-                            "reason": why,
-                            "action": call.args.get("action"),
-                            "source": "creature",
-                        },
-                    )
+                self._expire(call)
                 continue
-            if not robot.send(tool_call_message(call.id, call.args, call.attempts + 1)):
+            if call.status == "cancelling":
+                msg = {"type": "cancel", "id": call.id, "reason": call.reason}
+            else:
+                msg = tool_call_message(call.id, call.args, call.attempts + 1)
+            if not robot.send(msg):
                 return
             self.outbox.mark_sent(call.id)
+
+    def _expire(self, call) -> None:
+        delivered = call.status not in UNDELIVERED
+        why = (
+            f"expired: no outcome within {self.max_age_s:g}s (slow_loop.outbox.max_age_s)"
+            if delivered
+            else f"expired: not delivered within {self.max_age_s:g}s (slow_loop.outbox.max_age_s)"
+        )
+        if self.outbox.update(call.id, "cancelled", why) is None:
+            return
+        self.emit(
+            "tool_status",
+            {
+                "id": call.id,
+                "status": "cancelled",
+                "reason": why,
+                "action": call.args.get("action"),
+                "source": "creature",
+            },
+        )
+        if delivered:
+            for r in self.robots:
+                r.send({"type": "cancel", "id": call.id, "reason": why})
 
     # -- calls ----------------------------------------------------------------------------
     def submit(self, intent: Intent) -> dict[str, Any] | None:

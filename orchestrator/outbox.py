@@ -161,8 +161,8 @@ class Outbox:
             return None
         if call.status in TERMINAL or ORDER[status] < ORDER[call.status]:
             return None
-        if status == call.status and status != "running":
-            return None
+        if status == call.status:
+            return None  # a re-report
         now = time.time()
         with self._db:
             self._db.execute(

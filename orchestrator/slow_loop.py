@@ -310,6 +310,12 @@ class SlowLoop:
                 await self.states.task_done()
         elif kind in ("tool_rejected", "robot_connected", "robot_disconnected"):
             self._affect_event(kind)
+            # acting means a robot is at work: not while none is connected (calls stay open
+            # in the outbox and resume when one comes back)
+            if kind == "robot_disconnected" and not self.dispatcher.robots:
+                await self.states.task_done()
+            elif kind == "robot_connected" and self.outbox.open_calls():
+                await self.states.task_started()
 
     def _publish_look(self, cause: str, look, passing: bool) -> None:
         self.hub.publish(

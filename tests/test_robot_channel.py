@@ -93,7 +93,9 @@ def test_a_creature_restart_loses_no_call_and_resumes_the_lifecycle(tmp_path):
             ),
             what="delivered",
         )
-        assert [m["arguments"]["action"] for m in bot2.robot.received] == ["open"]
+        # the robot process restarted too: the interrupted task comes again, then the new one
+        wait_until(lambda: set(statuses(slow2).values()) == {"succeeded"}, what="both done")
+        assert [m["arguments"]["action"] for m in bot2.robot.received] == ["pick_up", "open"]
         resumed = [e for e in rec.drain() if e.kind == "outbox_resumed"]
         assert resumed and len(resumed[0].data["open"]) == 2
     finally:
@@ -119,7 +121,7 @@ def test_a_robot_that_finished_while_the_creature_was_down_reports_it_after(tmp_
             timeout=10,
             what="status reported after the restart",
         )
-        assert bot.robot.duplicates == 0
+        assert len(bot.robot.received) == 1  # done once; the retry only got a re-report
     finally:
         bot.stop()
         slow2.stop()
