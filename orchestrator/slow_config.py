@@ -73,7 +73,7 @@ class OutboxConfig(Strict):
     max_age_s: float = Field(
         300.0,
         ge=0,
-        description="undelivered calls older than this are cancelled, not sent (0 = never)",
+        description="open calls older than this are cancelled (expired), never sent again (0 = never)",
     )
 
 
