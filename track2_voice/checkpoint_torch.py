@@ -10,7 +10,7 @@ Layout (as in ``kyutai/moshiko-pytorch-bf16``, plus a small Mimi config)::
     model.safetensors           the LM weights
     mimi.safetensors            a small Mimi codec
     mimi_config.json            its config (read through ``mimi_config_name``)
-    tokenizer.model             a SentencePiece model trained on a few sentences
+    tokenizer_spm_32k_3.model   a SentencePiece model trained on a few sentences
 
 ``config.json`` names the other files with ``file://`` absolute paths, because
 ``CheckpointInfo.from_hf_repo`` would otherwise look them up on the hub. Our backend also
@@ -19,15 +19,16 @@ finds them by base name when the directory has been moved.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
+
+from track2_voice.tiny_common import TOKENIZER_FILE, train_tokenizer
 
 CONFIG_NAME = "config.json"
 MOSHI_NAME = "model.safetensors"
 MIMI_NAME = "mimi.safetensors"
 MIMI_CONFIG_NAME = "mimi_config.json"
-TOKENIZER_NAME = "tokenizer.model"
+TOKENIZER_NAME = TOKENIZER_FILE  # the published name
 
 # Text ids 0 and 3 are Moshi's padding; the trainer puts its <pad> piece at 3 to match.
 TEXT_PAD_ID = 3
@@ -36,19 +37,6 @@ N_CODEBOOKS = 8  # audio codebooks per stream (as in Moshi 7B)
 OUTPUT_GAIN = 2.0  # lifts the tiny decoder's output to about -36 dBFS (speech-like levels)
 LAST_DECODER_CONV = 14  # index of SEANet's final conv in ``decoder.model`` for 4 ratios
 CODEBOOK_SCALE = 3.0  # spread of the random Mimi centroids (decoded loudness varies with it)
-
-TOKENIZER_SENTENCES = [
-    "Hello there, how are you today?",
-    "I am a small creature and I like to talk with people.",
-    "Could you please pick up the red cup from the table?",
-    "Sure, I will do that right away.",
-    "The weather is nice, let us go for a walk in the park.",
-    "What a lovely morning, the sun is shining.",
-    "Thank you very much, that was kind of you.",
-    "Let me think about it for a moment.",
-    "Yes, no, maybe, okay, wait, stop, go, look, listen.",
-    "One two three four five six seven eight nine ten.",
-]
 
 
 def tiny_mimi_config(seed_dim: int = 64) -> dict:
@@ -136,27 +124,6 @@ def tiny_lm_config(dim: int, layers: int, text_card: int) -> dict:
         "depformer_weights_per_step": True,
         "delays": [0] + [0] + [1] * (N_CODEBOOKS - 1) + [0] + [1] * (N_CODEBOOKS - 1),
     }
-
-
-def train_tokenizer(path: Path, vocab_size: int = 96) -> int:
-    """Train a small SentencePiece model (pad at id 3, like Moshi's); return its vocab size."""
-    import sentencepiece as spm
-
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(TOKENIZER_SENTENCES),
-        model_writer=model,
-        vocab_size=vocab_size,
-        hard_vocab_limit=False,
-        model_type="unigram",
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=TEXT_PAD_ID,
-        minloglevel=2,
-    )
-    path.write_bytes(model.getvalue())
-    return spm.SentencePieceProcessor(model_file=str(path)).get_piece_size()
 
 
 def _audible_mimi_state(state: dict) -> dict:
