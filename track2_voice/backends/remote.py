@@ -60,7 +60,6 @@ class RemoteBackend(Backend):
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._connected = threading.Event()
-        self._attempted = threading.Event()
         self._session_ended: asyncio.Event | None = None
         self.info: dict[str, Any] = {}
         self.last_error: str | None = None
@@ -68,6 +67,7 @@ class RemoteBackend(Backend):
         self.sent_frames = 0
         self.dropped_sends = 0
         self._last_sent = 0.0
+        self._last_recv = 0.0
 
     # -- fast-loop side -----------------------------------------------------------------------
 
@@ -149,6 +149,10 @@ class RemoteBackend(Backend):
             loop.run_until_complete(self._supervise(loop))
         finally:
             self._connected.clear()
+            pending = asyncio.all_tasks(loop)  # e.g. the websocket's keepalive
+            for t in pending:
+                t.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     async def _supervise(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -182,7 +186,6 @@ class RemoteBackend(Backend):
                 was_up = False
             else:
                 log.info("remote: %s; next try in %.2f s", reason, delay)
-            self._attempted.set()
             try:
                 await asyncio.wait_for(self._stop.wait(), delay)
             except (TimeoutError, asyncio.TimeoutError):
