@@ -145,6 +145,7 @@ class RemoteBackend(Backend):
 
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._supervise(loop))
         finally:
@@ -152,7 +153,8 @@ class RemoteBackend(Backend):
             pending = asyncio.all_tasks(loop)  # e.g. the websocket's keepalive
             for t in pending:
                 t.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
     async def _supervise(self, loop: asyncio.AbstractEventLoop) -> None:
