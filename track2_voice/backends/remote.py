@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,17 @@ log = logging.getLogger(__name__)
 RECV_TICK_S = 0.25  # how often the receiver checks for a silent server
 SENDING_WINDOW_S = 1.0  # "we are sending" means a frame went out within this time
 JOIN_TIMEOUT_S = 5.0  # close() waits this long for the network thread
+TIMING_KEEP = 4096  # frames of timing kept for diagnostics
+
+
+@dataclass
+class RemoteTiming:
+    """Per-frame costs on the network thread (bounded, for benchmarks and diagnostics)."""
+
+    encode_ms: deque = field(default_factory=lambda: deque(maxlen=TIMING_KEEP))
+    decode_ms: deque = field(default_factory=lambda: deque(maxlen=TIMING_KEEP))
+    sent_at: deque = field(default_factory=lambda: deque(maxlen=TIMING_KEEP))
+    received_at: deque = field(default_factory=lambda: deque(maxlen=TIMING_KEEP))
 
 
 class RemoteBackend(Backend):
@@ -68,6 +80,7 @@ class RemoteBackend(Backend):
         self.dropped_sends = 0
         self._last_sent = 0.0
         self._last_recv = 0.0
+        self.timing = RemoteTiming()
 
     # -- fast-loop side -----------------------------------------------------------------------
 
@@ -199,6 +212,8 @@ class RemoteBackend(Backend):
         self.sessions += 1
         self._outbox.clear()
         self.jitter.clear()
+        self.timing.sent_at.clear()
+        self.timing.received_at.clear()
         self._session_ended = asyncio.Event()
         self._last_recv = time.monotonic()
         self._connected.set()
@@ -239,11 +254,14 @@ class RemoteBackend(Backend):
             self._wake.clear()
             while self._outbox:
                 pcm = self._outbox.popleft()
+                t = time.perf_counter()
                 page = writer.append_pcm(pcm)
+                self.timing.encode_ms.append((time.perf_counter() - t) * 1000.0)
                 self.sent_frames += 1
-                self._last_sent = time.monotonic()
                 if len(page):
                     await ws.send(bytes([Kind.AUDIO]) + page)
+                self._last_sent = time.monotonic()
+                self.timing.sent_at.append(self._last_sent)
 
     async def _recv_loop(self, ws) -> None:
         import sphn
@@ -269,12 +287,15 @@ class RemoteBackend(Backend):
                 raise ProtocolError(f"expected a binary message with a kind byte, got {msg!r:.60}")
             kind, payload = msg[0], msg[1:]
             if kind == Kind.AUDIO:
+                t = time.perf_counter()
                 try:
                     pcm = reader.append_bytes(payload)
                 except Exception as e:
                     raise ProtocolError(f"undecodable Ogg/Opus audio from the server: {e}") from e
                 for frame in framer.push(np.asarray(pcm, dtype=np.float32)):
                     self.jitter.push_audio(frame, now)
+                    self.timing.received_at.append(now)
+                self.timing.decode_ms.append((time.perf_counter() - t) * 1000.0)
             elif kind == Kind.TEXT:
                 self.jitter.push_text(decode_text(payload))
             elif kind == Kind.METADATA:
