@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -91,10 +91,15 @@ class RemoteConfig(Strict):
         True, description="no connection by start_wait_s: stop with an error, not silence"
     )
 
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        if not v.startswith(("ws://", "wss://")):
+            raise ValueError("expected a ws:// or wss:// URL such as ws://HOST:8998/api/chat")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> RemoteConfig:
-        if not self.url.startswith(("ws://", "wss://")):
-            raise ValueError(f"url must start with ws:// or wss://, got {self.url!r}")
         if self.backoff_cap_s < self.backoff_base_s:
             raise ValueError("backoff_cap_s must be >= backoff_base_s")
         if self.max_buffer_frames < self.jitter_frames:
