@@ -85,7 +85,7 @@ class RemoteConfig(Strict):
     handshake_timeout_s: float = Field(10.0, gt=0, description="wait for the server's handshake")
     silence_timeout_s: float = Field(5.0, gt=0, description="no message this long: reconnect")
     backoff_base_s: float = Field(0.25, gt=0, description="first reconnect delay")
-    backoff_cap_s: float = Field(8.0, gt=0, description="longest reconnect delay")
+    backoff_cap_s: float = Field(2.0, gt=0, description="longest reconnect delay")
     start_wait_s: float = Field(15.0, ge=0, description="start() waits this long to connect")
     fail_on_start: bool = Field(
         True, description="no connection by start_wait_s: stop with an error, not silence"
