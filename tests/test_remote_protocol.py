@@ -77,8 +77,9 @@ def test_priming_underrun_and_bounded_delay():
 class PeerServer:
     """A real websockets server on loopback with a scripted greeting (not a Moshi model)."""
 
-    def __init__(self, greeting: list[bytes | str], then_silent: bool = True) -> None:
+    def __init__(self, greeting: list[bytes | str], tls=None) -> None:
         self.greeting = greeting
+        self.tls = tls
         self.port = free_port()
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
@@ -96,7 +97,7 @@ class PeerServer:
 
         async def main():
             self.stop = asyncio.Event()
-            async with serve(handler, "127.0.0.1", self.port):
+            async with serve(handler, "127.0.0.1", self.port, ssl=self.tls):
                 self.ready.set()
                 await self.stop.wait()
 
@@ -113,7 +114,8 @@ class PeerServer:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/api/chat"
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}/api/chat"
 
 
 def test_rust_style_metadata_and_nine_byte_handshake_are_accepted():
@@ -195,3 +197,31 @@ def test_silent_server_means_disconnected_then_retry_and_step_never_blocks():
     assert "disconnected" in kinds and kinds.count("connected") >= 2  # it came back
     assert srv.received > 0  # our audio pages reached the peer
     assert worst < 0.05
+
+
+def test_wss_with_a_self_signed_certificate_needs_insecure(tmp_path):
+    import ssl
+    import subprocess
+
+    from conftest import require_tool
+
+    openssl = require_tool("openssl")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    with PeerServer([b"\x00"], tls=tls) as srv:
+        assert srv.url.startswith("wss://")
+        with pytest.raises(ConnectError, match="use --insecure"):
+            asyncio.run(open_session(srv.url, handshake_timeout=2))
+
+        async def go():
+            ws, info = await open_session(srv.url, insecure=True, handshake_timeout=2)
+            await ws.close()
+            return info
+
+        assert asyncio.run(go()) == {}
