@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import creature, require_module, require_tool
 
+from tests.conftest import creature, require_module, require_tool
 from track2_voice.audio_io import FileSource, NullSink
 from track2_voice.config import VoiceConfig
 from track2_voice.events import EventHub, FrameEvent, VoiceEvent

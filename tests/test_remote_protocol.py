@@ -203,7 +203,7 @@ def test_wss_with_a_self_signed_certificate_needs_insecure(tmp_path):
     import ssl
     import subprocess
 
-    from conftest import require_tool
+    from tests.conftest import require_tool
 
     openssl = require_tool("openssl")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
