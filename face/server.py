@@ -59,7 +59,9 @@ class _Client:
 class FaceServer:
     """``publish(state)`` from any thread; ``serve()`` (async) or ``start_in_thread()``/``stop()``."""
 
-    def __init__(self, cfg: FaceConfig | None = None, presets: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, cfg: FaceConfig | None = None, presets: dict[str, Any] | None = None
+    ) -> None:
         self.cfg = cfg or FaceConfig()
         self.presets = presets or {"version": 1, "params": {}, "emotions": {}}
         self._clients: set[_Client] = set()
@@ -81,6 +83,10 @@ class FaceServer:
             text = json.dumps(state, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as e:
             raise TypeError(f"face state is not JSON-serializable: {e}") from e
+        self.publish_text(text)
+
+    def publish_text(self, text: str) -> None:
+        """Queue an already-serialized message as-is (the page validates what it gets)."""
         self._last = text
         self.published += 1
         loop = self._loop
@@ -149,7 +155,9 @@ class FaceServer:
                     await asyncio.wait_for(c.ws.send_text(text), self.cfg.stall_timeout_s)
                 except asyncio.TimeoutError:
                     self.stalled_closed += 1
-                    log.warning("face client stalled for %.1f s: closing it", self.cfg.stall_timeout_s)
+                    log.warning(
+                        "face client stalled for %.1f s: closing it", self.cfg.stall_timeout_s
+                    )
                     await self._abort(c)
                     return
                 c.sent += 1
@@ -286,4 +294,3 @@ def _lan_address() -> str:
         return "127.0.0.1"
     finally:
         s.close()
-
