@@ -20,7 +20,7 @@ const NOD_PX = 9, NOD_DEG = 2.5;
 const LISTEN_TAU_MS = 300; // how fast the listening expression comes and goes
 const RECONNECT_MIN_MS = 250, RECONNECT_MAX_MS = 4000, RECONNECT_JITTER = 0.3;
 const GAZE_LOST_MS = 700; // no face for this long: the eyes drift back to the middle
-const GAZE_DRIFT_TAU_MS = 900;
+const GAZE_DRIFT_TAU_MS = 600;
 const GAZE_GAIN_X = 1.6, GAZE_GAIN_Y = 1.4; // camera offset -> gaze (-1..1)
 const PUPIL_RANGE_X = 14, PUPIL_RANGE_Y = 12; // px in the eye at gaze +-1
 const HEAD_FOLLOW_PX = 10, HEAD_FOLLOW_DEG = 3; // a little of the head follows the gaze
@@ -94,7 +94,8 @@ function applyMessage(text) {
 // ---- the mouth: ramp to each new value over one server frame ------------------------------
 const mouthRamp = { from: 0, to: 0, t0: 0 };
 function startMouthRamp(target) {
-  mouthRamp.from = state.mouth;
+  if (target === mouthRamp.to) return; // a repeated value must not restart (and slow) the ramp
+  mouthRamp.from = mouthAt(performance.now());
   mouthRamp.to = target;
   mouthRamp.t0 = performance.now();
   state.mouthTarget = target;
