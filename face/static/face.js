@@ -230,7 +230,7 @@ function drawBrow(side, p) {
   const { cx, cy } = EYES[side];
   const dir = side === "l" ? 1 : -1; // toward the middle of the face
   const base = cy - EYE_RY - 20 - p.brow_raise * 16;
-  const inner = { x: cx + dir * 32, y: base - p.brow_tilt * 13 };
+  const inner = { x: cx + dir * 32, y: base - p.brow_tilt * 20 };
   const outer = { x: cx - dir * 34, y: base + p.brow_tilt * 5 + 4 };
   const mid = { x: cx, y: Math.min(inner.y, outer.y) - 9 };
   el[side === "l" ? "browL" : "browR"].setAttribute(
@@ -244,7 +244,7 @@ function drawMouth(p, open) {
   const yl = Y - curve - p.mouth_sneer * 3, yr = Y - curve - p.mouth_sneer * 12;
   const yc = Y + curve * 0.9;
   const h = open * MOUTH_OPEN_PX;
-  const upC = yc - h * 0.25 - curve * 0.2, loC = yc + h * 1.9;
+  const upC = yc - h * 0.45 - curve * 0.2, loC = yc + h * 1.7; // opening ~1.1 h
   el.mouthInner.setAttribute("d", `M${f1(-w)},${f1(yl)} Q0,${f1(upC)} ${f1(w)},${f1(yr)} Q0,${f1(loC)} ${f1(-w)},${f1(yl)} Z`);
   el.mouthLine.setAttribute("d", `M${f1(-w)},${f1(yl)} Q0,${f1(upC)} ${f1(w)},${f1(yr)}` + (h > 0.5 ? ` Q0,${f1(loC)} ${f1(-w)},${f1(yl)}` : ""));
   return h;
