@@ -239,3 +239,22 @@ def test_shows_disconnection_and_reconnects_after_a_server_restart(browser) -> N
         pg.close()
         stream.close()
         server.stop()
+
+
+@pytest.mark.parametrize("size", [(360, 740), (740, 360)], ids=["portrait", "landscape"])
+def test_fits_the_phone_screen_without_scrolling_or_zoom(page, size) -> None:
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.wait_for_timeout(100)
+    fit = page.evaluate(
+        """() => {
+          const r = document.getElementById('head-shape').getBoundingClientRect();
+          const se = document.scrollingElement;
+          return {inside: r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight,
+                  big: Math.max(r.width, r.height) / Math.min(innerWidth, innerHeight),
+                  scrolls: se.scrollHeight > innerHeight || se.scrollWidth > innerWidth,
+                  viewport: document.querySelector('meta[name=viewport]').content};
+        }"""
+    )
+    assert fit["inside"] and not fit["scrolls"]
+    assert fit["big"] > 0.6  # the face fills the short side of the screen
+    assert "user-scalable=no" in fit["viewport"]
