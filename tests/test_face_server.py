@@ -114,3 +114,31 @@ def test_publish_before_start_and_after_stop_is_harmless() -> None:
         assert json.loads(c.recv(timeout=5))["emotion"] == "happy"
     s.stop()
     s.publish({"emotion": "sad", "mouth": 0.0, "speaking": False})
+
+
+def test_serve_runs_inside_an_existing_event_loop() -> None:
+    import asyncio
+    import threading
+
+    from websockets.asyncio.client import connect as aconnect
+
+    async def main() -> dict:
+        s = FaceServer(FaceConfig(host="127.0.0.1", port=0))
+        task = asyncio.create_task(s.serve())
+        while s.stats()["clients"] == 0 and not task.done():
+            await asyncio.sleep(0.01)
+            if s._started.is_set():
+                break
+        async with aconnect(_ws(s)) as ws:
+            while s.stats()["clients"] < 1:
+                await asyncio.sleep(0.01)
+            # publish from another thread, as the fast loop does
+            threading.Thread(
+                target=s.publish, args=({"emotion": "fear", "mouth": 0.0, "speaking": False},)
+            ).start()
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        s.stop()
+        await asyncio.wait_for(task, 5)
+        return msg
+
+    assert asyncio.run(main())["emotion"] == "fear"

@@ -1,6 +1,6 @@
 """Screenshots of the face for the docs: every emotion, mid-speech, listening.
 
-python face/tools/screenshots.py [OUT_DIR]   (default docs/img; needs chromium + playwright)
+python docs/make_face_screenshots.py [OUT_DIR]   (default docs/img; needs chromium + playwright)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from affect.presets import load_presets  # noqa: E402
