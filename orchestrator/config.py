@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError
 
+from face.config import FaceConfig
 from track2_voice.config import Strict, VoiceConfig
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -36,6 +37,7 @@ class CreatureConfig(Strict):
     voice: VoiceConfig = VoiceConfig()
     audio: AudioConfig = AudioConfig()
     log: LogConfig = LogConfig()
+    face: FaceConfig = FaceConfig()
 
 
 class ConfigError(Exception):
