@@ -21,7 +21,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -59,8 +59,14 @@ class _Client:
 class FaceServer:
     """``publish(state)`` from any thread; ``serve()`` (async) or ``start_in_thread()``/``stop()``."""
 
-    def __init__(self, cfg: FaceConfig | None = None, presets: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: FaceConfig | None = None,
+        presets: dict[str, Any] | None = None,
+        extra_routes: list[BaseRoute] | None = None,
+    ) -> None:
         self.cfg = cfg or FaceConfig()
+        self.extra_routes = list(extra_routes or [])  # e.g. the phone's audio endpoint
         self.presets = presets or {"version": 1, "params": {}, "emotions": {}}
         self._clients: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -104,6 +110,7 @@ class FaceServer:
             Route("/face-config.json", self._page_config),
             WebSocketRoute(WS_PATH, self._ws),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+            *self.extra_routes,
         ]
         return Starlette(routes=routes)
 
