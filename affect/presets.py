@@ -53,7 +53,9 @@ def _emotion(name: str, raw: Any, params: dict, src: str) -> dict[str, Any]:
     raw = _mapping(raw, where)
     unknown = set(raw) - {"valence", "arousal", "face"}
     if unknown:
-        raise PresetError(f"{where}: unknown key(s) {sorted(unknown)}; expected valence, arousal, face")
+        raise PresetError(
+            f"{where}: unknown key(s) {sorted(unknown)}; expected valence, arousal, face"
+        )
     out: dict[str, Any] = {}
     for axis in ("valence", "arousal"):
         v = _num(raw.get(axis), f"{where}.{axis}")

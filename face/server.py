@@ -87,6 +87,10 @@ class FaceServer:
             text = json.dumps(state, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as e:
             raise TypeError(f"face state is not JSON-serializable: {e}") from e
+        self.publish_text(text)
+
+    def publish_text(self, text: str) -> None:
+        """Queue an already-serialized message as-is (the page validates what it gets)."""
         self._last = text
         self.published += 1
         loop = self._loop
@@ -156,7 +160,9 @@ class FaceServer:
                     await asyncio.wait_for(c.ws.send_text(text), self.cfg.stall_timeout_s)
                 except asyncio.TimeoutError:
                     self.stalled_closed += 1
-                    log.warning("face client stalled for %.1f s: closing it", self.cfg.stall_timeout_s)
+                    log.warning(
+                        "face client stalled for %.1f s: closing it", self.cfg.stall_timeout_s
+                    )
                     await self._abort(c)
                     return
                 c.sent += 1
@@ -293,4 +299,3 @@ def _lan_address() -> str:
         return "127.0.0.1"
     finally:
         s.close()
-
