@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "orchestrator.commands.checkpoint",
     "orchestrator.commands.scene",
     "orchestrator.commands.config_cmd",
+    "orchestrator.commands.serve",
 ]
 
 

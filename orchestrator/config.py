@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError
 
+from face.config import FaceConfig
+from face.phone_config import PhoneConfig
 from track2_voice.config import Strict, VoiceConfig
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -36,6 +38,8 @@ class CreatureConfig(Strict):
     voice: VoiceConfig = VoiceConfig()
     audio: AudioConfig = AudioConfig()
     log: LogConfig = LogConfig()
+    face: FaceConfig = FaceConfig()
+    phone: PhoneConfig = PhoneConfig()
 
 
 class ConfigError(Exception):

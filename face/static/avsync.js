@@ -5,12 +5,17 @@
 const GRID_MS = 2; // resampling grid for the correlation
 const MAX_LAG_MS = 300;
 const SMOOTH_MS = 80; // the mouth is computed per 80 ms frame: compare with an 80 ms loudness
-const FLOOR_DB = -50, CEIL_DB = -30, GATE_DB = -55; // the same window as the voice's lip-sync
+// The voice's lip-sync settings (the page gets the server's from /phone-config.json): the
+// loudness window, and the attack/release smoothing that shapes the mouth on purpose. `lag_ms`
+// compares the mouth with the played sound shaped the same way (it measures timing only);
+// `raw_lag_ms` compares it with the plain loudness (it includes the smoothing's own lag).
+const DEFAULT_LIPSYNC = { floor_db: -50, ceil_db: -30, gate_db: -55, attack_ms: 15, release_ms: 90 };
 const WINDOW_S = 3; // per-window lags give the spread (p95)
 const KEEP_S = 600;
 
 export class AvSync {
   constructor(getMouth, getStats) {
+    this.lipsync = { ...DEFAULT_LIPSYNC };
     this.getMouth = getMouth;
     this.getStats = getStats;
     this.audio = []; // [perf ms, power]
@@ -57,12 +62,18 @@ export class AvSync {
     const half = Math.round(SMOOTH_MS / GRID_MS / 2);
     const pre = new Float64Array(n + 1);
     for (let k = 0; k < n; k++) pre[k + 1] = pre[k] + power[k];
-    const audio = new Float64Array(n);
+    const L = this.lipsync;
+    const raw = new Float64Array(n), audio = new Float64Array(n);
+    const up = 1 - Math.exp(-GRID_MS / L.attack_ms), down = 1 - Math.exp(-GRID_MS / L.release_ms);
+    let y = 0;
     for (let k = 0; k < n; k++) {
       const a = Math.max(0, k - half), b = Math.min(n, k + half);
       const ms = (pre[b] - pre[a]) / Math.max(1, b - a);
       const db = ms > 1e-12 ? 10 * Math.log10(ms) : -120;
-      audio[k] = db < GATE_DB ? 0 : Math.max(0, Math.min(1, (db - FLOOR_DB) / (CEIL_DB - FLOOR_DB)));
+      const x = db < L.gate_db ? 0 : Math.max(0, Math.min(1, (db - L.floor_db) / (L.ceil_db - L.floor_db)));
+      raw[k] = x;
+      y += (x > y ? up : down) * (x - y);
+      audio[k] = y;
     }
     const mouth = new Float64Array(n);
     let j = 0;
@@ -72,7 +83,7 @@ export class AvSync {
       while (j + 1 < d.length && d[j + 1][0] <= t) j++;
       mouth[k] = d.length ? d[j][1] : 0; // what was on screen at t
     }
-    return { audio, mouth, n };
+    return { audio, raw, mouth, n };
   }
 
   static lagOf(audio, mouth) {
@@ -105,6 +116,7 @@ export class AvSync {
     const start = fromMs ?? (this.audio.length ? this.audio[0][0] : end);
     const all = this.series(start, end);
     const whole = all ? AvSync.lagOf(all.audio, all.mouth) : null;
+    const wholeRaw = all ? AvSync.lagOf(all.raw, all.mouth) : null;
     const windows = [];
     for (let w = start; w + WINDOW_S * 1000 <= end; w += WINDOW_S * 1000) {
       const s = this.series(w, w + WINDOW_S * 1000);
@@ -117,6 +129,7 @@ export class AvSync {
     const st = this.getStats();
     return {
       lag_ms: whole ? whole.lag_ms : null, corr: whole ? whole.corr : null,
+      raw_lag_ms: wholeRaw ? wholeRaw.lag_ms : null, raw_corr: wholeRaw ? wholeRaw.corr : null,
       windows_ms: windows, mean_ms: mean, p95_abs_ms: p95,
       seconds: (end - start) / 1000, audio_blocks: this.audio.length, drawn_frames: this.drawn.length,
       underruns: st.underruns, dropped: st.dropped, played: st.played, frames_in: st.framesIn,

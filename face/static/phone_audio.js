@@ -14,6 +14,10 @@ const NO_RETRY = { 4401: "wrong or missing access token", 4403: "phone audio is 
 
 const params = new URLSearchParams(location.search);
 const token = params.get("token") || "";
+// ?mouth=arrival applies each mouth when its frame *arrives* (the naive way); only for showing
+// what the playback clock buys (benchmarks/av_sync.py --compare-arrival)
+const ON_ARRIVAL = params.get("mouth") === "arrival";
+let arrivedMouth = 0;
 
 const state = {
   enabled: false, started: false, ws: "idle", closeCode: null, error: null,
@@ -61,9 +65,15 @@ function mouthAtContextTime(t) {
   const f = (t - mid(k)) / (mid(k + 1) - mid(k));
   return a.mouth + (b.mouth - a.mouth) * Math.max(0, Math.min(1, f));
 }
+// A drawn mouth stays on screen for one display frame, so it shows the middle of that frame.
+let displayFrameMs = 16.7, lastDraw = 0;
 function mouthSource(perfNow) {
   if (!ctx || ctx.state !== "running") return null; // null: the face keeps its own mouth
-  const m = mouthAtContextTime(heardContextTime(perfNow));
+  if (ON_ARRIVAL) return arrivedMouth;
+  const dt = perfNow - lastDraw;
+  lastDraw = perfNow;
+  if (dt > 4 && dt < 100) displayFrameMs += (dt - displayFrameMs) * 0.05;
+  const m = mouthAtContextTime(heardContextTime(perfNow + displayFrameMs / 2));
   state.mouth = m;
   return m;
 }
@@ -106,6 +116,7 @@ function onBotFrame(buf) {
   const pcm = new Float32Array(pcm16.length);
   for (let i = 0; i < pcm16.length; i++) pcm[i] = pcm16[i] / 32767;
   state.framesIn++;
+  arrivedMouth = mouth;
   if (playback) playback.port.postMessage({ type: "frame", index, mouth, t, pcm }, [pcm.buffer]);
 }
 
@@ -203,6 +214,7 @@ window.phoneAudio = { state, start, stop, mouthAtContextTime };
 async function main() {
   try { const r = await fetch("/phone-config.json", { cache: "no-store" }); if (r.ok) cfg = { ...cfg, ...(await r.json()) }; } catch { /* defaults */ }
   state.enabled = !!cfg.audio;
+  if (cfg.lipsync) Object.assign(avsync.lipsync, cfg.lipsync);
   document.documentElement.dataset.phoneAudio = state.enabled ? "off" : "disabled";
   if (!state.enabled) return;
   setStatus("tap to talk");
