@@ -211,13 +211,13 @@ const avsync = new AvSync(() => (window.face && window.face.state ? window.face.
 window.avsync = avsync;
 window.phoneAudio = { state, start, stop, mouthAtContextTime };
 
-async function main() {
+async function loadConfig() {
   try { const r = await fetch("/phone-config.json", { cache: "no-store" }); if (r.ok) cfg = { ...cfg, ...(await r.json()) }; } catch { /* defaults */ }
   state.enabled = !!cfg.audio;
   if (cfg.lipsync) Object.assign(avsync.lipsync, cfg.lipsync);
   document.documentElement.dataset.phoneAudio = state.enabled ? "off" : "disabled";
-  if (!state.enabled) return;
-  setStatus("tap to talk");
-  window.addEventListener("pointerup", () => start(), { once: false });
+  if (state.enabled && !state.started) setStatus("tap to talk");
 }
-main();
+const configured = loadConfig();
+// listen at once: a tap while the config loads still starts the audio
+window.addEventListener("pointerup", () => { configured.then(start); });
