@@ -139,7 +139,9 @@ class PhoneAudio:
         await ws.accept()  # accept, then close with a code the page can show to the user
         if not token_ok(ws.query_params.get("token"), self.token):
             self.refused += 1
-            log.warning("phone audio: refused a connection from %s (bad or missing token)", _peer(ws))
+            log.warning(
+                "phone audio: refused a connection from %s (bad or missing token)", _peer(ws)
+            )
             await ws.close(code=CLOSE_BAD_TOKEN, reason="bad or missing access token")
             return
         if not self.enabled:
@@ -203,7 +205,9 @@ class PhoneAudio:
                     try:
                         await asyncio.wait_for(phone.ws.send_bytes(data), SEND_TIMEOUT_S)
                     except asyncio.TimeoutError:
-                        log.warning("phone audio: page stalled for %.1f s: closing it", SEND_TIMEOUT_S)
+                        log.warning(
+                            "phone audio: page stalled for %.1f s: closing it", SEND_TIMEOUT_S
+                        )
                         await self._retire(phone, CLOSE_STALLED, "stalled")
                         return
                     phone.sent += 1

@@ -28,7 +28,8 @@ class PhoneConfig(BaseModel):
         description="access token in the URL; null: a random one, made once and kept in state_dir",
     )
     face_needs_token: bool = Field(
-        False, description="also require the token for the face view (else anyone on the LAN sees it)"
+        False,
+        description="also require the token for the face view (else anyone on the LAN sees it)",
     )
     qr: bool = Field(True, description="print a QR code of the URL in the terminal")
     prebuffer_frames: int = Field(

@@ -82,7 +82,9 @@ class WebSetup:
     url: str
 
 
-def prepare_web(face_cfg: FaceConfig, phone_cfg: PhoneConfig, https: bool | None = None) -> WebSetup:
+def prepare_web(
+    face_cfg: FaceConfig, phone_cfg: PhoneConfig, https: bool | None = None
+) -> WebSetup:
     """TLS (the user's certificate, else a self-signed one kept in state_dir), the access token,
     and the URL a phone on the LAN opens."""
     face = face_cfg.model_copy()

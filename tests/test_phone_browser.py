@@ -149,12 +149,17 @@ def test_wrong_token_is_refused_and_the_page_survives_a_restart(browser, tmp_pat
         page = browser.new_page()
         page.goto(base + f"?token={setup.token}")
         page.mouse.click(100, 100)
-        wait_for(page, "window.phoneAudio.state.framesIn > 5 && window.phoneAudio.state.micMessages > 5")
+        wait_for(
+            page, "window.phoneAudio.state.framesIn > 5 && window.phoneAudio.state.micMessages > 5"
+        )
         server.stop()
         wait_for(page, "window.phoneAudio.state.ws !== 'open'")
         before = page.evaluate("window.phoneAudio.state.framesIn")
         server.start_in_thread()  # same port, same token
-        wait_for(page, f"window.phoneAudio.state.ws === 'open' && window.phoneAudio.state.framesIn > {before + 5}")
+        wait_for(
+            page,
+            f"window.phoneAudio.state.ws === 'open' && window.phoneAudio.state.framesIn > {before + 5}",
+        )
         wait_for(page, "window.face.state.server === 'open'")
         samples = phone.stats()["samples_in"]
         wait_for(page, "window.phoneAudio.state.micMessages > 0")

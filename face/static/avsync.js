@@ -3,7 +3,7 @@
 // frame). The lag that best aligns the two (cross-correlation) is the A/V offset:
 // positive = the mouth lags the sound, negative = it leads.
 const GRID_MS = 2; // resampling grid for the correlation
-const MAX_LAG_MS = 300;
+const MAX_LAG_MS = 600;
 const SMOOTH_MS = 80; // the mouth is computed per 80 ms frame: compare with an 80 ms loudness
 // The voice's lip-sync settings (the page gets the server's from /phone-config.json): the
 // loudness window, and the attack/release smoothing that shapes the mouth on purpose. `lag_ms`
@@ -132,7 +132,7 @@ export class AvSync {
       raw_lag_ms: wholeRaw ? wholeRaw.lag_ms : null, raw_corr: wholeRaw ? wholeRaw.corr : null,
       windows_ms: windows, mean_ms: mean, p95_abs_ms: p95,
       seconds: (end - start) / 1000, audio_blocks: this.audio.length, drawn_frames: this.drawn.length,
-      underruns: st.underruns, dropped: st.dropped, played: st.played, frames_in: st.framesIn,
+      underruns: st.underruns, dropped: st.dropped, trimmed: st.trimmed, played: st.played, frames_in: st.framesIn,
     };
   }
 }

@@ -21,7 +21,7 @@ let arrivedMouth = 0;
 
 const state = {
   enabled: false, started: false, ws: "idle", closeCode: null, error: null,
-  micMessages: 0, framesIn: 0, underruns: 0, dropped: 0, played: 0, buffered: 0,
+  micMessages: 0, framesIn: 0, underruns: 0, dropped: 0, trimmed: 0, played: 0, buffered: 0,
   sampleRate: 0, outputLatency: 0, mouth: 0, lastIndex: -1,
 };
 
@@ -144,7 +144,7 @@ function onPlaybackMessage(m) {
     silentFrom = m.at / ctx.sampleRate;
     state.underruns = m.underruns;
   } else if (m.type === "stats") {
-    Object.assign(state, { underruns: m.underruns, dropped: m.dropped, played: m.played, buffered: m.buffered });
+    Object.assign(state, { underruns: m.underruns, dropped: m.dropped, played: m.played, trimmed: m.trimmed, buffered: m.buffered });
   }
 }
 

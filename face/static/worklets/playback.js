@@ -2,7 +2,10 @@
 // It tells the page when each frame *starts playing* (in context sample frames), so the page can
 // put that frame's mouth on the screen when the frame is heard, not when it arrived.
 // Underruns play silence and are counted; the buffer is capped (the oldest frame is dropped).
+// Latency stays low: when the buffer has held more than it needs for a whole window, quiet
+// frames (mouth 0) are skipped until it is back at the prebuffer level (counted as `trimmed`).
 const IN_RATE = 24000;
+const TRIM_WINDOW_S = 1.0;
 
 class PlaybackProcessor extends AudioWorkletProcessor {
   constructor(options) {
@@ -18,7 +21,10 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.underruns = 0;
     this.dropped = 0;
     this.played = 0;
-    this.silentQuanta = 0;
+    this.trimmed = 0;
+    this.excess = 0; // quiet frames to skip
+    this.minLen = Infinity; // the fewest frames queued in this window
+    this.windowStart = 0;
     this.lastStats = 0;
     this.port.onmessage = (e) => this.onMessage(e.data);
   }
@@ -38,6 +44,9 @@ class PlaybackProcessor extends AudioWorkletProcessor {
 
   // Take the next frame; `at` is the context sample frame where its first sample plays.
   next(at) {
+    while (this.excess > 0 && this.queue.length > this.prebuffer && this.queue[0].mouth === 0) {
+      this.queue.shift(); this.excess--; this.trimmed++;
+    }
     this.cur = this.queue.shift() || null;
     this.pos = this.cur ? this.pos : 0;
     if (this.cur) {
@@ -76,11 +85,19 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       }
     }
     for (; i < n; i++) out[i] = 0;
+    if (this.playing) {
+      this.minLen = Math.min(this.minLen, this.queue.length);
+      if (currentTime - this.windowStart >= TRIM_WINDOW_S) {
+        this.excess = Math.max(0, this.minLen - (this.prebuffer - 1));
+        this.minLen = Infinity;
+        this.windowStart = currentTime;
+      }
+    } else { this.minLen = Infinity; this.windowStart = currentTime; this.excess = 0; }
     for (let c = 1; c < outputs[0].length; c++) outputs[0][c].set(out);
     if (currentTime - this.lastStats > 0.5) {
       this.lastStats = currentTime;
       this.port.postMessage({
-        type: "stats", underruns: this.underruns, dropped: this.dropped, played: this.played,
+        type: "stats", underruns: this.underruns, dropped: this.dropped, played: this.played, trimmed: this.trimmed,
         buffered: this.queue.length, playing: this.playing,
       });
     }
