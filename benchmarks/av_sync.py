@@ -33,13 +33,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests.phone_browser import CHROMIUM, chromium_args, make_mic_wav  # noqa: E402
 
-URL_LINE = re.compile(r"face at (\S+)")
+URL_LINE = re.compile(r"face: open (\S+)")
 SCENE_TIMEOUT_S = 120
 
 
 def run_scene(browser, scene: str, state_dir: Path, mode: str | None) -> dict:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "serve", "--port", "0", "--once"]
+        [sys.executable, "-m", "orchestrator.cli", "serve", "--face-port", "0", "--once"]
         + ["--scene", scene, "--set", f"phone.state_dir={state_dir}", "--set", "face.gaze=false"]
         + ["--set", "phone.qr=false"],
         cwd=ROOT,

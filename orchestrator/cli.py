@@ -13,6 +13,7 @@ from orchestrator.config import ConfigError
 COMMAND_MODULES = [
     "orchestrator.commands.run",
     "orchestrator.commands.demo",
+    "orchestrator.commands.serve",
     "orchestrator.commands.checkpoint",
     "orchestrator.commands.scene",
     "orchestrator.commands.config_cmd",

@@ -29,11 +29,10 @@ WAIT_S = 0.25  # the sender thread checks for stop this often when idle
 
 @dataclass
 class PhoneLink:
-    """Streams the hub's frames to ``phone.send_frame``; optionally a face state per frame."""
+    """Streams the hub's frames to ``phone.send_frame`` (the face bridge sends face states)."""
 
     hub: EventHub
     phone: PhoneAudio
-    face: Any = None  # something with publish(state) for a minimal face state, or None
     sent: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -52,16 +51,6 @@ class PhoneLink:
                 if isinstance(e, FrameEvent) and e.pcm is not None:
                     self.phone.send_frame(e.index, e.t, e.mouth, e.pcm)
                     self.sent += 1
-                    if self.face is not None:
-                        self.face.publish(
-                            {
-                                "emotion": "neutral",
-                                "mouth": round(float(e.mouth), 4),
-                                "speaking": e.mouth > 0.05,
-                                "listening": bool(e.user_speaking),
-                                "t": round(e.t, 4),
-                            }
-                        )
 
     @property
     def dropped(self) -> int:

@@ -29,7 +29,7 @@ from track2_voice.audio_io import ClockSource
 from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS
 
 SYNC_TARGET_MS = 20.0
-URL_LINE = re.compile(r"face at (\S+)")
+URL_LINE = re.compile(r"face: open (\S+)")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_the_creature_hears_the_phone_and_answers_in_sync(browser, tmp_path):
     """`creature serve` end to end: open the printed URL, tap, talk; the scene plays out."""
     record = tmp_path / "events.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "serve", "--port", "0", "--once"]
+        [sys.executable, "-m", "orchestrator.cli", "serve", "--face-port", "0", "--once"]
         + ["--record", str(record), "--set", f"phone.state_dir={tmp_path}"]
         + ["--set", "face.gaze=false"],
         cwd=ROOT,

@@ -177,6 +177,8 @@ def test_local_audio_without_a_sound_card_gives_the_clear_error(tmp_path):
         pytest.skip("this machine has a sound card")
     except Exception:
         pass
-    r = creature("serve", "--audio", "local", "--port", "0", "--set", f"phone.state_dir={tmp_path}")
+    r = creature(
+        "serve", "--audio", "local", "--face-port", "0", "--set", f"phone.state_dir={tmp_path}"
+    )
     assert r.returncode == 2
     assert "no sound input device" in r.stderr

@@ -20,7 +20,7 @@ const NOD_PX = 9, NOD_DEG = 2.5;
 const LISTEN_TAU_MS = 300; // how fast the listening expression comes and goes
 const RECONNECT_MIN_MS = 250, RECONNECT_MAX_MS = 4000, RECONNECT_JITTER = 0.3;
 const GAZE_LOST_MS = 700; // no face for this long: the eyes drift back to the middle
-const GAZE_DRIFT_TAU_MS = 900;
+const GAZE_DRIFT_TAU_MS = 600;
 const GAZE_GAIN_X = 1.6, GAZE_GAIN_Y = 1.4; // camera offset -> gaze (-1..1)
 const PUPIL_RANGE_X = 14, PUPIL_RANGE_Y = 12; // px in the eye at gaze +-1
 const HEAD_FOLLOW_PX = 10, HEAD_FOLLOW_DEG = 3; // a little of the head follows the gaze
@@ -97,7 +97,8 @@ function applyMessage(text) {
 // ---- the mouth: ramp to each new value over one server frame ------------------------------
 const mouthRamp = { from: 0, to: 0, t0: 0 };
 function startMouthRamp(target) {
-  mouthRamp.from = state.mouth;
+  if (target === mouthRamp.to) return; // a repeated value must not restart (and slow) the ramp
+  mouthRamp.from = mouthAt(performance.now());
   mouthRamp.to = target;
   mouthRamp.t0 = performance.now();
   state.mouthTarget = target;
@@ -232,7 +233,7 @@ function drawBrow(side, p) {
   const { cx, cy } = EYES[side];
   const dir = side === "l" ? 1 : -1; // toward the middle of the face
   const base = cy - EYE_RY - 20 - p.brow_raise * 16;
-  const inner = { x: cx + dir * 32, y: base - p.brow_tilt * 13 };
+  const inner = { x: cx + dir * 32, y: base - p.brow_tilt * 20 };
   const outer = { x: cx - dir * 34, y: base + p.brow_tilt * 5 + 4 };
   const mid = { x: cx, y: Math.min(inner.y, outer.y) - 9 };
   el[side === "l" ? "browL" : "browR"].setAttribute(
@@ -246,7 +247,7 @@ function drawMouth(p, open) {
   const yl = Y - curve - p.mouth_sneer * 3, yr = Y - curve - p.mouth_sneer * 12;
   const yc = Y + curve * 0.9;
   const h = open * MOUTH_OPEN_PX;
-  const upC = yc - h * 0.25 - curve * 0.2, loC = yc + h * 1.9;
+  const upC = yc - h * 0.45 - curve * 0.2, loC = yc + h * 1.7; // opening ~1.1 h
   el.mouthInner.setAttribute("d", `M${f1(-w)},${f1(yl)} Q0,${f1(upC)} ${f1(w)},${f1(yr)} Q0,${f1(loC)} ${f1(-w)},${f1(yl)} Z`);
   el.mouthLine.setAttribute("d", `M${f1(-w)},${f1(yl)} Q0,${f1(upC)} ${f1(w)},${f1(yr)}` + (h > 0.5 ? ` Q0,${f1(loC)} ${f1(-w)},${f1(yl)}` : ""));
   return h;
