@@ -17,7 +17,6 @@ COMMAND_MODULES = [
     "orchestrator.commands.checkpoint",
     "orchestrator.commands.scene",
     "orchestrator.commands.config_cmd",
-    "orchestrator.commands.serve",
 ]
 
 
