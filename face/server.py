@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import mimetypes
 import socket
 import threading
 from pathlib import Path
@@ -34,6 +35,9 @@ WS_PATH = "/ws/face"
 START_TIMEOUT_S = 10.0  # start_in_thread gives up if uvicorn is not listening by then
 STOP_TIMEOUT_S = 5.0
 NO_CACHE = {"Cache-Control": "no-cache"}
+# module scripts and wasm need these types even where the system's MIME table lacks them
+mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("application/wasm", ".wasm")
 
 
 class _Client:

@@ -165,12 +165,14 @@ def test_listening_shows_backchannel_without_fighting_the_mouth(page, stream: St
 
 def test_malformed_messages_change_nothing(page, server: FaceServer, stream: Streamer) -> None:
     stream.close()  # take the stream over: only the messages below reach the page
-    server.publish({"emotion": "sad", "mouth": 0.4, "speaking": True, "future_key": {"x": [1]}})
+    good = {"emotion": "sad", "mouth": 0.4, "speaking": True, "future_key": {"x": [1]}}
+    server.publish(good)
     page.wait_for_function("window.face.state.emotion === 'sad' && window.face.state.mouth > 0.39")
-    before = page.evaluate(
+    snapshot = (
         "(({emotion, mouthTarget, speaking, listening, connected}) => "
         "({emotion, mouthTarget, speaking, listening, connected}))(window.face.state)"
     )
+    before = page.evaluate(snapshot)
     bad = [
         "not json",
         "[1, 2, 3]",
@@ -183,15 +185,14 @@ def test_malformed_messages_change_nothing(page, server: FaceServer, stream: Str
         '{"emotion": "happy", "mouth": null}',
         '{"emotion": "happy", "valence": "high"}',
     ]
-    n0 = page.evaluate("window.face.state.malformed")
-    for i, text in enumerate(bad, 1):  # one at a time: the server keeps only the latest state
+    for text in bad:  # one at a time: the server keeps only the latest state
+        n = page.evaluate("window.face.state.malformed")
         server.publish_text(text)
-        page.wait_for_function(f"window.face.state.malformed >= {n0 + i}")
-    after = page.evaluate(
-        "(({emotion, mouthTarget, speaking, listening, connected}) => "
-        "({emotion, mouthTarget, speaking, listening, connected}))(window.face.state)"
-    )
-    assert after == before
+        page.wait_for_function(f"window.face.state.malformed > {n}")
+        assert page.evaluate(snapshot) == before, text
+        m = page.evaluate("window.face.state.messages")
+        server.publish(good)  # the loop keeps streaming (a silent link closes the mouth)
+        page.wait_for_function(f"window.face.state.messages > {m}")
     # an emotion the page has no preset for keeps the last face; the rest of the message applies
     server.publish({"emotion": "contempt", "mouth": 0.1, "speaking": False})
     page.wait_for_function("window.face.state.mouthTarget === 0.1")
@@ -219,10 +220,15 @@ def test_shows_disconnection_and_reconnects_after_a_server_restart(browser) -> N
         stream.update(connected=True)
         pg.wait_for_function("document.documentElement.dataset.connected === 'true'")
         assert not pg.is_visible("#status")
-        # the server goes away
+        # the server goes away mid-word: the mouth must not freeze open
+        stream.update(mouth=0.8, speaking=True)
+        pg.wait_for_function("window.face.state.mouth > 0.79")
         stream.close()
         server.stop()
         pg.wait_for_function("document.documentElement.dataset.connected === 'false'")
+        pg.wait_for_function(
+            "window.face.state.mouth === 0 && document.documentElement.dataset.speaking === 'false'"
+        )
         assert "server" in pg.inner_text("#status")
         pg.wait_for_timeout(1500)  # a few failed reconnect attempts
         server = start_server(port=port)

@@ -26,6 +26,7 @@ const PUPIL_RANGE_X = 14, PUPIL_RANGE_Y = 12; // px in the eye at gaze +-1
 const HEAD_FOLLOW_PX = 10, HEAD_FOLLOW_DEG = 3; // a little of the head follows the gaze
 const MOUTH_OPEN_PX = 58, MOUTH_HALF_W = 46;
 const HINT_MS = 4000;
+const STALE_MS = 1000; // no state for this long (loop stopped, link lost): close the mouth
 
 const EYES = { l: { cx: -62, cy: -25 }, r: { cx: 62, cy: -25 } };
 const EYE_RX = 38, EYE_RY = 44;
@@ -293,7 +294,11 @@ function frame(now) {
   const py = clamp(gaze.ty + saccade.cy * (state.gaze.seen ? 0.3 : 1), -1.2, 1.2);
   state.pupilX = px; state.pupilY = py;
 
-  const heard = mouthSource ? mouthSource(now) : null;
+  if (now - input.lastAt > STALE_MS && (input.mouth !== 0 || input.speaking)) {
+    input.mouth = 0; input.speaking = false; // never freeze mid-word
+    startMouthRamp(0);
+  }
+  const heard = mouthSource ? mouthSource(now) : null; // phone audio: the playback clock
   state.mouth = isNum(heard) ? clamp(heard, 0, 1) : mouthAt(now);
   const mouthOpen = Math.max(p.mouth_open, state.mouth);
   state.mouthOpenPx = drawMouth(p, mouthOpen);
@@ -351,7 +356,11 @@ function connect() {
     if (!state.presetsLoaded) loadPresets();
   };
   ws.onmessage = (ev) => { if (typeof ev.data === "string") applyMessage(ev.data); else { input.malformed++; state.malformed = input.malformed; } };
-  ws.onclose = () => { state.server = "closed"; retry(); };
+  ws.onclose = () => {
+    state.server = "closed";
+    input.lastAt = -Infinity; // the mouth closes at once (see STALE_MS)
+    retry();
+  };
   ws.onerror = () => { /* onclose follows */ };
 }
 function retry() {
