@@ -227,7 +227,7 @@ class FaceServer:
     async def serve(self) -> None:
         """Serve until ``stop()``; binds first so a busy port fails loudly and at once."""
         self._loop = asyncio.get_running_loop()
-        self._sock = self._bind()
+        sock = self._sock = self._bind()
         config = uvicorn.Config(
             self.app,
             log_level="warning",
@@ -236,6 +236,7 @@ class FaceServer:
             ssl_keyfile=self.cfg.ssl_keyfile,
             ws_ping_interval=5.0,
             ws_ping_timeout=10.0,
+            timeout_graceful_shutdown=STOP_TIMEOUT_S / 2,  # open sockets must not hold stop()
         )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -249,7 +250,7 @@ class FaceServer:
                     c.task.cancel()
             self._clients.clear()
             self._loop = None
-            self._sock.close()
+            sock.close()  # this run's socket: a restart may already have bound a new one
 
     async def _signal_started(self) -> None:
         while self._server is not None and not self._server.started:
