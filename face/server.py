@@ -22,7 +22,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -64,9 +64,13 @@ class FaceServer:
     """``publish(state)`` from any thread; ``serve()`` (async) or ``start_in_thread()``/``stop()``."""
 
     def __init__(
-        self, cfg: FaceConfig | None = None, presets: dict[str, Any] | None = None
+        self,
+        cfg: FaceConfig | None = None,
+        presets: dict[str, Any] | None = None,
+        extra_routes: list[BaseRoute] | None = None,
     ) -> None:
         self.cfg = cfg or FaceConfig()
+        self.extra_routes = list(extra_routes or [])  # e.g. the phone's audio endpoint
         self.presets = presets or {"version": 1, "params": {}, "emotions": {}}
         self._clients: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -114,6 +118,7 @@ class FaceServer:
             Route("/face-config.json", self._page_config),
             WebSocketRoute(WS_PATH, self._ws),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+            *self.extra_routes,
         ]
         return Starlette(routes=routes)
 
@@ -222,7 +227,7 @@ class FaceServer:
     async def serve(self) -> None:
         """Serve until ``stop()``; binds first so a busy port fails loudly and at once."""
         self._loop = asyncio.get_running_loop()
-        self._sock = self._bind()
+        sock = self._sock = self._bind()
         config = uvicorn.Config(
             self.app,
             log_level="warning",
@@ -231,6 +236,7 @@ class FaceServer:
             ssl_keyfile=self.cfg.ssl_keyfile,
             ws_ping_interval=5.0,
             ws_ping_timeout=10.0,
+            timeout_graceful_shutdown=STOP_TIMEOUT_S / 2,  # open sockets must not hold stop()
         )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -244,7 +250,7 @@ class FaceServer:
                     c.task.cancel()
             self._clients.clear()
             self._loop = None
-            self._sock.close()
+            sock.close()  # this run's socket: a restart may already have bound a new one
 
     async def _signal_started(self) -> None:
         while self._server is not None and not self._server.started:

@@ -14,6 +14,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from face.config import FaceConfig
+from face.phone_config import PhoneConfig
 from track2_voice.config import Strict, VoiceConfig
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -38,6 +39,7 @@ class CreatureConfig(Strict):
     audio: AudioConfig = AudioConfig()
     log: LogConfig = LogConfig()
     face: FaceConfig = FaceConfig()
+    phone: PhoneConfig = PhoneConfig()
 
 
 class ConfigError(Exception):

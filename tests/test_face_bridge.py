@@ -74,7 +74,8 @@ def _wait(cond, timeout: float = 5.0) -> None:
 def test_creature_serve_streams_the_replay_scene_to_the_face() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "orchestrator.cli", "serve", "--backend", "replay",
-         "--face-host", "127.0.0.1", "--face-port", "0", "--max-frames", "50"],
+         "--face-host", "127.0.0.1", "--face-port", "0", "--max-frames", "50",
+         "--no-tls", "--set", "phone.token=face-bridge-test", "--set", "phone.qr=false"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -85,7 +86,7 @@ def test_creature_serve_streams_the_replay_scene_to_the_face() -> None:
                 url = m.group(1)
                 break
         assert url, "serve printed no face URL"
-        ws_url = url.replace("http://", "ws://") + "ws/face"
+        ws_url = url.split("?")[0].replace("http://", "ws://") + "ws/face"
         states = []
         with connect(ws_url) as ws:
             try:

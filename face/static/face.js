@@ -60,6 +60,9 @@ const state = {
   presetsLoaded: false,
 };
 window.face = { state, input, get presets() { return presets; } };
+// Phone audio drives the mouth from its playback clock: fn(now) -> 0..1, or null to use ours.
+let mouthSource = null;
+window.face.setMouthSource = (fn) => { mouthSource = typeof fn === "function" ? fn : null; };
 
 // ---- message validation: a malformed message changes nothing -----------------------------
 const BOOL_KEYS = ["speaking", "listening", "connected"];
@@ -295,7 +298,8 @@ function frame(now) {
     input.mouth = 0; input.speaking = false; // never freeze mid-word
     startMouthRamp(0);
   }
-  state.mouth = mouthAt(now);
+  const heard = mouthSource ? mouthSource(now) : null; // phone audio: the playback clock
+  state.mouth = isNum(heard) ? clamp(heard, 0, 1) : mouthAt(now);
   const mouthOpen = Math.max(p.mouth_open, state.mouth);
   state.mouthOpenPx = drawMouth(p, mouthOpen);
   drawEye("l", p, open, px, py);
