@@ -28,7 +28,7 @@ from track2_voice.backends.mlx_backend import MlxBackend  # noqa: E402
 from track2_voice.checkpoint_mlx import write_tiny_mlx_checkpoint  # noqa: E402
 from track2_voice.config import MlxConfig, VoiceConfig  # noqa: E402
 from track2_voice.events import EventHub  # noqa: E402
-from track2_voice.frames import FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE  # noqa: E402
+from track2_voice.frames import FRAME_MS, SAMPLE_RATE  # noqa: E402
 from track2_voice.loop import FastLoop  # noqa: E402
 from track2_voice.record import JsonlRecorder  # noqa: E402
 
@@ -41,9 +41,16 @@ def speech(seconds: float, tmp: Path) -> Path:
     """Real speech (espeak-ng) looped to length; noise if espeak-ng is missing."""
     wav = tmp / "speech.wav"
     try:
-        subprocess.run(["espeak-ng", "-w", str(tmp / "raw.wav"),
-                        "Hello creature, please pick up the red cup and bring it to me."],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "espeak-ng",
+                "-w",
+                str(tmp / "raw.wav"),
+                "Hello creature, please pick up the red cup and bring it to me.",
+            ],
+            check=True,
+            capture_output=True,
+        )
         from track2_voice.audio_io import load_audio
 
         pcm = load_audio(tmp / "raw.wav")
@@ -54,7 +61,9 @@ def speech(seconds: float, tmp: Path) -> Path:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--frames", type=int, default=250)
     ap.add_argument("--hf-repo", help="checkpoint dir (default: a fresh tiny bf16 checkpoint)")
     ap.add_argument("--quantize", default="auto")

@@ -13,10 +13,12 @@ from orchestrator.config import ConfigError
 COMMAND_MODULES = [
     "orchestrator.commands.run",
     "orchestrator.commands.demo",
+    "orchestrator.commands.serve",
     "orchestrator.commands.checkpoint",
     "orchestrator.commands.scene",
     "orchestrator.commands.config_cmd",
     "orchestrator.commands.intent",
+    "orchestrator.commands.bench",
 ]
 
 

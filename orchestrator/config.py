@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError
 
+from face.config import FaceConfig
+from face.phone_config import PhoneConfig
 from orchestrator.slow_config import SlowLoopConfig
 from track2_voice.config import Strict, VoiceConfig
 
@@ -37,6 +39,8 @@ class CreatureConfig(Strict):
     voice: VoiceConfig = VoiceConfig()
     audio: AudioConfig = AudioConfig()
     log: LogConfig = LogConfig()
+    face: FaceConfig = FaceConfig()
+    phone: PhoneConfig = PhoneConfig()
     slow_loop: SlowLoopConfig = SlowLoopConfig()
 
 

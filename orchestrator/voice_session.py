@@ -34,7 +34,9 @@ def make_source(cfg: CreatureConfig, max_frames: int | None = None) -> AudioSour
         return ClockSource(max_frames=max_frames)
     if inp == "local":
         return SoundDeviceSource(cfg.audio.input_device)
-    return FileSource(inp, realtime=cfg.voice.loop.realtime)
+    # a remote server works at real time: a file sent faster would only come back as silence
+    realtime = cfg.voice.loop.realtime or cfg.voice.backend == "remote"
+    return FileSource(inp, realtime=realtime)
 
 
 def make_sink(cfg: CreatureConfig) -> AudioSink:

@@ -13,6 +13,7 @@ def test_demo_fires_a_tool_call_the_example_robot_completes(tmp_path):
     r = creature(
         "demo",
         "--once",
+        "--no-face",
         "--robot",
         "--robot-delay",
         "0.5",

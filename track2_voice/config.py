@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -65,6 +65,52 @@ class MlxConfig(Strict):
     )
 
 
+class TorchConfig(Strict):
+    hf_repo: str = Field(
+        "kyutai/moshiko-pytorch-bf16", description="HF repo id or local directory (PyTorch weights)"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda when present")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="auto: bfloat16 on CUDA, float32 on CPU"
+    )
+
+
+class RemoteConfig(Strict):
+    url: str = Field("ws://127.0.0.1:8998/api/chat", description="Moshi-protocol endpoint")
+    insecure_tls: bool = Field(False, description="wss:// without verifying the certificate")
+    send_sampling: bool = Field(True, description="pass voice.sampling as Kyutai's query params")
+    extra_query: dict[str, str] = Field(
+        default_factory=dict, description="more query params (pad_mult, text_prompt, ...)"
+    )
+    jitter_frames: int = Field(1, ge=1, le=50, description="frames buffered before playing")
+    max_buffer_frames: int = Field(8, ge=1, le=500, description="oldest dropped beyond this")
+    send_queue_frames: int = Field(16, ge=1, le=500, description="user frames queued to send")
+    connect_timeout_s: float = Field(5.0, gt=0, description="TCP + WebSocket open")
+    handshake_timeout_s: float = Field(10.0, gt=0, description="wait for the server's handshake")
+    silence_timeout_s: float = Field(5.0, gt=0, description="no message this long: reconnect")
+    backoff_base_s: float = Field(0.25, gt=0, description="first reconnect delay")
+    backoff_cap_s: float = Field(2.0, gt=0, description="longest reconnect delay")
+    start_wait_s: float = Field(15.0, ge=0, description="start() waits this long to connect")
+    fail_on_start: bool = Field(
+        True, description="no connection by start_wait_s: stop with an error, not silence"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        if not v.startswith(("ws://", "wss://")):
+            raise ValueError("expected a ws:// or wss:// URL such as ws://HOST:8998/api/chat")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> RemoteConfig:
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise ValueError("backoff_cap_s must be >= backoff_base_s")
+        if self.max_buffer_frames < self.jitter_frames:
+            raise ValueError("max_buffer_frames must be >= jitter_frames")
+        return self
+
+
 class ReplayConfig(Strict):
     scene: str = Field("greeting", description="shipped scene name or path to a scene.yaml")
 
@@ -75,6 +121,8 @@ class VoiceConfig(Strict):
     )
     replay: ReplayConfig = ReplayConfig()
     mlx: MlxConfig = MlxConfig()
+    torch: TorchConfig = TorchConfig()
+    remote: RemoteConfig = RemoteConfig()
     sampling: SamplingConfig = SamplingConfig()
     rollover: RolloverConfig = RolloverConfig()
     lipsync: LipSyncConfig = LipSyncConfig()

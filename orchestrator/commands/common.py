@@ -27,6 +27,10 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quantize", choices=["4", "8", "bf16", "auto"], help="MLX weight format")
     p.add_argument("--scene", help="replay scene name or path to scene.yaml")
     p.add_argument("--max-steps", type=int, help="generator steps before a rollover")
+    p.add_argument("--url", metavar="WS_URL", help="remote backend: ws[s]://HOST:PORT/api/chat")
+    p.add_argument(
+        "--insecure", action="store_true", help="remote backend: accept a self-signed wss:// cert"
+    )
 
 
 def config_from_args(
@@ -37,6 +41,7 @@ def config_from_args(
         "backend": "voice.backend",
         "scene": "voice.replay.scene",
         "max_steps": "voice.rollover.max_steps",
+        "url": "voice.remote.url",
     }
     for attr, key in flag_keys.items():
         val = getattr(args, attr, None)
@@ -51,6 +56,8 @@ def config_from_args(
     q = getattr(args, "quantize", None)
     if q is not None:
         overrides["voice.mlx.quantize"] = int(q) if q in ("4", "8") else q
+    if getattr(args, "insecure", False):
+        overrides["voice.remote.insecure_tls"] = True
     if getattr(args, "realtime", False):
         overrides["voice.loop.realtime"] = True
     overrides.update(extra or {})

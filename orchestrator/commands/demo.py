@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from orchestrator.commands.common import add_backend_options, add_config_options, config_from_args
+from orchestrator.face_runtime import add_face_options, face_overrides, face_running
 from orchestrator.terminal_view import TerminalView
 from orchestrator.voice_session import VoiceSession
 
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_config_options(p)
     add_backend_options(p)
+    add_face_options(p)
     p.add_argument("--once", action="store_true", help="exit 0 when the scene ends")
     p.add_argument("--input", help="'local' for the sound card's microphone, or an audio file")
     p.add_argument("--output", help="'local' for the speaker, or a WAV file")
@@ -58,6 +60,7 @@ def main(args: argparse.Namespace) -> int:
         extra["voice.loop.realtime"] = True
     if args.output:
         extra["audio.output"] = args.output
+    extra.update(face_overrides(args))
     cfg = config_from_args(args, extra)
     session = VoiceSession(cfg, Path(args.record))
     view = TerminalView(session.hub)
@@ -76,11 +79,12 @@ def main(args: argparse.Namespace) -> int:
                 f"robot channel: {session.slow.robot_url} (run: python examples/robot_client.py"
                 f" --url {session.slow.robot_url} --token TOKEN, or use --robot)"
             )
-        session.start_backend()
-        stats = session.run(stop_when_finished=args.once)
-        if args.once and session.slow is not None:
-            # bounded: a connected robot gets the time to finish what it was asked to do
-            settled = session.slow.wait_settled(cfg.slow_loop.finish_wait_s)
+        with face_running(cfg, session.hub):
+            session.start_backend()
+            stats = session.run(stop_when_finished=args.once)
+            if args.once and session.slow is not None:
+                # bounded: a connected robot gets the time to finish what it was asked to do
+                settled = session.slow.wait_settled(cfg.slow_loop.finish_wait_s)
     finally:
         if robot is not None:
             robot.stop()

@@ -1,0 +1,1 @@
+"""Affect: pure functions and data (Ekman presets, valence/arousal). Imports no project package."""

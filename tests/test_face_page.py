@@ -1,0 +1,260 @@
+"""The face page in a real Chromium, fed by the real server over a real WebSocket.
+
+Screenshots of every emotion are saved under artifacts/face/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from affect.presets import load_presets
+from face import FaceServer
+from tests.face_support import ARTIFACTS, FRAME_S, Streamer, launch, require_chromium, start_server
+
+pytestmark = pytest.mark.browser
+
+PRESETS = load_presets()
+# record what the page renders on every animation frame (a test-side probe, not page code)
+RECORDER = """() => {
+  window.__rec = [];
+  const tick = () => {
+    const s = window.face.state;
+    const box = document.getElementById('mouth-inner').getBBox();
+    window.__rec.push({t: performance.now(), mouth: s.mouth, target: s.mouthTarget,
+      h: box.height, eye: s.eyeOpen, nod: s.nod, blinking: s.blinking, listen: s.listenAmount});
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def server():
+    s = start_server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture()
+def stream(server: FaceServer):
+    st = Streamer(server)
+    yield st
+    st.close()
+
+
+@pytest.fixture()
+def page(browser, server: FaceServer, stream: Streamer):
+    pg = browser.new_page(viewport={"width": 360, "height": 480})
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(f"http://127.0.0.1:{server.port}/?gaze=0")
+    pg.wait_for_function(
+        "window.face && window.face.state.presetsLoaded && window.face.state.messages > 0"
+    )
+    yield pg
+    pg.close()
+    assert errors == [], f"page errors: {errors}"
+
+
+def _params(page) -> dict:
+    return page.evaluate("({...window.face.state.params})")
+
+
+def test_each_emotion_renders_its_preset(page, stream: Streamer) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name, preset in PRESETS["emotions"].items():
+        stream.update(emotion=name)
+        page.wait_for_function(f"document.documentElement.dataset.emotion === {name!r}")
+        page.wait_for_function(  # eased all the way (within 2 % of each parameter's range)
+            """([face, ranges]) => Object.entries(face).every(([k, v]) =>
+                 Math.abs(window.face.state.params[k] - v) < 0.02 * ranges[k])""",
+            arg=[preset["face"], {k: p["max"] - p["min"] for k, p in PRESETS["params"].items()}],
+            timeout=5000,
+        )
+        page.screenshot(path=str(ARTIFACTS / f"emotion-{name}.png"))
+    # the geometry really differs: surprise opens the eyes and mouth, sad turns the mouth down
+    stream.update(emotion="surprise")
+    page.wait_for_timeout(1500)
+    surprise_h = page.evaluate("document.getElementById('mouth-inner').getBBox().height")
+    stream.update(emotion="neutral")
+    page.wait_for_timeout(1500)
+    neutral_h = page.evaluate("document.getElementById('mouth-inner').getBBox().height")
+    assert surprise_h > neutral_h + 10
+
+
+def test_mouth_tracks_a_scripted_sequence_smoothly(page, stream: Streamer) -> None:
+    script = [0.0, 0.3, 0.8, 1.0, 0.5, 0.1, 0.0, 0.6, 0.2, 0.9, 0.0]
+    HOLD = 3  # frames per value
+    page.evaluate(RECORDER)
+    for v in script:
+        stream.update(mouth=v, speaking=v > 0.05)
+        time.sleep(HOLD * FRAME_S)
+    rec = page.evaluate("window.__rec")
+    assert len(rec) > 30
+    # 1) where the target has been steady for more than one frame, the mouth sits on it
+    steady = []
+    changed_at = rec[0]["t"]
+    for prev, cur in zip(rec, rec[1:]):
+        if cur["target"] != prev["target"]:
+            changed_at = cur["t"]
+        elif cur["t"] - changed_at > 1.5 * FRAME_S * 1000:
+            steady.append(cur)
+    assert {round(r["target"], 3) for r in steady} >= {0.0, 0.3, 0.8, 1.0, 0.5, 0.6, 0.9}
+    for r in steady:
+        assert abs(r["mouth"] - r["target"]) < 0.01, r
+    # 2) the drawn opening grows with the value
+    by_value: dict[float, list[float]] = {}
+    for r in steady:
+        by_value.setdefault(round(r["target"], 3), []).append(r["h"])
+    means = [sum(h) / len(h) for _, h in sorted(by_value.items())]
+    assert all(b > a for a, b in zip(means, means[1:])), means
+    # 3) smooth: no step faster than a full 0 -> 1 ramp over one frame
+    for prev, cur in zip(rec, rec[1:]):
+        dt = cur["t"] - prev["t"]
+        if dt > 0:
+            assert abs(cur["mouth"] - prev["mouth"]) <= dt / (FRAME_S * 1000) * 1.05 + 1e-6
+
+
+def test_blinks_by_itself(page) -> None:
+    page.evaluate(RECORDER)
+    page.wait_for_function("window.face.state.blinks >= 1", timeout=8000)
+    page.wait_for_timeout(300)
+    rec = page.evaluate("window.__rec")
+    assert any(r["blinking"] for r in rec)
+    assert min(r["eye"] for r in rec) < 0.2  # the lids really closed
+
+
+def test_listening_shows_backchannel_without_fighting_the_mouth(page, stream: Streamer) -> None:
+    base_brow = _params(page)["brow_raise"]
+    page.evaluate(RECORDER)
+    stream.update(listening=True, speaking=False, mouth=0.0)
+    page.wait_for_function("document.documentElement.dataset.listening === 'true'")
+    page.wait_for_function("window.face.state.listenAmount > 0.9", timeout=3000)
+    page.wait_for_timeout(1500)
+    rec = page.evaluate("window.__rec")
+    assert max(r["nod"] for r in rec) > 0.5  # it nodded
+    assert all(r["mouth"] == 0.0 for r in rec)  # the mouth stayed as told
+    shown_brow = page.evaluate(
+        "parseFloat(document.getElementById('brow-l').getAttribute('d').split(',')[1])"
+    )
+    # while the creature speaks, listening is not shown
+    stream.update(speaking=True, mouth=0.5)
+    page.wait_for_function("document.documentElement.dataset.listening === 'false'")
+    page.wait_for_function("window.face.state.listenAmount < 0.05", timeout=3000)
+    assert page.evaluate("window.face.state.nod") == 0
+    later_brow = page.evaluate(
+        "parseFloat(document.getElementById('brow-l').getAttribute('d').split(',')[1])"
+    )
+    assert shown_brow < later_brow  # brows were raised (smaller y) while listening
+    assert _params(page)["brow_raise"] == pytest.approx(base_brow, abs=0.02)
+
+
+def test_malformed_messages_change_nothing(page, server: FaceServer, stream: Streamer) -> None:
+    stream.close()  # take the stream over: only the messages below reach the page
+    good = {"emotion": "sad", "mouth": 0.4, "speaking": True, "future_key": {"x": [1]}}
+    server.publish(good)
+    page.wait_for_function("window.face.state.emotion === 'sad' && window.face.state.mouth > 0.39")
+    snapshot = (
+        "(({emotion, mouthTarget, speaking, listening, connected}) => "
+        "({emotion, mouthTarget, speaking, listening, connected}))(window.face.state)"
+    )
+    before = page.evaluate(snapshot)
+    bad = [
+        "not json",
+        "[1, 2, 3]",
+        "null",
+        "42",
+        '{"emotion": 5}',
+        '{"mouth": "wide"}',
+        '{"mouth": NaN}',
+        '{"speaking": "yes", "emotion": "happy"}',
+        '{"emotion": "happy", "mouth": null}',
+        '{"emotion": "happy", "valence": "high"}',
+    ]
+    for text in bad:  # one at a time: the server keeps only the latest state
+        n = page.evaluate("window.face.state.malformed")
+        server.publish_text(text)
+        page.wait_for_function(f"window.face.state.malformed > {n}")
+        assert page.evaluate(snapshot) == before, text
+        m = page.evaluate("window.face.state.messages")
+        server.publish(good)  # the loop keeps streaming (a silent link closes the mouth)
+        page.wait_for_function(f"window.face.state.messages > {m}")
+    # an emotion the page has no preset for keeps the last face; the rest of the message applies
+    server.publish({"emotion": "contempt", "mouth": 0.1, "speaking": False})
+    page.wait_for_function("window.face.state.mouthTarget === 0.1")
+    assert page.evaluate("window.face.state.emotion") == "sad"
+    # and the page still works
+    server.publish({"emotion": "happy", "mouth": 0.0, "speaking": False})
+    page.wait_for_function("document.documentElement.dataset.emotion === 'happy'")
+
+
+def test_shows_disconnection_and_reconnects_after_a_server_restart(browser) -> None:
+    with socket.socket() as s:  # a fixed free port, so the restarted server is at the same URL
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = start_server(port=port)
+    stream = Streamer(server)
+    pg = browser.new_page(viewport={"width": 360, "height": 480})
+    try:
+        pg.goto(f"http://127.0.0.1:{port}/?gaze=0")
+        pg.wait_for_function("document.documentElement.dataset.connected === 'true'")
+        # the voice backend reports itself disconnected
+        stream.update(connected=False)
+        pg.wait_for_function("document.documentElement.dataset.connected === 'false'")
+        assert pg.is_visible("#status")
+        assert "voice" in pg.inner_text("#status")
+        stream.update(connected=True)
+        pg.wait_for_function("document.documentElement.dataset.connected === 'true'")
+        assert not pg.is_visible("#status")
+        # the server goes away mid-word: the mouth must not freeze open
+        stream.update(mouth=0.8, speaking=True)
+        pg.wait_for_function("window.face.state.mouth > 0.79")
+        stream.close()
+        server.stop()
+        pg.wait_for_function("document.documentElement.dataset.connected === 'false'")
+        pg.wait_for_function(
+            "window.face.state.mouth === 0 && document.documentElement.dataset.speaking === 'false'"
+        )
+        assert "server" in pg.inner_text("#status")
+        pg.wait_for_timeout(1500)  # a few failed reconnect attempts
+        server = start_server(port=port)
+        stream = Streamer(server, {"emotion": "surprise", "mouth": 0.0, "speaking": False})
+        pg.wait_for_function("document.documentElement.dataset.connected === 'true'", timeout=10000)
+        pg.wait_for_function("document.documentElement.dataset.emotion === 'surprise'")
+    finally:
+        pg.close()
+        stream.close()
+        server.stop()
+
+
+@pytest.mark.parametrize("size", [(360, 740), (740, 360)], ids=["portrait", "landscape"])
+def test_fits_the_phone_screen_without_scrolling_or_zoom(page, size) -> None:
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.wait_for_timeout(100)
+    fit = page.evaluate(
+        """() => {
+          const r = document.getElementById('head-shape').getBoundingClientRect();
+          const se = document.scrollingElement;
+          return {inside: r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight,
+                  big: Math.max(r.width, r.height) / Math.min(innerWidth, innerHeight),
+                  scrolls: se.scrollHeight > innerHeight || se.scrollWidth > innerWidth,
+                  viewport: document.querySelector('meta[name=viewport]').content};
+        }"""
+    )
+    assert fit["inside"] and not fit["scrolls"]
+    assert fit["big"] > 0.6  # the face fills the short side of the screen
+    assert "user-scalable=no" in fit["viewport"]
