@@ -1,13 +1,14 @@
 """Compose face states from the fast loop's events. Small and replaceable on purpose.
 
-For now the emotion is always "neutral"; the slow loop (state machine + affect) will supply
-emotion, valence and arousal later by replacing or wrapping :class:`FaceBridge`.
+Without a slow loop the emotion is "neutral"; with one, its ``face_state(frame)`` (state machine
++ affect: emotion, valence, arousal) composes each message instead.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,6 +49,7 @@ class FaceBridge:
 
     hub: EventHub
     face: Publisher
+    compose: Callable[[FrameEvent], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         self.connected = True
@@ -68,6 +70,8 @@ class FaceBridge:
         elif ev.kind == "frame":
             if ev.text:
                 self.last_text_t = ev.t
+            if self.compose is not None:
+                return self.compose(ev)
             return compose_face_state(ev, self.last_text_t, self.connected)
         return None
 

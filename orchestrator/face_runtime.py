@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from affect.presets import load_presets
 from face import FaceServer
@@ -54,6 +55,7 @@ def face_running(
     hub: EventHub,
     phone_source: ClockSource | None = None,
     https: bool | None = None,
+    compose: Callable[[Any], dict[str, Any]] | None = None,
 ) -> Iterator[FaceRuntime | None]:
     """Serve the face while the block runs (nothing when ``face.enabled`` is false). With a
     ``phone_source`` the page is also the creature's ears and voice (docs/phone.md)."""
@@ -71,7 +73,7 @@ def face_running(
         setup.face = setup.face.model_copy(update={"port": 0})
         server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync)
         server.start_in_thread()
-    bridge = FaceBridge(hub, server)
+    bridge = FaceBridge(hub, server, compose)
     link = PhoneLink(hub, phone) if phone.enabled else None
     url = setup.url.format(port=server.port)
     print(f"face: open {url} in a browser (phone on the same network)", flush=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ class VoiceEvent:
 
 
 Event = FrameEvent | VoiceEvent
+RELAY_IDLE_S = 0.05  # an idle relay thread re-checks this often (covers a missed notify)
 
 
 class Subscription:
@@ -131,16 +133,35 @@ class Subscription:
         return self.get_nowait()
 
     def use_asyncio_wakeup(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake an asyncio consumer. The producer only signals a condition (no system call,
+        so it keeps the GIL); a small relay thread makes the ``call_soon_threadsafe`` call.
+        Writing to the event loop's self-pipe from the fast loop would hand the GIL to the
+        consumer's thread and stall the producer for up to a switch interval (~5 ms)."""
         self._async_event = asyncio.Event()
         ev = self._async_event
+        self.use_thread_wakeup()
+        self._relay_stop = threading.Event()
 
-        def wake() -> None:
-            try:
-                loop.call_soon_threadsafe(ev.set)
-            except RuntimeError:  # loop closed: nobody is waiting any more
-                pass
+        def relay() -> None:
+            while not self._relay_stop.is_set():
+                with self._cond:
+                    if not self._items:
+                        self._cond.wait(RELAY_IDLE_S)
+                if self._items and not ev.is_set():
+                    try:
+                        loop.call_soon_threadsafe(ev.set)
+                    except RuntimeError:  # the loop closed: nobody is waiting any more
+                        return
+                    time.sleep(0)  # let the consumer run before the next wake-up
 
-        self._waker = wake
+        self._relay = threading.Thread(target=relay, name=f"wake-{self.name}", daemon=True)
+        self._relay.start()
+
+    def close(self) -> None:
+        """Stop a relay thread, if any (called by EventHub.unsubscribe)."""
+        stop = getattr(self, "_relay_stop", None)
+        if stop is not None:
+            stop.set()
 
     async def get(self) -> Event:
         """Await the next event (asyncio consumers; call use_asyncio_wakeup first)."""
@@ -173,6 +194,7 @@ class EventHub:
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             self._subs = tuple(s for s in self._subs if s is not sub)
+        sub.close()
 
     def publish(self, event: Event) -> None:
         for sub in self._subs:  # a tuple snapshot: subscribe/unsubscribe never block this

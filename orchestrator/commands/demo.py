@@ -79,7 +79,8 @@ def main(args: argparse.Namespace) -> int:
                 f"robot channel: {session.slow.robot_url} (run: python examples/robot_client.py"
                 f" --url {session.slow.robot_url} --token TOKEN, or use --robot)"
             )
-        with face_running(cfg, session.hub):
+        compose = session.slow.face_state if session.slow is not None else None
+        with face_running(cfg, session.hub, compose=compose):
             session.start_backend()
             stats = session.run(stop_when_finished=args.once)
             if args.once and session.slow is not None:
