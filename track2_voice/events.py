@@ -64,7 +64,7 @@ class VoiceEvent:
 
 
 Event = FrameEvent | VoiceEvent
-RELAY_IDLE_S = 0.05  # an idle relay thread re-checks this often (covers a missed notify)
+RELAY_IDLE_S = 0.5  # an idle relay thread checks for shutdown this often
 
 
 class Subscription:
@@ -133,26 +133,25 @@ class Subscription:
         return self.get_nowait()
 
     def use_asyncio_wakeup(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wake an asyncio consumer. The producer only signals a condition (no system call,
+        """Wake an asyncio consumer. The producer only sets a threading.Event (no system call,
         so it keeps the GIL); a small relay thread makes the ``call_soon_threadsafe`` call.
         Writing to the event loop's self-pipe from the fast loop would hand the GIL to the
         consumer's thread and stall the producer for up to a switch interval (~5 ms)."""
         self._async_event = asyncio.Event()
         ev = self._async_event
-        self.use_thread_wakeup()
+        pending = threading.Event()
         self._relay_stop = threading.Event()
+        self._waker = pending.set
 
         def relay() -> None:
             while not self._relay_stop.is_set():
-                with self._cond:
-                    if not self._items:
-                        self._cond.wait(RELAY_IDLE_S)
-                if self._items and not ev.is_set():
-                    try:
-                        loop.call_soon_threadsafe(ev.set)
-                    except RuntimeError:  # the loop closed: nobody is waiting any more
-                        return
-                    time.sleep(0)  # let the consumer run before the next wake-up
+                if not pending.wait(RELAY_IDLE_S):
+                    continue
+                pending.clear()  # anything put after this sets it again: no wake-up is lost
+                try:
+                    loop.call_soon_threadsafe(ev.set)
+                except RuntimeError:  # the loop closed: nobody is waiting any more
+                    return
 
         self._relay = threading.Thread(target=relay, name=f"wake-{self.name}", daemon=True)
         self._relay.start()
