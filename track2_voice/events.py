@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,34 +132,16 @@ class Subscription:
         return self.get_nowait()
 
     def use_asyncio_wakeup(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Wake an asyncio consumer. The producer only sets a threading.Event (no system call,
-        so it keeps the GIL); a small relay thread makes the ``call_soon_threadsafe`` call.
-        Writing to the event loop's self-pipe from the fast loop would hand the GIL to the
-        consumer's thread and stall the producer for up to a switch interval (~5 ms)."""
+        """Wake an asyncio consumer through a :class:`LoopWaker` (no system call in ``put``)."""
         self._async_event = asyncio.Event()
-        ev = self._async_event
-        pending = threading.Event()
-        self._relay_stop = threading.Event()
-        self._waker = pending.set
-
-        def relay() -> None:
-            while not self._relay_stop.is_set():
-                if not pending.wait(RELAY_IDLE_S):
-                    continue
-                pending.clear()  # anything put after this sets it again: no wake-up is lost
-                try:
-                    loop.call_soon_threadsafe(ev.set)
-                except RuntimeError:  # the loop closed: nobody is waiting any more
-                    return
-
-        self._relay = threading.Thread(target=relay, name=f"wake-{self.name}", daemon=True)
-        self._relay.start()
+        self._loop_waker = LoopWaker(loop, self._async_event.set, f"wake-{self.name}")
+        self._waker = self._loop_waker.wake
 
     def close(self) -> None:
-        """Stop a relay thread, if any (called by EventHub.unsubscribe)."""
-        stop = getattr(self, "_relay_stop", None)
-        if stop is not None:
-            stop.set()
+        """Stop the relay thread, if any (called by EventHub.unsubscribe)."""
+        waker = getattr(self, "_loop_waker", None)
+        if waker is not None:
+            waker.close()
 
     async def get(self) -> Event:
         """Await the next event (asyncio consumers; call use_asyncio_wakeup first)."""
@@ -173,6 +154,39 @@ class Subscription:
             if item is not None:
                 return item
             await self._async_event.wait()
+
+
+class LoopWaker:
+    """Lets a real-time thread wake an asyncio loop without making a system call itself.
+
+    ``loop.call_soon_threadsafe`` writes to the loop's self-pipe; from the fast loop that write
+    hands the GIL to the woken thread and can stall the caller for a switch interval (~5 ms).
+    ``wake()`` only sets a ``threading.Event``; a small relay thread makes the call.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, callback: Callable[[], Any], name: str
+    ) -> None:
+        self._pending = threading.Event()
+        self._stop = threading.Event()
+        self._loop = loop
+        self._callback = callback
+        self.wake = self._pending.set
+        self._thread = threading.Thread(target=self._relay, name=name, daemon=True)
+        self._thread.start()
+
+    def _relay(self) -> None:
+        while not self._stop.is_set():
+            if not self._pending.wait(RELAY_IDLE_S):
+                continue
+            self._pending.clear()  # anything after this sets it again: no wake-up is lost
+            try:
+                self._loop.call_soon_threadsafe(self._callback)
+            except RuntimeError:  # the loop closed: nobody is waiting any more
+                return
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 class EventHub:

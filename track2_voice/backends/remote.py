@@ -22,7 +22,7 @@ import numpy as np
 
 from track2_voice.backends.base import Backend, BackendError, StepResult
 from track2_voice.config import VoiceConfig
-from track2_voice.events import VoiceEvent
+from track2_voice.events import LoopWaker, VoiceEvent
 from track2_voice.frames import SAMPLE_RATE, silence
 from track2_voice.jitter import JitterBuffer
 from track2_voice.moshi_protocol import (
@@ -73,6 +73,7 @@ class RemoteBackend(Backend):
         self._thread: threading.Thread | None = None
         self._connected = threading.Event()
         self._session_ended: asyncio.Event | None = None
+        self._sender_waker: LoopWaker | None = None
         self.info: dict[str, Any] = {}
         self.last_error: str | None = None
         self.sessions = 0
@@ -109,7 +110,8 @@ class RemoteBackend(Backend):
             if len(self._outbox) == self._outbox.maxlen:
                 self.dropped_sends += 1
             self._outbox.append(pcm)
-            loop.call_soon_threadsafe(self._wake_sender)
+            if self._sender_waker is not None:
+                self._sender_waker.wake()  # no system call on the fast loop's thread
         frame, text = self.jitter.pop()
         events = []
         while self._events:
@@ -132,6 +134,8 @@ class RemoteBackend(Backend):
                 pass
         if thread is not None and thread is not threading.current_thread():
             thread.join(JOIN_TIMEOUT_S)
+        if self._sender_waker is not None:
+            self._sender_waker.close()
         self._thread = None
 
     def stats(self) -> dict[str, Any]:
@@ -172,6 +176,7 @@ class RemoteBackend(Backend):
 
     async def _supervise(self, loop: asyncio.AbstractEventLoop) -> None:
         self._wake, self._stop = asyncio.Event(), asyncio.Event()
+        self._sender_waker = LoopWaker(loop, self._wake_sender, "remote-wake")
         self._loop = loop
         cfg = self.rcfg
         failures = 0
