@@ -10,7 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from track2_voice.tiny_common import TINY_MIMI_FILE, TOKENIZER_FILE, lm_config_dict, train_tokenizer
+from track2_voice.tiny_common import (
+    TINY_MIMI,
+    TINY_MIMI_FILE,
+    TOKENIZER_FILE,
+    lm_config_dict,
+    train_tokenizer,
+)
 
 QUANT_GROUP = {4: 32, 8: 64}  # Kyutai's group sizes
 WEIGHT_FILES = {None: "model.safetensors", 4: "model.q4.safetensors", 8: "model.q8.safetensors"}
@@ -43,8 +49,18 @@ def write_tiny_mlx_checkpoint(
     text_card = train_tokenizer(out / TOKENIZER_FILE)
     written.append(out / TOKENIZER_FILE)
 
-    cfg = lm_config_dict(dim, layers, text_card, WEIGHT_FILES[quantize])
-    cfg["quantize"] = quantize
+    cfg = lm_config_dict(
+        dim,
+        layers,
+        text_card,
+        model_type="moshi",
+        moshi_name=WEIGHT_FILES[quantize],
+        mimi_name=TINY_MIMI_FILE,
+        tokenizer_name=TOKENIZER_FILE,
+        mimi_config=dict(TINY_MIMI),
+        tiny=True,
+        quantize=quantize,
+    )
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
     written.append(out / "config.json")
 

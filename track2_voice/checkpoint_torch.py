@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from track2_voice.tiny_common import TOKENIZER_FILE, train_tokenizer
+from track2_voice.tiny_common import TOKENIZER_FILE, lm_config_dict, train_tokenizer
 
 CONFIG_NAME = "config.json"
 MOSHI_NAME = "model.safetensors"
@@ -31,7 +31,6 @@ MIMI_CONFIG_NAME = "mimi_config.json"
 TOKENIZER_NAME = TOKENIZER_FILE  # the published name
 
 # Text ids 0 and 3 are Moshi's padding; the trainer puts its <pad> piece at 3 to match.
-TEXT_PAD_ID = 3
 AUDIO_BINS = 256  # codebook size of the tiny Mimi (the real one has 2048)
 N_CODEBOOKS = 8  # audio codebooks per stream (as in Moshi 7B)
 OUTPUT_GAIN = 2.0  # lifts the tiny decoder's output to about -36 dBFS (speech-like levels)
@@ -91,39 +90,20 @@ def tiny_mimi_config(seed_dim: int = 64) -> dict:
 
 
 def tiny_lm_config(dim: int, layers: int, text_card: int) -> dict:
-    """Moshi's architecture (text stream + 8 + 8 audio codebooks, acoustic delay 1), tiny."""
-    heads = max(1, dim // 32)
+    """Moshi's architecture, tiny; the depformer is half as wide as the transformer."""
     dep_dim = max(32, dim // 2)
-    return {
-        "dim": dim,
-        "text_card": text_card,
-        "existing_text_padding_id": TEXT_PAD_ID,
-        "n_q": 2 * N_CODEBOOKS,
-        "dep_q": N_CODEBOOKS,
-        "card": AUDIO_BINS,
-        "num_heads": heads,
-        "num_layers": layers,
-        "hidden_scale": 4.125,
-        "causal": True,
-        "layer_scale": None,
-        "context": 3000,
-        "max_period": 10000,
-        "gating": "silu",
-        "norm": "rms_norm_f32",
-        "positional_embedding": "rope",
-        "depformer_dim": dep_dim,
-        "depformer_dim_feedforward": int(4.125 * dep_dim),
-        "depformer_num_heads": max(1, dep_dim // 32),
-        "depformer_num_layers": 1,
-        "depformer_layer_scale": None,
-        "depformer_multi_linear": True,
-        "depformer_context": 8,
-        "depformer_max_period": 10000,
-        "depformer_gating": "silu",
-        "depformer_pos_emb": "none",
-        "depformer_weights_per_step": True,
-        "delays": [0] + [0] + [1] * (N_CODEBOOKS - 1) + [0] + [1] * (N_CODEBOOKS - 1),
-    }
+    return lm_config_dict(
+        dim,
+        layers,
+        text_card,
+        heads=max(1, dim // 32),
+        dep_dim=dep_dim,
+        dep_heads=max(1, dep_dim // 32),
+        dep_ff=int(4.125 * dep_dim),
+        card=AUDIO_BINS,
+        depformer_layer_scale=None,
+        depformer_gating="silu",
+    )
 
 
 def _audible_mimi_state(state: dict) -> dict:

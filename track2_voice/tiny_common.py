@@ -61,15 +61,27 @@ def train_tokenizer(out: Path) -> int:
     return sp.get_piece_size()
 
 
-def lm_config_dict(dim: int, layers: int, text_card: int, moshi_name: str) -> dict[str, Any]:
-    """The keys of Kyutai's config.json, at a tiny size."""
-    heads = max(1, dim // 64)
-    dep_dim = dim
+def lm_config_dict(
+    dim: int,
+    layers: int,
+    text_card: int,
+    *,
+    heads: int | None = None,
+    dep_dim: int | None = None,
+    dep_heads: int | None = None,
+    dep_ff: int | None = None,
+    card: int = CARD,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The keys of Kyutai's config.json for Moshi's architecture (text stream + 8 + 8 audio
+    codebooks, acoustic delay 1), at a tiny size; ``extra`` adds backend-specific keys."""
+    heads = heads or max(1, dim // 64)
+    dep_dim = dep_dim or dim
     return {
         "dim": dim,
         "text_card": text_card,
         "existing_text_padding_id": 3,
-        "card": CARD,
+        "card": card,
         "n_q": 2 * CODEBOOKS,
         "dep_q": CODEBOOKS,
         "delays": [0] + ([0] + [1] * (CODEBOOKS - 1)) * 2,
@@ -84,18 +96,13 @@ def lm_config_dict(dim: int, layers: int, text_card: int, moshi_name: str) -> di
         "norm": "rms_norm_f32",
         "positional_embedding": "rope",
         "depformer_dim": dep_dim,
-        "depformer_num_heads": heads,
+        "depformer_num_heads": dep_heads or heads,
         "depformer_num_layers": 1,
-        "depformer_dim_feedforward": 4 * dep_dim,
+        "depformer_dim_feedforward": dep_ff or 4 * dep_dim,
         "depformer_multi_linear": True,
         "depformer_pos_emb": "none",
         "depformer_weights_per_step": True,
         "depformer_context": CODEBOOKS,
         "depformer_max_period": 10000,
-        "model_type": "moshi",
-        "moshi_name": moshi_name,
-        "mimi_name": TINY_MIMI_FILE,
-        "tokenizer_name": TOKENIZER_FILE,
-        "mimi_config": dict(TINY_MIMI),
-        "tiny": True,
+        **extra,
     }
