@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from face.aio import bounded
 from face.audio_protocol import AudioMessageError, decode_mic, encode_bot_frame
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ class PhoneAudio:
                 while phone.queue:
                     data = phone.queue.popleft()
                     try:
-                        await asyncio.wait_for(phone.ws.send_bytes(data), SEND_TIMEOUT_S)
+                        await bounded(phone.ws.send_bytes(data), SEND_TIMEOUT_S)
                     except asyncio.TimeoutError:
                         log.warning(
                             "phone audio: page stalled for %.1f s: closing it", SEND_TIMEOUT_S

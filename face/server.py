@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from face.aio import bounded
 from face.config import FaceConfig
 
 log = logging.getLogger(__name__)
@@ -41,15 +42,6 @@ WS_IMPL = "websockets-sansio"
 # module scripts and wasm need these types even where the system's MIME table lacks them
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("application/wasm", ".wasm")
-
-
-async def _bounded(aw, timeout_s: float):
-    """``await aw`` with a time limit. ``asyncio.timeout`` (3.11+) adds no task per send, which
-    matters when every frame goes out to dozens of clients; ``wait_for`` creates one."""
-    if hasattr(asyncio, "timeout"):
-        async with asyncio.timeout(timeout_s):
-            return await aw
-    return await asyncio.wait_for(aw, timeout_s)
 
 
 class _Client:
@@ -173,7 +165,7 @@ class FaceServer:
                 if text is None:
                     continue
                 try:
-                    await _bounded(c.ws.send_text(text), self.cfg.stall_timeout_s)
+                    await bounded(c.ws.send_text(text), self.cfg.stall_timeout_s)
                 except asyncio.TimeoutError:
                     self.stalled_closed += 1
                     log.warning(
