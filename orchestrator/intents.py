@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.intent_rules import IntentRules, load_rules, parse_sentence
 from orchestrator.slow_config import IntentConfig
+from track2_voice.frames import FRAME_SECONDS
 
 SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
 
@@ -124,6 +125,6 @@ def intents_in_text(text: str, watcher: IntentWatcher | None = None) -> list[Int
     t0 = time.monotonic()
     words = text.split()
     for i, word in enumerate(words):
-        out.extend(w.feed(i, t0 + i * 0.08, " " + word, mouth=0.5))
+        out.extend(w.feed(i, t0 + i * FRAME_SECONDS, " " + word, mouth=0.5))
     out.extend(w.flush())
     return out

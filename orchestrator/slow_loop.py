@@ -24,6 +24,7 @@ from affect.affect_map import AffectMapError, load_affect_map
 from affect.mixer import AffectMixer
 from orchestrator.config import ConfigError
 from orchestrator.dispatcher import ToolDispatcher
+from orchestrator.face_bridge import SPEAKING_MOUTH
 from orchestrator.intents import IntentWatcher
 from orchestrator.outbox import Outbox
 from orchestrator.robot_channel import build_app
@@ -43,8 +44,7 @@ INPUT_KINDS = {
     "disconnected",
     "loop_stopped",
 }
-SPEAKING_MOUTH = 0.05  # mouth above this counts as the creature speaking
-SPEAKING_HANGOVER_FRAMES = 6  # ... and it keeps counting for this many quiet frames after
+SPEAKING_HANGOVER_FRAMES = 6  # a speaking creature keeps counting as speaking this many quiet frames
 START_TIMEOUT_S = 10.0
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
 STATUS_EVENTS = {  # terminal tool statuses -> affect event names
