@@ -44,7 +44,9 @@ INPUT_KINDS = {
     "disconnected",
     "loop_stopped",
 }
-SPEAKING_HANGOVER_FRAMES = 6  # a speaking creature keeps counting as speaking this many quiet frames
+SPEAKING_HANGOVER_FRAMES = (
+    6  # a speaking creature keeps counting as speaking this many quiet frames
+)
 START_TIMEOUT_S = 10.0
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
 STATUS_EVENTS = {  # terminal tool statuses -> affect event names

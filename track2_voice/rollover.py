@@ -7,11 +7,16 @@ instead resets the language model's state at the first quiet moment within the l
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import numpy as np
 
 from track2_voice.config import RolloverConfig
 from track2_voice.events import VoiceEvent
 from track2_voice.lipsync import rms_dbfs
+
+log = logging.getLogger(__name__)
 
 
 class RolloverPolicy:
@@ -41,6 +46,15 @@ class RolloverPolicy:
         ):
             return "silence"
         return None
+
+    def maybe_roll(self, step_idx: int, reset: Callable[[], None]) -> VoiceEvent | None:
+        """If a rollover is due, call ``reset`` (the backend's state reset) and return the event."""
+        reason = self.due(step_idx)
+        if reason is None:
+            return None
+        reset()
+        log.info("rolled the model state over after %d steps (%s)", step_idx, reason)
+        return self.rolled(step_idx, reason)
 
     def rolled(self, step_idx: int, reason: str) -> VoiceEvent:
         """Book-keeping after the backend reset its state; returns the event to publish."""

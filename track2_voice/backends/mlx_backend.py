@@ -186,13 +186,8 @@ class MlxBackend(Backend):
 
         if self.gen is None:
             raise BackendError("mlx backend used before start()")
-        events = []
-        reason = self.policy.due(self.gen.step_idx)
-        if reason is not None:
-            steps = self.gen.step_idx
-            self._new_generator()
-            events.append(self.policy.rolled(steps, reason))
-            log.info("rollover after %d steps (%s)", steps, reason)
+        rolled = self.policy.maybe_roll(self.gen.step_idx, self._new_generator)
+        events = [rolled] if rolled is not None else []
         codes = self.codec.encode_step(pcm)
         other = mx.array(codes[: self.other_codebooks].astype(np.int32))[None, :]
         text_tokens, _ = self.gen.step(other)

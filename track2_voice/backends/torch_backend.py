@@ -163,15 +163,9 @@ class TorchBackend(Backend):
             out = silence()
         text = piece_text(self.tokenizer, text_id) if text_id is not None else None
         self.step_idx += 1
-        events = []
         self.rollover.observe(pcm, out)
-        reason = self.rollover.due(self.step_idx)
-        if reason is not None:
-            steps = self.step_idx
-            self._reset_state()
-            events.append(self.rollover.rolled(steps, reason))
-            log.info("torch: rolled the model state over after %d steps (%s)", steps, reason)
-        return StepResult(out, text, events)
+        rolled = self.rollover.maybe_roll(self.step_idx, self._reset_state)
+        return StepResult(out, text, [rolled] if rolled is not None else [])
 
     def reset(self) -> None:
         if self.lm_gen is not None:
