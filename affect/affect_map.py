@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from affect.blend import Affect, clamp, scaled
+from affect.yaml_file import read_yaml_mapping
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configs" / "affect.yaml"
 EKMAN = ("neutral", "happy", "sad", "anger", "fear", "surprise", "disgust")
@@ -74,14 +73,7 @@ def load_affect_map(
 ) -> AffectMap:
     p = Path(path) if path else DEFAULT_PATH
     src = str(p)
-    if not p.exists():
-        raise AffectMapError(f"{src}: affect file not found")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise AffectMapError(f"{src}: not valid YAML: {e}") from e
-    if not isinstance(raw, dict):
-        raise AffectMapError(f"{src}: expected a mapping at the top")
+    raw = read_yaml_mapping(p, "affect", AffectMapError)
     points: dict[str, tuple[float, float]] = {}
     for name, pt in (raw.get("presets") or {}).items():
         if not isinstance(pt, dict):

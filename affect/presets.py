@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-import yaml
+from affect.yaml_file import read_yaml_mapping
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configs" / "emotions.yaml"
 EKMAN = ("neutral", "happy", "sad", "anger", "fear", "surprise", "disgust")
@@ -84,13 +84,7 @@ def load_presets(path: str | Path | None = None) -> dict[str, Any]:
     """Read and validate a presets file (default configs/emotions.yaml); raise PresetError."""
     p = Path(path) if path is not None else DEFAULT_PATH
     src = str(p)
-    if not p.exists():
-        raise PresetError(f"{src}: presets file not found")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise PresetError(f"{src}: not valid YAML: {e}") from e
-    data = _mapping(data, src)
+    data = read_yaml_mapping(p, "presets", PresetError, allow_empty=False)
     params = _params(data.get("params"), src)
     emotions_raw = _mapping(data.get("emotions"), f"{src}: emotions")
     missing = [e for e in EKMAN if e not in emotions_raw]

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError
 
+from affect.yaml_file import read_yaml_mapping
 from face.config import FaceConfig
 from face.phone_config import PhoneConfig
 from orchestrator.slow_config import SlowLoopConfig
@@ -73,19 +74,7 @@ def _leaves(d: dict, prefix: str) -> list[str]:
 
 
 def _read_yaml(path: Path) -> dict:
-    if not path.exists():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path}: expected a mapping of sections at the top, got {type(data).__name__}"
-        )
-    return data
+    return read_yaml_mapping(path, "config", ConfigError)
 
 
 def dotted_to_nested(overrides: dict[str, Any]) -> dict:

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from affect.yaml_file import read_yaml_mapping
 from orchestrator.config import ConfigError
 
 DEFAULT_INTENTS_FILE = Path(__file__).resolve().parent.parent / "configs" / "intents.yaml"
@@ -84,12 +83,7 @@ def _compile(src: str, key: str, pattern: str, macros: dict[str, str]) -> re.Pat
 def load_rules(path: str | Path | None = None) -> IntentRules:
     """Read and compile an intents file; every error names the file and the key."""
     p = Path(path) if path else DEFAULT_INTENTS_FILE
-    if not p.exists():
-        raise IntentRulesError(f"{p}: intents file not found")
-    try:
-        raw: dict[str, Any] = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise IntentRulesError(f"{p}: not valid YAML: {e}") from e
+    raw = read_yaml_mapping(p, "intents", IntentRulesError)
     src = str(p)
 
     def need(key: str) -> Any:
