@@ -7,12 +7,10 @@ Without a slow loop the emotion is "neutral"; with one, its ``face_state(frame)`
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from track2_voice.events import EventHub, FrameEvent
+from track2_voice.events import Event, EventHub, FrameEvent, SubscriberThread
 
 log = logging.getLogger(__name__)
 
@@ -43,23 +41,21 @@ def compose_face_state(
     }
 
 
-@dataclass
-class FaceBridge:
+class FaceBridge(SubscriberThread):
     """Consumes the hub on its own thread and publishes one face state per frame."""
 
-    hub: EventHub
-    face: Publisher
-    compose: Callable[[FrameEvent], dict[str, Any]] | None = None
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        hub: EventHub,
+        face: Publisher,
+        compose: Callable[[FrameEvent], dict[str, Any]] | None = None,
+    ) -> None:
+        self.face = face
+        self.compose = compose
         self.connected = True
         self.last_text_t: float | None = None
         self.sent = 0
-        self._sub = self.hub.subscribe("face", QUEUE_SIZE, KINDS)
-        self._sub.use_thread_wakeup()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="face-bridge", daemon=True)
-        self._thread.start()
+        super().__init__(hub, "face", QUEUE_SIZE, KINDS, WAIT_S)
 
     def handle(self, ev: Any) -> dict[str, Any] | None:
         """Update the bridge's memory with one event; return the state to publish, if any."""
@@ -75,24 +71,17 @@ class FaceBridge:
             return compose_face_state(ev, self.last_text_t, self.connected)
         return None
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            ev = self._sub.wait(WAIT_S)
-            if ev is None:
-                continue
-            # publish only the newest frame if several queued up: the face wants the latest
-            batch = [ev, *self._sub.drain()]
-            state = None
-            for e in batch:
-                state = self.handle(e) or state
-            if state is not None:
-                try:
-                    self.face.publish(state)
-                    self.sent += 1
-                except Exception as e:  # a bad state must not kill the bridge
-                    log.warning("face state not published: %s", e)
+    def consume(self, events: list[Event]) -> None:
+        # publish only the newest frame if several queued up: the face wants the latest
+        state = None
+        for e in events:
+            state = self.handle(e) or state
+        if state is not None:
+            try:
+                self.face.publish(state)
+                self.sent += 1
+            except Exception as e:  # a bad state must not kill the bridge
+                log.warning("face state not published: %s", e)
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.hub.unsubscribe(self._sub)
+        self.stop()

@@ -8,8 +8,7 @@ drains a small drop-oldest subscription and hands each frame to the server's eve
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from face.access import TokenGate, load_or_make_token
@@ -19,7 +18,7 @@ from face.phone_config import PhoneConfig
 from face.server import FaceServer, _lan_address
 from face.tls import default_hosts, ensure_self_signed
 from track2_voice.audio_io import ClockSource
-from track2_voice.events import EventHub, FrameEvent
+from track2_voice.events import Event, EventHub, FrameEvent, SubscriberThread
 
 log = logging.getLogger(__name__)
 
@@ -27,39 +26,22 @@ QUEUE_FRAMES = 16  # frames waiting for the sender thread before the oldest is d
 WAIT_S = 0.25  # the sender thread checks for stop this often when idle
 
 
-@dataclass
-class PhoneLink:
+class PhoneLink(SubscriberThread):
     """Streams the hub's frames to ``phone.send_frame`` (the face bridge sends face states)."""
 
-    hub: EventHub
-    phone: PhoneAudio
-    sent: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
+    def __init__(self, hub: EventHub, phone: PhoneAudio) -> None:
+        self.phone = phone
+        self.sent = 0
+        super().__init__(hub, "phone", QUEUE_FRAMES, {"frame"}, WAIT_S)
 
-    def __post_init__(self) -> None:
-        self._sub = self.hub.subscribe("phone", QUEUE_FRAMES, frozenset({"frame"}))
-        self._sub.use_thread_wakeup()
-        self._thread = threading.Thread(target=self._run, name="phone-link", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            ev = self._sub.wait(WAIT_S)
-            if ev is None:
-                continue
-            for e in (ev, *self._sub.drain()):  # every frame: the page must hear all of them
-                if isinstance(e, FrameEvent) and e.pcm is not None:
-                    self.phone.send_frame(e.index, e.t, e.mouth, e.pcm)
-                    self.sent += 1
-
-    @property
-    def dropped(self) -> int:
-        return self._sub.dropped
+    def consume(self, events: list[Event]) -> None:
+        for e in events:  # every frame: the page must hear all of them
+            if isinstance(e, FrameEvent) and e.pcm is not None:
+                self.phone.send_frame(e.index, e.t, e.mouth, e.pcm)
+                self.sent += 1
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.hub.unsubscribe(self._sub)
+        self.stop()
 
 
 @dataclass

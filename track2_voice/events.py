@@ -64,6 +64,7 @@ class VoiceEvent:
 
 Event = FrameEvent | VoiceEvent
 RELAY_IDLE_S = 0.5  # an idle relay thread checks for shutdown this often
+CONSUMER_WAIT_S = 0.1  # an idle consumer thread checks for stop this often
 
 
 class Subscription:
@@ -215,3 +216,51 @@ class EventHub:
 
     def drops(self) -> dict[str, int]:
         return {s.name: s.dropped for s in self._subs}
+
+
+class SubscriberThread:
+    """A consumer of one bounded subscription, on a thread of its own.
+
+    The fast loop only publishes; this thread waits for events and hands them to ``consume`` in
+    batches (everything queued since the last wake-up). Subclasses set their own fields *before*
+    calling ``__init__``, which starts the thread.
+    """
+
+    def __init__(
+        self,
+        hub: EventHub,
+        name: str,
+        maxsize: int,
+        kinds: set[str] | frozenset[str] | None = None,
+        wait_s: float = CONSUMER_WAIT_S,
+    ) -> None:
+        self.hub = hub
+        self._sub = hub.subscribe(name, maxsize, set(kinds) if kinds else None)
+        self._sub.use_thread_wakeup()
+        self._wait_s = wait_s
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def consume(self, events: list[Event]) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            ev = self._sub.wait(self._wait_s)
+            if ev is not None:
+                self.consume([ev, *self._sub.drain()])
+
+    @property
+    def dropped(self) -> int:
+        return self._sub.dropped
+
+    def stop(self, drain: bool = False) -> None:
+        """Stop the thread; with ``drain``, consume what is still queued first."""
+        self._stopping.set()
+        self._thread.join()
+        self.hub.unsubscribe(self._sub)
+        if drain:
+            rest = self._sub.drain()
+            if rest:
+                self.consume(rest)
