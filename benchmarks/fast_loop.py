@@ -23,14 +23,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from track2_voice.audio_io import FileSource, write_wav  # noqa: E402
+from orchestrator.runtime.record import JsonlRecorder  # noqa: E402
+from track2_voice.audio.devices import FileSource, write_wav  # noqa: E402
 from track2_voice.backends.mlx_backend import MlxBackend  # noqa: E402
-from track2_voice.checkpoint_mlx import write_tiny_mlx_checkpoint  # noqa: E402
 from track2_voice.config import MlxConfig, VoiceConfig  # noqa: E402
+from track2_voice.devtools.checkpoint_mlx import write_tiny_mlx_checkpoint  # noqa: E402
 from track2_voice.events import EventHub  # noqa: E402
 from track2_voice.frames import FRAME_MS, SAMPLE_RATE  # noqa: E402
 from track2_voice.loop import FastLoop  # noqa: E402
-from track2_voice.record import JsonlRecorder  # noqa: E402
 
 
 def pct(xs, q):
@@ -51,7 +51,7 @@ def speech(seconds: float, tmp: Path) -> Path:
             check=True,
             capture_output=True,
         )
-        from track2_voice.audio_io import load_audio
+        from track2_voice.audio.devices import load_audio
 
         pcm = load_audio(tmp / "raw.wav")
     except (OSError, subprocess.CalledProcessError):

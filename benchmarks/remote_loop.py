@@ -1,6 +1,6 @@
 """What the remote backend adds per 80 ms frame, against the official moshi.server on loopback.
 
-Starts ``moshi.server`` (through ``track2_voice.moshi_server_cpu``) with a tiny random
+Starts ``moshi.server`` (through ``track2_voice.devtools.moshi_server_cpu``) with a tiny random
 checkpoint, holds one real-time session through the remote backend, and reports:
   - step_ms: the fast loop's cost of ``RemoteBackend.step`` (enqueue + jitter-buffer pop);
   - encode_ms / decode_ms: Ogg/Opus work on the network thread per frame;
@@ -29,12 +29,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from track2_voice.audio_io import load_audio  # noqa: E402
+from track2_voice.audio.devices import load_audio  # noqa: E402
 from track2_voice.backends.remote import RemoteBackend  # noqa: E402
-from track2_voice.checkpoint_torch import write_tiny_torch_checkpoint  # noqa: E402
 from track2_voice.config import VoiceConfig  # noqa: E402
+from track2_voice.devtools.checkpoint_torch import write_tiny_torch_checkpoint  # noqa: E402
+from track2_voice.devtools.moshi_server_cpu import LocalMoshiServer  # noqa: E402
 from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS  # noqa: E402
-from track2_voice.moshi_server_cpu import LocalMoshiServer  # noqa: E402
 
 REPLY_LAG = 1  # LMGen's acoustic delay: reply j answers input j + REPLY_LAG
 WARMUP_FRAMES = 10  # left out of the figures (connection and caches settling)

@@ -37,15 +37,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from orchestrator.config import load_config  # noqa: E402
-from orchestrator.robot_runner import InProcessRobot  # noqa: E402
-from orchestrator.slow_loop import SlowLoop  # noqa: E402
+from orchestrator.runtime.robot_runner import InProcessRobot  # noqa: E402
+from orchestrator.runtime.slow_loop import SlowLoop  # noqa: E402
 from tests.deaf_robot import connect_deaf_robot  # noqa: E402
-from track2_voice.audio_io import AudioSource  # noqa: E402
+from track2_voice.audio.devices import AudioSource  # noqa: E402
+from track2_voice.audio.scene import load_scene  # noqa: E402
 from track2_voice.backends.replay import ReplayBackend  # noqa: E402
 from track2_voice.events import EventHub, FrameEvent  # noqa: E402
 from track2_voice.frames import Frame, silence  # noqa: E402
 from track2_voice.loop import FastLoop  # noqa: E402
-from track2_voice.scene import load_scene  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "slow_loop.json"
 FACE_CONSUMERS = 50

@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError
 
 from affect.yaml_file import read_yaml_mapping
 from face.config import FaceConfig
-from face.phone_config import PhoneConfig
+from face.phone.phone_config import PhoneConfig
 from orchestrator.slow_config import SlowLoopConfig
 from track2_voice.config import Strict, VoiceConfig
 

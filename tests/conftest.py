@@ -71,7 +71,7 @@ def speech_wav(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def speech_pcm(speech_wav) -> np.ndarray:
-    from track2_voice.audio_io import load_audio
+    from track2_voice.audio.devices import load_audio
 
     return load_audio(speech_wav)
 

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import creature, espeak_wav
-from track2_voice.audio_io import AudioInputError, FileSource, check_sound_device, load_audio
+from track2_voice.audio.devices import AudioInputError, FileSource, check_sound_device, load_audio
 from track2_voice.frames import FRAME_SAMPLES, SAMPLE_RATE
 
 

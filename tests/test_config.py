@@ -69,7 +69,7 @@ def test_cli_reports_a_bad_key_in_one_line_and_exit_code_2(tmp_path):
 
 
 def test_every_config_key_is_documented():
-    from orchestrator.config_docs import all_keys
+    from orchestrator.cli.config_docs import all_keys
     from tests.conftest import ROOT
 
     doc = (ROOT / "docs" / "config.md").read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from websockets.sync.client import connect
 
-from orchestrator.face_bridge import FaceBridge, compose_face_state
+from orchestrator.runtime.face_bridge import FaceBridge, compose_face_state
 from track2_voice.events import EventHub, FrameEvent, VoiceEvent
 
 ROOT = Path(__file__).resolve().parent.parent

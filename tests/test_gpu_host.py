@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import creature, require_module, require_tool
-from track2_voice.audio_io import FileSource, NullSink
+from track2_voice.audio.devices import FileSource, NullSink
 from track2_voice.config import VoiceConfig
 from track2_voice.events import EventHub, FrameEvent, VoiceEvent
 from track2_voice.lipsync import LipSync
@@ -46,7 +46,7 @@ def tiny_torch(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def moshi_server(tiny_torch):
-    from track2_voice.moshi_server_cpu import LocalMoshiServer
+    from track2_voice.devtools.moshi_server_cpu import LocalMoshiServer
 
     srv = LocalMoshiServer(tiny_torch).start()
     yield srv
@@ -123,7 +123,7 @@ def test_remote_backend_holds_a_session_with_the_official_server(moshi_server, s
 
 def test_run_survives_the_server_being_killed_and_restarted(tiny_torch, speech_wav, tmp_path):
     """`creature run --backend remote` while the server crashes (SIGKILL) and comes back."""
-    from track2_voice.moshi_server_cpu import LocalMoshiServer
+    from track2_voice.devtools.moshi_server_cpu import LocalMoshiServer
 
     sox = require_tool("sox")
     long_wav = tmp_path / "long.wav"
@@ -231,7 +231,7 @@ def test_bench_ttfat_against_the_official_server(moshi_server, tmp_path):
 
 
 def test_bench_ttfat_names_a_refused_endpoint():
-    from track2_voice.moshi_server_cpu import free_port
+    from track2_voice.devtools.moshi_server_cpu import free_port
 
     port = free_port()
     r = creature(
@@ -244,7 +244,7 @@ def test_bench_ttfat_names_a_refused_endpoint():
 def test_wrong_path_and_busy_server_are_named(moshi_server):
     import asyncio
 
-    from track2_voice.moshi_protocol import ConnectError, HandshakeError, open_session
+    from track2_voice.backends.moshi_protocol import ConnectError, HandshakeError, open_session
 
     wrong = moshi_server.url.replace("/api/chat", "/api/nope")
     with pytest.raises(ConnectError, match="HTTP 404 instead of opening a WebSocket"):

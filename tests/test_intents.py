@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from orchestrator.intent_rules import IntentRulesError, load_rules
-from orchestrator.intents import IntentConfig, IntentWatcher, intents_in_text
+from orchestrator.brain.intent_rules import IntentRulesError, load_rules
+from orchestrator.brain.intents import IntentConfig, IntentWatcher, intents_in_text
 from tests.conftest import creature
 
 COMMITMENTS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from track2_voice.audio_io import frames_of
+from track2_voice.audio.devices import frames_of
 from track2_voice.config import LipSyncConfig
 from track2_voice.frames import FRAME_SAMPLES
 from track2_voice.lipsync import LipSync, rms_dbfs

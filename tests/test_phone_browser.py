@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 from face.config import FaceConfig
-from face.phone_config import PhoneConfig
-from orchestrator.phone_link import build_server, prepare_web
+from face.phone.phone_config import PhoneConfig
+from orchestrator.runtime.phone_link import build_server, prepare_web
 from tests.conftest import ROOT, require
 from tests.phone_browser import CHROMIUM, chromium_args, chromium_available, make_mic_wav
-from track2_voice.audio_io import ClockSource
+from track2_voice.audio.devices import ClockSource
 from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS
 
 SYNC_TARGET_MS = 20.0

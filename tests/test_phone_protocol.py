@@ -12,22 +12,22 @@ import numpy as np
 import pytest
 import websockets
 
-from face.access import load_or_make_token
-from face.audio_protocol import (
+from face.config import FaceConfig
+from face.phone.access import load_or_make_token
+from face.phone.audio_protocol import (
     AudioMessageError,
     decode_bot_frame,
     decode_mic,
     encode_bot_frame,
     encode_mic,
 )
-from face.audio_ws import CLOSE_BAD_TOKEN, CLOSE_REPLACED
-from face.config import FaceConfig
-from face.phone_config import PhoneConfig
-from face.qr import qr_text
-from face.tls import ensure_self_signed
-from orchestrator.phone_link import build_server, prepare_web
+from face.phone.audio_ws import CLOSE_BAD_TOKEN, CLOSE_REPLACED
+from face.phone.phone_config import PhoneConfig
+from face.phone.qr import qr_text
+from face.phone.tls import ensure_self_signed
+from orchestrator.runtime.phone_link import build_server, prepare_web
 from tests.conftest import creature
-from track2_voice.audio_io import ClockSource
+from track2_voice.audio.devices import ClockSource
 from track2_voice.frames import FRAME_SAMPLES
 
 

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 
 from track2_voice.backends.base import BackendError
-from track2_voice.config import SamplingConfig, VoiceConfig
-from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS
-from track2_voice.jitter import JitterBuffer
-from track2_voice.moshi_protocol import (
+from track2_voice.backends.moshi_protocol import (
     ConnectError,
     HandshakeError,
     open_session,
     session_url,
 )
-from track2_voice.moshi_server_cpu import free_port
+from track2_voice.config import SamplingConfig, VoiceConfig
+from track2_voice.devtools.moshi_server_cpu import free_port
+from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS
+from track2_voice.jitter import JitterBuffer
 
 
 def frame(v: float) -> np.ndarray:

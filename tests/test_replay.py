@@ -7,13 +7,13 @@ import json
 import numpy as np
 
 from tests.conftest import creature
-from track2_voice.audio_io import FileSource, frames_of
+from track2_voice.audio.devices import FileSource, frames_of
+from track2_voice.audio.scene import load_scene
 from track2_voice.backends.replay import ReplayBackend
 from track2_voice.config import VoiceConfig
 from track2_voice.events import EventHub
 from track2_voice.frames import FRAME_SAMPLES, SAMPLE_RATE
 from track2_voice.loop import FastLoop
-from track2_voice.scene import load_scene
 
 
 class ArraySource(FileSource):

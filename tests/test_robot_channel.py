@@ -18,9 +18,9 @@ from starlette.routing import Route
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from orchestrator.robot_runner import InProcessRobot
-from orchestrator.slow_loop import SlowLoop
-from orchestrator.tools import parameters_schema, validate_call
+from orchestrator.brain.tools import parameters_schema, validate_call
+from orchestrator.runtime.robot_runner import InProcessRobot
+from orchestrator.runtime.slow_loop import SlowLoop
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
 from track2_voice.events import EventHub
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from orchestrator.slow_loop import SlowLoop
+from orchestrator.runtime.slow_loop import SlowLoop
 from tests.deaf_robot import connect_deaf_robot
 from tests.slow_support import slow_cfg, wait_until
 from tests.test_robot_channel import Receiver
-from track2_voice.audio_io import FileSource, write_wav
+from track2_voice.audio.devices import FileSource, write_wav
 from track2_voice.backends.replay import ReplayBackend
 from track2_voice.events import EventHub
 from track2_voice.frames import FRAME_SAMPLES

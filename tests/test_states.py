@@ -7,9 +7,9 @@ import time
 
 import numpy as np
 
+from orchestrator.brain.states import CreatureStates
 from orchestrator.config import load_config
-from orchestrator.slow_loop import SlowLoop
-from orchestrator.states import CreatureStates
+from orchestrator.runtime.slow_loop import SlowLoop
 from track2_voice.events import EventHub, FrameEvent, VoiceEvent
 
 

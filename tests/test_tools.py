@@ -7,9 +7,8 @@ import json
 import jsonschema
 import pytest
 
-from orchestrator.intents import intents_in_text
-from orchestrator.slow_config import ALL_ACTIONS, SafetyConfig
-from orchestrator.tools import (
+from orchestrator.brain.intents import intents_in_text
+from orchestrator.brain.tools import (
     TOOL_FILE,
     SafetyGate,
     ToolCallError,
@@ -17,6 +16,7 @@ from orchestrator.tools import (
     parameters_schema,
     validate_call,
 )
+from orchestrator.slow_config import ALL_ACTIONS, SafetyConfig
 
 
 def test_the_schema_file_is_an_openai_function_tool_and_lists_every_action():

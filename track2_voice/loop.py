@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from track2_voice.audio_io import AudioSink, AudioSource, NullSink
+from track2_voice.audio.devices import AudioSink, AudioSource, NullSink
 from track2_voice.backends.base import Backend
 from track2_voice.config import VoiceConfig
 from track2_voice.events import EventHub, FrameEvent, VoiceEvent

@@ -17,7 +17,7 @@ import numpy as np
 from track2_voice.backends.base import Backend, BackendError, StepResult
 from track2_voice.config import MlxConfig, RolloverConfig, SamplingConfig
 from track2_voice.frames import FRAME_SAMPLES, silence
-from track2_voice.hub import ModelRepo
+from track2_voice.models import ModelRepo
 from track2_voice.rollover import RolloverPolicy
 from track2_voice.texttap import piece_text
 
@@ -133,11 +133,11 @@ class MlxBackend(Backend):
             self.cfg.codec == "auto" and config is not None and "mimi_config" in config
         )
         if use_mlx_mimi:
-            from track2_voice.mimi_mlx import MlxMimiCodec
+            from track2_voice.backends.mlx_mimi import MlxMimiCodec
 
             mimi_cfg = (config or {}).get("mimi_config")
             if mimi_cfg is None:
-                from track2_voice.tiny_common import TINY_MIMI
+                from track2_voice.devtools.tiny_common import TINY_MIMI
 
                 raise BackendError(
                     f"codec 'mlx' needs a mimi_config in config.json (e.g. {TINY_MIMI}); "

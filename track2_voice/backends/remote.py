@@ -21,11 +21,7 @@ from typing import Any
 import numpy as np
 
 from track2_voice.backends.base import Backend, BackendError, StepResult
-from track2_voice.config import VoiceConfig
-from track2_voice.events import LoopWaker, VoiceEvent
-from track2_voice.frames import SAMPLE_RATE, silence
-from track2_voice.jitter import JitterBuffer
-from track2_voice.moshi_protocol import (
+from track2_voice.backends.moshi_protocol import (
     Kind,
     PcmFramer,
     ProtocolError,
@@ -37,6 +33,10 @@ from track2_voice.moshi_protocol import (
     session_url,
     where,
 )
+from track2_voice.config import VoiceConfig
+from track2_voice.events import LoopWaker, VoiceEvent
+from track2_voice.frames import SAMPLE_RATE, silence
+from track2_voice.jitter import JitterBuffer
 
 log = logging.getLogger(__name__)
 

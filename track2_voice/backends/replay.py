@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from track2_voice.audio.scene import Scene, load_scene
 from track2_voice.backends.base import Backend, StepResult
 from track2_voice.events import VoiceEvent
 from track2_voice.frames import FRAME_SECONDS, silence
-from track2_voice.scene import Scene, load_scene
 
 USER_HOLD_S = 6.0  # past the timeout, wait at most this long for a user who is still talking
 

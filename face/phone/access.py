@@ -1,0 +1,62 @@
+"""The access token in the phone URL: made once, kept between runs, checked on every connection.
+
+Why keep it: a phone that bookmarked the URL (or the page that survives a server restart) keeps
+working; anyone else on the LAN without the URL cannot use the creature's ears.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from face.phone.audio_ws import token_ok
+
+TOKEN_NAME = "phone-token"
+TOKEN_BYTES = 16
+
+
+def load_or_make_token(state_dir: str | Path) -> str:
+    d = Path(state_dir).expanduser()
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / TOKEN_NAME
+    if p.exists():
+        tok = p.read_text(encoding="utf-8").strip()
+        if len(tok) >= 8:
+            return tok
+    tok = secrets.token_urlsafe(TOKEN_BYTES)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(tok + "\n")
+    return tok
+
+
+class TokenGate:
+    """ASGI middleware: the face page and its state stream need ``?token=`` (static files,
+    which hold no secrets, stay open so the page can load them)."""
+
+    def __init__(self, app, token: str, paths: tuple[str, ...] = ("/", "/ws/face")) -> None:
+        self.app = app
+        self.token = token
+        self.paths = paths
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket") and scope["path"] in self.paths:
+            qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            given = (qs.get("token") or [None])[0]
+            if not token_ok(given, self.token):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 4401, "reason": "bad token"})
+                    return
+                body = b"this creature's face needs the access token from its URL\n"
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 403,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -1,0 +1,130 @@
+"""The intent watcher: a passive tap on the creature's text pieces.
+
+Pieces accumulate in a rolling phrase buffer. At an utterance boundary (sentence-end
+punctuation inside a piece, ``pause_frames`` frames without text, or the mouth quiet for
+``mouth_quiet_frames``) the buffered sentence is judged once by ``intent_rules``. A sentence
+end is seen in the very piece that carries it, so a committed phrase fires with no waiting.
+The same action on the same object is not fired twice within ``repeat_window_s``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.brain.intent_rules import IntentRules, load_rules, parse_sentence
+from orchestrator.slow_config import IntentConfig
+from track2_voice.frames import FRAME_SECONDS
+
+SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
+
+
+@dataclass
+class Intent:
+    """A committed physical action heard in the creature's own speech."""
+
+    action: str
+    slots: dict[str, str | None]
+    confidence: float
+    phrase: str
+    index: int
+    t: float
+    boundary: str
+    id: str = field(default_factory=lambda: "int_" + uuid.uuid4().hex[:16])
+    detected_at: float = field(default_factory=time.monotonic)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action,
+            **self.slots,
+            "confidence": self.confidence,
+            "phrase": self.phrase,
+            "index": self.index,
+            "t": round(self.t, 6),
+            "boundary": self.boundary,
+        }
+
+
+class IntentWatcher:
+    """Feed it every frame's ``(index, t, text, mouth)``; it returns intents as they fire."""
+
+    def __init__(self, cfg: IntentConfig | None = None, rules: IntentRules | None = None) -> None:
+        self.cfg = cfg or IntentConfig()
+        self.rules = rules or load_rules(self.cfg.rules_file)
+        self._buf = ""
+        self._last_index = -1
+        self._last_t = 0.0
+        self._no_text = 0
+        self._quiet = 0
+        self._recent: deque[tuple[str, str | None, float]] = deque(maxlen=32)
+        self.sentences = 0
+
+    @property
+    def phrase(self) -> str:
+        return self._buf.strip()
+
+    def feed(self, index: int, t: float, text: str | None, mouth: float = 0.0) -> list[Intent]:
+        out: list[Intent] = []
+        if text:
+            self._no_text = 0
+            self._quiet = 0
+            self._last_index, self._last_t = index, t
+            rest = text
+            while True:
+                m = SENTENCE_END.search(rest)
+                if m is None:
+                    break
+                self._buf += rest[: m.end()]
+                rest = rest[m.end() :]
+                out.extend(self._boundary("sentence_end", complete=True))
+            self._buf += rest
+            if len(self._buf) > self.cfg.max_phrase_chars:
+                self._buf = self._buf[-self.cfg.max_phrase_chars :]
+            return out
+        self._no_text += 1
+        self._quiet = self._quiet + 1 if mouth < self.cfg.mouth_quiet_level else 0
+        if self._buf.strip():
+            if self._no_text >= self.cfg.pause_frames:
+                out.extend(self._boundary("pause", complete=False))
+            elif self._quiet >= self.cfg.mouth_quiet_frames:
+                out.extend(self._boundary("mouth_quiet", complete=False))
+        return out
+
+    def flush(self) -> list[Intent]:
+        """End of stream: judge whatever is buffered."""
+        return self._boundary("end", complete=False) if self._buf.strip() else []
+
+    def _boundary(self, why: str, complete: bool) -> list[Intent]:
+        sentence, self._buf = self._buf.strip(), ""
+        if not sentence:
+            return []
+        self.sentences += 1
+        m = parse_sentence(sentence, self.rules, complete=complete)
+        if m is None:
+            return []
+        key = (m.action, m.slots.get("object"))
+        now = self._last_t
+        for action, obj, t in self._recent:
+            if (action, obj) == key and now - t < self.cfg.repeat_window_s:
+                return []
+        self._recent.append((*key, now))
+        return [
+            Intent(m.action, m.slots, m.confidence, m.phrase, self._last_index, self._last_t, why)
+        ]
+
+
+def intents_in_text(text: str, watcher: IntentWatcher | None = None) -> list[Intent]:
+    """Feed a whole text word by word, one word a frame, as Moshi would; for the CLI and tests."""
+    w = watcher or IntentWatcher()
+    out: list[Intent] = []
+    t0 = time.monotonic()
+    words = text.split()
+    for i, word in enumerate(words):
+        out.extend(w.feed(i, t0 + i * FRAME_SECONDS, " " + word, mouth=0.5))
+    out.extend(w.flush())
+    return out

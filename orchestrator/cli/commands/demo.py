@@ -1,0 +1,103 @@
+"""``creature demo``: the shipped scene, end to end, with no model weights needed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from orchestrator.cli.commands.common import (
+    add_backend_options,
+    add_config_options,
+    config_from_args,
+)
+from orchestrator.cli.terminal_view import TerminalView
+from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
+from orchestrator.runtime.voice_session import VoiceSession
+
+DEFAULT_RECORD = "creature-demo.jsonl"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="run the creature on the shipped replay scene",
+        description=(
+            "Runs the creature in real time on the shipped scene (replay backend): it greets you "
+            "and agrees to pick up the red cup, which becomes a do_physical_task call on the "
+            "robot channel. Add --robot to run the example (fake) robot in-process, or run "
+            "examples/robot_client.py in a second terminal. Speak to it with --input local. "
+            "The session is recorded as JSON lines."
+        ),
+    )
+    add_config_options(p)
+    add_backend_options(p)
+    add_face_options(p)
+    p.add_argument("--once", action="store_true", help="exit 0 when the scene ends")
+    p.add_argument("--input", help="'local' for the sound card's microphone, or an audio file")
+    p.add_argument("--output", help="'local' for the speaker, or a WAV file")
+    p.add_argument(
+        "--record",
+        default=DEFAULT_RECORD,
+        metavar="EVENTS.jsonl",
+        help=f"session record (default {DEFAULT_RECORD})",
+    )
+    p.add_argument(
+        "--robot",
+        action="store_true",
+        help="run examples/robot_client.py (a fake robot) in-process on the robot channel",
+    )
+    p.add_argument(
+        "--robot-delay",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds the in-process robot takes per task (default 1.0)",
+    )
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    extra: dict = {}
+    if args.input:
+        extra["audio.input"] = args.input
+        extra["voice.loop.realtime"] = True
+    if args.output:
+        extra["audio.output"] = args.output
+    extra.update(face_overrides(args))
+    cfg = config_from_args(args, extra)
+    session = VoiceSession(cfg, Path(args.record))
+    view = TerminalView(session.hub)
+    robot = None
+    settled = None
+    try:
+        session.start_slow()
+        if args.robot and session.slow is not None and session.slow.robot_url:
+            from orchestrator.runtime.robot_runner import InProcessRobot
+
+            robot = InProcessRobot(
+                session.slow.robot_url, session.slow.token, args.robot_delay
+            ).start()
+        if session.slow is not None and session.slow.robot_url and not args.robot:
+            print(
+                f"robot channel: {session.slow.robot_url} (run: python examples/robot_client.py"
+                f" --url {session.slow.robot_url} --token TOKEN, or use --robot)"
+            )
+        compose = session.slow.face_state if session.slow is not None else None
+        with face_running(cfg, session.hub, compose=compose):
+            session.start_backend()
+            stats = session.run(stop_when_finished=args.once)
+            if args.once and session.slow is not None:
+                # bounded: a connected robot gets the time to finish what it was asked to do
+                settled = session.slow.wait_settled(cfg.slow_loop.finish_wait_s)
+    finally:
+        if robot is not None:
+            robot.stop()
+        session.close()
+        view.close()
+    summary = {"record": args.record, **stats.summary()}
+    if session.slow is not None:
+        summary["intents"] = session.slow.intents
+        summary["tool_calls_settled"] = settled
+    print(json.dumps(summary))
+    return 0

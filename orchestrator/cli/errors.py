@@ -1,0 +1,14 @@
+"""Exceptions that mean 'the user gave us something wrong': printed as one clear line."""
+
+from orchestrator.config import ConfigError
+from track2_voice.audio.devices import AudioInputError
+from track2_voice.audio.scene import SceneError
+from track2_voice.backends.base import BackendError
+
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    AudioInputError,
+    BackendError,
+    SceneError,
+    ConfigError,
+    FileNotFoundError,
+)

@@ -1,0 +1,96 @@
+"""Connects the phone page to a voice session: its mic feeds the fast loop's clock, and every
+frame the loop makes goes back to the page with its mouth value.
+
+Why a thread of its own: the fast loop only publishes to the hub and never waits; this thread
+drains a small drop-oldest subscription and hands each frame to the server's event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from face.config import FaceConfig
+from face.phone.access import TokenGate, load_or_make_token
+from face.phone.audio_ws import PhoneAudio
+from face.phone.phone_config import PhoneConfig
+from face.phone.tls import default_hosts, ensure_self_signed
+from face.server import FaceServer, _lan_address
+from track2_voice.audio.devices import ClockSource
+from track2_voice.events import Event, EventHub, FrameEvent, SubscriberThread
+
+log = logging.getLogger(__name__)
+
+QUEUE_FRAMES = 16  # frames waiting for the sender thread before the oldest is dropped
+WAIT_S = 0.25  # the sender thread checks for stop this often when idle
+
+
+class PhoneLink(SubscriberThread):
+    """Streams the hub's frames to ``phone.send_frame`` (the face bridge sends face states)."""
+
+    def __init__(self, hub: EventHub, phone: PhoneAudio) -> None:
+        self.phone = phone
+        self.sent = 0
+        super().__init__(hub, "phone", QUEUE_FRAMES, {"frame"}, WAIT_S)
+
+    def consume(self, events: list[Event]) -> None:
+        for e in events:  # every frame: the page must hear all of them
+            if isinstance(e, FrameEvent) and e.pcm is not None:
+                self.phone.send_frame(e.index, e.t, e.mouth, e.pcm)
+                self.sent += 1
+
+    def close(self) -> None:
+        self.stop()
+
+
+@dataclass
+class WebSetup:
+    """What ``creature serve`` prints and serves: the face config with TLS, token and URL."""
+
+    face: FaceConfig
+    token: str
+    url: str
+
+
+def prepare_web(
+    face_cfg: FaceConfig, phone_cfg: PhoneConfig, https: bool | None = None
+) -> WebSetup:
+    """TLS (the user's certificate, else a self-signed one kept in state_dir), the access token,
+    and the URL a phone on the LAN opens."""
+    face = face_cfg.model_copy()
+    token = phone_cfg.token or load_or_make_token(phone_cfg.state_dir)
+    lan = _lan_address() if face.host in ("0.0.0.0", "::", "") else face.host
+    use_tls = phone_cfg.tls if https is None else https
+    if use_tls and not face.ssl_certfile:
+        cert, key = ensure_self_signed(phone_cfg.state_dir, default_hosts(lan))
+        face.ssl_certfile, face.ssl_keyfile = str(cert), str(key)
+    elif not use_tls:
+        face.ssl_certfile = face.ssl_keyfile = None
+    scheme = "https" if face.ssl_certfile else "http"
+    return WebSetup(face, token, f"{scheme}://{lan}:{{port}}/?token={token}")
+
+
+def build_server(
+    setup: WebSetup,
+    phone_cfg: PhoneConfig,
+    source: ClockSource | None,
+    presets: dict[str, Any] | None = None,
+    lipsync: dict[str, float] | None = None,
+) -> tuple[FaceServer, PhoneAudio]:
+    """The face server with the phone's audio routes; phone audio is on when ``source`` is given."""
+    phone = PhoneAudio(
+        on_audio=source.push if source is not None else None,
+        token=setup.token,
+        enabled=source is not None and phone_cfg.audio,
+        send_queue_frames=phone_cfg.send_queue_frames,
+        page_config={
+            "prebuffer_frames": phone_cfg.prebuffer_frames,
+            "max_buffer_frames": phone_cfg.max_buffer_frames,
+            "lipsync": lipsync,  # the page's A/V-sync meter shapes loudness like the mouth
+        },
+    )
+    server = FaceServer(setup.face, presets, extra_routes=phone.routes())
+    if phone_cfg.face_needs_token:
+        server.app = TokenGate(server.app, setup.token)
+    return server, phone

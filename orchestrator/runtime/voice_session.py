@@ -1,0 +1,104 @@
+"""Wires a config into a running fast loop: source, backend, sink, recorder, Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.config import CreatureConfig
+from orchestrator.runtime.record import JsonlRecorder
+from orchestrator.runtime.slow_loop import SlowLoop
+from track2_voice.audio.devices import (
+    AudioSink,
+    AudioSource,
+    ClockSource,
+    FileSource,
+    NullSink,
+    SoundDeviceSink,
+    SoundDeviceSource,
+    WavFileSink,
+)
+from track2_voice.backends import create_backend
+from track2_voice.events import EventHub
+from track2_voice.loop import FastLoop, LoopStats
+
+log = logging.getLogger(__name__)
+
+
+def make_source(cfg: CreatureConfig, max_frames: int | None = None) -> AudioSource:
+    inp = cfg.audio.input
+    if inp is None:
+        return ClockSource(max_frames=max_frames)
+    if inp == "local":
+        return SoundDeviceSource(cfg.audio.input_device)
+    # a remote server works at real time: a file sent faster would only come back as silence
+    realtime = cfg.voice.loop.realtime or cfg.voice.backend == "remote"
+    return FileSource(inp, realtime=realtime)
+
+
+def make_sink(cfg: CreatureConfig) -> AudioSink:
+    out = cfg.audio.output
+    if out is None:
+        return NullSink()
+    if out == "local":
+        return SoundDeviceSink(cfg.audio.output_device)
+    return WavFileSink(out)
+
+
+@dataclass
+class VoiceSession:
+    """Everything the fast loop needs, built from config; ``run`` blocks until it ends."""
+
+    cfg: CreatureConfig
+    record: Path | None = None
+    hub: EventHub = field(default_factory=EventHub)
+
+    def __post_init__(self) -> None:
+        # first: its rules and maps are checked before any audio or model is opened
+        self.slow = SlowLoop(self.cfg.slow_loop, self.hub) if self.cfg.slow_loop.enabled else None
+        self.backend = create_backend(self.cfg.voice)
+        self.source = make_source(self.cfg)
+        self.sink = make_sink(self.cfg)
+        self.recorder = (
+            JsonlRecorder(self.record, self.hub, self.cfg.voice.loop.record_queue_size)
+            if self.record
+            else None
+        )
+        self.loop = FastLoop(self.backend, self.source, self.sink, self.hub, self.cfg.voice)
+
+    def start_slow(self) -> None:
+        """Intents, tool calls, robot channel, state machine and affect, on their own thread."""
+        if self.slow is not None:
+            self.slow.start()
+            log.info("robot channel at %s", self.slow.robot_url)
+
+    def start_backend(self) -> None:
+        log.info("starting backend %s", self.backend.name)
+        self.backend.start()
+
+    def run(self, max_frames: int | None = None, stop_when_finished: bool = False) -> LoopStats:
+        """Run the loop on this thread; Ctrl-C stops it cleanly after the current frame."""
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+
+            def on_sigint(signum, frame):
+                log.info("Ctrl-C: stopping after this frame")
+                self.loop.stop()
+
+            signal.signal(signal.SIGINT, on_sigint)
+        try:
+            return self.loop.run(max_frames=max_frames, stop_when_finished=stop_when_finished)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+
+    def close(self) -> None:
+        self.loop.close()
+        if self.slow is not None:
+            self.slow.stop()
+        if self.recorder is not None:
+            self.recorder.close()
