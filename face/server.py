@@ -18,7 +18,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -26,8 +25,8 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from face.aio import bounded
 from face.config import FaceConfig
+from face.web import AppServer, bind_socket, bounded
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +35,6 @@ WS_PATH = "/ws/face"
 START_TIMEOUT_S = 10.0  # start_in_thread gives up if uvicorn is not listening by then
 STOP_TIMEOUT_S = 5.0
 NO_CACHE = {"Cache-Control": "no-cache"}
-# uvicorn's sans-I/O websockets protocol costs less per message than the legacy one; the
-# face sends one small message per client per 80 ms frame
-WS_IMPL = "websockets-sansio"
 # module scripts and wasm need these types even where the system's MIME table lacks them
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("application/wasm", ".wasm")
@@ -65,7 +61,8 @@ class _Client:
 
 
 class FaceServer:
-    """``publish(state)`` from any thread; ``serve()`` (async) or ``start_in_thread()``/``stop()``."""
+    """``publish(state)`` from any thread; ``await start()``/``aclose()`` on the creature's I/O
+    loop, or ``start_in_thread()``/``stop()`` on a loop of its own."""
 
     def __init__(
         self,
@@ -78,10 +75,9 @@ class FaceServer:
         self.presets = presets or {"version": 1, "params": {}, "emotions": {}}
         self._clients: set[_Client] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: uvicorn.Server | None = None
-        self._sock: socket.socket | None = None
+        self._app_server: AppServer | None = None
         self._thread: threading.Thread | None = None
-        self._started = threading.Event()
+        self._stopping: asyncio.Event | None = None
         self._last: str | None = None
         self._bound_port = 0  # with port 0, a restart keeps the port it got first
         self.published = 0
@@ -98,11 +94,15 @@ class FaceServer:
         self.publish_text(text)
 
     def publish_text(self, text: str) -> None:
-        """Queue an already-serialized message as-is (the page validates what it gets)."""
+        """Queue an already-serialized message as-is (the page validates what it gets). On the
+        server's own loop this is a direct hand-over; from another thread a wake-up."""
         self._last = text
         self.published += 1
         loop = self._loop
         if loop is None:
+            return
+        if _running_loop() is loop:
+            self._fanout(text)
             return
         try:
             loop.call_soon_threadsafe(self._fanout, text)
@@ -200,106 +200,87 @@ class FaceServer:
     @property
     def port(self) -> int:
         """The bound port (useful with ``port: 0``); valid once started."""
-        if self._sock is None:
-            return self.cfg.port
-        return self._sock.getsockname()[1]
+        return self._bound_port or self.cfg.port
 
-    @property
-    def url(self) -> str:
-        host = self.cfg.host
-        if host in ("0.0.0.0", "::", ""):
-            host = _lan_address()
-        scheme = "https" if self.cfg.ssl_certfile else "http"
-        return f"{scheme}://{host}:{self.port}/"
-
-    def _bind(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.cfg.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.cfg.host, self.cfg.port or self._bound_port))
-        except OSError as e:
-            sock.close()
-            raise OSError(
-                f"face server: cannot listen on {self.cfg.host}:{self.cfg.port} ({e.strerror}); "
-                "set face.port to a free port"
-            ) from e
-        sock.set_inheritable(True)
-        self._bound_port = sock.getsockname()[1]
-        return sock
-
-    async def serve(self) -> None:
-        """Serve until ``stop()``; binds first so a busy port fails loudly and at once."""
+    async def start(self) -> FaceServer:
+        """Serve on the running asyncio loop (the creature's I/O loop); return once listening.
+        Binds first, so a busy port fails loudly and at once."""
         self._loop = asyncio.get_running_loop()
-        sock = self._sock = self._bind()
-        config = uvicorn.Config(
+        sock = bind_socket(self.cfg.host, self.cfg.port or self._bound_port, "face.port")
+        self._bound_port = sock.getsockname()[1]
+        self._app_server = AppServer(
             self.app,
-            log_level="warning",
-            lifespan="off",
-            ws=WS_IMPL,
+            sock,
+            "face-server",
             ssl_certfile=self.cfg.ssl_certfile,
             ssl_keyfile=self.cfg.ssl_keyfile,
             ws_ping_interval=5.0,
             ws_ping_timeout=10.0,
             timeout_graceful_shutdown=STOP_TIMEOUT_S / 2,  # open sockets must not hold stop()
         )
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        watcher = asyncio.create_task(self._signal_started())
-        try:
-            await self._server.serve(sockets=[self._sock])
-        finally:
-            watcher.cancel()
-            for c in list(self._clients):
-                if c.task is not None:
-                    c.task.cancel()
-            self._clients.clear()
-            self._loop = None
-            sock.close()  # this run's socket: a restart may already have bound a new one
+        await self._app_server.start()
+        return self
 
-    async def _signal_started(self) -> None:
-        while self._server is not None and not self._server.started:
-            await asyncio.sleep(0.01)
-        self._started.set()
+    async def aclose(self) -> None:
+        """Stop serving on the loop it runs on and close every client."""
+        server, self._app_server = self._app_server, None
+        for c in list(self._clients):
+            c.ready.set()
+            if c.task is not None:
+                c.task.cancel()
+        self._clients.clear()
+        self._loop = None
+        if server is not None:
+            await server.stop(STOP_TIMEOUT_S)
 
+    # -- running on a thread of its own (tools, tests, the screenshots) --------------------
     def start_in_thread(self) -> FaceServer:
-        """Run ``serve()`` on a daemon thread; return once it is listening."""
+        """Run the server on a daemon thread with its own loop; return once it is listening."""
+        started = threading.Event()
         errors: list[BaseException] = []
 
-        def run() -> None:
+        async def main() -> None:
+            self._stopping = asyncio.Event()
             try:
-                asyncio.run(self.serve())
+                await self.start()
             except BaseException as e:  # reported to the caller below
                 errors.append(e)
-                self._started.set()
+                started.set()
+                return
+            started.set()
+            await self._stopping.wait()
+            await self.aclose()
 
-        self._started.clear()
-        self._thread = threading.Thread(target=run, name="face-server", daemon=True)
+        self._thread = threading.Thread(target=asyncio.run, args=(main(),), name="face-server")
+        self._thread.daemon = True
         self._thread.start()
-        if not self._started.wait(START_TIMEOUT_S):
+        if not started.wait(START_TIMEOUT_S):
             raise RuntimeError(f"face server did not start within {START_TIMEOUT_S} s")
         if errors:
             raise errors[0]
         return self
 
     def stop(self) -> None:
-        """Stop serving and close every client; safe to call twice."""
-        server, loop = self._server, self._loop
-        if server is not None:
-            server.should_exit = True
-            if loop is not None:
-                try:
-                    for c in list(self._clients):
-                        loop.call_soon_threadsafe(c.ready.set)
-                except RuntimeError:
-                    pass
+        """Stop a server started with ``start_in_thread``; safe to call twice."""
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None:
+            try:
+                loop.call_soon_threadsafe(stopping.set)
+            except RuntimeError:  # its loop already closed
+                pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(STOP_TIMEOUT_S)
             self._thread = None
-        self._started.clear()
 
 
-def _lan_address() -> str:
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def lan_address() -> str:
     """Best guess of this machine's LAN address, for printing a URL a phone can open."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:

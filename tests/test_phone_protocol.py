@@ -21,7 +21,7 @@ from face.phone.audio_protocol import (
     encode_bot_frame,
     encode_mic,
 )
-from face.phone.audio_ws import CLOSE_BAD_TOKEN, CLOSE_REPLACED
+from face.web import CloseCode
 from face.phone.phone_config import PhoneConfig
 from face.phone.qr import qr_text
 from face.phone.tls import ensure_self_signed
@@ -106,8 +106,8 @@ async def _close_code(url: str) -> int | None:
 def test_wrong_or_missing_token_is_refused(served):
     server, phone, source, _ = served
     base = f"wss://127.0.0.1:{server.port}/ws/audio"
-    assert asyncio.run(_close_code(base)) == CLOSE_BAD_TOKEN
-    assert asyncio.run(_close_code(base + "?token=wrong-token")) == CLOSE_BAD_TOKEN
+    assert asyncio.run(_close_code(base)) == CloseCode.UNAUTHORIZED
+    assert asyncio.run(_close_code(base + "?token=wrong-token")) == CloseCode.UNAUTHORIZED
     assert phone.refused == 2
 
 
@@ -151,7 +151,7 @@ def test_a_newer_page_takes_over_the_audio(served):
                 except websockets.ConnectionClosed as e:
                     return e.rcvd.code
 
-    assert asyncio.run(go()) == CLOSE_REPLACED
+    assert asyncio.run(go()) == CloseCode.REPLACED
 
 
 def test_face_view_can_require_the_token(tmp_path):

@@ -17,7 +17,14 @@ import numpy as np
 from track2_voice.audio.devices import AudioSink, AudioSource, NullSink
 from track2_voice.backends.base import Backend
 from track2_voice.config import VoiceConfig
-from track2_voice.events import EventHub, FrameEvent, VoiceEvent
+from track2_voice.events import (
+    DiscardSink,
+    EventSink,
+    FrameEvent,
+    LoopStarted,
+    LoopStopped,
+    VoiceError,
+)
 from track2_voice.frames import FRAME_MS, check_frame
 from track2_voice.lipsync import LipSync
 from track2_voice.vad import UserSpeechWorker
@@ -54,7 +61,7 @@ class FastLoop:
         backend: Backend,
         source: AudioSource,
         sink: AudioSink | None = None,
-        hub: EventHub | None = None,
+        events: EventSink | None = None,
         cfg: VoiceConfig | None = None,
         vad: bool = True,
     ) -> None:
@@ -62,12 +69,12 @@ class FastLoop:
         self.backend = backend
         self.source = source
         self.sink = sink or NullSink()
-        self.hub = hub or EventHub()
+        self.events = events or DiscardSink()
         self.lipsync = LipSync(self.cfg.lipsync)
         # offline runs (a file, faster than real time) detect speech inline, so results are
         # repeatable; live runs do it on a worker thread, off the frame's critical path
         self.vad = (
-            UserSpeechWorker(self.hub.publish, self.cfg.vad, inline=not source.realtime)
+            UserSpeechWorker(self.events.publish, self.cfg.vad, inline=not source.realtime)
             if vad
             else None
         )
@@ -84,10 +91,16 @@ class FastLoop:
     def run(self, max_frames: int | None = None, stop_when_finished: bool = False) -> LoopStats:
         """Run until the source ends, ``stop()``, ``max_frames`` or (optionally) the backend
         says it is finished. Returns the per-frame statistics."""
-        hub, backend, lipsync, vad, sink = self.hub, self.backend, self.lipsync, self.vad, self.sink
+        events, backend, lipsync, vad, sink = (
+            self.events,
+            self.backend,
+            self.lipsync,
+            self.vad,
+            self.sink,
+        )
         stats = self.stats
         perf = time.perf_counter
-        hub.publish(VoiceEvent("loop_started", 0, time.monotonic(), {"backend": backend.name}))
+        events.publish(LoopStarted(index=0, t=time.monotonic(), backend=backend.name))
         while not self._stop.is_set():
             if max_frames is not None and stats.frames >= max_frames:
                 break
@@ -109,8 +122,8 @@ class FastLoop:
             except Exception as e:  # a bad frame or a backend fault must not end the session
                 stats.errors += 1
                 log.exception("frame %d failed", frame.index)
-                hub.publish(
-                    VoiceEvent("error", frame.index, t_frame, {"where": "step", "error": str(e)})
+                events.publish(
+                    VoiceError(index=frame.index, t=t_frame, where="step", error=str(e))
                 )
                 continue
             mouth = lipsync.update(out)
@@ -124,8 +137,8 @@ class FastLoop:
             for ev in result.events:
                 if ev.index < 0:
                     ev.index, ev.t = frame.index, t_frame
-                hub.publish(ev)
-            hub.publish(
+                events.publish(ev)
+            events.publish(
                 FrameEvent(
                     frame.index,
                     t_frame,
@@ -147,12 +160,12 @@ class FastLoop:
                 break
         if vad is not None:
             vad.flush()
-        hub.publish(
-            VoiceEvent(
-                "loop_stopped",
-                stats.frames,
-                time.monotonic(),
-                {**stats.summary(), "dropped": hub.drops()},
+        events.publish(
+            LoopStopped(
+                index=stats.frames,
+                t=time.monotonic(),
+                extra=stats.summary(),
+                dropped=events.drops(),
             )
         )
         return stats

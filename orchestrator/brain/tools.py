@@ -18,8 +18,6 @@ from orchestrator.slow_config import SafetyConfig
 
 TOOL_FILE = Path(__file__).resolve().parents[2] / "configs" / "tools" / "do_physical_task.json"
 TOOL_NAME = "do_physical_task"
-TERMINAL = ("succeeded", "failed", "cancelled", "rejected")
-ROBOT_STATUSES = ("accepted", "running", "succeeded", "failed", "cancelled")
 
 
 class ToolCallError(ValueError):

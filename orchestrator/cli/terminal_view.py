@@ -1,40 +1,70 @@
-"""A terminal stand-in for the face: the creature's words as they come and a mouth meter."""
+"""A terminal stand-in for the face: the creature's words as they come and a mouth meter.
+
+It is a task on the creature's I/O loop, fed by a small drop-oldest bus subscription.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
-from track2_voice.events import Event, EventHub, SubscriberThread
+from orchestrator.bus import Bus
+from orchestrator.runtime.io_loop import IoLoop
+from track2_voice.events import (
+    Connected,
+    Disconnected,
+    Event,
+    FrameEvent,
+    LoopStopped,
+    Rollover,
+    SceneEnd,
+    SceneLine,
+    UserSpeechEnded,
+    UserSpeechStarted,
+    VoiceError,
+)
 
 METER_WIDTH = 20
+QUEUE_SIZE = 64
+MARKED = (UserSpeechStarted, UserSpeechEnded, Rollover)  # shown as "(user speech started)"
+NOTED = (SceneEnd, LoopStopped, VoiceError, Disconnected, Connected)
+SHOWN = (FrameEvent, SceneLine, *MARKED, *NOTED)
 
 
-class TerminalView(SubscriberThread):
-    def __init__(self, hub: EventHub, stream=None) -> None:
+class TerminalView:
+    def __init__(self, bus: Bus, io: IoLoop, stream=None) -> None:
         self.out = stream or sys.stdout
         self.tty = self.out.isatty()
         self._line = ""
-        super().__init__(hub, "terminal", 64)
+        self.bus, self.io = bus, io
+        self._sub = None
+        self._task: asyncio.Task | None = None
+        io.run(self._attach())
 
-    def consume(self, events: list[Event]) -> None:
-        for ev in events:
-            self._show(ev)
+    async def _attach(self) -> None:
+        self._sub = self.bus.subscribe_async("terminal", QUEUE_SIZE, SHOWN)
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            for ev in await self._sub.get_batch():
+                self._show(ev)
 
     def _show(self, ev: Event) -> None:
-        if ev.kind == "frame":
+        if isinstance(ev, FrameEvent):
             if ev.text:
                 self._line += ev.text
             if self.tty:
                 bar = "#" * int(round(ev.mouth * METER_WIDTH))
                 self.out.write(f"\r[{bar:<{METER_WIDTH}}] {self._line[-60:]}")
                 self.out.flush()
-        elif ev.kind in ("scene_line", "user_speech_started", "user_speech_ended", "rollover"):
+        elif isinstance(ev, (SceneLine, *MARKED)):
             self._flush_line()
-            if ev.kind != "scene_line":
+            if not isinstance(ev, SceneLine):
                 self.out.write(f"  ({ev.kind.replace('_', ' ')})\n")
-        elif ev.kind in ("scene_end", "loop_stopped", "error", "disconnected", "connected"):
+        elif isinstance(ev, NOTED):
             self._flush_line()
-            detail = ev.data.get("error", "") if hasattr(ev, "data") else ""
+            detail = ev.error if isinstance(ev, VoiceError) else ""
             self.out.write(f"  ({ev.kind.replace('_', ' ')}) {detail}\n")
             self.out.flush()
 
@@ -44,9 +74,15 @@ class TerminalView(SubscriberThread):
             self.out.flush()
             self._line = ""
 
-    def close(self) -> None:
-        self.stop()
+    async def _detach(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self.bus.unsubscribe(self._sub)
         for ev in self._sub.drain():  # words still queued are printed; the rest is moot now
-            if ev.kind == "frame" and ev.text:
+            if isinstance(ev, FrameEvent) and ev.text:
                 self._line += ev.text
         self._flush_line()
+
+    def close(self) -> None:
+        if self.io.running:
+            self.io.run(self._detach())

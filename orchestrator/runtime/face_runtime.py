@@ -1,25 +1,30 @@
-"""Start the face server next to a voice session and feed it through the face bridge."""
+"""The face next to a voice session: the face server and the phone's audio endpoint, served on
+the creature's I/O loop. The brain (or, with no brain, a neutral face) sends the face state of
+the newest frame after each batch of events; the phone link streams every frame's audio.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from affect.presets import load_presets
 from face import FaceServer
 from face.phone.audio_ws import PhoneAudio
 from face.phone.qr import qr_text
-from orchestrator.config import CreatureConfig
-from orchestrator.runtime.face_bridge import FaceBridge
-from orchestrator.runtime.phone_link import PhoneLink, build_server, prepare_web
+from orchestrator.brain.face_state import NeutralFace
+from orchestrator.runtime.phone_link import QUEUE_FRAMES, build_server, phone_link, prepare_web
+from orchestrator.runtime.slow_loop import feed
 from track2_voice.audio.devices import ClockSource
-from track2_voice.events import EventHub
+from track2_voice.events import Connected, Disconnected, FrameEvent
 
 log = logging.getLogger(__name__)
+FACE_QUEUE = 32  # events waiting for a brainless face: only the newest frame is shown
+FACE_TYPES = (FrameEvent, Connected, Disconnected)
 
 
 def add_face_options(p: argparse.ArgumentParser, skip_flag: bool = True) -> None:
@@ -47,46 +52,64 @@ class FaceRuntime:
     server: FaceServer
     phone: PhoneAudio
     url: str
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    subs: list = field(default_factory=list)
 
 
 @contextmanager
 def face_running(
-    cfg: CreatureConfig,
-    hub: EventHub,
-    phone_source: ClockSource | None = None,
-    https: bool | None = None,
-    compose: Callable[[Any], dict[str, Any]] | None = None,
+    session, phone_source: ClockSource | None = None, https: bool | None = None
 ) -> Iterator[FaceRuntime | None]:
     """Serve the face while the block runs (nothing when ``face.enabled`` is false). With a
     ``phone_source`` the page is also the creature's ears and voice (docs/phone.md)."""
+    cfg = session.cfg
     if not cfg.face.enabled:
         yield None
         return
+    io, bus, slow = session.io, session.bus, session.slow
     presets = load_presets()
     setup = prepare_web(cfg.face, cfg.phone, https)
     lipsync = cfg.voice.lipsync.model_dump()
     server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync)
     try:
-        server.start_in_thread()
+        io.run(server.start())
     except OSError as e:  # a busy port should not stop the creature from talking
         log.warning("%s; using a free port instead", e)
         setup.face = setup.face.model_copy(update={"port": 0})
         server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync)
-        server.start_in_thread()
-    bridge = FaceBridge(hub, server, compose)
-    link = PhoneLink(hub, phone) if phone.enabled else None
-    url = setup.url.format(port=server.port)
-    print(f"face: open {url} in a browser (phone on the same network)", flush=True)
+        io.run(server.start())
+    rt = FaceRuntime(server, phone, setup.url.format(port=server.port))
+
+    async def attach() -> None:
+        if slow is not None:
+            slow.face = server.publish
+        else:
+            sub = bus.subscribe_async("face", FACE_QUEUE, FACE_TYPES)
+            rt.subs.append(sub)
+            rt.tasks.append(asyncio.create_task(feed(sub, NeutralFace(), lambda: server.publish)))
+        if phone.enabled:
+            sub = bus.subscribe_async("phone", QUEUE_FRAMES, (FrameEvent,))
+            rt.subs.append(sub)
+            rt.tasks.append(asyncio.create_task(phone_link(sub, phone)))
+
+    async def detach() -> None:
+        if slow is not None:
+            slow.face = None
+        for task in rt.tasks:
+            task.cancel()
+        for sub in rt.subs:
+            bus.unsubscribe(sub)
+        await server.aclose()
+
+    io.run(attach())
+    print(f"face: open {rt.url} in a browser (phone on the same network)", flush=True)
     if phone.enabled:
         print("face: tap the face on the phone to give the creature its mic and voice", flush=True)
     if setup.face.ssl_certfile and not cfg.face.ssl_certfile:
         print("face: the certificate is self-signed: accept it once on the phone", flush=True)
     if cfg.phone.qr:
-        print(qr_text(url), flush=True)
+        print(qr_text(rt.url), flush=True)
     try:
-        yield FaceRuntime(server, phone, url)
+        yield rt
     finally:
-        if link is not None:
-            link.close()
-        bridge.close()
-        server.stop()
+        io.run(detach())

@@ -1,8 +1,8 @@
 """Connects the phone page to a voice session: its mic feeds the fast loop's clock, and every
 frame the loop makes goes back to the page with its mouth value.
 
-Why a thread of its own: the fast loop only publishes to the hub and never waits; this thread
-drains a small drop-oldest subscription and hands each frame to the server's event loop.
+The link is a task on the creature's I/O loop: it drains a small drop-oldest bus subscription
+(every frame: the page must hear all of them) and hands each one to the phone's socket.
 """
 
 from __future__ import annotations
@@ -16,32 +16,22 @@ from face.phone.access import TokenGate, load_or_make_token
 from face.phone.audio_ws import PhoneAudio
 from face.phone.phone_config import PhoneConfig
 from face.phone.tls import default_hosts, ensure_self_signed
-from face.server import FaceServer, _lan_address
+from face.server import FaceServer, lan_address
+from orchestrator.bus import Subscription
 from track2_voice.audio.devices import ClockSource
-from track2_voice.events import Event, EventHub, FrameEvent, SubscriberThread
+from track2_voice.events import FrameEvent
 
 log = logging.getLogger(__name__)
 
-QUEUE_FRAMES = 16  # frames waiting for the sender thread before the oldest is dropped
-WAIT_S = 0.25  # the sender thread checks for stop this often when idle
+QUEUE_FRAMES = 16  # frames waiting for the phone before the oldest is dropped
 
 
-class PhoneLink(SubscriberThread):
-    """Streams the hub's frames to ``phone.send_frame`` (the face bridge sends face states)."""
-
-    def __init__(self, hub: EventHub, phone: PhoneAudio) -> None:
-        self.phone = phone
-        self.sent = 0
-        super().__init__(hub, "phone", QUEUE_FRAMES, {"frame"}, WAIT_S)
-
-    def consume(self, events: list[Event]) -> None:
-        for e in events:  # every frame: the page must hear all of them
+async def phone_link(sub: Subscription, phone: PhoneAudio) -> None:
+    """Streams the bus's frames to ``phone.send_frame`` (the brain sends face states)."""
+    while True:
+        for e in await sub.get_batch():
             if isinstance(e, FrameEvent) and e.pcm is not None:
-                self.phone.send_frame(e.index, e.t, e.mouth, e.pcm)
-                self.sent += 1
-
-    def close(self) -> None:
-        self.stop()
+                phone.send_frame(e.index, e.t, e.mouth, e.pcm)
 
 
 @dataclass
@@ -60,7 +50,7 @@ def prepare_web(
     and the URL a phone on the LAN opens."""
     face = face_cfg.model_copy()
     token = phone_cfg.token or load_or_make_token(phone_cfg.state_dir)
-    lan = _lan_address() if face.host in ("0.0.0.0", "::", "") else face.host
+    lan = lan_address() if face.host in ("0.0.0.0", "::", "") else face.host
     use_tls = phone_cfg.tls if https is None else https
     if use_tls and not face.ssl_certfile:
         cert, key = ensure_self_signed(phone_cfg.state_dir, default_hosts(lan))

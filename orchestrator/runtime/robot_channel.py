@@ -1,4 +1,4 @@
-"""The robot channel: a small starlette app (served by uvicorn on the slow loop's thread).
+"""The robot channel: a small starlette app (served by uvicorn on the creature's I/O loop).
 
 * ``GET /tools``: the tools in OpenAI function-tool form (a JSON list).
 * ``GET /health``: ``{"ok": true, "robots": N}``.
@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from typing import Any
@@ -22,23 +21,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from face.web import CloseCode, bearer, token_ok
+from orchestrator.brain.calls import StatusError, StatusErrorCode
 from orchestrator.brain.dispatcher import ToolDispatcher
-from orchestrator.brain.tools import tool_definition
+from orchestrator.brain.tools import TOOL_NAME, tool_definition
 from orchestrator.slow_config import RobotConfig
 
 log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_TOO_SLOW = 4408
-
-
-def _token_ok(given: str | None, expected: str) -> bool:
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def _bearer(headers) -> str | None:
-    auth = headers.get("authorization", "")
-    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+HTTP_STATUS = {StatusErrorCode.UNKNOWN_CALL: 404, StatusErrorCode.BAD_STATUS: 400}
 
 
 class RobotConnection:
@@ -89,7 +80,7 @@ def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starl
         return JSONResponse({"ok": True, "robots": len(dispatcher.robots)})
 
     def authorized(request: Request) -> bool:
-        return _token_ok(_bearer(request.headers), token)
+        return token_ok(bearer(request.headers), token)
 
     async def call_status(request: Request) -> JSONResponse:
         if not authorized(request):
@@ -101,10 +92,10 @@ def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starl
             return JSONResponse({"error": "body must be JSON"}, status_code=400)
         if not isinstance(body, dict) or not isinstance(body.get("status"), str):
             return JSONResponse({"error": 'expected {"status": ...}'}, status_code=400)
-        err = dispatcher.on_status(call_id, body["status"], body.get("reason"), "http")
-        if err:
-            code = 404 if err.startswith("unknown call") else 400
-            return JSONResponse({"error": err}, status_code=code)
+        try:
+            dispatcher.on_status(call_id, body["status"], body.get("reason"), "http")
+        except StatusError as e:
+            return JSONResponse({"error": str(e)}, status_code=HTTP_STATUS[e.code])
         return JSONResponse({"ok": True})
 
     async def call_get(request: Request) -> JSONResponse:
@@ -125,15 +116,15 @@ def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starl
         )
 
     async def robot_ws(ws: WebSocket) -> None:
-        given = ws.query_params.get("token") or _bearer(ws.headers)
+        given = ws.query_params.get("token") or bearer(ws.headers)
         await ws.accept()
-        if not _token_ok(given, token):
+        if not token_ok(given, token):
             await ws.send_text(json.dumps({"type": "error", "error": "missing or wrong token"}))
-            await ws.close(code=CLOSE_UNAUTHORIZED)
+            await ws.close(code=CloseCode.UNAUTHORIZED)
             return
         name = ws.query_params.get("robot") or f"robot@{ws.client.host if ws.client else '?'}"
         conn = RobotConnection(ws, name, cfg)
-        conn.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "tools": ["do_physical_task"]})
+        conn.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "tools": [TOOL_NAME]})
         sender = asyncio.create_task(conn.sender())
         dispatcher.robot_connected(conn)
         receiver = asyncio.create_task(_receive(ws, conn, dispatcher))
@@ -147,7 +138,7 @@ def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starl
             dispatcher.robot_disconnected(conn, conn.why)
             if conn.why.startswith(("send", "the robot")):
                 try:
-                    await asyncio.wait_for(ws.close(code=CLOSE_TOO_SLOW), 0.5)
+                    await asyncio.wait_for(ws.close(code=CloseCode.TOO_SLOW), 0.5)
                 except Exception:
                     pass
 
@@ -183,11 +174,12 @@ async def _receive(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatc
                 conn.send({"type": "error", "error": "status needs string 'id' and 'status'"})
                 continue
             reason = msg.get("reason")
-            err = dispatcher.on_status(
-                msg["id"], msg["status"], str(reason) if reason is not None else None, conn.name
-            )
-            if err:
-                conn.send({"type": "error", "id": msg["id"], "error": err})
+            try:
+                dispatcher.on_status(
+                    msg["id"], msg["status"], str(reason) if reason is not None else None, conn.name
+                )
+            except StatusError as e:
+                conn.send({"type": "error", "id": msg["id"], "error": str(e)})
         elif kind == "ping":
             conn.send({"type": "pong"})
         else:

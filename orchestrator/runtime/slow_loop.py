@@ -1,65 +1,61 @@
-"""The slow loop: intents, tool calls, the robot channel, the state machine and affect.
+"""The slow loop as a service: the brain, hosted on the creature's I/O loop, with the I/O it
+needs to act (the outbox file, the robot channel, the webhook).
 
-It runs an asyncio loop on its own thread and consumes a bounded hub subscription, so the
-fast loop never waits on it. Everything it decides is published back to the hub as a
-VoiceEvent (intent, tool_call, tool_status, tool_rejected, tool_cancel, state, ...), which
-puts every step into the JSONL session record. ``face_state(frame_event)`` can be called
-from any thread, every frame: it reads immutable snapshots and never blocks.
+It consumes a bounded bus subscription, so the fast loop never waits on it; the brain's
+decisions go back on the bus as typed events (and so into the session record). After each
+batch of events it hands the newest frame's face state to ``face`` (the face server's
+``publish``), computed on this loop: nothing reads the brain's state from another thread.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
 import os
-import socket
-import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-import uvicorn
-
 from affect.affect_map import AffectMapError, load_affect_map
-from affect.mixer import AffectMixer
-from orchestrator.brain.dispatcher import ToolDispatcher
-from orchestrator.brain.intents import IntentWatcher
+from face.web import AppServer, bind_socket
+from orchestrator.brain.brain import Brain
+from orchestrator.brain.dispatcher import tool_call_message
+from orchestrator.brain.events import OutboxResumed, ServiceError
+from orchestrator.brain.face_state import FaceSource
 from orchestrator.brain.outbox import Outbox
-from orchestrator.brain.states import CreatureStates
-from orchestrator.brain.tools import TERMINAL, SafetyGate, _validator
+from orchestrator.brain.tools import _validator
+from orchestrator.bus import Bus, Subscription
 from orchestrator.config import ConfigError
-from orchestrator.runtime.face_bridge import SPEAKING_MOUTH
+from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.robot_channel import build_app
 from orchestrator.runtime.webhook import WebhookSink
 from orchestrator.slow_config import SlowLoopConfig
-from track2_voice.events import EventHub, FrameEvent, VoiceEvent
+from track2_voice.events import (
+    Connected,
+    Disconnected,
+    FrameEvent,
+    LoopStopped,
+    UserSpeechEnded,
+    UserSpeechStarted,
+)
 
 log = logging.getLogger(__name__)
-logging.getLogger("transitions").setLevel(logging.ERROR)  # each change is a "state" event
-INPUT_KINDS = {
-    "frame",
-    "user_speech_started",
-    "user_speech_ended",
-    "connected",
-    "disconnected",
-    "loop_stopped",
-}
-SPEAKING_HANGOVER_FRAMES = (
-    6  # a speaking creature keeps counting as speaking this many quiet frames
+INPUT_TYPES = (
+    FrameEvent,
+    UserSpeechStarted,
+    UserSpeechEnded,
+    Connected,
+    Disconnected,
+    LoopStopped,
 )
-START_TIMEOUT_S = 10.0
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
-STATUS_EVENTS = {  # terminal tool statuses -> affect event names
-    "succeeded": "tool_succeeded",
-    "failed": "tool_failed",
-    "cancelled": "tool_cancelled",
-}
+SETTLE_POLL_S = 0.05
+FacePublish = Callable[[dict[str, Any]], None]
 
 
 def _presets_from_face() -> dict[str, tuple[float, float]] | None:
     """The face's emotion presets (affect.presets), when that module is installed."""
     try:
-        from affect.presets import load_presets  # type: ignore[import-not-found]
+        from affect.presets import load_presets
 
         emotions = load_presets()["emotions"]
         return {k: (float(v["valence"]), float(v["arousal"])) for k, v in emotions.items()}
@@ -67,163 +63,139 @@ def _presets_from_face() -> dict[str, tuple[float, float]] | None:
         return None
 
 
+async def feed(
+    sub: Subscription, source: FaceSource, face: Callable[[], FacePublish | None]
+) -> None:
+    """The consumer task: every event to ``source`` (the brain, or a neutral face), then the
+    newest frame's face state to the face. A failing event is logged and skipped."""
+    while True:
+        last_frame = None
+        for ev in await sub.get_batch():
+            try:
+                await source.handle(ev)
+            except Exception:
+                log.exception("event %s failed", ev.kind)
+            if isinstance(ev, FrameEvent):
+                last_frame = ev
+        publish = face()
+        if last_frame is not None and publish is not None:
+            try:
+                publish(source.face_state(last_frame))
+            except Exception as e:  # a bad state must not stop the brain
+                log.warning("face state not published: %s", e)
+
+
 class SlowLoop:
-    def __init__(self, cfg: SlowLoopConfig, hub: EventHub) -> None:
+    def __init__(self, cfg: SlowLoopConfig, bus: Bus, io: IoLoop | None = None) -> None:
         self.cfg = cfg
-        self.hub = hub
+        self.bus = bus
         self.token = os.environ.get(TOKEN_ENV) or cfg.robot.token
-        self.watcher = IntentWatcher(cfg.intents)
-        try:
-            amap = load_affect_map(cfg.affect.file, _presets_from_face())
+        try:  # checked now, before any audio or model is opened
+            self.affect_map = load_affect_map(cfg.affect.file, _presets_from_face())
         except AffectMapError as e:
             raise ConfigError(str(e)) from None
-        self.mixer = AffectMixer(amap, time.monotonic())
-        self.states = CreatureStates(self._on_state)
-        self.connected = True
-        self.port: int | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.intents = 0
-        self._sub = None  # subscribed by start(), so an unstarted slow loop drops nothing
-        self._last_index = -1
-        self._quiet_frames = SPEAKING_HANGOVER_FRAMES
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stopping: asyncio.Event | None = None
-        self._error: BaseException | None = None
-        self._server: uvicorn.Server | None = None
+        self.io = io
+        self._own_io = io is None
+        self.face: FacePublish | None = None
+        self.brain: Brain | None = None
         self.outbox: Outbox | None = None
-        self.dispatcher: ToolDispatcher | None = None
+        self.port: int | None = None
+        self._server: AppServer | None = None
+        self._webhook: WebhookSink | None = None
+        self._sub: Subscription | None = None
+        self._task = None
 
-    # -- lifecycle ------------------------------------------------------------------------
+    # -- lifecycle (from any thread) -----------------------------------------------------------
     def start(self) -> SlowLoop:
-        """Subscribe to the hub and start the thread; returns once the robot channel listens."""
-        self._sub = self.hub.subscribe("slow_loop", self.cfg.queue_size, INPUT_KINDS)
-        self._thread = threading.Thread(target=self._thread_main, name="slow-loop", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(START_TIMEOUT_S):
-            raise RuntimeError("the slow loop did not start in time")
-        if self._error is not None:
-            raise self._error
+        """Start on the I/O loop (its own one if none was given); returns once the robot
+        channel listens."""
+        if self.io is None:
+            self.io = IoLoop("slow-loop").start()
+        self.io.run(self.astart())
         return self
 
+    def stop(self) -> None:
+        if self.io is not None and self.io.running:
+            self.io.run(self.aclose())
+            if self._own_io:
+                self.io.stop()
+
+    # -- lifecycle (on the I/O loop) --------------------------------------------------------------
+    async def astart(self) -> None:
+        self.outbox = Outbox(self.cfg.outbox.path)
+        _validator()  # compile the tool schema now, not on the first call
+        brain = self.brain = Brain(self.cfg, self.affect_map, self.outbox, self.bus.publish)
+        if self.cfg.webhook.url:
+            self._webhook = WebhookSink(
+                self.cfg.webhook, self.token, brain.dispatcher.on_webhook_result
+            )
+            self._webhook.start()
+            brain.dispatcher.webhook = self._webhook
+            for call in self.outbox.webhook_pending():  # a restart resumes webhook delivery
+                self._webhook.submit(tool_call_message(call.id, call.args, call.attempts + 1))
+        if self.cfg.robot.enabled:
+            await self._serve_robots()
+        open_calls = self.outbox.open_calls()
+        if open_calls:
+            brain.emit(OutboxResumed(open=[c.id for c in open_calls]))
+        self._sub = self.bus.subscribe_async("slow_loop", self.cfg.queue_size, INPUT_TYPES)
+        self._task = self.io.loop.create_task(feed(self._sub, brain, lambda: self.face))
+
+    async def _serve_robots(self) -> None:
+        """Bind the robot channel's port ourselves, so a busy port is one clear warning and the
+        creature keeps talking (calls wait in the outbox) instead of a dead process."""
+        host, port = self.cfg.robot.host, self.cfg.robot.port
+        try:
+            sock = bind_socket(host, port, "slow_loop.robot.port")
+        except OSError as e:
+            msg = (
+                f"{e}; the robot channel is off for this run and calls wait in the outbox"
+            )
+            log.error(msg)
+            self.brain.emit(ServiceError(where="robot_channel", error=msg))
+            return
+        app = build_app(self.brain.dispatcher, self.cfg.robot, self.token)
+        self._server = await AppServer(app, sock, "robot-channel").start()
+        self.port = self._server.port
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._sub is not None:
+            self.bus.unsubscribe(self._sub)
+        if self._server is not None:
+            await self._server.stop()
+        if self._webhook is not None:
+            await self._webhook.close()
+        if self.outbox is not None:
+            self.outbox.close()
+
+    # -- where robots connect -----------------------------------------------------------------------
     @property
     def robot_url(self) -> str | None:
-        if self.port is None:
-            return None
-        return f"ws://{self.cfg.robot.host}:{self.port}/robot"
+        return None if self.port is None else f"ws://{self.cfg.robot.host}:{self.port}/robot"
 
     @property
     def http_url(self) -> str | None:
         return None if self.port is None else f"http://{self.cfg.robot.host}:{self.port}"
 
-    def _thread_main(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as e:  # reported to start() or logged
-            self._error = e
-            self._ready.set()
-            log.exception("slow loop failed")
-
-    async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        self.outbox = Outbox(self.cfg.outbox.path)
-        _validator()  # compile the tool schema now, not on the first call
-        self.dispatcher = ToolDispatcher(
-            self.outbox, SafetyGate(self.cfg.safety), self._emit, self.cfg.outbox.max_age_s
-        )
-        webhook = None
-        if self.cfg.webhook.url:
-            webhook = WebhookSink(self.cfg.webhook, self.token, self.dispatcher.on_webhook_result)
-            webhook.start()
-            self.dispatcher.webhook = webhook
-            for call in self.outbox.webhook_pending():  # a restart resumes webhook delivery
-                webhook.submit(
-                    {
-                        "type": "tool_call",
-                        "id": call.id,
-                        "name": "do_physical_task",
-                        "arguments": call.args,
-                        "attempt": call.attempts + 1,
-                    }
-                )
-        server_task = None
-        sock = self._bind() if self.cfg.robot.enabled else None
-        if sock is not None:
-            app = build_app(self.dispatcher, self.cfg.robot, self.token)
-            config = uvicorn.Config(
-                app,
-                log_level="warning",
-                lifespan="off",
-                ws="websockets-sansio" if _has_sansio() else "websockets",
-            )
-            self._server = uvicorn.Server(config)
-            self._server.install_signal_handlers = lambda: None  # the fast loop owns Ctrl-C
-            server_task = asyncio.create_task(
-                self._server.serve(sockets=[sock]), name="robot-channel"
-            )
-            while not self._server.started:
-                if server_task.done():
-                    raise RuntimeError("the robot channel server stopped before it started")
-                await asyncio.sleep(0.005)
-            self.port = sock.getsockname()[1]
-        open_calls = self.outbox.open_calls()
-        if open_calls:
-            self._emit("outbox_resumed", {"open": [c.id for c in open_calls]})
-        self._sub.use_asyncio_wakeup(self.loop)
-        consumer = asyncio.create_task(self._consume(), name="slow-loop-consumer")
-        self._ready.set()
-        await self._stopping.wait()
-        consumer.cancel()
-        if self._server is not None:
-            self._server.should_exit = True
-            if server_task is not None:
-                try:
-                    await asyncio.wait_for(server_task, 3.0)
-                except (asyncio.TimeoutError, Exception):
-                    server_task.cancel()
-        if webhook is not None:
-            await webhook.close()
-        self.outbox.close()
-
-    def _bind(self) -> socket.socket | None:
-        """Bind the robot channel's port ourselves, so a busy port is one clear warning and the
-        creature keeps talking (calls wait in the outbox) instead of a dead process."""
-        host, port = self.cfg.robot.host, self.cfg.robot.port
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as e:
-            sock.close()
-            msg = (
-                f"slow_loop.robot: cannot listen on {host}:{port} ({e.strerror}); the robot "
-                "channel is off for this run and calls wait in the outbox. Choose another "
-                "slow_loop.robot.port (0 = any free port)."
-            )
-            log.error(msg)
-            self._emit("error", {"where": "robot_channel", "error": msg})
-            return None
-        sock.listen(64)
-        sock.setblocking(False)
-        return sock
-
-    def stop(self) -> None:
-        if self.loop is not None and self._stopping is not None and self.loop.is_running():
-            self.loop.call_soon_threadsafe(self._stopping.set)
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        if self._sub is not None:
-            self.hub.unsubscribe(self._sub)
-
+    # -- reading the brain from another thread (CLI, tests) ------------------------------------
     def call(self, fn, *args) -> Any:
-        """Run ``fn(*args)`` on the slow loop's thread and return its result (for tests/CLI)."""
-        assert self.loop is not None
+        """``fn(*args)`` on the I/O loop's thread, where the brain lives."""
+        assert self.io is not None
+        return self.io.call(fn, *args)
 
-        async def run():
-            return fn(*args)
+    @property
+    def dispatcher(self):
+        return self.brain.dispatcher if self.brain is not None else None
 
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=5)
+    @property
+    def states(self):
+        return self.brain.states if self.brain is not None else None
+
+    @property
+    def intents(self) -> int:
+        return self.brain.intents if self.brain is not None else 0
 
     def open_calls(self) -> list:
         return self.call(lambda: self.outbox.open_calls()) if self.outbox else []
@@ -235,153 +207,14 @@ class SlowLoop:
         while time.monotonic() < deadline:
             try:
                 pending = self.open_calls()
-                robots = self.call(lambda: len(self.dispatcher.robots))
-            except (RuntimeError, concurrent.futures.TimeoutError):
+                robots = self.call(lambda: len(self.brain.dispatcher.robots))
+            except Exception:
                 return False
             if not pending:
                 return True
             if not robots:
                 return False
-            time.sleep(0.05)
+            time.sleep(SETTLE_POLL_S)
         return False
 
-    # -- events in ----------------------------------------------------------------------------
-    async def _consume(self) -> None:
-        while True:
-            ev = await self._sub.get()
-            try:
-                await self._handle(ev)
-            except Exception:
-                log.exception("slow loop: event %s failed", ev.kind)
 
-    async def _handle(self, ev) -> None:
-        if isinstance(ev, FrameEvent):
-            self._last_index = ev.index
-            for intent in self.watcher.feed(ev.index, ev.t, ev.text, ev.mouth):
-                self.intents += 1
-                lag_ms = (time.monotonic() - ev.t) * 1000.0
-                self._emit("intent", {**intent.to_dict(), "lag_ms": round(lag_ms, 3)})
-                self.dispatcher.submit(intent)
-                self._affect_event("intent")
-                await asyncio.sleep(0)  # let the robot's sender go before the next event
-            speaking = ev.mouth >= SPEAKING_MOUTH or bool(ev.text)
-            self._quiet_frames = 0 if speaking else self._quiet_frames + 1
-            now_speaking = self._quiet_frames < SPEAKING_HANGOVER_FRAMES
-            if now_speaking != self.states.creature_is_speaking:
-                await self.states.creature(now_speaking)
-            if ev.user_speaking != self.states.user_is_speaking:
-                await self.states.user(ev.user_speaking)
-            return
-        kind = ev.kind
-        if kind == "user_speech_started":
-            await self.states.user(True)
-        elif kind == "user_speech_ended":
-            await self.states.user(False)
-        elif kind == "disconnected":
-            self.connected = False
-            await self.states.lost()
-        elif kind == "connected":
-            self.connected = True
-            await self.states.found()
-        elif kind == "loop_stopped":
-            for intent in self.watcher.flush():
-                self._emit("intent", intent.to_dict())
-                self.dispatcher.submit(intent)
-
-    # -- events out ---------------------------------------------------------------------------
-    def _emit(self, kind: str, data: dict[str, Any]) -> None:
-        """Publish a slow-loop event to the hub (and so to the record), and react to it."""
-        self.hub.publish(VoiceEvent(kind, self._last_index, time.monotonic(), data))
-        if kind in (
-            "tool_call",
-            "tool_status",
-            "tool_rejected",
-            "robot_connected",
-            "robot_disconnected",
-        ):
-            asyncio.get_running_loop().create_task(self._react(kind, data))
-
-    async def _react(self, kind: str, data: dict[str, Any]) -> None:
-        if kind == "tool_call":
-            await self.states.task_started()
-        elif kind == "tool_status":
-            status = data.get("status")
-            if status in STATUS_EVENTS:
-                self._affect_event(STATUS_EVENTS[status])
-            if status in TERMINAL and not self.outbox.open_calls():
-                await self.states.task_done()
-        elif kind in ("tool_rejected", "robot_connected", "robot_disconnected"):
-            self._affect_event(kind)
-            # acting means a robot is at work: not while none is connected (calls stay open
-            # in the outbox and resume when one comes back)
-            if kind == "robot_disconnected" and not self.dispatcher.robots:
-                await self.states.task_done()
-            elif kind == "robot_connected" and self.outbox.open_calls():
-                await self.states.task_started()
-
-    def _publish_look(self, cause: str, look, passing: bool) -> None:
-        self.hub.publish(
-            VoiceEvent(
-                "affect",
-                self._last_index,
-                time.monotonic(),
-                {
-                    "cause": cause,
-                    "emotion": look.emotion,
-                    "valence": round(look.valence, 3),
-                    "arousal": round(look.arousal, 3),
-                    "mood": look.mood,
-                    "passing": passing,
-                },
-            )
-        )
-
-    def _affect_event(self, name: str) -> None:
-        look = self.mixer.event(name, time.monotonic())
-        if look is not None:
-            self._publish_look(name, look, True)
-
-    async def _on_state(self, src: str, dst: str, trigger: str) -> None:
-        look = self.mixer.set_state(dst, time.monotonic())
-        self.hub.publish(
-            VoiceEvent(
-                "state",
-                self._last_index,
-                time.monotonic(),
-                {"from": src, "to": dst, "trigger": trigger},
-            )
-        )
-        self._publish_look(f"state:{dst}", look, False)
-
-    # -- the face ------------------------------------------------------------------------------
-    def face_state(self, frame: FrameEvent | None = None, t: float | None = None) -> dict:
-        """``{emotion, mouth, speaking, valence, arousal, listening, t, connected, ...}`` for
-        one fast-loop frame. Safe on any thread; never blocks."""
-        now = time.monotonic()
-        look = self.mixer.sample(now)
-        mouth = float(frame.mouth) if frame is not None else 0.0
-        state = getattr(self.states, "state", "idle")
-        return {
-            "emotion": look.emotion,
-            "mouth": round(mouth, 4),
-            "speaking": bool(mouth >= SPEAKING_MOUTH or self.states.creature_is_speaking),
-            "valence": round(look.valence, 4),
-            "arousal": round(look.arousal, 4),
-            "listening": bool(
-                frame.user_speaking if frame is not None else self.states.user_is_speaking
-            ),
-            "t": round(t if t is not None else (frame.t if frame is not None else now), 6),
-            "connected": self.connected,
-            "state": state,
-            "mood": look.mood,
-            "robot": bool(self.dispatcher and self.dispatcher.robots),
-        }
-
-
-def _has_sansio() -> bool:
-    try:
-        import uvicorn.protocols.websockets.websockets_sansio_impl  # noqa: F401
-
-        return True
-    except ImportError:
-        return False

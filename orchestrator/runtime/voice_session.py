@@ -1,4 +1,5 @@
-"""Wires a config into a running fast loop: source, backend, sink, recorder, Ctrl-C."""
+"""Wires a config into a running creature: the fast loop (source, backend, sink) on the calling
+thread, the bus, the one I/O loop that hosts the brain and the face, the recorder, Ctrl-C."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.bus import Bus
 from orchestrator.config import CreatureConfig
+from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.record import JsonlRecorder
 from orchestrator.runtime.slow_loop import SlowLoop
 from track2_voice.audio.devices import (
@@ -22,7 +25,6 @@ from track2_voice.audio.devices import (
     WavFileSink,
 )
 from track2_voice.backends import create_backend
-from track2_voice.events import EventHub
 from track2_voice.loop import FastLoop, LoopStats
 
 log = logging.getLogger(__name__)
@@ -54,23 +56,27 @@ class VoiceSession:
 
     cfg: CreatureConfig
     record: Path | None = None
-    hub: EventHub = field(default_factory=EventHub)
+    bus: Bus = field(default_factory=Bus)
 
     def __post_init__(self) -> None:
+        self.io = IoLoop()
         # first: its rules and maps are checked before any audio or model is opened
-        self.slow = SlowLoop(self.cfg.slow_loop, self.hub) if self.cfg.slow_loop.enabled else None
+        self.slow = (
+            SlowLoop(self.cfg.slow_loop, self.bus, self.io) if self.cfg.slow_loop.enabled else None
+        )
         self.backend = create_backend(self.cfg.voice)
         self.source = make_source(self.cfg)
         self.sink = make_sink(self.cfg)
         self.recorder = (
-            JsonlRecorder(self.record, self.hub, self.cfg.voice.loop.record_queue_size)
+            JsonlRecorder(self.record, self.bus, self.cfg.voice.loop.record_queue_size)
             if self.record
             else None
         )
-        self.loop = FastLoop(self.backend, self.source, self.sink, self.hub, self.cfg.voice)
+        self.loop = FastLoop(self.backend, self.source, self.sink, self.bus, self.cfg.voice)
+        self.io.start()
 
     def start_slow(self) -> None:
-        """Intents, tool calls, robot channel, state machine and affect, on their own thread."""
+        """Intents, tool calls, robot channel, state machine and affect, on the I/O loop."""
         if self.slow is not None:
             self.slow.start()
             log.info("robot channel at %s", self.slow.robot_url)
@@ -100,5 +106,6 @@ class VoiceSession:
         self.loop.close()
         if self.slow is not None:
             self.slow.stop()
+        self.io.stop()
         if self.recorder is not None:
             self.recorder.close()

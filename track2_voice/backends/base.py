@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from track2_voice.events import VoiceEvent
+from track2_voice.events import Happening
 
 
 class BackendError(Exception):
@@ -20,7 +20,7 @@ class StepResult:
 
     pcm: np.ndarray  # the creature's next 1920 samples (silence if it has none yet)
     text: str | None = None  # inner-monologue piece(s) produced at this step
-    events: list[VoiceEvent] = field(default_factory=list)  # rollover, connection, ...
+    events: list[Happening] = field(default_factory=list)  # rollover, connection, ...
 
 
 class Backend(ABC):

@@ -34,9 +34,10 @@ from track2_voice.backends.moshi_protocol import (
     where,
 )
 from track2_voice.config import VoiceConfig
-from track2_voice.events import LoopWaker, VoiceEvent
+from track2_voice.events import Connected, Disconnected, Happening, VoiceError
 from track2_voice.frames import SAMPLE_RATE, silence
 from track2_voice.jitter import JitterBuffer
+from track2_voice.waker import LoopWaker
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class RemoteBackend(Backend):
         )
         self.jitter = JitterBuffer(self.rcfg.jitter_frames, self.rcfg.max_buffer_frames)
         self._outbox: deque[np.ndarray] = deque(maxlen=self.rcfg.send_queue_frames)
-        self._events: deque[VoiceEvent] = deque()
+        self._events: deque[Happening] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
@@ -153,8 +154,9 @@ class RemoteBackend(Backend):
 
     # -- network side ---------------------------------------------------------------------------
 
-    def _publish(self, kind: str, **data: Any) -> None:
-        self._events.append(VoiceEvent(kind, -1, time.monotonic(), data))
+    def _publish(self, event: Happening) -> None:
+        event.t = time.monotonic()
+        self._events.append(event)
 
     def _wake_sender(self) -> None:
         if self._wake is not None:
@@ -202,7 +204,7 @@ class RemoteBackend(Backend):
             failures += 1
             if was_up:
                 log.warning("remote: %s; reconnecting in %.2f s", reason, delay)
-                self._publish("disconnected", url=self.rcfg.url, reason=reason, retry_s=delay)
+                self._publish(Disconnected(url=self.rcfg.url, reason=reason, retry_s=delay))
                 was_up = False
             else:
                 log.info("remote: %s; next try in %.2f s", reason, delay)
@@ -223,7 +225,7 @@ class RemoteBackend(Backend):
         self._last_recv = time.monotonic()
         self._connected.set()
         log.info("remote: connected to %s (session %d)", where(self.url), self.sessions)
-        self._publish("connected", url=self.rcfg.url, session=self.sessions, **info)
+        self._publish(Connected(url=self.rcfg.url, session=self.sessions, extra=dict(info)))
         sender = asyncio.create_task(self._send_loop(ws))
         receiver = asyncio.create_task(self._recv_loop(ws))
         stopper = asyncio.create_task(self._stop.wait())
@@ -308,7 +310,7 @@ class RemoteBackend(Backend):
             elif kind == Kind.ERROR:
                 text = decode_text(payload)
                 log.error("remote server error: %s", text)
-                self._publish("error", where="remote", error=text)
+                self._publish(VoiceError(where="remote", error=text))
             elif kind in (Kind.PING, Kind.CONTROL, Kind.HANDSHAKE):
                 continue
             else:

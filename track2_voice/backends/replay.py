@@ -9,7 +9,7 @@ import numpy as np
 
 from track2_voice.audio.scene import Scene, load_scene
 from track2_voice.backends.base import Backend, StepResult
-from track2_voice.events import VoiceEvent
+from track2_voice.events import SceneEnd, SceneLine
 from track2_voice.frames import FRAME_SECONDS, silence
 
 USER_HOLD_S = 6.0  # past the timeout, wait at most this long for a user who is still talking
@@ -63,7 +63,7 @@ class ReplayBackend(Backend):
             if self._tail * FRAME_SECONDS >= self.scene.spec.tail_s and not self._done:
                 self._done = True
                 return StepResult(
-                    silence(), None, [VoiceEvent("scene_end", data={"scene": self.scene.spec.name})]
+                    silence(), None, [SceneEnd(scene=self.scene.spec.name)]
                 )
             return StepResult(silence())
         line = lines[self._line]
@@ -75,9 +75,7 @@ class ReplayBackend(Backend):
                 return StepResult(silence())
             self._pos = 0
             events.append(
-                VoiceEvent(
-                    "scene_line", data={"line": self._line, "text": line.spec.text, "start": why}
-                )
+                SceneLine(line=self._line, text=line.spec.text, start=why)
             )
         out = line.frames[self._pos]
         text = line.pieces.get(self._pos)

@@ -67,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
     extra.update(face_overrides(args))
     cfg = config_from_args(args, extra)
     session = VoiceSession(cfg, Path(args.record))
-    view = TerminalView(session.hub)
+    view = TerminalView(session.bus, session.io)
     robot = None
     settled = None
     try:
@@ -83,8 +83,7 @@ def main(args: argparse.Namespace) -> int:
                 f"robot channel: {session.slow.robot_url} (run: python examples/robot_client.py"
                 f" --url {session.slow.robot_url} --token TOKEN, or use --robot)"
             )
-        compose = session.slow.face_state if session.slow is not None else None
-        with face_running(cfg, session.hub, compose=compose):
+        with face_running(session):
             session.start_backend()
             stats = session.run(stop_when_finished=args.once)
             if args.once and session.slow is not None:
@@ -93,8 +92,8 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if robot is not None:
             robot.stop()
-        session.close()
         view.close()
+        session.close()
     summary = {"record": args.record, **stats.summary()}
     if session.slow is not None:
         summary["intents"] = session.slow.intents

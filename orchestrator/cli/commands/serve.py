@@ -67,9 +67,8 @@ def main(args: argparse.Namespace) -> int:
     phone_stats: dict = {}
     try:
         session.start_slow()
-        compose = session.slow.face_state if session.slow is not None else None
         https = False if args.no_tls else None
-        with face_running(cfg, session.hub, phone_source, https, compose) as rt:
+        with face_running(session, phone_source, https) as rt:
             session.start_backend()
             stats = session.run(max_frames=args.max_frames, stop_when_finished=args.once)
             if rt is not None:

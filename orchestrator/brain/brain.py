@@ -1,0 +1,191 @@
+"""The brain: events in, decisions out. Plain async code on one event loop, no sockets.
+
+It hears the creature's own words (frame events with text pieces) and turns commitments into
+``do_physical_task`` calls (intent watcher -> safety gate -> outbox -> the robot link it is
+given), keeps the state machine in step with who is speaking, plays the affect map, and
+composes the face state for each frame. Everything it decides is published as a typed event
+(``orchestrator.brain.events``), which is also how it reacts to its own decisions: by type.
+
+The runtime hosts it (``orchestrator.runtime``): it feeds the bus's events to :meth:`handle`,
+connects robots to :attr:`dispatcher`, and sends :meth:`face_state` to the face. Tests drive
+it with scripted event streams and no I/O at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from affect.affect_map import AffectMap
+from affect.blend import Affect
+from affect.mixer import AffectMixer
+from orchestrator.brain.dispatcher import ToolDispatcher
+from orchestrator.brain.events import (
+    AffectChanged,
+    IntentDetected,
+    RobotConnected,
+    RobotDisconnected,
+    StateChanged,
+    ToolCallSent,
+    ToolRejected,
+    ToolStatusChanged,
+)
+from orchestrator.brain.face_state import face_state
+from orchestrator.brain.intents import Intent, IntentWatcher
+from orchestrator.brain.outbox import Outbox
+from orchestrator.brain.speaking import SpeakingDetector
+from orchestrator.brain.states import CreatureStates
+from orchestrator.brain.tools import SafetyGate
+from orchestrator.slow_config import SlowLoopConfig
+from track2_voice.events import (
+    Connected,
+    Disconnected,
+    Event,
+    FrameEvent,
+    Happening,
+    LoopStopped,
+    UserSpeechEnded,
+    UserSpeechStarted,
+)
+
+log = logging.getLogger(__name__)
+logging.getLogger("transitions").setLevel(logging.ERROR)  # each change is a "state" event
+# a terminal status plays the matching look from the affect map
+STATUS_LOOKS = {"succeeded": "tool_succeeded", "failed": "tool_failed", "cancelled": "tool_cancelled"}
+Publish = Callable[[Event], None]
+
+
+class Brain:
+    def __init__(
+        self,
+        cfg: SlowLoopConfig,
+        affect_map: AffectMap,
+        outbox: Outbox,
+        publish: Publish,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self._publish = publish
+        self._clock = clock
+        self.watcher = IntentWatcher(cfg.intents)
+        self.mixer = AffectMixer(affect_map, clock())
+        self.states = CreatureStates(self._on_state)
+        self.speaking = SpeakingDetector()
+        self.dispatcher = ToolDispatcher(
+            outbox, SafetyGate(cfg.safety), self.emit, cfg.outbox.max_age_s
+        )
+        self.connected = True
+        self.intents = 0
+        self._last_index = -1
+
+    # -- events in ------------------------------------------------------------------------
+    async def handle(self, ev: Event) -> None:
+        """One event from the bus (the fast loop's, or the brain's own)."""
+        if isinstance(ev, FrameEvent):
+            await self._frame(ev)
+        elif isinstance(ev, UserSpeechStarted):
+            await self.states.user(True)
+        elif isinstance(ev, UserSpeechEnded):
+            await self.states.user(False)
+        elif isinstance(ev, Disconnected):
+            self.connected = False
+            await self.states.lost()
+        elif isinstance(ev, Connected):
+            self.connected = True
+            await self.states.found()
+        elif isinstance(ev, LoopStopped):
+            for intent in self.watcher.flush():
+                self._act_on(intent, None)
+
+    async def _frame(self, ev: FrameEvent) -> None:
+        self._last_index = ev.index
+        for intent in self.watcher.feed(ev.index, ev.t, ev.text, ev.mouth):
+            self._act_on(intent, (self._clock() - ev.t) * 1000.0)
+            await asyncio.sleep(0)  # let the robot's sender go before the next event
+        speaking = self.speaking.update(ev)
+        if speaking != self.states.creature_is_speaking:
+            await self.states.creature(speaking)
+        if ev.user_speaking != self.states.user_is_speaking:
+            await self.states.user(ev.user_speaking)
+
+    def _act_on(self, intent: Intent, lag_ms: float | None) -> None:
+        """``lag_ms`` is None for a phrase flushed when the session ends (no look, not counted
+        in :attr:`intents`, which counts what was heard live)."""
+        self.emit(IntentDetected(intent=intent, lag_ms=lag_ms))
+        self.dispatcher.submit(intent)
+        if lag_ms is not None:
+            self.intents += 1
+            self._affect_event("intent")
+
+    # -- decisions out ----------------------------------------------------------------------
+    def emit(self, ev: Happening) -> None:
+        """Publish one of the brain's events (stamped with the last frame), then react to it."""
+        ev.index, ev.t = self._last_index, self._clock()
+        self._publish(ev)
+        if isinstance(ev, (ToolCallSent, ToolStatusChanged, ToolRejected, RobotConnected,
+                           RobotDisconnected)):
+            asyncio.get_running_loop().create_task(self._react(ev))
+
+    async def _react(self, ev: Happening) -> None:
+        # acting means a robot is at work: not while none is connected (calls stay open in
+        # the outbox and resume when one comes back)
+        if isinstance(ev, ToolCallSent):
+            await self.states.task_started()
+        elif isinstance(ev, ToolStatusChanged):
+            look = STATUS_LOOKS.get(ev.status.value)
+            if look is not None:
+                self._affect_event(look)
+            if ev.status.terminal and not self.outbox.open_calls():
+                await self.states.task_done()
+        elif isinstance(ev, ToolRejected):
+            self._affect_event("tool_rejected")
+        elif isinstance(ev, RobotDisconnected):
+            self._affect_event("robot_disconnected")
+            if not self.dispatcher.robots:
+                await self.states.task_done()
+        elif isinstance(ev, RobotConnected):
+            self._affect_event("robot_connected")
+            if self.outbox.open_calls():
+                await self.states.task_started()
+
+    def _publish_look(self, cause: str, look: Affect, passing: bool) -> None:
+        self._publish(
+            AffectChanged(
+                index=self._last_index,
+                t=self._clock(),
+                cause=cause,
+                emotion=look.emotion,
+                valence=round(look.valence, 3),
+                arousal=round(look.arousal, 3),
+                mood=look.mood,
+                passing=passing,
+            )
+        )
+
+    def _affect_event(self, name: str) -> None:
+        look = self.mixer.event(name, self._clock())
+        if look is not None:
+            self._publish_look(name, look, True)
+
+    async def _on_state(self, src: str, dst: str, trigger: str) -> None:
+        look = self.mixer.set_state(dst, self._clock())
+        self._publish(
+            StateChanged(index=self._last_index, t=self._clock(), src=src, dst=dst, trigger=trigger)
+        )
+        self._publish_look(f"state:{dst}", look, False)
+
+    # -- the face -----------------------------------------------------------------------------
+    def face_state(self, frame: FrameEvent) -> dict[str, Any]:
+        """The face message for ``frame`` (call it on the brain's loop, after ``handle``)."""
+        return face_state(
+            frame,
+            speaking=self.speaking.speaking,
+            connected=self.connected,
+            look=self.mixer.sample(self._clock()),
+            state=self.states.state,
+            robot=bool(self.dispatcher.robots),
+        )

@@ -1,0 +1,169 @@
+"""What the brain decides, as typed events on the bus (and so as lines in the session record).
+
+Each event says one thing the creature did or heard about its body: an intent it heard in its
+own words, a tool call it sent, a status a robot reported, a state change, a new look. The
+brain reacts to its own events by type; the record writes them with ``to_dict()`` in the
+documented format (docs/slow_loop.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from orchestrator.brain.calls import CallStatus
+from orchestrator.brain.intents import Intent
+from track2_voice.events import Happening
+
+
+@dataclass(slots=True, kw_only=True)
+class IntentDetected(Happening):
+    """A committed physical action heard in the creature's words. ``lag_ms``: from the frame
+    that ended the phrase to the decision (None when flushed at the end of a session)."""
+
+    kind: ClassVar[str] = "intent"
+    intent: Intent
+    lag_ms: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, **self.intent.to_dict()}
+        if self.lag_ms is not None:
+            d["lag_ms"] = round(self.lag_ms, 3)
+        return d
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCallSent(Happening):
+    """A ``do_physical_task`` call stored in the outbox and offered to the robot (``robot`` is
+    None when none is connected: it waits in the outbox)."""
+
+    kind: ClassVar[str] = "tool_call"
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    intent: str
+    robot: str | None
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolRejected(Happening):
+    """The safety gate refused a call; ``reason`` names the rule."""
+
+    kind: ClassVar[str] = "tool_rejected"
+    id: str
+    action: str
+    reason: str
+    intent: str
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolStatusChanged(Happening):
+    """A call moved in its lifecycle; ``source`` is the robot's name, ``http`` or ``creature``."""
+
+    kind: ClassVar[str] = "tool_status"
+    id: str
+    status: CallStatus
+    reason: str | None
+    action: str | None
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = Happening.to_dict(self)
+        d["status"] = self.status.value
+        return d
+
+
+@dataclass(slots=True, kw_only=True)
+class CallsCancelled(Happening):
+    """The creature said stop: every open call is being cancelled."""
+
+    kind: ClassVar[str] = "tool_cancel"
+    reason: str
+    ids: list[str]
+
+
+@dataclass(slots=True, kw_only=True)
+class WebhookResult(Happening):
+    kind: ClassVar[str] = "webhook"
+    id: str
+    state: str
+    reason: str | None
+
+
+@dataclass(slots=True, kw_only=True)
+class RobotConnected(Happening):
+    kind: ClassVar[str] = "robot_connected"
+    robot: str
+    robots: int
+
+
+@dataclass(slots=True, kw_only=True)
+class RobotDisconnected(Happening):
+    kind: ClassVar[str] = "robot_disconnected"
+    robot: str
+    reason: str
+    robots: int
+
+
+@dataclass(slots=True, kw_only=True)
+class OutboxResumed(Happening):
+    """Calls left open by an earlier run, resumed on start."""
+
+    kind: ClassVar[str] = "outbox_resumed"
+    open: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True, kw_only=True)
+class StateChanged(Happening):
+    kind: ClassVar[str] = "state"
+    src: str
+    dst: str
+    trigger: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "index": self.index,
+            "t": round(self.t, 6),
+            "from": self.src,
+            "to": self.dst,
+            "trigger": self.trigger,
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class AffectChanged(Happening):
+    """A new look: a state's baseline (``passing`` false) or an event's passing look."""
+
+    kind: ClassVar[str] = "affect"
+    cause: str
+    emotion: str
+    valence: float
+    arousal: float
+    mood: str | None
+    passing: bool
+
+
+@dataclass(slots=True, kw_only=True)
+class ServiceError(Happening):
+    """Part of the creature's I/O could not do its job (e.g. a port was busy); the rest runs."""
+
+    kind: ClassVar[str] = "error"
+    where: str
+    error: str
+
+
+BrainEvent = (
+    IntentDetected
+    | ToolCallSent
+    | ToolRejected
+    | ToolStatusChanged
+    | CallsCancelled
+    | WebhookResult
+    | RobotConnected
+    | RobotDisconnected
+    | OutboxResumed
+    | StateChanged
+    | AffectChanged
+    | ServiceError
+)

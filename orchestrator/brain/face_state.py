@@ -1,0 +1,70 @@
+"""The face message for one frame: the face contract ``{emotion, mouth, speaking}`` plus the
+extras the page uses (valence, arousal, listening, t, connected, state, mood, robot).
+
+The brain composes it with its look and state; a creature without a brain (``slow_loop.
+enabled: false``) uses :class:`NeutralFace`, which shows the mouth and speaking on a neutral
+look. Both answer ``speaking`` with the same :class:`SpeakingDetector`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from affect.blend import NEUTRAL, Affect
+from orchestrator.brain.speaking import SpeakingDetector
+from track2_voice.events import Connected, Disconnected, Event, FrameEvent
+
+
+def face_state(
+    frame: FrameEvent,
+    *,
+    speaking: bool,
+    connected: bool,
+    look: Affect = NEUTRAL,
+    state: str | None = None,
+    robot: bool | None = None,
+) -> dict[str, Any]:
+    mouth = min(1.0, max(0.0, float(frame.mouth)))
+    out: dict[str, Any] = {
+        "emotion": look.emotion,
+        "mouth": round(mouth, 4),
+        "speaking": speaking,
+        "valence": round(look.valence, 4),
+        "arousal": round(look.arousal, 4),
+        "listening": bool(frame.user_speaking),
+        "t": round(frame.t, 6),
+        "connected": connected,
+        "mood": look.mood,
+    }
+    if state is not None:
+        out["state"] = state
+    if robot is not None:
+        out["robot"] = robot
+    return out
+
+
+class FaceSource(Protocol):
+    """What the runtime asks for each frame: see every event, then compose the face."""
+
+    async def handle(self, event: Event) -> None: ...
+
+    def face_state(self, frame: FrameEvent) -> dict[str, Any]: ...
+
+
+class NeutralFace:
+    """The face of a creature with no brain: the mouth moves, the look stays neutral."""
+
+    def __init__(self) -> None:
+        self.speaking = SpeakingDetector()
+        self.connected = True
+
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, FrameEvent):
+            self.speaking.update(event)
+        elif isinstance(event, Connected):
+            self.connected = True
+        elif isinstance(event, Disconnected):
+            self.connected = False
+
+    def face_state(self, frame: FrameEvent) -> dict[str, Any]:
+        return face_state(frame, speaking=self.speaking.speaking, connected=self.connected)
