@@ -95,7 +95,7 @@ def main() -> int:
         hub = EventHub()
         never_reads = hub.subscribe("never-reads", 16)
         rec = JsonlRecorder(tmp / "ev.jsonl", hub)
-        loop = FastLoop(backend, FileSource(wav, realtime=True), hub=hub, cfg=VoiceConfig())
+        loop = FastLoop(backend, FileSource(wav, realtime=True), events=hub, cfg=VoiceConfig())
         stats = loop.run(max_frames=args.frames)
         loop.close()
         rec.close()

@@ -218,7 +218,7 @@ def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = 
     for t in threads:
         t.start()
     loop = FastLoop(
-        ReplayBackend(long_scene(frames)), PacedSilence(frames, period_ms / 1000.0), hub=hub
+        ReplayBackend(long_scene(frames)), PacedSilence(frames, period_ms / 1000.0), events=hub
     )
     loop.budget_ms = period_ms
     rec = hub.subscribe("bench", 1_000_000)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from orchestrator.bus import Bus
 from orchestrator.config import load_config
 from orchestrator.slow_config import SlowLoopConfig
-from track2_voice.events import EventHub, FrameEvent
+from track2_voice.events import FrameEvent
 
 
 def slow_cfg(tmp_path: Path, **overrides) -> SlowLoopConfig:
@@ -27,7 +28,7 @@ def frame(i: int, text: str | None = None, mouth: float = 0.5) -> FrameEvent:
     )
 
 
-def speak(hub: EventHub, text: str, start: int = 0) -> int:
+def speak(hub: Bus, text: str, start: int = 0) -> int:
     """Publish the text one word a frame, as the fast loop would; returns the next index."""
     i = start
     for word in text.split():

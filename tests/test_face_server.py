@@ -117,18 +117,14 @@ def test_publish_before_start_and_after_stop_is_harmless() -> None:
 
 
 def test_serve_runs_inside_an_existing_event_loop() -> None:
+    """The creature's I/O loop hosts the face: start() and aclose() on a loop we own."""
     import asyncio
     import threading
 
     from websockets.asyncio.client import connect as aconnect
 
     async def main() -> dict:
-        s = FaceServer(FaceConfig(host="127.0.0.1", port=0))
-        task = asyncio.create_task(s.serve())
-        while s.stats()["clients"] == 0 and not task.done():
-            await asyncio.sleep(0.01)
-            if s._started.is_set():
-                break
+        s = await FaceServer(FaceConfig(host="127.0.0.1", port=0)).start()
         async with aconnect(_ws(s)) as ws:
             while s.stats()["clients"] < 1:
                 await asyncio.sleep(0.01)
@@ -137,8 +133,9 @@ def test_serve_runs_inside_an_existing_event_loop() -> None:
                 target=s.publish, args=({"emotion": "fear", "mouth": 0.0, "speaking": False},)
             ).start()
             msg = json.loads(await asyncio.wait_for(ws.recv(), 5))
-        s.stop()
-        await asyncio.wait_for(task, 5)
+            s.publish({"emotion": "joy", "mouth": 0.0, "speaking": False})  # on its own loop
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["emotion"] == "joy"
+        await asyncio.wait_for(s.aclose(), 5)
         return msg
 
     assert asyncio.run(main())["emotion"] == "fear"

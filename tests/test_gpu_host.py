@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from orchestrator.bus import Bus
 from tests.conftest import creature, require_module, require_tool
 from track2_voice.audio.devices import FileSource, NullSink
 from track2_voice.config import VoiceConfig
-from track2_voice.events import EventHub, FrameEvent, VoiceEvent
+from track2_voice.events import FrameEvent, Happening
 from track2_voice.lipsync import LipSync
 from track2_voice.loop import FastLoop
 
@@ -64,7 +65,7 @@ def remote_cfg(url: str) -> VoiceConfig:
     return cfg
 
 
-def collect(hub: EventHub):
+def collect(hub: Bus):
     sub = hub.subscribe("test", 100_000)
     return sub
 
@@ -86,7 +87,7 @@ def test_remote_backend_holds_a_session_with_the_official_server(moshi_server, s
     cfg = remote_cfg(moshi_server.url)
     cfg.remote.max_buffer_frames = 50  # keep every reply, even if the shared CPU stalls
     backend = RemoteBackend(cfg)
-    hub = EventHub()
+    hub = Bus()
     sub = collect(hub)
     source = FileSource(speech_wav, realtime=True)
     loop = FastLoop(backend, source, NullSink(), hub, cfg)
@@ -101,7 +102,7 @@ def test_remote_backend_holds_a_session_with_the_official_server(moshi_server, s
         loop.close()
     events = sub.drain()
     frames = [e for e in events if isinstance(e, FrameEvent)]
-    kinds = [e.kind for e in events if isinstance(e, VoiceEvent)]
+    kinds = [e.kind for e in events if isinstance(e, Happening)]
     assert stats.frames == len(source) and stats.errors == 0
     assert kinds[0] == "loop_started" and "connected" in kinds and "disconnected" not in kinds
     assert st["sent_frames"] == len(source)
@@ -178,7 +179,7 @@ def test_torch_backend_runs_the_same_checkpoint_in_process(tiny_torch, speech_wa
     cfg.rollover.max_steps = 20
     cfg.rollover.margin_steps = 5
     backend = create_backend(cfg)
-    hub = EventHub()
+    hub = Bus()
     sub = collect(hub)
     source = FileSource(speech_wav)
     loop = FastLoop(backend, source, NullSink(), hub, cfg)
@@ -189,11 +190,11 @@ def test_torch_backend_runs_the_same_checkpoint_in_process(tiny_torch, speech_wa
         loop.close()
     events = sub.drain()
     frames = [e for e in events if isinstance(e, FrameEvent)]
-    rolls = [e for e in events if isinstance(e, VoiceEvent) and e.kind == "rollover"]
+    rolls = [e for e in events if isinstance(e, Happening) and e.kind == "rollover"]
     assert stats.frames == len(source) and stats.errors == 0
     assert sum(1 for f in frames if f.text) >= len(frames) // 3
     # a session longer than the step budget rolls over and keeps talking
-    assert rolls and rolls[0].data["steps"] <= cfg.rollover.max_steps
+    assert rolls and rolls[0].steps <= cfg.rollover.max_steps
     # silent only while the acoustic delay fills: the first frame and the one after a rollover
     silent = {f.index for f in frames if f.rms_db <= SILENT_DB}
     assert silent <= {0} | {e.index + 1 for e in rolls}

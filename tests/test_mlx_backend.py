@@ -142,8 +142,8 @@ def test_session_longer_than_the_step_budget_rolls_over_in_silence(tiny_mlx):
         events += b.step(np.zeros(FRAME_SAMPLES, np.float32)).events
     rolls = [e for e in events if e.kind == "rollover"]
     assert len(rolls) >= 3
-    assert all(e.data["reason"] == "silence" and e.data["steps"] <= 24 for e in rolls)
-    assert rolls[-1].data["total_steps"] == sum(e.data["steps"] for e in rolls)
+    assert all(e.reason == "silence" and e.steps <= 24 for e in rolls)
+    assert rolls[-1].total_steps == sum(e.steps for e in rolls)
 
 
 def test_rollover_is_forced_at_the_budget_when_nobody_is_quiet(tiny_mlx, speech_pcm):
@@ -153,7 +153,7 @@ def test_rollover_is_forced_at_the_budget_when_nobody_is_quiet(tiny_mlx, speech_
     for _ in range(45):
         events += b.step(loud).events
     rolls = [e for e in events if e.kind == "rollover"]
-    assert rolls and all(e.data["reason"] == "budget" and e.data["steps"] == 19 for e in rolls)
+    assert rolls and all(e.reason == "budget" and e.steps == 19 for e in rolls)
 
 
 def test_rollover_through_the_cli_is_recorded(tiny_mlx, tmp_path):

@@ -6,12 +6,12 @@ import json
 
 import numpy as np
 
+from orchestrator.bus import Bus
 from tests.conftest import creature
 from track2_voice.audio.devices import FileSource, frames_of
 from track2_voice.audio.scene import load_scene
 from track2_voice.backends.replay import ReplayBackend
 from track2_voice.config import VoiceConfig
-from track2_voice.events import EventHub
 from track2_voice.frames import FRAME_SAMPLES, SAMPLE_RATE
 from track2_voice.loop import FastLoop
 
@@ -28,9 +28,9 @@ class ArraySource(FileSource):
 
 
 def run_scene(user_pcm: np.ndarray):
-    hub = EventHub()
+    hub = Bus()
     sub = hub.subscribe("test", 100_000)
-    loop = FastLoop(ReplayBackend("greeting"), ArraySource(user_pcm), hub=hub, cfg=VoiceConfig())
+    loop = FastLoop(ReplayBackend("greeting"), ArraySource(user_pcm), events=hub, cfg=VoiceConfig())
     # the VAD runs on its own thread; pace the file gently so it keeps up like real time would
     loop.run(stop_when_finished=True)
     loop.close()
@@ -54,7 +54,7 @@ def test_scene_plays_every_line_with_text_and_mouth_and_ends():
     assert max(e.mouth for e in frames) > 0.5
     kinds = [e.kind for e in events]
     assert kinds.count("scene_line") == 4 and "scene_end" in kinds
-    starts = [e.data["start"] for e in events if e.kind == "scene_line"]
+    starts = [e.start for e in events if e.kind == "scene_line"]
     assert starts[1] == "timeout"  # nobody spoke, so the task line waited for its timeout
 
 
@@ -66,9 +66,9 @@ def test_a_line_waits_for_the_user_and_starts_when_they_stop(speech_pcm):
     events = run_scene(user)
     kinds = [e.kind for e in events]
     assert "user_speech_started" in kinds and "user_speech_ended" in kinds
-    line2 = next(e for e in events if e.kind == "scene_line" and e.data["line"] == 1)
+    line2 = next(e for e in events if e.kind == "scene_line" and e.line == 1)
     ended = next(e for e in events if e.kind == "user_speech_ended")
-    assert line2.data["start"] == "user"
+    assert line2.start == "user"
     assert line2.index >= ended.index
 
 

@@ -19,16 +19,16 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from orchestrator.brain.tools import parameters_schema, validate_call
+from orchestrator.bus import Bus
 from orchestrator.runtime.robot_runner import InProcessRobot
 from orchestrator.runtime.slow_loop import SlowLoop
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
-from track2_voice.events import EventHub
 
 THREE = "Sure, I'll pick up the red cup. Then I'll open the door. I'll close the window."
 
 
-def start(tmp_path, hub: EventHub | None = None, **over) -> tuple[SlowLoop, EventHub]:
-    hub = hub or EventHub()
+def start(tmp_path, hub: Bus | None = None, **over) -> tuple[SlowLoop, Bus]:
+    hub = hub or Bus()
     return SlowLoop(slow_cfg(tmp_path, **over), hub).start(), hub
 
 
@@ -79,7 +79,7 @@ def test_a_creature_restart_loses_no_call_and_resumes_the_lifecycle(tmp_path):
     slow.stop()
     assert sorted(before.values()) == ["queued", "running"]
     # creature #2 on the same file: the queued call is delivered, the running one completes
-    hub2 = EventHub()
+    hub2 = Bus()
     rec = hub2.subscribe("t", 1000)
     slow2, _ = start(tmp_path, hub2)
     bot2 = None
@@ -97,7 +97,7 @@ def test_a_creature_restart_loses_no_call_and_resumes_the_lifecycle(tmp_path):
         wait_until(lambda: set(statuses(slow2).values()) == {"succeeded"}, what="both done")
         assert [m["arguments"]["action"] for m in bot2.robot.received] == ["pick_up", "open"]
         resumed = [e for e in rec.drain() if e.kind == "outbox_resumed"]
-        assert resumed and len(resumed[0].data["open"]) == 2
+        assert resumed and len(resumed[0].open) == 2
     finally:
         if bot2:
             bot2.stop()
@@ -114,7 +114,7 @@ def test_a_robot_that_finished_while_the_creature_was_down_reports_it_after(tmp_
     wait_until(lambda: bot.robot.finished.get(call_id) == "succeeded", what="robot finished")
     cfg = slow_cfg(tmp_path)
     cfg.robot.port = slow.port  # same address, so the robot's reconnect finds it
-    slow2 = SlowLoop(cfg, EventHub()).start()
+    slow2 = SlowLoop(cfg, Bus()).start()
     try:
         wait_until(
             lambda: statuses(slow2)[call_id] == "succeeded",
@@ -164,7 +164,7 @@ def test_safety_gate_refuses_low_confidence_disallowed_and_too_many(tmp_path):
         wait_until(lambda: len(statuses(slow)) == 4, what="four decisions")
     finally:
         slow.stop()
-    reasons = [e.data["reason"] for e in rec.drain() if e.kind == "tool_rejected"]
+    reasons = [e.reason for e in rec.drain() if e.kind == "tool_rejected"]
     assert len(reasons) == 3
     assert "allowed_actions" in reasons[0] and "rate limit" in reasons[1]
     assert "min_confidence" in reasons[2]

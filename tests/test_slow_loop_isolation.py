@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from orchestrator.bus import Bus
 from orchestrator.runtime.slow_loop import SlowLoop
 from tests.deaf_robot import connect_deaf_robot
 from tests.slow_support import slow_cfg, wait_until
 from tests.test_robot_channel import Receiver
 from track2_voice.audio.devices import FileSource, write_wav
 from track2_voice.backends.replay import ReplayBackend
-from track2_voice.events import EventHub
 from track2_voice.frames import FRAME_SAMPLES
 from track2_voice.loop import FastLoop
 
@@ -26,12 +26,12 @@ def test_deaf_robot_and_hanging_webhook_cost_the_fast_loop_no_deadline(tmp_path)
     wav = tmp_path / "silence.wav"
     write_wav(wav, np.zeros(FRAMES * FRAME_SAMPLES, np.float32))
     rx = Receiver(hang_s=5.0)
-    hub = EventHub()
+    hub = Bus()
     rec = hub.subscribe("test", 100_000)
     cfg = slow_cfg(tmp_path, **{"webhook.url": rx.url, "webhook.timeout_s": 6.0})
     slow = SlowLoop(cfg, hub).start()
     deaf = connect_deaf_robot(slow.robot_url, slow.token)
-    loop = FastLoop(ReplayBackend("greeting"), FileSource(wav, realtime=False), hub=hub)
+    loop = FastLoop(ReplayBackend("greeting"), FileSource(wav, realtime=False), events=hub)
     try:
         wait_until(lambda: slow.call(lambda: len(slow.dispatcher.robots)) == 1, what="deaf robot")
         stats = loop.run()
@@ -49,6 +49,6 @@ def test_deaf_robot_and_hanging_webhook_cost_the_fast_loop_no_deadline(tmp_path)
     assert stats.missed == 0, stats.summary()
     assert hub.drops().get("slow_loop", 0) == 0
     calls = [e for e in rec.drain() if e.kind == "tool_call"]
-    assert calls[0].data["arguments"]["object"] == "red cup"
-    assert calls[0].data["robot"] == "deaf"  # it was sent to the deaf robot, and that was fine
+    assert calls[0].arguments["object"] == "red cup"
+    assert calls[0].robot == "deaf"  # it was sent to the deaf robot, and that was fine
     assert len(rx.posts) == 1  # the webhook got it and is still hanging

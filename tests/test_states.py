@@ -7,10 +7,18 @@ import time
 
 import numpy as np
 
+from orchestrator.brain.events import StateChanged
 from orchestrator.brain.states import CreatureStates
+from orchestrator.bus import Bus
 from orchestrator.config import load_config
 from orchestrator.runtime.slow_loop import SlowLoop
-from track2_voice.events import EventHub, FrameEvent, VoiceEvent
+from track2_voice.events import (
+    Connected,
+    Disconnected,
+    FrameEvent,
+    UserSpeechEnded,
+    UserSpeechStarted,
+)
 
 
 def run_script(steps) -> tuple[list[tuple[str, str, str]], str]:
@@ -74,19 +82,19 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
             "slow_loop.outbox.path": str(tmp_path / "o.sqlite3"),
         }
     ).slow_loop
-    hub = EventHub()
+    hub = Bus()
     rec = hub.subscribe("test", 4096)
     slow = SlowLoop(cfg, hub).start()
     try:
-        hub.publish(VoiceEvent("user_speech_started", 0, time.monotonic()))
-        hub.publish(VoiceEvent("user_speech_ended", 1, time.monotonic()))
+        hub.publish(UserSpeechStarted(index=0, t=time.monotonic(), probability=0.9))
+        hub.publish(UserSpeechEnded(index=1, t=time.monotonic(), probability=0.1))
         for i in range(2, 6):
             hub.publish(frame(i, 0.5, " hi" if i == 2 else None))
-        hub.publish(VoiceEvent("disconnected", 6, time.monotonic()))
+        hub.publish(Disconnected(index=6, t=time.monotonic(), url="ws://x", reason="test", retry_s=0))
         deadline = time.monotonic() + 5
         while slow.states.state != "disconnected" and time.monotonic() < deadline:
             time.sleep(0.01)
-        face = slow.face_state(frame(7, 0.3))
+        face = slow.call(lambda: slow.brain.face_state(frame(7, 0.3)))
         assert face["connected"] is False and face["state"] == "disconnected"
         assert set(face) >= {
             "emotion",
@@ -99,12 +107,12 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
             "connected",
         }
         assert face["mouth"] == 0.3 and face["speaking"] is True
-        hub.publish(VoiceEvent("connected", 8, time.monotonic()))
+        hub.publish(Connected(index=8, t=time.monotonic(), url="ws://x", session=2))
         while slow.states.state == "disconnected" and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         slow.stop()
-    states = [(e.data["from"], e.data["to"]) for e in rec.drain() if e.kind == "state"]
+    states = [(e.src, e.dst) for e in rec.drain() if isinstance(e, StateChanged)]
     assert states[:4] == [
         ("idle", "listening"),
         ("listening", "idle"),

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from websockets.sync.client import connect
 
-from orchestrator.runtime.face_bridge import FaceBridge, compose_face_state
-from track2_voice.events import EventHub, FrameEvent, VoiceEvent
+from orchestrator.brain.face_state import NeutralFace, face_state
+from orchestrator.brain.speaking import HANGOVER_FRAMES
+from orchestrator.bus import Bus
+from orchestrator.runtime.slow_loop import feed
+from track2_voice.events import Connected, Disconnected, FrameEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,8 +25,8 @@ def _frame(i: int, mouth: float = 0.0, text: str | None = None, user: bool = Fal
 
 
 def test_compose_follows_the_face_contract() -> None:
-    s = compose_face_state(_frame(3, mouth=0.5), None, True)
-    assert s == {
+    s = face_state(_frame(3, mouth=0.5), speaking=True, connected=True)
+    assert {k: s[k] for k in ("emotion", "mouth", "speaking", "listening", "connected", "t")} == {
         "emotion": "neutral",
         "mouth": 0.5,
         "speaking": True,
@@ -31,44 +34,35 @@ def test_compose_follows_the_face_contract() -> None:
         "connected": True,
         "t": 0.24,
     }
-    quiet = compose_face_state(_frame(3, mouth=0.01, user=True), None, False)
-    assert quiet["speaking"] is False and quiet["listening"] is True and quiet["connected"] is False
-    # words lead the audio: a recent text piece counts as speaking even with a closed mouth
-    assert compose_face_state(_frame(10, mouth=0.0), 10 * 0.08 - 0.1, True)["speaking"] is True
-    assert compose_face_state(_frame(10, mouth=0.0), 10 * 0.08 - 1.0, True)["speaking"] is False
-    assert compose_face_state(_frame(1, mouth=1.7), None, True)["mouth"] == 1.0
+    assert "state" not in s and "robot" not in s  # only what is known is said
+    assert face_state(_frame(1, mouth=1.7), speaking=True, connected=True)["mouth"] == 1.0
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.states: list[dict] = []
-
-    def publish(self, state: dict) -> None:
-        self.states.append(state)
-
-
-def test_bridge_publishes_per_frame_and_tracks_connection() -> None:
-    hub, rec = EventHub(), Recorder()
-    bridge = FaceBridge(hub, rec)
-    hub.publish(_frame(0, text=" Hi"))
-    _wait(lambda: len(rec.states) >= 1)
-    assert rec.states[-1]["speaking"] is True
-    hub.publish(VoiceEvent("disconnected", 1, 0.08))
-    hub.publish(_frame(1))
-    _wait(lambda: rec.states[-1]["t"] == 0.08)
-    assert rec.states[-1]["connected"] is False
-    hub.publish(VoiceEvent("connected", 2, 0.16))
-    hub.publish(_frame(2))
-    _wait(lambda: rec.states[-1]["t"] == 0.16)
-    assert rec.states[-1]["connected"] is True
-    bridge.close()
+async def test_neutral_face_speaks_through_word_gaps_and_tracks_the_connection() -> None:
+    face = NeutralFace()
+    await face.handle(_frame(0, mouth=0.0, text=" Hi"))  # words lead the audio
+    assert face.face_state(_frame(0))["speaking"] is True
+    for i in range(1, HANGOVER_FRAMES):
+        await face.handle(_frame(i))
+        assert face.face_state(_frame(i))["speaking"] is True, i
+    await face.handle(_frame(HANGOVER_FRAMES))
+    assert face.face_state(_frame(HANGOVER_FRAMES))["speaking"] is False
+    await face.handle(Disconnected(url="ws://x", reason="test", retry_s=1.0))
+    assert face.face_state(_frame(9))["connected"] is False
+    await face.handle(Connected(url="ws://x", session=2))
+    assert face.face_state(_frame(10))["connected"] is True
 
 
-def _wait(cond, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
+async def test_feed_publishes_the_newest_frame_of_each_batch() -> None:
+    bus, states = Bus(), []
+    sub = bus.subscribe_async("face", 32)
+    for i in range(5):  # queued before the consumer runs: one batch
+        bus.publish(_frame(i, mouth=0.5))
+    task = asyncio.create_task(feed(sub, NeutralFace(), lambda: states.append))
+    while not states:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    assert [s["t"] for s in states] == [0.32]
 
 
 def test_creature_serve_streams_the_replay_scene_to_the_face() -> None:
