@@ -1,22 +1,20 @@
-"""The affect map (configs/affect.yaml): states and events -> a look. Pure: no project imports.
+"""The affect map (the data of configs/affect.yaml): states and events -> a look. Pure: it
+is handed the data and finds no files (``orchestrator.data_files`` reads them).
 
-``load_affect_map(path, presets)`` validates the file and resolves every entry to an
-``Affect`` point; ``presets`` (name -> (valence, arousal)), when given, overrides the file's
-fallback preset points so the face and the slow loop agree on where an emotion sits.
+``parse_affect_map(raw, src, points)`` validates the data and resolves every entry to an
+``Affect`` point. ``points`` (emotion -> (valence, arousal)) come from the face's presets, the
+one place an emotion's point is written, so the face and the brain agree on where it sits.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from affect.blend import Affect, clamp, scaled
-from affect.yaml_file import read_yaml_mapping
+from affect.presets import EKMAN
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configs" / "affect.yaml"
-EKMAN = ("neutral", "happy", "sad", "anger", "fear", "surprise", "disgust")
 ENTRY_KEYS = {"emotion", "valence", "arousal", "intensity", "mood", "hold_s"}
 
 
@@ -68,24 +66,18 @@ def _entry(raw: Any, where: str, presets: dict[str, tuple[float, float]]) -> tup
     return Affect(emotion, clamp(v, -1, 1), clamp(a, -1, 1), base.mood), hold
 
 
-def load_affect_map(
-    path: str | Path | None = None, presets: dict[str, tuple[float, float]] | None = None
+def parse_affect_map(
+    raw: dict[str, Any], src: str, points: dict[str, tuple[float, float]]
 ) -> AffectMap:
-    p = Path(path) if path else DEFAULT_PATH
-    src = str(p)
-    raw = read_yaml_mapping(p, "affect", AffectMapError)
-    points: dict[str, tuple[float, float]] = {}
-    for name, pt in (raw.get("presets") or {}).items():
-        if not isinstance(pt, dict):
-            raise AffectMapError(f"{src}: presets.{name}: expected {{valence, arousal}}")
-        points[str(name)] = (
-            _num(pt.get("valence"), f"{src}: presets.{name}.valence", -1, 1),
-            _num(pt.get("arousal"), f"{src}: presets.{name}.arousal", -1, 1),
-        )
-    points.update(presets or {})
+    """Validate affect-map data (``src`` names where it came from, for errors)."""
     missing = [e for e in EKMAN if e not in points]
     if missing:
-        raise AffectMapError(f"{src}: presets: missing {missing}")
+        raise AffectMapError(f"{src}: the emotion presets lack {missing}")
+    if "presets" in raw:
+        raise AffectMapError(
+            f"{src}: presets: an emotion's valence/arousal lives in the face presets "
+            "(configs/emotions.yaml), not here"
+        )
     timing = raw.get("timing") or {}
     states = {
         str(k): _entry(v, f"{src}: states.{k}", points)[0]

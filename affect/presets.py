@@ -1,4 +1,5 @@
-"""Load and validate the emotion presets (configs/emotions.yaml). Pure: no project imports.
+"""Validate the emotion presets (the data of configs/emotions.yaml). Pure: it is handed the
+data and finds no files (``orchestrator.data_files`` reads them).
 
 The result is plain JSON-able data, served as-is to the face page:
 ``{"version": 1, "params": {name: {"min", "max", "doc"}}, "emotions": {name: {"valence",
@@ -8,12 +9,8 @@ The result is plain JSON-able data, served as-is to the face page:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
-from affect.yaml_file import read_yaml_mapping
-
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "configs" / "emotions.yaml"
 EKMAN = ("neutral", "happy", "sad", "anger", "fear", "surprise", "disgust")
 VA_RANGE = (-1.0, 1.0)
 
@@ -80,11 +77,8 @@ def _emotion(name: str, raw: Any, params: dict, src: str) -> dict[str, Any]:
     return out
 
 
-def load_presets(path: str | Path | None = None) -> dict[str, Any]:
-    """Read and validate a presets file (default configs/emotions.yaml); raise PresetError."""
-    p = Path(path) if path is not None else DEFAULT_PATH
-    src = str(p)
-    data = read_yaml_mapping(p, "presets", PresetError, allow_empty=False)
+def parse_presets(data: dict[str, Any], src: str) -> dict[str, Any]:
+    """Validate presets data (``src`` names where it came from, for errors); raise PresetError."""
     params = _params(data.get("params"), src)
     emotions_raw = _mapping(data.get("emotions"), f"{src}: emotions")
     missing = [e for e in EKMAN if e not in emotions_raw]
@@ -92,3 +86,8 @@ def load_presets(path: str | Path | None = None) -> dict[str, Any]:
         raise PresetError(f"{src}: emotions: missing the Ekman preset(s) {missing}")
     emotions = {str(n): _emotion(str(n), e, params, src) for n, e in emotions_raw.items()}
     return {"version": int(data.get("version", 1)), "params": params, "emotions": emotions}
+
+
+def preset_points(presets: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Each emotion's point in the valence/arousal plane (its one home is the presets)."""
+    return {k: (float(v["valence"]), float(v["arousal"])) for k, v in presets["emotions"].items()}

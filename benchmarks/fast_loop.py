@@ -23,12 +23,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from orchestrator.bus import Bus  # noqa: E402
 from orchestrator.runtime.record import JsonlRecorder  # noqa: E402
 from track2_voice.audio.devices import FileSource, write_wav  # noqa: E402
 from track2_voice.backends.mlx_backend import MlxBackend  # noqa: E402
 from track2_voice.config import MlxConfig, VoiceConfig  # noqa: E402
 from track2_voice.devtools.checkpoint_mlx import write_tiny_mlx_checkpoint  # noqa: E402
-from track2_voice.events import EventHub  # noqa: E402
 from track2_voice.frames import FRAME_MS, SAMPLE_RATE  # noqa: E402
 from track2_voice.loop import FastLoop  # noqa: E402
 
@@ -92,7 +92,7 @@ def main() -> int:
         backend.reset()
 
         # full: the same backend inside the real loop, paced at real time
-        hub = EventHub()
+        hub = Bus()
         never_reads = hub.subscribe("never-reads", 16)
         rec = JsonlRecorder(tmp / "ev.jsonl", hub)
         loop = FastLoop(backend, FileSource(wav, realtime=True), events=hub, cfg=VoiceConfig())

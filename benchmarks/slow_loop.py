@@ -36,6 +36,10 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from orchestrator.brain.events import ToolCallSent  # noqa: E402
+from orchestrator.brain.face_state import face_state  # noqa: E402
+from orchestrator.brain.speaking import SPEAKING_MOUTH  # noqa: E402
+from orchestrator.bus import Bus  # noqa: E402
 from orchestrator.config import load_config  # noqa: E402
 from orchestrator.runtime.robot_runner import InProcessRobot  # noqa: E402
 from orchestrator.runtime.slow_loop import SlowLoop  # noqa: E402
@@ -43,7 +47,7 @@ from tests.deaf_robot import connect_deaf_robot  # noqa: E402
 from track2_voice.audio.devices import AudioSource  # noqa: E402
 from track2_voice.audio.scene import load_scene  # noqa: E402
 from track2_voice.backends.replay import ReplayBackend  # noqa: E402
-from track2_voice.events import EventHub, FrameEvent  # noqa: E402
+from track2_voice.events import FrameEvent  # noqa: E402
 from track2_voice.frames import Frame, silence  # noqa: E402
 from track2_voice.loop import FastLoop  # noqa: E402
 
@@ -73,7 +77,7 @@ def frame(i: int, text: str | None) -> FrameEvent:
 
 
 def bench_latency(phrases: int, tmp: Path) -> dict:
-    hub = EventHub()
+    hub = Bus()
     slow = SlowLoop(slow_cfg(tmp), hub).start()
     received: dict[str, float] = {}
     got = threading.Event()
@@ -166,26 +170,17 @@ def long_scene(frames: int):
     return scene
 
 
-def neutral_face(ev: FrameEvent) -> dict:
-    """The baseline's face state: the same shape, with no slow loop behind it."""
-    return {
-        "emotion": "neutral",
-        "mouth": ev.mouth,
-        "speaking": ev.mouth > 0.05,
-        "valence": 0.0,
-        "arousal": 0.0,
-        "listening": ev.user_speaking,
-        "t": ev.t,
-        "connected": True,
-    }
+def neutral_face(ev) -> dict:
+    """The face consumers' state: the face contract, with no brain behind it."""
+    return face_state(ev, speaking=ev.mouth >= SPEAKING_MOUTH, connected=True)
 
 
 def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = True) -> dict:
     """The fast loop with 50 face consumers; with_slow adds the slow loop, its hanging
     webhook and its deaf robot (the baseline run leaves those three out)."""
-    hub = EventHub()
+    hub = Bus()
     hook = slow = deaf = None
-    face_state = neutral_face
+    brain_faces: list[dict] = []
     if with_slow:
         hook = HangingWebhook(WEBHOOK_HANG_S)
         cfg = slow_cfg(
@@ -198,10 +193,10 @@ def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = 
         )
         slow = SlowLoop(cfg, hub).start()
         deaf = connect_deaf_robot(slow.robot_url, slow.token)
-        face_state = slow.face_state
+        slow.face = brain_faces.append  # the brain composes its own face state every batch
     stop = threading.Event()
     face_states = [0] * FACE_CONSUMERS
-    subs = [hub.subscribe(f"face{k}", 8, {"frame"}) for k in range(FACE_CONSUMERS)]
+    subs = [hub.subscribe(f"face{k}", 8, [FrameEvent]) for k in range(FACE_CONSUMERS)]
 
     def consume(k: int) -> None:
         sub = subs[k]
@@ -209,7 +204,7 @@ def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = 
         while not stop.is_set():
             ev = sub.wait(0.1)
             if ev is not None:
-                json.dumps(face_state(ev))
+                json.dumps(neutral_face(ev))
                 face_states[k] += 1
 
     threads = [
@@ -247,10 +242,11 @@ def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = 
         "overhead_ms_p50": pct(stats.overhead_ms, 50),
         "overhead_ms_p99": pct(stats.overhead_ms, 99),
         "overhead_ms_max": round(max(stats.overhead_ms), 3),
-        "tool_calls": sum(e.kind == "tool_call" for e in events),
+        "tool_calls": sum(isinstance(e, ToolCallSent) for e in events),
         "webhook_posts_hanging": hook.posts if hook else 0,
         "face_consumers": FACE_CONSUMERS,
         "face_states_computed": sum(face_states),
+        "brain_face_states": len(brain_faces),
         "never_reading_consumer_dropped": drops.get(f"face{FACE_CONSUMERS - 1}", 0),
         "slow_loop_dropped": drops.get("slow_loop", 0),
     }

@@ -13,13 +13,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError
 
-from affect.yaml_file import read_yaml_mapping
 from face.config import FaceConfig
 from face.phone.phone_config import PhoneConfig
+from orchestrator.data_files import CONFIGS_DIR
 from orchestrator.slow_config import SlowLoopConfig
+from orchestrator.yaml_file import read_yaml_mapping
 from track2_voice.config import Strict, VoiceConfig
 
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIGS_DIR / "creature.yaml"
 
 

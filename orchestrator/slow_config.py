@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from orchestrator.brain.tool_schema import actions
 from track2_voice.config import Strict
 
 
@@ -16,17 +17,7 @@ class IntentConfig(Strict):
     max_phrase_chars: int = Field(400, ge=40, description="rolling buffer cap")
 
 
-ALL_ACTIONS = [
-    "pick_up",
-    "bring",
-    "put_down",
-    "go_to",
-    "look_at",
-    "give",
-    "open",
-    "close",
-    "stop",
-]
+ALL_ACTIONS = list(actions())  # the tool schema's action enum
 
 
 class SafetyConfig(Strict):

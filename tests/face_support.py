@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from affect.presets import load_presets
 from face import FaceConfig, FaceServer
+from orchestrator.data_files import load_presets
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from affect.affect_map import EKMAN, AffectMapError, load_affect_map
+from affect.affect_map import EKMAN, AffectMapError
 from affect.blend import NEUTRAL, Affect, blend, decay, ease_in_out, envelope, progress
 from affect.mixer import AffectMixer
+from orchestrator.data_files import load_affect_map, load_presets
 
 
 def test_easing_is_smooth_and_bounded():
@@ -51,18 +52,28 @@ def test_the_shipped_map_resolves_states_and_events():
     assert m.events["tool_succeeded"].look.valence == pytest.approx(happy[0])
 
 
-def test_face_presets_override_the_fallback_points():
-    m = load_affect_map(presets={"happy": (0.5, 0.1)})
+def test_an_emotions_point_has_one_home_the_face_presets():
+    presets = load_presets()
+    presets["emotions"]["happy"].update(valence=0.5, arousal=0.1)
+    m = load_affect_map(presets=presets)
     assert m.events["tool_succeeded"].look.valence == pytest.approx(0.5)
+    assert load_affect_map().presets["disgust"] == (
+        load_presets()["emotions"]["disgust"]["valence"],
+        load_presets()["emotions"]["disgust"]["arousal"],
+    )
 
 
 def test_bad_map_names_file_and_key(tmp_path):
     p = tmp_path / "affect.yaml"
     p.write_text("states:\n  idle: {emotion: joy}\n")
-    with pytest.raises(AffectMapError, match=r"affect.yaml: presets: missing"):
-        load_affect_map(p)
     with pytest.raises(AffectMapError, match=r"affect.yaml: states.idle.emotion: expected one of"):
-        load_affect_map(p, presets={e: (0.0, 0.0) for e in EKMAN})
+        load_affect_map(p)
+    p.write_text(
+        "presets: {happy: {valence: 0.1, arousal: 0.1}}\nstates:\n  idle: {emotion: happy}\n"
+    )
+    with pytest.raises(AffectMapError, match=r"affect.yaml: presets: an emotion's valence"):
+        load_affect_map(p)
+    assert EKMAN[0] == "neutral"
 
 
 def test_mixer_eases_to_a_state_and_an_event_decays_back_to_it():

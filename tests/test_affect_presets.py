@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from affect.presets import DEFAULT_PATH, EKMAN, PresetError, load_presets
+from affect.presets import EKMAN, PresetError
+from orchestrator.data_files import PRESETS_FILE, load_presets
 
 
 def test_default_presets_cover_ekman_set_with_every_parameter() -> None:
@@ -19,7 +20,7 @@ def test_default_presets_cover_ekman_set_with_every_parameter() -> None:
 
 
 def _write(tmp_path: Path, mutate) -> Path:
-    data = yaml.safe_load(DEFAULT_PATH.read_text())
+    data = yaml.safe_load(PRESETS_FILE.read_text())
     mutate(data)
     p = tmp_path / "emotions.yaml"
     p.write_text(yaml.safe_dump(data))

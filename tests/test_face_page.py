@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from affect.presets import load_presets
 from face import FaceServer
+from orchestrator.data_files import load_presets
 from tests.face_support import ARTIFACTS, FRAME_S, Streamer, launch, require_chromium, start_server
 
 pytestmark = pytest.mark.browser

@@ -8,14 +8,9 @@ import jsonschema
 import pytest
 
 from orchestrator.brain.intents import intents_in_text
-from orchestrator.brain.tools import (
-    TOOL_FILE,
-    SafetyGate,
-    ToolCallError,
-    call_from_intent,
-    parameters_schema,
-    validate_call,
-)
+from orchestrator.brain.intent_rules import load_rules
+from orchestrator.brain.tool_schema import TOOL_FILE, parameters_schema
+from orchestrator.brain.tools import SafetyGate, ToolCallError, call_from_intent, validate_call
 from orchestrator.slow_config import ALL_ACTIONS, SafetyConfig
 
 
@@ -26,6 +21,26 @@ def test_the_schema_file_is_an_openai_function_tool_and_lists_every_action():
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["properties"]["action"]["enum"] == ALL_ACTIONS
     assert schema["additionalProperties"] is False
+
+
+def test_the_action_list_has_one_home_the_schema():
+    enum = parameters_schema()["properties"]["action"]["enum"]
+    assert SafetyConfig().allowed_actions == enum  # the allowlist's default is the enum
+    assert set(load_rules().actions) <= set(enum)  # every phrased action is a tool action
+
+
+def test_an_intent_rule_for_an_action_the_schema_lacks_is_a_clear_error(tmp_path):
+    from orchestrator.brain.intent_rules import DEFAULT_INTENTS_FILE, IntentRulesError
+
+    text = DEFAULT_INTENTS_FILE.read_text().replace(
+        "\nactions:\n", "\nactions:\n  juggle:\n    patterns: ['juggle']\n", 1
+    )
+    bad = tmp_path / "intents.yaml"
+    bad.write_text(text)
+    with pytest.raises(
+        IntentRulesError, match=r"actions.juggle: not an action of the do_physical_task schema"
+    ):
+        load_rules(bad)
 
 
 def test_a_call_from_an_intent_validates_and_bad_calls_name_the_field():

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from affect.yaml_file import read_yaml_mapping
 from orchestrator.config import ConfigError
+from orchestrator.brain.tool_schema import actions as tool_actions
+from orchestrator.yaml_file import read_yaml_mapping
 
 DEFAULT_INTENTS_FILE = Path(__file__).resolve().parents[2] / "configs" / "intents.yaml"
 SLOTS = ("object", "destination", "recipient")
@@ -103,7 +104,13 @@ def load_rules(path: str | Path | None = None) -> IntentRules:
         )
     actions: dict[str, list[re.Pattern[str]]] = {}
     requires: dict[str, list[str]] = {}
+    known = tool_actions()
     for name, spec in (need("actions") or {}).items():
+        if name not in known:
+            raise IntentRulesError(
+                f"{src}: actions.{name}: not an action of the do_physical_task schema "
+                f"(configs/tools/do_physical_task.json); known: {list(known)}"
+            )
         if not isinstance(spec, dict) or not spec.get("patterns"):
             raise IntentRulesError(f"{src}: actions.{name}: expected a mapping with 'patterns'")
         actions[name] = [

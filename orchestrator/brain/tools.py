@@ -3,35 +3,23 @@ safety gate every call passes before anything can move (allowlist, confidence, r
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections import deque
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from orchestrator.brain.intents import Intent
+from orchestrator.brain.tool_schema import TOOL_NAME, parameters_schema, tool_definition
 from orchestrator.slow_config import SafetyConfig
 
-TOOL_FILE = Path(__file__).resolve().parents[2] / "configs" / "tools" / "do_physical_task.json"
-TOOL_NAME = "do_physical_task"
+__all__ = ["TOOL_NAME", "SafetyGate", "call_from_intent", "tool_definition", "validate_call"]
 
 
 class ToolCallError(ValueError):
     """A call that does not match the schema (names the field and what was wrong)."""
-
-
-@lru_cache(maxsize=1)
-def tool_definition() -> dict[str, Any]:
-    """The tool in OpenAI function-tool form (served at GET /tools)."""
-    return json.loads(TOOL_FILE.read_text(encoding="utf-8"))
-
-
-def parameters_schema() -> dict[str, Any]:
-    return tool_definition()["function"]["parameters"]
 
 
 @lru_cache(maxsize=1)

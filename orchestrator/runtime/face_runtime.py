@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from affect.presets import load_presets
 from face import FaceServer
 from face.phone.audio_ws import PhoneAudio
 from face.phone.qr import qr_text
 from orchestrator.brain.face_state import NeutralFace
+from orchestrator.data_files import load_presets
 from orchestrator.runtime.phone_link import QUEUE_FRAMES, build_server, phone_link, prepare_web
 from orchestrator.runtime.slow_loop import feed
 from track2_voice.audio.devices import ClockSource

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from affect.affect_map import AffectMapError, load_affect_map
+from affect.affect_map import AffectMapError
 from face.web import AppServer, bind_socket
 from orchestrator.brain.brain import Brain
 from orchestrator.brain.dispatcher import tool_call_message
@@ -25,6 +25,7 @@ from orchestrator.brain.outbox import Outbox
 from orchestrator.brain.tools import _validator
 from orchestrator.bus import Bus, Subscription
 from orchestrator.config import ConfigError
+from orchestrator.data_files import load_affect_map
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.robot_channel import build_app
 from orchestrator.runtime.webhook import WebhookSink
@@ -50,17 +51,6 @@ INPUT_TYPES = (
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
 SETTLE_POLL_S = 0.05
 FacePublish = Callable[[dict[str, Any]], None]
-
-
-def _presets_from_face() -> dict[str, tuple[float, float]] | None:
-    """The face's emotion presets (affect.presets), when that module is installed."""
-    try:
-        from affect.presets import load_presets
-
-        emotions = load_presets()["emotions"]
-        return {k: (float(v["valence"]), float(v["arousal"])) for k, v in emotions.items()}
-    except Exception:  # not there yet, or no emotions.yaml: configs/affect.yaml has fallbacks
-        return None
 
 
 async def feed(
@@ -91,7 +81,7 @@ class SlowLoop:
         self.bus = bus
         self.token = os.environ.get(TOKEN_ENV) or cfg.robot.token
         try:  # checked now, before any audio or model is opened
-            self.affect_map = load_affect_map(cfg.affect.file, _presets_from_face())
+            self.affect_map = load_affect_map(cfg.affect.file)
         except AffectMapError as e:
             raise ConfigError(str(e)) from None
         self.io = io

@@ -1,0 +1,35 @@
+"""The one place that finds and reads the creature's data files in ``configs/``: the emotion
+presets, the affect map and (through the config) the intents and the tool schema. The
+``affect`` package stays pure: it validates the data it is handed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from affect.affect_map import AffectMap, AffectMapError, parse_affect_map
+from affect.presets import PresetError, parse_presets, preset_points
+from orchestrator.yaml_file import read_yaml_mapping
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+PRESETS_FILE = CONFIGS_DIR / "emotions.yaml"
+AFFECT_FILE = CONFIGS_DIR / "affect.yaml"
+
+
+def load_presets(path: str | Path | None = None) -> dict[str, Any]:
+    """The face's emotion presets (default configs/emotions.yaml); raises PresetError."""
+    p = Path(path) if path is not None else PRESETS_FILE
+    return parse_presets(read_yaml_mapping(p, "presets", PresetError, allow_empty=False), str(p))
+
+
+def load_affect_map(
+    path: str | Path | None = None, presets: dict[str, Any] | None = None
+) -> AffectMap:
+    """The affect map (default configs/affect.yaml), its emotions placed by the presets."""
+    p = Path(path) if path else AFFECT_FILE
+    try:
+        points = preset_points(presets if presets is not None else load_presets())
+    except PresetError as e:
+        raise AffectMapError(str(e)) from None
+    return parse_affect_map(read_yaml_mapping(p, "affect", AffectMapError), str(p), points)
