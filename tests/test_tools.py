@@ -7,8 +7,8 @@ import json
 import jsonschema
 import pytest
 
-from orchestrator.brain.intents import intents_in_text
 from orchestrator.brain.intent_rules import load_rules
+from orchestrator.brain.intents import intents_in_text
 from orchestrator.brain.tool_schema import TOOL_FILE, parameters_schema
 from orchestrator.brain.tools import SafetyGate, ToolCallError, call_from_intent, validate_call
 from orchestrator.slow_config import ALL_ACTIONS, SafetyConfig

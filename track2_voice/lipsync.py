@@ -53,7 +53,3 @@ class LipSync:
             self.mouth = 0.0
         self.mouth = min(1.0, max(0.0, self.mouth))
         return self.mouth
-
-    def reset(self) -> None:
-        self.mouth = 0.0
-        self.last_db = DB_FLOOR

@@ -31,12 +31,10 @@ class UserSpeechDetector:
         self.probability = 0.0
         self._above_ms = 0.0
         self._below_ms = 0.0
-        self.frames_since_end = 1 << 30  # "long ago"
         self.utterances = 0
 
     def update(self, pcm: np.ndarray) -> str | None:
         """Returns 'started', 'ended' or None for this frame."""
-        self.frames_since_end += 1
         resampled = self._rs.resample_chunk(pcm)
         buf = np.concatenate((self._buf, resampled)) if self._buf.size else resampled
         change = None
@@ -62,7 +60,6 @@ class UserSpeechDetector:
             if self._below_ms >= self.cfg.end_ms:
                 self.speaking = False
                 self._above_ms = 0.0
-                self.frames_since_end = 0
                 return "ended"
         return None
 

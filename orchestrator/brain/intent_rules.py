@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import ConfigError
 from orchestrator.brain.tool_schema import actions as tool_actions
+from orchestrator.config import ConfigError
 from orchestrator.yaml_file import read_yaml_mapping
 
 DEFAULT_INTENTS_FILE = Path(__file__).resolve().parents[2] / "configs" / "intents.yaml"
@@ -56,10 +56,6 @@ class IntentRules:
     adjust: dict[str, float]
     pronouns: frozenset[str]
     source: str = field(default="")
-
-    @property
-    def action_names(self) -> list[str]:
-        return list(self.actions)
 
 
 def _expand(pattern: str, macros: dict[str, str]) -> str:

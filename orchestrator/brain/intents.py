@@ -35,7 +35,6 @@ class Intent:
     t: float
     boundary: str
     id: str = field(default_factory=lambda: "int_" + uuid.uuid4().hex[:16])
-    detected_at: float = field(default_factory=time.monotonic)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,124 @@
+"""The brain on scripted event streams: no sockets, no threads. Events in, typed decisions out."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orchestrator.brain.brain import Brain
+from orchestrator.brain.calls import CallStatus, StatusError, StatusErrorCode
+from orchestrator.brain.events import (
+    AffectChanged,
+    CallsCancelled,
+    IntentDetected,
+    StateChanged,
+    ToolCallSent,
+    ToolStatusChanged,
+)
+from orchestrator.brain.outbox import Outbox
+from orchestrator.data_files import load_affect_map
+from tests.slow_support import frame, slow_cfg
+from track2_voice.events import Disconnected, UserSpeechStarted
+
+
+class LinkToARobot:
+    """Where the dispatcher sends messages: a list (a robot arm cannot exist here)."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    def send(self, message: dict) -> bool:
+        self.messages.append(message)
+        return True
+
+
+@pytest.fixture
+def brain(tmp_path):
+    published: list = []
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    b = Brain(slow_cfg(tmp_path), load_affect_map(), outbox, published.append)
+    b.published = published
+    yield b
+    outbox.close()
+
+
+async def say(brain: Brain, text: str, start: int = 0) -> int:
+    i = start
+    for word in text.split():
+        await brain.handle(frame(i, " " + word))
+        i += 1
+    for _ in range(3):  # quiet frames after the sentence
+        await brain.handle(frame(i, None, mouth=0.0))
+        i += 1
+    await asyncio.sleep(0)  # reactions run as tasks on this loop
+    return i
+
+
+def of(brain: Brain, cls) -> list:
+    return [e for e in brain.published if isinstance(e, cls)]
+
+
+async def test_a_commitment_becomes_one_tool_call_and_the_lifecycle_drives_the_state(brain):
+    robot = LinkToARobot()
+    brain.dispatcher.robot_connected(robot)
+    i = await say(brain, "Sure, I'll pick up the red cup.")
+    (intent,) = of(brain, IntentDetected)
+    assert intent.intent.action == "pick_up" and intent.intent.slots["object"] == "red cup"
+    (call,) = of(brain, ToolCallSent)
+    assert call.robot == "scripted" and call.arguments["object"] == "red cup"
+    sent = [m for m in robot.messages if m["type"] == "tool_call"]
+    assert [m["id"] for m in sent] == [call.id]
+    assert brain.states.state == "acting"
+    for status in ("accepted", "running", "succeeded"):
+        brain.dispatcher.on_status(call.id, status, None, "scripted")
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    statuses = [e.status for e in of(brain, ToolStatusChanged)]
+    assert statuses == [CallStatus.ACCEPTED, CallStatus.RUNNING, CallStatus.SUCCEEDED]
+    assert brain.states.state != "acting"
+    assert any(e.cause == "tool_succeeded" for e in of(brain, AffectChanged))
+    face = brain.face_state(frame(i, None, mouth=0.0))
+    assert face["state"] == brain.states.state and face["robot"] is True
+
+
+async def test_status_updates_fail_with_codes_not_prose(brain):
+    with pytest.raises(StatusError) as e:
+        brain.dispatcher.on_status("call_nope", "running", None, "scripted")
+    assert e.value.code is StatusErrorCode.UNKNOWN_CALL
+    with pytest.raises(StatusError) as e:
+        brain.dispatcher.on_status("call_nope", "flying", None, "scripted")
+    assert e.value.code is StatusErrorCode.BAD_STATUS
+
+
+async def test_a_status_never_moves_backwards(brain):
+    robot = LinkToARobot()
+    brain.dispatcher.robot_connected(robot)
+    await say(brain, "Sure, I'll pick up the red cup.")
+    (call,) = of(brain, ToolCallSent)
+    brain.dispatcher.on_status(call.id, "running", None, "scripted")
+    brain.dispatcher.on_status(call.id, "accepted", None, "scripted")  # late: ignored
+    brain.dispatcher.on_status(call.id, "running", None, "scripted")  # re-report: ignored
+    assert [e.status for e in of(brain, ToolStatusChanged)] == [CallStatus.RUNNING]
+
+
+async def test_stop_cancels_what_is_open(brain):
+    robot = LinkToARobot()
+    brain.dispatcher.robot_connected(robot)
+    i = await say(brain, "Sure, I'll pick up the red cup.")
+    await say(brain, "Okay, I'll stop.", i)
+    (cancel,) = of(brain, CallsCancelled)
+    assert len(cancel.ids) == 1
+    assert robot.messages[-1] == {"type": "cancel", "id": cancel.ids[0], "reason": cancel.reason}
+
+
+async def test_who_speaks_drives_the_state_machine(brain):
+    await brain.handle(UserSpeechStarted(index=0, t=0.0, probability=0.9))
+    await say(brain, "hello there", 1)
+    await brain.handle(Disconnected(index=9, t=0.7, url="ws://x", reason="test", retry_s=1.0))
+    changes = [(e.src, e.dst) for e in of(brain, StateChanged)]
+    assert changes[0] == ("idle", "listening")
+    assert changes[-1][1] == "disconnected"
+    assert brain.face_state(frame(10, None))["connected"] is False
