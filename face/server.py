@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from face.config import FaceConfig
-from face.web import AppServer, bind_socket, bounded
+from face.web import AppServer, CloseCode, Mailbox, bind_socket
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +41,14 @@ mimetypes.add_type("application/wasm", ".wasm")
 
 
 class _Client:
-    """One browser: a latest-wins slot and the task that sends it."""
+    """One browser: a latest-wins mailbox and the task that sends it."""
 
-    __slots__ = ("ws", "slot", "ready", "sent", "overwritten", "task")
+    __slots__ = ("ws", "out", "task")
 
     def __init__(self, ws: WebSocket) -> None:
         self.ws = ws
-        self.slot: str | None = None
-        self.ready = asyncio.Event()
-        self.sent = 0
-        self.overwritten = 0
+        self.out = Mailbox(1)
         self.task: asyncio.Task | None = None
-
-    def offer(self, text: str) -> None:
-        if self.slot is not None:
-            self.overwritten += 1
-        self.slot = text
-        self.ready.set()
 
 
 class FaceServer:
@@ -111,7 +102,7 @@ class FaceServer:
 
     def _fanout(self, text: str) -> None:
         for c in self._clients:
-            c.offer(text)
+            c.out.offer(text)
 
     # -- the HTTP/WebSocket app ---------------------------------------------------------
     def _build_app(self) -> Starlette:
@@ -143,7 +134,7 @@ class FaceServer:
         client = _Client(ws)
         self._clients.add(client)
         if self._last is not None:
-            client.offer(self._last)
+            client.out.offer(self._last)
         client.task = asyncio.create_task(self._sender(client))
         try:
             while True:  # the page sends nothing we need; reading notices a closed socket
@@ -158,22 +149,11 @@ class FaceServer:
 
     async def _sender(self, c: _Client) -> None:
         try:
-            while True:
-                await c.ready.wait()
-                c.ready.clear()
-                text, c.slot = c.slot, None
-                if text is None:
-                    continue
-                try:
-                    await bounded(c.ws.send_text(text), self.cfg.stall_timeout_s)
-                except asyncio.TimeoutError:
-                    self.stalled_closed += 1
-                    log.warning(
-                        "face client stalled for %.1f s: closing it", self.cfg.stall_timeout_s
-                    )
-                    await self._abort(c)
-                    return
-                c.sent += 1
+            await c.out.send_all(c.ws.send_text, self.cfg.stall_timeout_s)
+        except asyncio.TimeoutError:
+            self.stalled_closed += 1
+            log.warning("face client stalled for %.1f s: closing it", self.cfg.stall_timeout_s)
+            await self._abort(c)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a broken socket ends this client only
@@ -183,7 +163,7 @@ class FaceServer:
     async def _abort(self, c: _Client) -> None:
         self._clients.discard(c)
         try:
-            await asyncio.wait_for(c.ws.close(code=1011), 1.0)
+            await asyncio.wait_for(c.ws.close(code=CloseCode.STALLED), 1.0)
         except Exception:
             pass
 
@@ -192,7 +172,7 @@ class FaceServer:
             "ok": True,
             "clients": len(self._clients),
             "published": self.published,
-            "overwritten": sum(c.overwritten for c in list(self._clients)),
+            "overwritten": sum(c.out.dropped for c in list(self._clients)),
             "stalled_closed": self.stalled_closed,
         }
 
@@ -225,7 +205,7 @@ class FaceServer:
         """Stop serving on the loop it runs on and close every client."""
         server, self._app_server = self._app_server, None
         for c in list(self._clients):
-            c.ready.set()
+            c.out.ready.set()
             if c.task is not None:
                 c.task.cancel()
         self._clients.clear()

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import socket
-from collections.abc import Awaitable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from typing import Any, TypeVar
 
@@ -41,6 +42,35 @@ async def bounded(aw: Awaitable[T], timeout_s: float) -> T:
         async with asyncio.timeout(timeout_s):
             return await aw
     return await asyncio.wait_for(aw, timeout_s)
+
+
+class Mailbox:
+    """The outgoing side of one socket: a bounded drop-oldest queue drained by one sender task,
+    so a slow or dead peer only ever delays itself. ``maxlen=1`` is latest-wins (the face)."""
+
+    __slots__ = ("items", "ready", "sent", "dropped")
+
+    def __init__(self, maxlen: int) -> None:
+        self.items: deque[Any] = deque(maxlen=maxlen)
+        self.ready = asyncio.Event()
+        self.sent = 0
+        self.dropped = 0
+
+    def offer(self, item: Any) -> None:
+        if len(self.items) == self.items.maxlen:
+            self.dropped += 1
+        self.items.append(item)
+        self.ready.set()
+
+    async def send_all(self, send: Callable[[Any], Awaitable[None]], timeout_s: float) -> None:
+        """Send what arrives until cancelled; raises ``asyncio.TimeoutError`` when one send
+        takes longer than ``timeout_s`` (the peer stalled)."""
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            while self.items:
+                await bounded(send(self.items.popleft()), timeout_s)
+                self.sent += 1
 
 
 def token_ok(given: str | None, expected: str | None) -> bool:

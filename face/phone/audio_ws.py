@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +23,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from face.phone.audio_protocol import AudioMessageError, decode_mic, encode_bot_frame
-from face.web import CloseCode, bounded, token_ok
+from face.web import CloseCode, Mailbox, token_ok
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +35,14 @@ MAX_ERRORS_REPORTED = 5  # per page, so a broken page cannot flood the log
 
 
 class _Phone:
-    __slots__ = ("ws", "queue", "ready", "sent", "dropped", "received", "errors", "task")
+    __slots__ = ("ws", "out", "received", "errors", "task")
 
     def __init__(self, ws: WebSocket, maxlen: int) -> None:
         self.ws = ws
-        self.queue: deque[bytes] = deque(maxlen=maxlen)
-        self.ready = asyncio.Event()
-        self.sent = 0
-        self.dropped = 0
+        self.out = Mailbox(maxlen)
         self.received = 0
         self.errors = 0
         self.task: asyncio.Task | None = None
-
-    def offer(self, data: bytes) -> None:
-        if len(self.queue) == self.queue.maxlen:
-            self.dropped += 1
-        self.queue.append(data)
-        self.ready.set()
 
 
 class PhoneAudio:
@@ -101,7 +91,7 @@ class PhoneAudio:
 
     def _offer(self, phone: _Phone, data: bytes) -> None:
         if phone is self._phone:
-            phone.offer(data)
+            phone.out.offer(data)
 
     @property
     def connected(self) -> bool:
@@ -116,8 +106,8 @@ class PhoneAudio:
             "messages_in": self.messages_in,
             "samples_in": self.samples_in,
             "bad_messages": self.bad_messages,
-            "frames_out": self.frames_out + (p.sent if p else 0),
-            "dropped_out": self.dropped_out + (p.dropped if p else 0),
+            "frames_out": self.frames_out + (p.out.sent if p else 0),
+            "dropped_out": self.dropped_out + (p.out.dropped if p else 0),
         }
 
     # -- HTTP / WebSocket -----------------------------------------------------------------
@@ -186,20 +176,10 @@ class PhoneAudio:
 
     async def _sender(self, phone: _Phone) -> None:
         try:
-            while True:
-                await phone.ready.wait()
-                phone.ready.clear()
-                while phone.queue:
-                    data = phone.queue.popleft()
-                    try:
-                        await bounded(phone.ws.send_bytes(data), SEND_TIMEOUT_S)
-                    except asyncio.TimeoutError:
-                        log.warning(
-                            "phone audio: page stalled for %.1f s: closing it", SEND_TIMEOUT_S
-                        )
-                        await self._retire(phone, CloseCode.STALLED, "stalled")
-                        return
-                    phone.sent += 1
+            await phone.out.send_all(phone.ws.send_bytes, SEND_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.warning("phone audio: page stalled for %.1f s: closing it", SEND_TIMEOUT_S)
+            await self._retire(phone, CloseCode.STALLED, "stalled")
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a broken socket ends this page only
@@ -217,9 +197,9 @@ class PhoneAudio:
             pass
 
     def _account(self, phone: _Phone) -> None:
-        self.frames_out += phone.sent
-        self.dropped_out += phone.dropped
-        phone.sent = phone.dropped = 0
+        self.frames_out += phone.out.sent
+        self.dropped_out += phone.out.dropped
+        phone.out.sent = phone.out.dropped = 0
 
 
 async def _send_error(ws: WebSocket, text: str) -> None:
