@@ -91,13 +91,8 @@ class FastLoop:
     def run(self, max_frames: int | None = None, stop_when_finished: bool = False) -> LoopStats:
         """Run until the source ends, ``stop()``, ``max_frames`` or (optionally) the backend
         says it is finished. Returns the per-frame statistics."""
-        events, backend, lipsync, vad, sink = (
-            self.events,
-            self.backend,
-            self.lipsync,
-            self.vad,
-            self.sink,
-        )
+        backend, lipsync, vad, sink = self.backend, self.lipsync, self.vad, self.sink
+        events = self.events
         stats = self.stats
         perf = time.perf_counter
         events.publish(LoopStarted(index=0, t=time.monotonic(), backend=backend.name))
