@@ -62,7 +62,9 @@ async def test_asyncio_consumers_on_one_loop_get_events_from_another_thread():
 
 
 def test_records_keep_their_documented_shape():
-    assert Rollover(index=4, t=1.5, reason="budget", steps=9, total_steps=9, session=1).to_dict() == {
+    assert Rollover(
+        index=4, t=1.5, reason="budget", steps=9, total_steps=9, session=1
+    ).to_dict() == {
         "kind": "rollover",
         "index": 4,
         "t": 1.5,

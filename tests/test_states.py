@@ -90,7 +90,9 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
         hub.publish(UserSpeechEnded(index=1, t=time.monotonic(), probability=0.1))
         for i in range(2, 6):
             hub.publish(frame(i, 0.5, " hi" if i == 2 else None))
-        hub.publish(Disconnected(index=6, t=time.monotonic(), url="ws://x", reason="test", retry_s=0))
+        hub.publish(
+            Disconnected(index=6, t=time.monotonic(), url="ws://x", reason="test", retry_s=0)
+        )
         deadline = time.monotonic() + 5
         while slow.states.state != "disconnected" and time.monotonic() < deadline:
             time.sleep(0.01)

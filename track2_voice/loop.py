@@ -117,9 +117,7 @@ class FastLoop:
             except Exception as e:  # a bad frame or a backend fault must not end the session
                 stats.errors += 1
                 log.exception("frame %d failed", frame.index)
-                events.publish(
-                    VoiceError(index=frame.index, t=t_frame, where="step", error=str(e))
-                )
+                events.publish(VoiceError(index=frame.index, t=t_frame, where="step", error=str(e)))
                 continue
             mouth = lipsync.update(out)
             sink.write(out)

@@ -47,7 +47,13 @@ class TokenGate:
             given = (qs.get("token") or [None])[0]
             if not token_ok(given, self.token):
                 if scope["type"] == "websocket":
-                    await send({"type": "websocket.close", "code": CloseCode.UNAUTHORIZED, "reason": "bad token"})
+                    await send(
+                        {
+                            "type": "websocket.close",
+                            "code": CloseCode.UNAUTHORIZED,
+                            "reason": "bad token",
+                        }
+                    )
                     return
                 body = b"this creature's face needs the access token from its URL\n"
                 await send(

@@ -33,7 +33,6 @@ SEND_TIMEOUT_S = 5.0  # a phone whose socket takes nothing for this long is clos
 MAX_ERRORS_REPORTED = 5  # per page, so a broken page cannot flood the log
 
 
-
 class _Phone:
     __slots__ = ("ws", "out", "received", "errors", "task")
 

@@ -54,7 +54,11 @@ from track2_voice.events import (
 log = logging.getLogger(__name__)
 logging.getLogger("transitions").setLevel(logging.ERROR)  # each change is a "state" event
 # a terminal status plays the matching look from the affect map
-STATUS_LOOKS = {"succeeded": "tool_succeeded", "failed": "tool_failed", "cancelled": "tool_cancelled"}
+STATUS_LOOKS = {
+    "succeeded": "tool_succeeded",
+    "failed": "tool_failed",
+    "cancelled": "tool_cancelled",
+}
 Publish = Callable[[Event], None]
 
 
@@ -126,8 +130,9 @@ class Brain:
         """Publish one of the brain's events (stamped with the last frame), then react to it."""
         ev.index, ev.t = self._last_index, self._clock()
         self._publish(ev)
-        if isinstance(ev, (ToolCallSent, ToolStatusChanged, ToolRejected, RobotConnected,
-                           RobotDisconnected)):
+        if isinstance(
+            ev, (ToolCallSent, ToolStatusChanged, ToolRejected, RobotConnected, RobotDisconnected)
+        ):
             asyncio.get_running_loop().create_task(self._react(ev))
 
     async def _react(self, ev: Happening) -> None:

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS calls_open ON calls(status);
 """
+
+
 @dataclass
 class OutboxCall:
     seq: int

@@ -138,9 +138,7 @@ class SlowLoop:
         try:
             sock = bind_socket(host, port, "slow_loop.robot.port")
         except OSError as e:
-            msg = (
-                f"{e}; the robot channel is off for this run and calls wait in the outbox"
-            )
+            msg = f"{e}; the robot channel is off for this run and calls wait in the outbox"
             log.error(msg)
             self.brain.emit(ServiceError(where="robot_channel", error=msg))
             return
@@ -206,5 +204,3 @@ class SlowLoop:
                 return False
             time.sleep(SETTLE_POLL_S)
         return False
-
-

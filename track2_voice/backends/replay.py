@@ -62,9 +62,7 @@ class ReplayBackend(Backend):
             self._tail += 1
             if self._tail * FRAME_SECONDS >= self.scene.spec.tail_s and not self._done:
                 self._done = True
-                return StepResult(
-                    silence(), None, [SceneEnd(scene=self.scene.spec.name)]
-                )
+                return StepResult(silence(), None, [SceneEnd(scene=self.scene.spec.name)])
             return StepResult(silence())
         line = lines[self._line]
         events = []
@@ -74,9 +72,7 @@ class ReplayBackend(Backend):
             if not ready:
                 return StepResult(silence())
             self._pos = 0
-            events.append(
-                SceneLine(line=self._line, text=line.spec.text, start=why)
-            )
+            events.append(SceneLine(line=self._line, text=line.spec.text, start=why))
         out = line.frames[self._pos]
         text = line.pieces.get(self._pos)
         self._pos += 1
