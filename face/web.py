@@ -33,6 +33,8 @@ class CloseCode(IntEnum):
     AUDIO_OFF = 4403  # the phone's audio endpoint is switched off
     TOO_SLOW = 4408  # a robot that does not read its calls
     REPLACED = 4409  # a newer phone took over
+    BUSY = 4429  # the creature is already on a call
+    BAD_STREAM = 4400  # a call whose stream does not follow the protocol (or its format)
 
 
 async def bounded(aw: Awaitable[T], timeout_s: float) -> T:

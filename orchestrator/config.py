@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 
 from face.config import FaceConfig
 from face.phone.phone_config import PhoneConfig
+from face.phone.telephony_config import TelephonyConfig
 from orchestrator.data_files import CONFIGS_DIR
 from orchestrator.slow_config import SlowLoopConfig
 from orchestrator.yaml_file import read_yaml_mapping
@@ -42,6 +43,7 @@ class CreatureConfig(Strict):
     log: LogConfig = LogConfig()
     face: FaceConfig = FaceConfig()
     phone: PhoneConfig = PhoneConfig()
+    telephony: TelephonyConfig = TelephonyConfig()
     slow_loop: SlowLoopConfig = SlowLoopConfig()
 
 

@@ -17,10 +17,11 @@ TOKEN_NAME = "phone-token"
 TOKEN_BYTES = 16
 
 
-def load_or_make_token(state_dir: str | Path) -> str:
+def load_or_make_token(state_dir: str | Path, name: str = TOKEN_NAME) -> str:
+    """The token kept in ``state_dir/name``; made (random, mode 0600) when missing."""
     d = Path(state_dir).expanduser()
     d.mkdir(parents=True, exist_ok=True)
-    p = d / TOKEN_NAME
+    p = d / name
     if p.exists():
         tok = p.read_text(encoding="utf-8").strip()
         if len(tok) >= 8:

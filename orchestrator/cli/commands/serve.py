@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import ExitStack
 from pathlib import Path
 
 from orchestrator.cli.commands.common import (
@@ -16,7 +17,9 @@ from orchestrator.cli.commands.common import (
     add_config_options,
     config_from_args,
 )
+from orchestrator.config import ConfigError
 from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
+from orchestrator.runtime.telephony_link import telephony_running
 from orchestrator.runtime.voice_session import VoiceSession
 from track2_voice.audio.devices import ClockSource
 
@@ -38,9 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_face_options(p, skip_flag=False)
     p.add_argument(
         "--audio",
-        choices=["phone", "local"],
+        choices=["phone", "local", "telephony"],
         default="phone",
-        help="phone: the page's mic and speaker (default); local: this machine's sound card",
+        help="phone: the page's mic and speaker (default); local: this machine's sound card "
+        "(with echo cancellation); telephony: a phone call through the telephone bridge",
     )
     p.add_argument("--no-tls", action="store_true", help="plain HTTP (phone mics need HTTPS)")
     p.add_argument("--input", help="an audio file as the mic instead (turns phone audio off)")
@@ -60,20 +64,30 @@ def main(args: argparse.Namespace) -> int:
         extra["audio.input"] = args.input
     if args.output:
         extra["audio.output"] = args.output
+    if args.audio == "telephony" and args.input:
+        raise ConfigError("--audio telephony: the call is the mic; leave out --input")
     cfg = config_from_args(args, extra)
     # with --audio local and no sound card, this raises the clear error of check_sound_device
     session = VoiceSession(cfg, Path(args.record) if args.record else None)
-    phone_source = session.source if isinstance(session.source, ClockSource) else None
+    clock = session.source if isinstance(session.source, ClockSource) else None
+    telephony = args.audio == "telephony" and clock is not None
+    phone_source = None if telephony else clock  # one pair of ears: the call's, or the page's
     phone_stats: dict = {}
+    call_stats: dict = {}
     try:
         session.start_slow()
         https = False if args.no_tls else None
-        with face_running(session, phone_source, https) as rt:
+        with ExitStack() as stack:
+            rt = stack.enter_context(face_running(session, phone_source, https))
+            tel = stack.enter_context(telephony_running(session, clock)) if telephony else None
             session.start_backend()
             stats = session.run(max_frames=args.max_frames, stop_when_finished=args.once)
             if rt is not None:
                 phone_stats = rt.phone.stats()
+            if tel is not None:
+                call_stats = tel.bridge.stats()
     finally:
         session.close()
-    print(json.dumps({**stats.summary(), "phone": phone_stats}), flush=True)
+    extra = {"telephony": call_stats} if telephony else {}
+    print(json.dumps({**stats.summary(), "phone": phone_stats, **extra}), flush=True)
     return 0 if stats.errors == 0 else 1

@@ -1,0 +1,505 @@
+"""The telephone bridge: a Twilio Media Streams WebSocket and the TwiML webhook that opens it.
+
+A call is the creature's ears and voice the way the phone page is: the caller's mu-law audio
+becomes 24 kHz float samples for ``on_audio`` (the fast loop's clock), and each frame the
+creature says goes back as 20 ms ``media`` messages, paced at real time: the bridge keeps the
+carrier's buffer at most ``lead_ms`` ahead of the caller's ear, so a ``clear`` on barge-in
+drops little and the creature's mouth on the face stays near what the caller hears. A ``mark``
+follows every few frames; the carrier echoes it once the audio before it has played, which
+tells how far the caller has heard.
+
+Why it lives in face/: it is transport, like the phone page's socket. It knows nothing of the
+voice loop or the bus: it gets ``on_audio`` and a :class:`CallObserver`, and offers
+``send_frame`` and ``clear`` (both on the I/O loop).
+
+Who may call: the webhook needs a valid ``X-Twilio-Signature`` (HMAC-SHA1 of the URL and the
+form with the account's auth token, checked by the ``twilio`` package's validator) or the
+creature's own token (``?token=`` or a Bearer header: tests, other carriers). The stream needs
+the same on its upgrade request, or the token as the ``token`` custom parameter of ``start``
+(what the served TwiML puts there: the carrier does not pass query strings on stream URLs).
+Anything else is refused, logged and reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from face.phone.telephone_audio import CHUNK_BYTES, PHONE_RATE, TelephoneAudio
+from face.phone.telephony_config import TelephonyConfig
+from face.phone.twilio_protocol import (
+    ConnectedMsg,
+    DtmfMsg,
+    MarkMsg,
+    MediaMsg,
+    StartMsg,
+    StopMsg,
+    StreamMessageError,
+    check_format,
+    clear_message,
+    mark_message,
+    media_message,
+    parse,
+)
+from face.web import CloseCode, bearer, bounded, token_ok
+
+log = logging.getLogger(__name__)
+
+TWIML_PATH = "/telephony/twiml"
+STREAM_PATH = "/telephony/stream"
+SIGNATURE_HEADER = "x-twilio-signature"
+AUTH_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
+TOKEN_PARAMETER = "token"  # the custom parameter of <Stream> that carries the creature's token
+SEND_TIMEOUT_S = 5.0
+MAX_ERRORS_REPORTED = 5  # per call, so a broken peer cannot flood the log
+MAX_PENDING = 8  # streams that have not authenticated yet
+MAX_FORM_BYTES = 16_384
+
+
+class CallObserver(Protocol):
+    """What the bridge reports (the runtime turns these into events on the bus)."""
+
+    def call_started(self, start: StartMsg, via: str) -> None: ...
+
+    def call_ended(self, start: StartMsg, reason: str, stats: dict[str, Any]) -> None: ...
+
+    def dtmf(self, start: StartMsg, digit: str) -> None: ...
+
+    def cleared(self, start: StartMsg, dropped_ms: float, marks_pending: int) -> None: ...
+
+    def refused(self, where: str, peer: str, reason: str) -> None: ...
+
+
+class _Quiet:
+    def call_started(self, start: StartMsg, via: str) -> None:
+        pass
+
+    def call_ended(self, start: StartMsg, reason: str, stats: dict[str, Any]) -> None:
+        pass
+
+    def dtmf(self, start: StartMsg, digit: str) -> None:
+        pass
+
+    def cleared(self, start: StartMsg, dropped_ms: float, marks_pending: int) -> None:
+        pass
+
+    def refused(self, where: str, peer: str, reason: str) -> None:
+        pass
+
+
+@dataclass
+class _Call:
+    ws: WebSocket
+    start: StartMsg
+    codec: TelephoneAudio
+    queue: deque[tuple[bytes, str | None]]
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    play_until: float = 0.0  # loop time when the carrier will have played all we sent
+    task: asyncio.Task | None = None
+    t0: float = field(default_factory=time.monotonic)
+    chunks_in: int = 0
+    chunks_lost: int = 0
+    last_chunk: int = 0
+    chunks_out: int = 0
+    dropped_out: int = 0
+    underruns: int = 0
+    marks_sent: int = 0
+    marks_heard: int = 0
+    heard_frame: int = -1
+    clears: int = 0
+    pending_marks: set[str] = field(default_factory=set)
+    errors: int = 0
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "seconds": round(time.monotonic() - self.t0, 3),
+            "chunks_in": self.chunks_in,
+            "chunks_lost": self.chunks_lost,
+            "chunks_out": self.chunks_out,
+            "dropped_out": self.dropped_out,
+            "underruns": self.underruns,
+            "marks_sent": self.marks_sent,
+            "marks_heard": self.marks_heard,
+            "heard_frame": self.heard_frame,
+            "clears": self.clears,
+            "bad_messages": self.errors,
+        }
+
+
+class TelephonyBridge:
+    """Routes ``/telephony/twiml`` and ``/telephony/stream``; mount them with ``routes()``."""
+
+    def __init__(
+        self,
+        cfg: TelephonyConfig,
+        token: str,
+        on_audio: Callable[[np.ndarray], None] | None,
+        observer: CallObserver | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.token = token
+        self.on_audio = on_audio
+        self.observer: CallObserver = observer or _Quiet()
+        self.auth_token = os.environ.get(AUTH_TOKEN_ENV) or cfg.twilio_auth_token
+        self._validator = None
+        if self.auth_token:
+            from twilio.request_validator import RequestValidator
+
+            self._validator = RequestValidator(self.auth_token)
+        self.call: _Call | None = None
+        self._pending = 0
+        self.calls = 0
+        self.refused = 0
+        self.bad_messages = 0
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(TWIML_PATH, self._twiml, methods=["GET", "POST"]),
+            WebSocketRoute(STREAM_PATH, self._stream),
+        ]
+
+    # -- who may call ---------------------------------------------------------------------------
+    def _public_url(self, scope_url: Any, headers: Any, websocket: bool) -> str:
+        """The URL as the carrier sent it (what it signed): the configured public address, or
+        the Host and X-Forwarded-Proto a tunnel passes on."""
+        if self.cfg.public_url:
+            base = self.cfg.public_url
+        else:
+            proto = headers.get("x-forwarded-proto") or scope_url.scheme
+            proto = {"ws": "http", "wss": "https"}.get(proto, proto)
+            base = f"{proto}://{headers.get('host') or scope_url.netloc}"
+        if websocket:
+            base = "ws" + base[4:] if base.startswith("http") else base
+        query = f"?{scope_url.query}" if scope_url.query else ""
+        return f"{base}{scope_url.path}{query}"
+
+    def _signed(self, url: str, params: dict[str, str], signature: str | None) -> bool:
+        if self._validator is None or not signature:
+            return False
+        try:
+            return bool(self._validator.validate(url, params, signature))
+        except Exception:  # a malformed signature is a wrong one
+            return False
+
+    def _own_token(self, query: Any, headers: Any) -> bool:
+        given = query.get("token") or bearer(headers)
+        return given is not None and token_ok(given, self.token)
+
+    def _refuse(self, where: str, peer: str, reason: str) -> None:
+        self.refused += 1
+        log.warning("telephony: refused %s from %s: %s", where, peer, reason)
+        self.observer.refused(where, peer, reason)
+
+    # -- the webhook ------------------------------------------------------------------------------
+    async def _twiml(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return PlainTextResponse(f"form over {MAX_FORM_BYTES} bytes\n", status_code=413)
+        params: dict[str, str] = {}
+        if request.method == "POST" and body:
+            form = await request.form()
+            params = {k: str(v) for k, v in form.items()}
+        url = self._public_url(request.url, request.headers, websocket=False)
+        via = None
+        if self._signed(url, params, request.headers.get(SIGNATURE_HEADER)):
+            via = "twilio-signature"
+        elif self._own_token(request.query_params, request.headers):
+            via = "token"
+        if via is None:
+            why = (
+                "bad or missing X-Twilio-Signature"
+                if request.headers.get(SIGNATURE_HEADER)
+                else "no X-Twilio-Signature and no token"
+            )
+            self._refuse("webhook", _peer(request), why)
+            return PlainTextResponse(f"{why}\n", status_code=403)
+        return Response(self.twiml(url), media_type="application/xml")
+
+    def twiml(self, webhook_url: str) -> str:
+        """``<Connect><Stream>`` to this bridge (``<Reject reason="busy">`` during a call)."""
+        from twilio.twiml.voice_response import Connect, VoiceResponse
+
+        response = VoiceResponse()
+        if self.call is not None:
+            response.reject(reason="busy")
+            return response.to_xml()
+        base = webhook_url.split("?", 1)[0][: -len(TWIML_PATH)]
+        stream_url = "ws" + base[4:] + STREAM_PATH if base.startswith("http") else base
+        connect = Connect()
+        stream = connect.stream(url=stream_url)
+        stream.parameter(name=TOKEN_PARAMETER, value=self.token)
+        response.append(connect)
+        return response.to_xml()
+
+    def webhook_url(self, base: str) -> str:
+        """The URL to give the carrier for incoming calls, with the creature's token (for
+        carriers that do not sign; Twilio's signature covers it too)."""
+        return f"{base}{TWIML_PATH}?{urlencode({'token': self.token})}"
+
+    # -- the stream -------------------------------------------------------------------------------
+    async def _stream(self, ws: WebSocket) -> None:
+        peer = _peer(ws)
+        if self._pending >= MAX_PENDING:
+            await ws.close(code=CloseCode.BUSY)
+            self._refuse("stream", peer, "too many streams waiting to authenticate")
+            return
+        await ws.accept()
+        url = self._public_url(ws.url, ws.headers, websocket=True)
+        via = None
+        if self._signed(url, {}, ws.headers.get(SIGNATURE_HEADER)):
+            via = "twilio-signature"
+        elif self._own_token(ws.query_params, ws.headers):
+            via = "token"
+        self._pending += 1
+        try:
+            start = await self._await_start(ws, via is not None)
+        finally:
+            self._pending -= 1
+        if start is None:
+            return
+        if via is None:
+            if token_ok(start.custom_parameters.get(TOKEN_PARAMETER), self.token) and (
+                start.custom_parameters.get(TOKEN_PARAMETER) is not None
+            ):
+                via = "stream-parameter"
+            else:
+                self._refuse("stream", peer, "no valid signature or token")
+                await _close(ws, CloseCode.UNAUTHORIZED, "bad or missing credential")
+                return
+        try:
+            check_format(start)
+        except StreamMessageError as e:
+            self._refuse("stream", peer, str(e))
+            await _send_error(ws, str(e))
+            await _close(ws, CloseCode.BAD_STREAM, "unsupported media format")
+            return
+        if self.call is not None:
+            self._refuse("stream", peer, "already on a call")
+            await _close(ws, CloseCode.BUSY, "the creature is on another call")
+            return
+        await self._hold(ws, start, via)
+
+    async def _await_start(self, ws: WebSocket, authenticated: bool) -> StartMsg | None:
+        """Read until ``start`` (``connected`` comes first), bounded in time and count."""
+        deadline = time.monotonic() + self.cfg.start_timeout_s
+        for _ in range(16):
+            left = deadline - time.monotonic()
+            try:
+                text = await asyncio.wait_for(_receive_text(ws), max(left, 0.001))
+            except asyncio.TimeoutError:
+                await _close(ws, CloseCode.BAD_STREAM, "no 'start' message in time")
+                return None
+            if text is None:
+                return None
+            try:
+                msg = parse(text)
+            except StreamMessageError as e:
+                self.bad_messages += 1
+                await _send_error(ws, str(e))
+                continue
+            if isinstance(msg, StartMsg):
+                return msg
+            if not isinstance(msg, ConnectedMsg):
+                await _send_error(ws, f"expected 'start' first, got {type(msg).__name__}")
+        await _close(ws, CloseCode.BAD_STREAM, "no 'start' message")
+        return None
+
+    async def _hold(self, ws: WebSocket, start: StartMsg, via: str) -> None:
+        maxlen = self.cfg.send_queue_frames * 4  # four 20 ms chunks per 80 ms frame
+        call = self.call = _Call(ws, start, TelephoneAudio(), deque(maxlen=maxlen))
+        self.calls += 1
+        log.info(
+            "telephony: call %s (stream %s) connected via %s", start.call_sid, start.stream_sid, via
+        )
+        self.observer.call_started(start, via)
+        call.task = asyncio.create_task(self._sender(call))
+        reason = "disconnected"
+        try:
+            while True:
+                text = await _receive_text(ws)
+                if text is None:
+                    break
+                if self._on_message(call, text):
+                    reason = "stop"
+                    break
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            if self.call is call:
+                self.call = None
+            if call.task is not None:
+                call.task.cancel()
+            log.info("telephony: call %s ended (%s): %s", start.call_sid, reason, call.stats())
+            self.observer.call_ended(start, reason, call.stats())
+        await _close(ws, 1000, "call ended")
+
+    def _on_message(self, call: _Call, text: str) -> bool:
+        """Handle one frame of a call; True when the call stops."""
+        try:
+            msg = parse(text)
+        except StreamMessageError as e:
+            self.bad_messages += 1
+            call.errors += 1
+            if call.errors <= MAX_ERRORS_REPORTED:
+                log.warning("telephony: call %s sent a bad message: %s", call.start.call_sid, e)
+                asyncio.ensure_future(_send_error(call.ws, str(e)))
+            return False
+        if isinstance(msg, MediaMsg):
+            if msg.track not in ("inbound", "inbound_track"):
+                return False
+            if call.chunks_in and msg.chunk > call.last_chunk + 1:
+                call.chunks_lost += msg.chunk - call.last_chunk - 1
+            call.last_chunk = msg.chunk
+            call.chunks_in += 1
+            if self.on_audio is not None and msg.payload:
+                try:
+                    self.on_audio(call.codec.decode(msg.payload))
+                except Exception:  # the consumer's fault must not end the call
+                    log.exception("telephony: on_audio failed")
+        elif isinstance(msg, MarkMsg):
+            if msg.name in call.pending_marks:
+                call.pending_marks.discard(msg.name)
+                call.marks_heard += 1
+                call.heard_frame = max(call.heard_frame, _frame_of(msg.name))
+        elif isinstance(msg, DtmfMsg):
+            log.info("telephony: call %s pressed %s", call.start.call_sid, msg.digit)
+            self.observer.dtmf(call.start, msg.digit)
+        elif isinstance(msg, StopMsg):
+            return True
+        return False
+
+    # -- the creature's voice (on the I/O loop) ------------------------------------------------
+    def send_frame(self, index: int, pcm: np.ndarray) -> None:
+        """Queue one 80 ms frame for the caller (four 20 ms chunks, a mark every few frames);
+        never blocks: a full queue drops its oldest chunk (counted)."""
+        call = self.call
+        if call is None:
+            return
+        data = call.codec.encode(pcm)
+        n = len(data)
+        for i in range(0, n, CHUNK_BYTES):
+            if len(call.queue) == call.queue.maxlen:
+                call.dropped_out += 1
+            last = i + CHUNK_BYTES >= n
+            mark = f"frame-{index}" if last and index % self.cfg.mark_every_frames == 0 else None
+            call.queue.append((data[i : i + CHUNK_BYTES], mark))
+        call.ready.set()
+
+    async def clear(self) -> bool:
+        """The creature was cut off: drop what is queued here and what the carrier buffered."""
+        call = self.call
+        if call is None:
+            return False
+        loop = asyncio.get_running_loop()
+        queued = sum(len(c) for c, _ in call.queue)
+        buffered_s = max(0.0, call.play_until - loop.time())
+        call.queue.clear()
+        call.play_until = loop.time()
+        call.clears += 1
+        try:
+            await bounded(call.ws.send_text(clear_message(call.start.stream_sid)), SEND_TIMEOUT_S)
+        except Exception as e:
+            log.debug("telephony: clear not sent: %s", e)
+            return False
+        dropped_ms = 1000.0 * (queued / PHONE_RATE + buffered_s)
+        self.observer.cleared(call.start, round(dropped_ms, 1), len(call.pending_marks))
+        return True
+
+    async def _sender(self, call: _Call) -> None:
+        loop = asyncio.get_running_loop()
+        lead = self.cfg.lead_ms / 1000.0
+        sid = call.start.stream_sid
+        try:
+            while True:
+                await call.ready.wait()
+                call.ready.clear()
+                while call.queue:
+                    now = loop.time()
+                    if call.play_until < now:
+                        if call.chunks_out:
+                            call.underruns += 1
+                        call.play_until = now  # the caller heard a gap; start again from now
+                    ahead = call.play_until - now
+                    if ahead > lead:
+                        await asyncio.sleep(ahead - lead)
+                        continue  # a clear may have emptied the queue meanwhile
+                    chunk, mark = call.queue.popleft()
+                    await bounded(call.ws.send_text(media_message(sid, chunk)), SEND_TIMEOUT_S)
+                    call.play_until += len(chunk) / PHONE_RATE
+                    call.chunks_out += 1
+                    if mark is not None:
+                        call.pending_marks.add(mark)
+                        call.marks_sent += 1
+                        await bounded(call.ws.send_text(mark_message(sid, mark)), SEND_TIMEOUT_S)
+        except asyncio.CancelledError:
+            raise
+        except asyncio.TimeoutError:
+            log.warning(
+                "telephony: the carrier took nothing for %.1f s: hanging up", SEND_TIMEOUT_S
+            )
+            await _close(call.ws, CloseCode.STALLED, "stalled")
+        except Exception as e:  # a broken socket ends this call only
+            log.debug("telephony: send failed: %s", e)
+
+    def stats(self) -> dict[str, Any]:
+        call = self.call
+        return {
+            "on_call": call is not None,
+            "calls": self.calls,
+            "refused": self.refused,
+            "bad_messages": self.bad_messages,
+            **({"call": call.stats()} if call is not None else {}),
+        }
+
+
+def _frame_of(mark: str) -> int:
+    try:
+        return int(mark.rsplit("-", 1)[-1])
+    except ValueError:
+        return -1
+
+
+async def _receive_text(ws: WebSocket) -> str | None:
+    """The next text frame; None when the peer went away (binary frames are skipped)."""
+    while True:
+        msg = await ws.receive()
+        if msg["type"] == "websocket.disconnect":
+            return None
+        text = msg.get("text")
+        if text is not None:
+            return text
+        if msg.get("bytes") is not None:
+            await _send_error(ws, "binary frames are not part of the protocol; send JSON text")
+
+
+async def _send_error(ws: WebSocket, text: str) -> None:
+    try:
+        await ws.send_text(json.dumps({"event": "error", "error": text}))
+    except Exception:
+        pass
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    try:
+        await asyncio.wait_for(ws.close(code=code, reason=reason), 1.0)
+    except Exception:
+        pass
+
+
+def _peer(conn: Request | WebSocket) -> str:
+    c = conn.client
+    return f"{c.host}:{c.port}" if c else "a peer"

@@ -1,0 +1,58 @@
+"""Typed settings of the telephone bridge (section ``telephony:`` of configs/creature.yaml)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TelephonyConfig(BaseModel):
+    """Unknown keys are errors, so a typo never silently falls back to a default."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    host: str = Field(
+        "127.0.0.1",
+        description="interface of the bridge (a tunnel on this machine forwards the carrier to "
+        "it; 0.0.0.0 for a public host)",
+    )
+    port: int = Field(8766, ge=0, le=65535, description="TCP port of the bridge (0: any free port)")
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#]+$",
+        description="the bridge's address as the carrier sees it, e.g. https://abc.ngrok.app "
+        "(signatures are checked against it and the stream URL is made from it); null: from "
+        "the request's Host and X-Forwarded-Proto headers",
+    )
+    token: str | None = Field(
+        None,
+        min_length=8,
+        description="the creature's own credential for the webhook and the stream (tests, other "
+        "carriers); null: a random one, made once and kept in phone.state_dir",
+    )
+    twilio_auth_token: str | None = Field(
+        None,
+        description="the Twilio account's auth token, to check X-Twilio-Signature; the "
+        "TWILIO_AUTH_TOKEN environment variable wins over this key",
+    )
+    lead_ms: float = Field(
+        60.0,
+        ge=20,
+        le=1000,
+        description="how far ahead of real time the creature's voice is sent (the carrier's "
+        "buffer); a barge-in's 'clear' drops at most this much",
+    )
+    mark_every_frames: int = Field(
+        5, ge=1, le=125, description="send a mark after every this many 80 ms frames"
+    )
+    send_queue_frames: int = Field(
+        25, ge=2, le=500, description="frames of the creature's voice queued before drop-oldest"
+    )
+    clear_on_barge_in: bool = Field(
+        True, description="send 'clear' when the caller starts talking over the creature"
+    )
+    start_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="a stream that has not sent 'start' by then is closed"
+    )
+    max_message_bytes: int = Field(
+        65536, ge=1024, le=1 << 20, description="the largest WebSocket message accepted"
+    )
