@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
 from starlette.requests import Request
@@ -210,9 +210,11 @@ class TelephonyBridge:
         if len(body) > MAX_FORM_BYTES:
             return PlainTextResponse(f"form over {MAX_FORM_BYTES} bytes\n", status_code=413)
         params: dict[str, str] = {}
-        if request.method == "POST" and body:
-            form = await request.form()
-            params = {k: str(v) for k, v in form.items()}
+        if request.method == "POST" and body:  # Twilio posts application/x-www-form-urlencoded
+            try:
+                params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                return PlainTextResponse("the form is not UTF-8\n", status_code=400)
         url = self._public_url(request.url, request.headers, websocket=False)
         via = None
         if self._signed(url, params, request.headers.get(SIGNATURE_HEADER)):

@@ -1,0 +1,333 @@
+"""The telephone bridge over real WebSockets and HTTP: codec, protocol, who may call, bad input,
+and a whole call through a voice session with the test peer of the Media Streams protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import soxr
+import websockets
+from starlette.applications import Starlette
+from twilio.request_validator import RequestValidator
+
+from face.phone.telephone_audio import (
+    CREATURE_RATE,
+    PHONE_RATE,
+    TelephoneAudio,
+    float_to_mulaw,
+    mulaw_to_float,
+)
+from face.phone.telephony import STREAM_PATH, TWIML_PATH, TelephonyBridge
+from face.phone.telephony_config import TelephonyConfig
+from face.phone.twilio_protocol import StartMsg, StreamMessageError, parse
+from face.web import AppServer, CloseCode, bind_socket
+from orchestrator.config import load_config
+from orchestrator.runtime.io_loop import IoLoop
+from orchestrator.runtime.telephony_link import telephony_running
+from orchestrator.runtime.voice_session import VoiceSession
+from tests.conftest import espeak_wav
+from tests.twilio_peer import TwilioPeer
+from track2_voice.audio.devices import load_audio
+
+TOKEN = "creature-test-token"
+AUTH = "twilio-account-auth-token-for-tests"
+PUBLIC = "https://creature.example.org"
+
+
+def test_mulaw_round_trip_keeps_speech_band_audio():
+    t = np.arange(CREATURE_RATE) / CREATURE_RATE
+    x = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    tel = TelephoneAudio()
+    enc = b"".join(tel.encode(x[i : i + 1920]) for i in range(0, x.size, 1920))
+    assert len(enc) == PHONE_RATE  # one byte per three samples, over chunks of any size
+    y = np.concatenate([tel.decode(enc[i : i + 160]) for i in range(0, len(enc), 160)])
+    assert y.size == x.size
+    lag = int(np.argmax(np.correlate(y[:4000], x[:2000], "valid")))
+    assert lag < 200  # the two filters' fixed delay: 2 x 95 samples
+    err = y[lag + 2000 : 20000] - x[2000 : 20000 - lag]
+    snr = 10 * np.log10(np.sum(x[2000 : 20000 - lag] ** 2) / np.sum(err**2))
+    assert snr > 30  # G.711 gives ~38 dB on a loud tone
+
+
+def test_mulaw_codec_matches_g711_at_its_ends():
+    assert float_to_mulaw(np.zeros(4, np.float32)) == b"\xff" * 4  # silence is 0xFF
+    assert np.allclose(mulaw_to_float(b"\x00\x80"), [-1.0, 1.0], atol=0.02)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("not json", "not JSON"),
+        ("[1]", "JSON object"),
+        ('{"event": "hello"}', "unknown event 'hello'"),
+        ('{"event": "media"}', "'media' must be an object"),
+        ('{"event": "media", "media": {"payload": "@@@"}}', "not base64"),
+        ('{"event": "media", "media": {"payload": "", "chunk": "x"}}', "'chunk' must be"),
+        ('{"event": "start", "start": {"customParameters": [1]}}', "customParameters"),
+        ('{"event": "mark", "mark": {}}', "'name' must be a string"),
+    ],
+)
+def test_bad_stream_messages_say_what_is_wrong(text, words):
+    with pytest.raises(StreamMessageError, match=words):
+        parse(text)
+
+
+def test_start_message_is_typed():
+    msg = parse(
+        json.dumps(
+            {
+                "event": "start",
+                "sequenceNumber": "1",
+                "start": {
+                    "streamSid": "MZ1",
+                    "callSid": "CA1",
+                    "accountSid": "AC1",
+                    "tracks": ["inbound"],
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                    "customParameters": {"token": "x", "caller": "me"},
+                },
+                "streamSid": "MZ1",
+            }
+        )
+    )
+    assert isinstance(msg, StartMsg)
+    assert (msg.stream_sid, msg.call_sid, msg.sample_rate) == ("MZ1", "CA1", 8000)
+    assert msg.custom_parameters == {"token": "x", "caller": "me"}
+
+
+# -- the bridge alone, on an I/O loop ---------------------------------------------------------
+
+
+class Reports:
+    """What the bridge reported, as lists (a CallObserver)."""
+
+    def __init__(self) -> None:
+        self.started_calls: list[tuple[str, str]] = []
+        self.ended_calls: list[tuple[str, dict]] = []
+        self.digits: list[str] = []
+        self.clears: list[float] = []
+        self.refusals: list[tuple[str, str]] = []
+
+    def call_started(self, start, via):
+        self.started_calls.append((start.call_sid, via))
+
+    def call_ended(self, start, reason, stats):
+        self.ended_calls.append((reason, stats))
+
+    def dtmf(self, start, digit):
+        self.digits.append(digit)
+
+    def cleared(self, start, dropped_ms, marks_pending):
+        self.clears.append(dropped_ms)
+
+    def refused(self, where, peer, reason):
+        self.refusals.append((where, reason))
+
+
+@pytest.fixture
+def bridge(monkeypatch):
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH)
+    heard: list[np.ndarray] = []
+    reports = Reports()
+    cfg = TelephonyConfig(port=0, public_url=PUBLIC, start_timeout_s=2.0)
+    b = TelephonyBridge(cfg, TOKEN, heard.append, reports)
+    io = IoLoop("telephony-test").start()
+    server = AppServer(Starlette(routes=b.routes()), bind_socket("127.0.0.1", 0, "port"), "t")
+    io.run(server.start())
+    b.heard, b.reports, b.io = heard, reports, io
+    b.base = f"http://127.0.0.1:{server.port}"
+    b.ws_url = f"ws://127.0.0.1:{server.port}{STREAM_PATH}"
+    yield b
+    io.run(server.stop())
+    io.stop()
+
+
+def test_webhook_needs_a_valid_twilio_signature_or_the_token(bridge):
+    form = {"CallSid": "CA9", "From": "+15550001111", "To": "+15550002222"}
+    url = PUBLIC + TWIML_PATH
+    good = RequestValidator(AUTH).compute_signature(url, form)
+    hook = bridge.base + TWIML_PATH
+    assert httpx.post(hook, data=form).status_code == 403
+    assert httpx.post(hook, data=form, headers={"X-Twilio-Signature": "bogus="}).status_code == 403
+    tampered = {**form, "From": "+15559999999"}  # the signature covers the form
+    r = httpx.post(hook, data=tampered, headers={"X-Twilio-Signature": good})
+    assert r.status_code == 403
+    r = httpx.post(hook, data=form, headers={"X-Twilio-Signature": good})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    assert '<Stream url="wss://creature.example.org/telephony/stream">' in r.text
+    assert f'<Parameter name="token" value="{TOKEN}"' in r.text
+    assert httpx.post(hook + f"?token={TOKEN}", data=form).status_code == 200  # other carriers
+    assert [w for w, _ in bridge.reports.refusals] == ["webhook"] * 3
+    assert "bad or missing X-Twilio-Signature" in bridge.reports.refusals[1][1]
+
+
+async def _close_code(peer: TwilioPeer) -> int | None:
+    async with peer:
+        await asyncio.wait_for(peer.closed.wait(), 5)
+    return peer.close_code
+
+
+def test_a_stream_without_a_credential_is_refused(bridge):
+    assert asyncio.run(_close_code(TwilioPeer(bridge.ws_url))) == CloseCode.UNAUTHORIZED
+    bad = TwilioPeer(bridge.ws_url, {"token": "wrong-token"}, {"X-Twilio-Signature": "x="})
+    assert asyncio.run(_close_code(bad)) == CloseCode.UNAUTHORIZED
+    assert [w for w, _ in bridge.reports.refusals] == ["stream", "stream"]
+    assert bridge.call is None and not bridge.reports.started_calls
+
+
+def test_a_signed_stream_is_a_call_and_bad_messages_are_answered(bridge):
+    wss = PUBLIC.replace("https", "wss") + STREAM_PATH
+    signature = RequestValidator(AUTH).compute_signature(wss, {})
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(1600) / PHONE_RATE)).astype(np.float32)
+
+    async def go():
+        async with TwilioPeer(bridge.ws_url, headers={"X-Twilio-Signature": signature}) as call:
+            await call.send("{not json")
+            await call.send({"event": "wave"})
+            await call.send(
+                {"event": "media", "streamSid": call.stream_sid, "media": {"payload": "!!"}}
+            )
+            await call.ws.send(b"\x00\x01")  # binary is not part of the protocol
+            await call.wait_for(lambda: len(call.got.errors) >= 4, 5)
+            await call.say(tone, realtime=False)  # the socket still serves the call
+            await call.dtmf("7")
+            await call.wait_for(lambda: sum(p.size for p in bridge.heard) >= 4000, 5)
+            await call.stop()
+            await asyncio.wait_for(call.closed.wait(), 5)
+            return call.got.errors
+
+    errors = asyncio.run(go())
+    assert any("not JSON" in e for e in errors) and any("'wave'" in e for e in errors)
+    assert any("not base64" in e for e in errors) and any("binary" in e for e in errors)
+    assert bridge.reports.started_calls == [("CA" + "0" * 32, "twilio-signature")]
+    heard = np.concatenate(bridge.heard)
+    assert heard.size == 3 * tone.size  # 24 kHz: three samples per 8 kHz sample
+    assert np.sqrt(np.mean(heard[2000:] ** 2)) > 0.15  # the tone, not silence
+    assert bridge.reports.digits == ["7"]
+    reason, stats = bridge.reports.ended_calls[0]
+    assert reason == "stop" and stats["chunks_in"] == 10 and stats["bad_messages"] == 3
+
+
+def test_one_call_at_a_time_and_only_mu_law(bridge):
+    async def go():
+        async with TwilioPeer(bridge.ws_url, {"token": TOKEN}) as first:
+            await first.wait_for(lambda: bridge.call is not None, 5)
+            hook = httpx.post(bridge.base + TWIML_PATH + f"?token={TOKEN}")
+            second = await _close_code(TwilioPeer(bridge.ws_url, {"token": TOKEN}))
+            await first.stop()
+            return hook.text, second
+
+    twiml, second = asyncio.run(go())
+    assert '<Reject reason="busy"' in twiml
+    assert second == CloseCode.BUSY
+    pcm16 = {"encoding": "audio/l16", "sampleRate": 16000, "channels": 1}
+    other = TwilioPeer(bridge.ws_url, {"token": TOKEN}, media_format=pcm16)
+    assert asyncio.run(_close_code(other)) == CloseCode.BAD_STREAM
+
+
+# -- a whole call through a voice session -------------------------------------------------------
+
+
+def _session(tmp_path: Path) -> VoiceSession:
+    cfg = load_config(
+        overrides={
+            "voice.backend": "replay",
+            "voice.replay.scene": "greeting",
+            "voice.loop.realtime": True,
+            "face.enabled": False,
+            "slow_loop.robot.port": 0,
+            "slow_loop.outbox.path": str(tmp_path / "outbox.sqlite"),
+            "phone.state_dir": str(tmp_path),
+            "telephony.port": 0,
+            "telephony.token": TOKEN,
+        }
+    )
+    return VoiceSession(cfg, tmp_path / "call.jsonl")
+
+
+def test_a_caller_talks_with_the_creature(tmp_path):
+    """The peer holds a call: the creature's greeting comes back paced with marks; the caller
+    talks over it (clear, pending marks echoed), the creature answers and an intent fires; the
+    call's events are in the record, without the token."""
+    caller = load_audio(espeak_wav(tmp_path / "caller.wav", "Could you pick up the red cup?"))
+    caller8k = soxr.resample(caller, CREATURE_RATE, PHONE_RATE).astype(np.float32)
+    session = _session(tmp_path)
+    lead_s = session.cfg.telephony.lead_ms / 1000
+    session.start_slow()
+    loop_thread = None
+    try:
+        with telephony_running(session, session.source) as tel:
+            session.start_backend()
+            loop_thread = threading.Thread(
+                target=session.run, kwargs={"stop_when_finished": True}, daemon=True
+            )
+            loop_thread.start()
+            url = f"ws://127.0.0.1:{tel.port}{STREAM_PATH}"
+
+            async def call() -> TwilioPeer:
+                async with TwilioPeer(url, {"token": TOKEN, "caller": "test-peer"}) as peer:
+
+                    def voiced_s() -> float:
+                        a = peer.got.audio()
+                        return float(np.sum(np.abs(a) > 0.02)) / PHONE_RATE
+
+                    # the line is silent until the creature greets; the caller is quiet too
+                    talker = asyncio.create_task(peer.silence(30.0))
+                    assert await peer.wait_for(lambda: voiced_s() > 0.6, 20), "no greeting"
+                    talker.cancel()
+                    await peer.say(caller8k)  # over the creature's greeting: a barge-in
+                    talker = asyncio.create_task(peer.silence(30.0))
+                    assert await peer.wait_for(lambda: peer.got.clears, 10), "no clear"
+                    # the creature answers (the scene's next line) and means to act on it
+                    assert await peer.wait_for(lambda: session.slow.intents >= 1, 15), "no intent"
+                    assert await peer.wait_for(lambda: len(peer.got.marks_echoed) >= 6, 15)
+                    await asyncio.sleep(0)  # let the bridge read the last echoes
+                    assert await peer.wait_for(lambda: tel.bridge.call.marks_heard >= 6, 5)
+                    talker.cancel()
+                    await peer.stop()
+                    await asyncio.wait_for(peer.closed.wait(), 5)
+                    return peer
+
+            peer = asyncio.run(call())
+            session.loop.stop()
+            loop_thread.join(10)
+    finally:
+        if loop_thread is not None and loop_thread.is_alive():
+            session.loop.stop()
+            loop_thread.join(10)
+        session.close()
+
+    got = peer.got
+    assert all(len(m) == 160 for _, m in got.media)  # 20 ms chunks
+    # paced: the carrier's buffer never ran far ahead of the caller's ear
+    assert max(got.ahead_s) <= lead_s + 0.06, max(got.ahead_s)
+    span = got.media[-1][0] - got.media[0][0]
+    assert len(got.media) * 0.02 <= span + lead_s + 0.1  # no faster than real time
+    # the creature's voice is its greeting (the scene's first line), through the phone band
+    hello = load_audio(Path("configs/scenes/greeting/01_hello.wav"))
+    hello8k = soxr.resample(hello, CREATURE_RATE, PHONE_RATE)[:PHONE_RATE]
+    heard = got.audio()
+    c = np.correlate(heard[: 8 * PHONE_RATE], hello8k, "valid")
+    norm = np.sqrt(
+        np.sum(hello8k**2)
+        * np.max(np.convolve(heard[: 8 * PHONE_RATE] ** 2, np.ones(hello8k.size), "valid"))
+    )
+    assert np.max(np.abs(c)) / norm > 0.7
+    assert got.clears and got.marks and set(got.marks_echoed) <= {n for _, n in got.marks}
+
+    record = (tmp_path / "call.jsonl").read_text()
+    lines = [json.loads(x) for x in record.splitlines()]
+    kinds = [x["kind"] for x in lines]
+    started = next(x for x in lines if x["kind"] == "call_started")
+    assert started["via"] == "stream-parameter" and started["parameters"] == {"caller": "test-peer"}
+    assert TOKEN not in record
+    for kind in ("user_speech_started", "call_cleared", "intent", "tool_call"):
+        assert kind in kinds, kind
+    ended = next(x for x in lines if x["kind"] == "call_ended")
+    assert ended["reason"] == "stop" and ended["marks_heard"] >= 6 and ended["clears"] >= 1
