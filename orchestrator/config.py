@@ -19,7 +19,7 @@ from face.phone.telephony_config import TelephonyConfig
 from orchestrator.data_files import CONFIGS_DIR
 from orchestrator.slow_config import SlowLoopConfig
 from orchestrator.yaml_file import read_yaml_mapping
-from track2_voice.config import Strict, VoiceConfig
+from track2_voice.config import EchoConfig, Strict, VoiceConfig
 
 DEFAULT_CONFIG = CONFIGS_DIR / "creature.yaml"
 
@@ -31,6 +31,7 @@ class AudioConfig(Strict):
     output: str | None = Field(None, description="'local' (sound card), a WAV path, or null")
     input_device: str | int | None = Field(None, description="sounddevice input name or index")
     output_device: str | int | None = Field(None, description="sounddevice output name or index")
+    echo: EchoConfig = EchoConfig()
 
 
 class LogConfig(Strict):

@@ -12,7 +12,6 @@ import httpx
 import numpy as np
 import pytest
 import soxr
-import websockets
 from starlette.applications import Starlette
 from twilio.request_validator import RequestValidator
 

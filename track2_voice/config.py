@@ -34,6 +34,26 @@ class VadConfig(Strict):
     end_ms: float = Field(480.0, ge=0, description="silence needed before 'ended'")
 
 
+class EchoConfig(Strict):
+    """Echo cancellation for a body with its own mic and speaker (``--audio local``)."""
+
+    enabled: bool = Field(
+        True, description="remove the creature's own voice from the mic when both are local"
+    )
+    delay_ms: float | None = Field(
+        None,
+        ge=0,
+        le=500,
+        description="speaker-to-mic delay hint for the canceller; null: the sound card's "
+        "reported output + input latency (the canceller finds the exact delay itself)",
+    )
+    noise_suppression: bool = Field(False, description="also suppress steady background noise")
+    high_pass_filter: bool = Field(True, description="remove rumble below ~80 Hz from the mic")
+    estimate_every_s: float = Field(
+        5.0, gt=0, description="how often the measured echo delay is estimated and logged"
+    )
+
+
 class LoopConfig(Strict):
     realtime: bool = Field(False, description="pace file input at 80 ms per frame")
     queue_size: int = Field(256, ge=1, description="events buffered per subscriber")

@@ -24,6 +24,7 @@ from track2_voice.audio.devices import (
     SoundDeviceSource,
     WavFileSink,
 )
+from track2_voice.audio.echo import cancel_echo
 from track2_voice.backends import create_backend
 from track2_voice.loop import FastLoop, LoopStats
 
@@ -67,6 +68,11 @@ class VoiceSession:
         self.backend = create_backend(self.cfg.voice)
         self.source = make_source(self.cfg)
         self.sink = make_sink(self.cfg)
+        self.echo = None
+        audio = self.cfg.audio
+        if audio.input == "local" and audio.output == "local" and audio.echo.enabled:
+            # a body with its own mic and speaker must not hear its own voice
+            self.source, self.echo = cancel_echo(self.source, self.sink, audio.echo)
         self.recorder = (
             JsonlRecorder(self.record, self.bus, self.cfg.voice.loop.record_queue_size)
             if self.record

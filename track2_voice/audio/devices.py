@@ -207,6 +207,11 @@ class SoundDeviceSource(AudioSource):
         self._i += 1
         return frame
 
+    @property
+    def latency_ms(self) -> float:
+        """PortAudio's input latency (capture to callback)."""
+        return float(self._stream.latency) * 1000.0
+
     def close(self) -> None:
         self._stream.stop()
         self._stream.close()
@@ -267,20 +272,27 @@ class WavFileSink(AudioSink):
 
 
 class SoundDeviceSink(AudioSink):
-    """The host's speaker: a ring buffer drained by PortAudio; underruns play silence."""
+    """The host's speaker: a ring buffer drained by PortAudio; underruns play silence.
+
+    ``on_render(pcm)``, when set, is told each frame as PortAudio takes it to play (silence on
+    an underrun): the echo canceller's far-end reference, on the playback clock."""
 
     def __init__(self, device: str | int | None = None, max_frames: int = 25) -> None:
         check_sound_device("output")
         sd = _sounddevice()
         self._buf: deque[np.ndarray] = deque(maxlen=max_frames)
         self.underruns = 0
+        self.on_render = None
 
         def callback(outdata, frames, time_info, status):
             try:
-                outdata[:, 0] = self._buf.popleft()
+                pcm = self._buf.popleft()
             except IndexError:
-                outdata.fill(0)
+                pcm = silence()
                 self.underruns += 1
+            outdata[:, 0] = pcm
+            if self.on_render is not None:
+                self.on_render(pcm)
 
         self._stream = sd.OutputStream(
             samplerate=SAMPLE_RATE,
@@ -294,6 +306,11 @@ class SoundDeviceSink(AudioSink):
 
     def write(self, pcm: np.ndarray) -> None:
         self._buf.append(pcm)
+
+    @property
+    def latency_ms(self) -> float:
+        """PortAudio's output latency (callback to the speaker)."""
+        return float(self._stream.latency) * 1000.0
 
     def close(self) -> None:
         self._stream.stop()
