@@ -8,9 +8,10 @@ card's output callback as each frame is rendered), and every mic frame is cleane
 (``process``) before the fast loop and the VAD see it. The module works on 10 ms slices at
 24 kHz and finds the exact speaker-to-mic delay itself; ``delay_ms`` is only its starting hint.
 
-Why inline on the fast loop's thread (``EchoCancelledSource.read``): it costs ~0.8 ms per 80 ms
-frame here (``benchmarks/echo.py``), and a frame cannot be used before it is cleaned anyway; a
-thread would add a hand-over without taking the work off the frame's path.
+Why inline on the fast loop's thread (``EchoCancelledSource.read``): it costs ~1.2 ms of CPU
+per 80 ms frame here, about what the VAD costs (``benchmarks/echo.py``), and a frame cannot be
+used before it is cleaned anyway; a thread would add a hand-over without taking the work off
+the frame's path.
 
 The delay between what was played and its echo in the mic is also measured here (GCC-PHAT over
 the last second, every ``estimate_every_s``) and logged when it changes: a delay that keeps
