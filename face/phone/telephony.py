@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -55,7 +54,7 @@ from face.phone.twilio_protocol import (
     media_message,
     parse,
 )
-from face.web import CloseCode, bearer, bounded, token_ok
+from face.web import CloseCode, Mailbox, bearer, bounded, token_ok
 
 log = logging.getLogger(__name__)
 
@@ -103,19 +102,19 @@ class _Quiet:
 
 @dataclass
 class _Call:
+    """One call: its converters, its paced outgoing mailbox (the sender task paces it, so
+    ``Mailbox.send_all`` is not used) and its counters."""
+
     ws: WebSocket
     start: StartMsg
     codec: TelephoneAudio
-    queue: deque[tuple[bytes, str | None]]
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    out: Mailbox  # (20 ms of mu-law, the mark that follows it or None)
     play_until: float = 0.0  # loop time when the carrier will have played all we sent
     task: asyncio.Task | None = None
     t0: float = field(default_factory=time.monotonic)
     chunks_in: int = 0
     chunks_lost: int = 0
     last_chunk: int = 0
-    chunks_out: int = 0
-    dropped_out: int = 0
     underruns: int = 0
     marks_sent: int = 0
     marks_heard: int = 0
@@ -129,8 +128,8 @@ class _Call:
             "seconds": round(time.monotonic() - self.t0, 3),
             "chunks_in": self.chunks_in,
             "chunks_lost": self.chunks_lost,
-            "chunks_out": self.chunks_out,
-            "dropped_out": self.dropped_out,
+            "chunks_out": self.out.sent,
+            "dropped_out": self.out.dropped,
             "underruns": self.underruns,
             "marks_sent": self.marks_sent,
             "marks_heard": self.marks_heard,
@@ -322,7 +321,7 @@ class TelephonyBridge:
 
     async def _hold(self, ws: WebSocket, start: StartMsg, via: str) -> None:
         maxlen = self.cfg.send_queue_frames * 4  # four 20 ms chunks per 80 ms frame
-        call = self.call = _Call(ws, start, TelephoneAudio(), deque(maxlen=maxlen))
+        call = self.call = _Call(ws, start, TelephoneAudio(), Mailbox(maxlen))
         self.calls += 1
         log.info(
             "telephony: call %s (stream %s) connected via %s", start.call_sid, start.stream_sid, via
@@ -394,12 +393,9 @@ class TelephonyBridge:
         data = call.codec.encode(pcm)
         n = len(data)
         for i in range(0, n, CHUNK_BYTES):
-            if len(call.queue) == call.queue.maxlen:
-                call.dropped_out += 1
             last = i + CHUNK_BYTES >= n
             mark = f"frame-{index}" if last and index % self.cfg.mark_every_frames == 0 else None
-            call.queue.append((data[i : i + CHUNK_BYTES], mark))
-        call.ready.set()
+            call.out.offer((data[i : i + CHUNK_BYTES], mark))
 
     async def clear(self) -> bool:
         """The creature was cut off: drop what is queued here and what the carrier buffered."""
@@ -407,9 +403,9 @@ class TelephonyBridge:
         if call is None:
             return False
         loop = asyncio.get_running_loop()
-        queued = sum(len(c) for c, _ in call.queue)
+        queued = sum(len(c) for c, _ in call.out.items)
         buffered_s = max(0.0, call.play_until - loop.time())
-        call.queue.clear()
+        call.out.items.clear()
         call.play_until = loop.time()
         call.clears += 1
         try:
@@ -427,22 +423,22 @@ class TelephonyBridge:
         sid = call.start.stream_sid
         try:
             while True:
-                await call.ready.wait()
-                call.ready.clear()
-                while call.queue:
+                await call.out.ready.wait()
+                call.out.ready.clear()
+                while call.out.items:
                     now = loop.time()
                     if call.play_until < now:
-                        if call.chunks_out:
+                        if call.out.sent:
                             call.underruns += 1
                         call.play_until = now  # the caller heard a gap; start again from now
                     ahead = call.play_until - now
                     if ahead > lead:
                         await asyncio.sleep(ahead - lead)
                         continue  # a clear may have emptied the queue meanwhile
-                    chunk, mark = call.queue.popleft()
+                    chunk, mark = call.out.items.popleft()
                     await bounded(call.ws.send_text(media_message(sid, chunk)), SEND_TIMEOUT_S)
                     call.play_until += len(chunk) / PHONE_RATE
-                    call.chunks_out += 1
+                    call.out.sent += 1
                     if mark is not None:
                         call.pending_marks.add(mark)
                         call.marks_sent += 1
