@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from face.limits import ServerLimits
+
 
 class FaceConfig(BaseModel):
     """Unknown keys are errors, so a typo never silently falls back to a default."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     enabled: bool = Field(True, description="start the face server with the voice session")
     host: str = Field("0.0.0.0", description="interface to listen on (0.0.0.0: the whole LAN)")
@@ -21,3 +23,15 @@ class FaceConfig(BaseModel):
         None, description="HTTPS certificate: phones allow camera and wake lock only over HTTPS"
     )
     ssl_keyfile: str | None = Field(None, description="HTTPS private key")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="browser origins (scheme://host:port) that may open the face's WebSockets "
+        "besides the page's own; clients without an Origin header (not browsers) are allowed",
+    )
+    max_face_message_bytes: int = Field(
+        4096, ge=64, description="the page sends /ws/face almost nothing; larger: close 1009"
+    )
+    limits: ServerLimits = Field(
+        default_factory=ServerLimits,
+        description="connections, header time, message size (/ws/audio mic messages are <48 KB)",
+    )

@@ -26,7 +26,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from face.config import FaceConfig
-from face.web import AppServer, CloseCode, Mailbox, bind_socket
+from face.limits import RefusalLog
+from face.web import AppServer, CloseCode, Mailbox, OriginGate, bind_socket
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class FaceServer:
         self._bound_port = 0  # with port 0, a restart keeps the port it got first
         self.published = 0
         self.stalled_closed = 0
+        self.too_big_closed = 0
+        self.refusals = RefusalLog()
         self.app = self._build_app()
 
     # -- the producer side (any thread) -------------------------------------------------
@@ -105,7 +108,7 @@ class FaceServer:
             c.out.offer(text)
 
     # -- the HTTP/WebSocket app ---------------------------------------------------------
-    def _build_app(self) -> Starlette:
+    def _build_app(self) -> OriginGate:
         routes = [
             Route("/", self._index),
             Route("/healthz", self._healthz),
@@ -115,7 +118,13 @@ class FaceServer:
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
             *self.extra_routes,
         ]
-        return Starlette(routes=routes)
+        # a page on another site must not watch the face or be the creature's ears
+        return OriginGate(
+            Starlette(routes=routes),
+            self.cfg.allowed_origins,
+            same_origin=True,
+            on_refused=self.refusals.refused,
+        )
 
     async def _index(self, request: Request) -> Response:
         return FileResponse(STATIC_DIR / "face.html", headers=NO_CACHE)
@@ -140,6 +149,14 @@ class FaceServer:
             while True:  # the page sends nothing we need; reading notices a closed socket
                 msg = await ws.receive()
                 if msg["type"] == "websocket.disconnect":
+                    break
+                size = len(msg.get("bytes") or b"") + len(msg.get("text") or "")
+                if size > self.cfg.max_face_message_bytes:
+                    self.too_big_closed += 1
+                    self.refusals.refused(
+                        f"{WS_PATH}: message over {self.cfg.max_face_message_bytes} B"
+                    )
+                    await ws.close(code=CloseCode.TOO_BIG, reason="message too big")
                     break
         except (WebSocketDisconnect, RuntimeError):
             pass
@@ -174,6 +191,8 @@ class FaceServer:
             "published": self.published,
             "overwritten": sum(c.out.dropped for c in list(self._clients)),
             "stalled_closed": self.stalled_closed,
+            "too_big_closed": self.too_big_closed,
+            "refused": dict(self.refusals.counts),
         }
 
     # -- running ------------------------------------------------------------------------
@@ -192,6 +211,8 @@ class FaceServer:
             self.app,
             sock,
             "face-server",
+            self.cfg.limits,
+            self.refusals,
             ssl_certfile=self.cfg.ssl_certfile,
             ssl_keyfile=self.cfg.ssl_keyfile,
             ws_ping_interval=5.0,

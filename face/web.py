@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import socket
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,9 @@ from enum import IntEnum
 from typing import Any, TypeVar
 
 import uvicorn
+
+from face.limits import RefusalLog, ServerLimits
+from face.limits import uvicorn_options as limit_options
 
 T = TypeVar("T")
 STARTED_POLL_S = 0.005
@@ -32,9 +36,12 @@ class CloseCode(IntEnum):
     UNAUTHORIZED = 4401  # missing or wrong token
     AUDIO_OFF = 4403  # the phone's audio endpoint is switched off
     TOO_SLOW = 4408  # a robot that does not read its calls
-    REPLACED = 4409  # a newer phone took over
+    REPLACED = 4409  # a newer phone (or robot, with take_over) took over
     BUSY = 4429  # the creature is already on a call
     BAD_STREAM = 4400  # a call whose stream does not follow the protocol (or its format)
+    BAD_ORIGIN = 4406  # a browser page from an origin not on the allow-list
+    ROBOT_IN_USE = 4410  # a robot of this name is already connected
+    TOO_BIG = 1009  # a message larger than this endpoint accepts
 
 
 async def bounded(aw: Awaitable[T], timeout_s: float) -> T:
@@ -88,6 +95,70 @@ def bearer(headers: Any) -> str | None:
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
 
 
+def origin_allowed(headers: Any, allowed: list[str], same_origin: bool) -> bool:
+    """A browser always sends ``Origin`` with a WebSocket handshake; a robot or a script need
+    not. No Origin is allowed (not a browser page); else it must be on ``allowed`` or, with
+    ``same_origin``, be the page's own origin (same host and port as the request's Host)."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.strip().lower().rstrip("/")
+    if origin in {o.lower().rstrip("/") for o in allowed} or "*" in allowed:
+        return True
+    if same_origin and origin != "null":
+        host = headers.get("host", "").strip().lower()
+        return bool(host) and origin.split("://", 1)[-1] == host
+    return False
+
+
+class OriginGate:
+    """ASGI middleware: a WebSocket handshake whose ``Origin`` is not allowed is refused with
+    HTTP 403 before the app sees it (so a web page on the host cannot open the socket)."""
+
+    def __init__(self, app: Any, allowed: list[str], same_origin: bool, on_refused: Any) -> None:
+        self.app = app
+        self.allowed = list(allowed)
+        self.same_origin = same_origin
+        self.on_refused = on_refused  # on_refused(what, detail)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            if not origin_allowed(headers, self.allowed, self.same_origin):
+                self.on_refused(f"{scope['path']}: foreign Origin", headers.get("origin", "")[:80])
+                await send({"type": "websocket.close", "code": CloseCode.BAD_ORIGIN})
+                return
+        await self.app(scope, receive, send)
+
+
+class JsonTooDeep(ValueError):
+    pass
+
+
+def loads_bounded(raw: str | bytes, max_depth: int) -> Any:
+    """``json.loads`` that refuses nesting deeper than ``max_depth`` with a ValueError (the
+    standard parser would raise RecursionError, which no handler expects)."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise JsonTooDeep(f"JSON nested deeper than {max_depth} levels") from None
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            raise JsonTooDeep(f"JSON nested deeper than {max_depth} levels")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return value
+
+
+def clip(text: str, n: int = 64) -> str:
+    """An id or value to quote in an error reply, never longer than ``n``."""
+    return text if len(text) <= n else f"{text[:n]}... ({len(text)} chars)"
+
+
 def bind_socket(host: str, port: int, what: str) -> socket.socket:
     """A listening, non-blocking TCP socket; ``OSError`` names ``what`` (the config key)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -110,8 +181,24 @@ def bind_socket(host: str, port: int, what: str) -> socket.socket:
 class AppServer:
     """A starlette app served by uvicorn on a socket, as a task of the running asyncio loop."""
 
-    def __init__(self, app: Any, sock: socket.socket, name: str, **uvicorn_options: Any) -> None:
-        options = {"log_level": "warning", "lifespan": "off", "ws": WS_IMPL, **uvicorn_options}
+    def __init__(
+        self,
+        app: Any,
+        sock: socket.socket,
+        name: str,
+        limits: ServerLimits | None = None,
+        refusals: RefusalLog | None = None,
+        **uvicorn_options: Any,
+    ) -> None:
+        self.limits = limits or ServerLimits()
+        self.refusals = refusals or RefusalLog()
+        options = {
+            "log_level": "warning",
+            "lifespan": "off",
+            "ws": WS_IMPL,
+            **limit_options(self.limits, name, self.refusals),
+            **uvicorn_options,
+        }
         self.sock = sock
         self.port: int = sock.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(app, **options))

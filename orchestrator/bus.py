@@ -201,11 +201,15 @@ class SubscriberThread:
     def consume(self, events: list[Event]) -> None:
         raise NotImplementedError
 
+    def tick(self) -> None:
+        """Called after every wake-up, events or not (at least every ``wait_s``)."""
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             ev = self._sub.wait(self._wait_s)
             if ev is not None:
                 self.consume([ev, *self._sub.drain()])
+            self.tick()
 
     @property
     def dropped(self) -> int:

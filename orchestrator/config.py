@@ -39,6 +39,11 @@ class LogConfig(Strict):
 
 
 class CreatureConfig(Strict):
+    state_dir: str | None = Field(
+        None,
+        description="where the outbox, session records, secrets and the phone's certificate "
+        "live (docs/security.md); null: $XDG_STATE_HOME/creature, i.e. ~/.local/state/creature",
+    )
     voice: VoiceConfig = VoiceConfig()
     audio: AudioConfig = AudioConfig()
     log: LogConfig = LogConfig()
@@ -160,5 +165,17 @@ def load_config(
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
 
 
+SECRET_KEYS = (("slow_loop", "robot", "token"), ("slow_loop", "webhook", "secret"))
+
+
 def dump_config(cfg: CreatureConfig) -> str:
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    """The merged config as YAML; secrets show only whether they are set (``creature config``
+    output is often pasted into bug reports)."""
+    data = cfg.model_dump(mode="json")
+    for path in SECRET_KEYS:
+        node = data
+        for part in path[:-1]:
+            node = node[part]
+        if node.get(path[-1]) is not None:
+            node[path[-1]] = "<set, hidden>"
+    return yaml.safe_dump(data, sort_keys=False)

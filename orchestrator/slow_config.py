@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
+from face.limits import ServerLimits
 from orchestrator.brain.tool_schema import actions
 from track2_voice.config import Strict
 
@@ -41,11 +44,28 @@ class RobotConfig(Strict):
     enabled: bool = Field(True, description="serve the robot WebSocket channel")
     host: str = Field("127.0.0.1", description="bind address (loopback unless you mean it)")
     port: int = Field(8766, ge=0, le=65535, description="0 picks a free port")
-    token: str = Field(
-        "creature-dev-token",
-        min_length=8,
+    token: str | None = Field(
+        None,
+        min_length=16,
         description="robots present it as ?token= or 'Authorization: Bearer'; env "
-        "CREATURE_ROBOT_TOKEN overrides",
+        "CREATURE_ROBOT_TOKEN overrides; null: a random one, made on first run and kept in "
+        "STATE_DIR/robot-token (mode 0600)",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="browser origins that may open /robot (robots send no Origin; default: none)",
+    )
+    on_duplicate: Literal["refuse", "take_over"] = Field(
+        "refuse",
+        description="a second connection with a connected robot's name: refused (close 4410), "
+        "or it takes over (the old one is closed 4409); either way a robot_refused / "
+        "robot_replaced event is recorded",
+    )
+    max_json_depth: int = Field(16, ge=2, le=512, description="deeper messages get an error")
+    max_id_chars: int = Field(128, ge=8, description="longer call ids get an error")
+    limits: ServerLimits = Field(
+        default_factory=lambda: ServerLimits(max_connections=16),
+        description="connections, header time, message size of the robot channel",
     )
     send_timeout_s: float = Field(2.0, gt=0, description="a robot that does not read is dropped")
     queue_size: int = Field(256, ge=1, description="messages buffered per robot connection")
@@ -57,10 +77,24 @@ class WebhookConfig(Strict):
     retries: int = Field(3, ge=0, description="attempts after the first")
     backoff_s: float = Field(0.5, ge=0, description="first retry delay, doubled each time")
     queue_size: int = Field(256, ge=1, description="calls waiting for the webhook")
+    secret: str | None = Field(
+        None,
+        min_length=16,
+        description="HMAC-SHA256 key that signs each POST (X-Creature-Signature); env "
+        "CREATURE_WEBHOOK_SECRET overrides; null: made on first run, kept in "
+        "STATE_DIR/webhook-secret",
+    )
 
 
 class OutboxConfig(Strict):
-    path: str = Field("creature-outbox.sqlite3", description="SQLite file (a real file)")
+    path: str | None = Field(
+        None, description="SQLite file; null: STATE_DIR/outbox.sqlite3 (whatever the cwd)"
+    )
+    keep_settled_s: float = Field(
+        7 * 24 * 3600.0,
+        ge=0,
+        description="settled calls older than this are deleted when the outbox opens (0 = keep)",
+    )
     max_age_s: float = Field(
         300.0,
         ge=0,

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# the creature's state directory (outbox, records, secrets) defaults to $XDG_STATE_HOME/creature:
+# tests and the CLI runs they start must never touch the user's own
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="creature-test-state-")
 
 
 def require(condition: bool, what: str) -> None:

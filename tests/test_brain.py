@@ -73,7 +73,7 @@ async def test_a_commitment_becomes_one_tool_call_and_the_lifecycle_drives_the_s
     assert [m["id"] for m in sent] == [call.id]
     assert brain.states.state == "acting"
     for status in ("accepted", "running", "succeeded"):
-        brain.dispatcher.on_status(call.id, status, None, "scripted")
+        brain.dispatcher.on_status(call.id, status, None, "scripted", robot)
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     statuses = [e.status for e in of(brain, ToolStatusChanged)]
@@ -98,9 +98,9 @@ async def test_a_status_never_moves_backwards(brain):
     brain.dispatcher.robot_connected(robot)
     await say(brain, "Sure, I'll pick up the red cup.")
     (call,) = of(brain, ToolCallSent)
-    brain.dispatcher.on_status(call.id, "running", None, "scripted")
-    brain.dispatcher.on_status(call.id, "accepted", None, "scripted")  # late: ignored
-    brain.dispatcher.on_status(call.id, "running", None, "scripted")  # re-report: ignored
+    brain.dispatcher.on_status(call.id, "running", None, "scripted", robot)
+    brain.dispatcher.on_status(call.id, "accepted", None, "scripted", robot)  # late: ignored
+    brain.dispatcher.on_status(call.id, "running", None, "scripted", robot)  # re-report: ignored
     assert [e.status for e in of(brain, ToolStatusChanged)] == [CallStatus.RUNNING]
 
 
@@ -122,3 +122,54 @@ async def test_who_speaks_drives_the_state_machine(brain):
     assert changes[0] == ("idle", "listening")
     assert changes[-1][1] == "disconnected"
     assert brain.face_state(frame(10, None))["connected"] is False
+
+
+async def test_illegal_transitions_are_refused_recorded_and_ignored(brain):
+    """The attack: 'succeeded' for a call no robot ever got, and an outcome flipped after the
+    fact. Both get ILLEGAL_TRANSITION, a StatusRefused event, and change nothing."""
+    from orchestrator.brain.events import StatusRefused
+
+    await say(brain, "Sure, I'll pick up the red cup.")  # no robot: the call stays queued
+    (call,) = of(brain, ToolCallSent)
+    robot = LinkToARobot()
+    with pytest.raises(StatusError) as e:  # over HTTP, never given to a webhook
+        brain.dispatcher.on_status(call.id, "succeeded", None, "http")
+    assert e.value.code is StatusErrorCode.NOT_YOURS
+    with pytest.raises(StatusError) as e:  # a connection the call was never sent to
+        brain.dispatcher.on_status(call.id, "succeeded", None, "scripted", robot)
+    assert e.value.code is StatusErrorCode.NOT_YOURS
+    assert brain.outbox.get(call.id).status is CallStatus.QUEUED
+    brain.dispatcher.sent_to[call.id] = robot  # as if handed over, but the outbox says queued
+    with pytest.raises(StatusError) as e:
+        brain.dispatcher.on_status(call.id, "succeeded", None, "scripted", robot)
+    assert e.value.code is StatusErrorCode.ILLEGAL_TRANSITION
+    assert brain.outbox.get(call.id).status is CallStatus.QUEUED
+
+    brain.dispatcher.robot_connected(robot)  # now it is delivered
+    brain.dispatcher.on_status(call.id, "succeeded", None, "scripted", robot)
+    with pytest.raises(StatusError) as e:
+        brain.dispatcher.on_status(call.id, "failed", "changed my mind", "scripted", robot)
+    assert e.value.code is StatusErrorCode.ILLEGAL_TRANSITION
+    assert brain.outbox.get(call.id).status is CallStatus.SUCCEEDED
+    refused = of(brain, StatusRefused)
+    assert [(r.code, r.status, r.current) for r in refused] == [
+        ("not_yours", "succeeded", "queued"),
+        ("not_yours", "succeeded", "queued"),
+        ("illegal_transition", "succeeded", "queued"),
+        ("illegal_transition", "failed", "succeeded"),
+    ]
+    assert brain.outbox.history(call.id) == ["queued", "succeeded"]  # (sent is not a history row)
+
+
+def test_the_transition_table_covers_every_pair():
+    from orchestrator.brain.calls import NEXT, Transition
+
+    assert set(NEXT) == set(CallStatus)
+    q, s = CallStatus.QUEUED, CallStatus.SUCCEEDED
+    assert q.transition(s) is Transition.ILLEGAL
+    assert CallStatus.RUNNING.transition(CallStatus.ACCEPTED) is Transition.STALE
+    assert s.transition(s) is Transition.STALE
+    assert s.transition(CallStatus.FAILED) is Transition.ILLEGAL
+    for old in CallStatus:
+        for new in NEXT[old]:
+            assert old.may_become(new)

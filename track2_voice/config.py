@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class Strict(BaseModel):
-    """Unknown keys are errors, so a typo never silently falls back to a default."""
+    """Unknown keys are errors, so a typo never silently falls back to a default; NaN and
+    infinity are refused (a NaN floor would keep the mouth shut without an error)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class LipSyncConfig(Strict):

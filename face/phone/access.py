@@ -6,11 +6,10 @@ working; anyone else on the LAN without the URL cannot use the creature's ears.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from face.state_files import load_or_make_secret
 from face.web import CloseCode, token_ok
 
 TOKEN_NAME = "phone-token"
@@ -19,18 +18,7 @@ TOKEN_BYTES = 16
 
 def load_or_make_token(state_dir: str | Path, name: str = TOKEN_NAME) -> str:
     """The token kept in ``state_dir/name``; made (random, mode 0600) when missing."""
-    d = Path(state_dir).expanduser()
-    d.mkdir(parents=True, exist_ok=True)
-    p = d / name
-    if p.exists():
-        tok = p.read_text(encoding="utf-8").strip()
-        if len(tok) >= 8:
-            return tok
-    tok = secrets.token_urlsafe(TOKEN_BYTES)
-    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(tok + "\n")
-    return tok
+    return load_or_make_secret(state_dir, name, TOKEN_BYTES)
 
 
 class TokenGate:

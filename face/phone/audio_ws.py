@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from face.limits import RefusalLog
 from face.phone.audio_protocol import AudioMessageError, decode_mic, encode_bot_frame
 from face.web import CloseCode, Mailbox, token_ok
 
@@ -63,6 +64,7 @@ class PhoneAudio:
         self._phone: _Phone | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.refused = 0
+        self.refusals = RefusalLog()  # one log line per interval, with a count
         self.samples_in = 0
         self.messages_in = 0
         self.bad_messages = 0
@@ -117,9 +119,7 @@ class PhoneAudio:
         await ws.accept()  # accept, then close with a code the page can show to the user
         if not token_ok(ws.query_params.get("token"), self.token):
             self.refused += 1
-            log.warning(
-                "phone audio: refused a connection from %s (bad or missing token)", _peer(ws)
-            )
+            self.refusals.refused("phone audio: bad or missing token", _peer(ws))
             await ws.close(code=CloseCode.UNAUTHORIZED, reason="bad or missing access token")
             return
         if not self.enabled:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class PhoneConfig(BaseModel):
     """Unknown keys are errors, so a typo never silently falls back to a default."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     audio: bool = Field(
         True, description="the face page captures the phone's mic and plays the creature's voice"
@@ -18,9 +18,10 @@ class PhoneConfig(BaseModel):
         description="serve HTTPS (phones give the mic only to secure pages); a self-signed "
         "certificate is made on first run unless face.ssl_certfile is set",
     )
-    state_dir: str = Field(
-        "~/.config/creature",
-        description="where the self-signed certificate and the access token are kept between runs",
+    state_dir: str | None = Field(
+        None,
+        description="deprecated: use the top-level state_dir (null: the certificate and the "
+        "token live there); when set, the certificate and token are kept here as before",
     )
     token: str | None = Field(
         None,

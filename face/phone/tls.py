@@ -26,20 +26,25 @@ class TLSError(Exception):
     """A certificate problem the user can fix (paths, permissions)."""
 
 
-def ensure_self_signed(state_dir: str | Path, hosts: list[str]) -> tuple[Path, Path]:
+def ensure_self_signed(
+    state_dir: str | Path, hosts: list[str], key: str = "state_dir"
+) -> tuple[Path, Path]:
     """Return (certfile, keyfile) under ``state_dir``, making them if missing, expiring soon,
     or not naming one of ``hosts`` (IP addresses or DNS names)."""
     d = Path(state_dir).expanduser()
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise TLSError(f"phone.state_dir: cannot create {d} ({e.strerror})") from e
-    cert, key = d / CERT_NAME, d / KEY_NAME
-    if cert.exists() and key.exists() and _still_good(cert, hosts):
-        return cert, key
-    _make(cert, key, hosts)
+        raise TLSError(f"{key}: cannot create {d} ({e.strerror})") from e
+    cert, pem_key = d / CERT_NAME, d / KEY_NAME
+    if cert.exists() and pem_key.exists() and _still_good(cert, hosts):
+        return cert, pem_key
+    try:
+        _make(cert, pem_key, hosts)
+    except OSError as e:
+        raise TLSError(f"{key}: cannot write the certificate in {d} ({e.strerror})") from e
     log.info("made a self-signed certificate for %s in %s", ", ".join(hosts), d)
-    return cert, key
+    return cert, pem_key
 
 
 def _still_good(cert_path: Path, hosts: list[str]) -> bool:

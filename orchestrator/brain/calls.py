@@ -2,8 +2,17 @@
 
 ``queued`` (stored) -> ``sent`` (handed to a robot or webhook) -> ``accepted`` -> ``running``
 -> one terminal status. ``cancelling`` is the creature's own step between asking a robot to
-stop and hearing back. A status never moves backwards: a late duplicate or a retry's re-report
-is ignored, not an error.
+stop and hearing back.
+
+Every update is one of three kinds (``CallStatus.transition``), read from ``NEXT``, the
+transition table:
+
+* ``MOVE``: in the table, taken;
+* ``STALE``: backwards or the same status (a late duplicate, a retry's re-report): ignored, no
+  error, because at-least-once delivery makes these normal;
+* ``ILLEGAL``: neither, e.g. ``succeeded`` straight from ``queued`` (the call never left the
+  creature, so no robot can have done it) or ``failed`` after ``succeeded``: answered with an
+  error (code ``illegal_transition``), recorded, and ignored.
 """
 
 from __future__ import annotations
@@ -40,9 +49,21 @@ class CallStatus(str, Enum):
         """A robot has acknowledged the call (it may be at work)."""
         return self not in UNDELIVERED
 
+    def transition(self, new: CallStatus) -> Transition:
+        if new in NEXT[self]:
+            return Transition.MOVE
+        if new is self or (not self.terminal and new.rank < self.rank):
+            return Transition.STALE
+        return Transition.ILLEGAL
+
     def may_become(self, new: CallStatus) -> bool:
-        """The transition table: forward only, never out of a terminal status."""
-        return not self.terminal and new is not self and new.rank >= self.rank
+        return self.transition(new) is Transition.MOVE
+
+
+class Transition(str, Enum):
+    MOVE = "move"
+    STALE = "stale"
+    ILLEGAL = "illegal"
 
 
 _RANK = {
@@ -55,6 +76,21 @@ _RANK = {
     CallStatus.FAILED: 5,
     CallStatus.CANCELLED: 5,
     CallStatus.REJECTED: 5,
+}
+_S = CallStatus
+# the transition table: which status may follow which (anything else is stale or illegal)
+NEXT: dict[CallStatus, frozenset[CallStatus]] = {
+    _S.QUEUED: frozenset({_S.SENT, _S.CANCELLING, _S.CANCELLED, _S.REJECTED}),
+    _S.SENT: frozenset(
+        {_S.ACCEPTED, _S.RUNNING, _S.CANCELLING, _S.SUCCEEDED, _S.FAILED, _S.CANCELLED}
+    ),
+    _S.ACCEPTED: frozenset({_S.RUNNING, _S.CANCELLING, _S.SUCCEEDED, _S.FAILED, _S.CANCELLED}),
+    _S.RUNNING: frozenset({_S.CANCELLING, _S.SUCCEEDED, _S.FAILED, _S.CANCELLED}),
+    _S.CANCELLING: frozenset({_S.SUCCEEDED, _S.FAILED, _S.CANCELLED}),
+    _S.SUCCEEDED: frozenset(),
+    _S.FAILED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.REJECTED: frozenset(),
 }
 TERMINAL = frozenset(
     {CallStatus.SUCCEEDED, CallStatus.FAILED, CallStatus.CANCELLED, CallStatus.REJECTED}
@@ -73,6 +109,9 @@ FROM_ROBOT = (
 class StatusErrorCode(str, Enum):
     UNKNOWN_CALL = "unknown_call"
     BAD_STATUS = "bad_status"
+    ILLEGAL_TRANSITION = "illegal_transition"  # e.g. succeeded for a call never delivered
+    NOT_YOURS = "not_yours"  # the call was sent to another connection (or not to the webhook)
+    BAD_ID = "bad_id"  # not a string, or longer than slow_loop.robot.max_id_chars
 
 
 class StatusError(ValueError):

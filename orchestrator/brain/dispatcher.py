@@ -15,12 +15,14 @@ from orchestrator.brain.calls import (
     CallStatus,
     StatusError,
     StatusErrorCode,
+    Transition,
     parse_robot_status,
 )
 from orchestrator.brain.events import (
     CallsCancelled,
     RobotConnected,
     RobotDisconnected,
+    StatusRefused,
     ToolCallSent,
     ToolRejected,
     ToolStatusChanged,
@@ -65,6 +67,9 @@ class ToolDispatcher:
         self.gate = gate
         self.emit = emit
         self.robots: list[RobotLink] = []
+        # which connection each call was last handed to: only that one may report on it
+        # (kept until that connection goes, so a late conflicting report is still its own)
+        self.sent_to: dict[str, RobotLink] = {}
         self.webhook = None  # a WebhookSink, set by the slow loop when configured
         self.max_age_s = max_age_s
 
@@ -79,9 +84,14 @@ class ToolDispatcher:
         self.emit(RobotConnected(robot=link.name, robots=len(self.robots)))
         self.flush()
 
+    def robot_named(self, name: str) -> RobotLink | None:
+        return next((r for r in self.robots if r.name == name), None)
+
     def robot_disconnected(self, link: RobotLink, why: str = "") -> None:
         if link in self.robots:
             self.robots.remove(link)
+            for call_id in [c for c, r in self.sent_to.items() if r is link]:
+                del self.sent_to[call_id]
             self.emit(RobotDisconnected(robot=link.name, reason=why, robots=len(self.robots)))
             self.flush()  # anything unacknowledged goes to the next robot, if any
 
@@ -105,6 +115,7 @@ class ToolDispatcher:
                 msg = tool_call_message(call.id, call.args, call.attempts + 1)
             if not robot.send(msg):
                 return
+            self.sent_to[call.id] = robot
             self.outbox.mark_sent(call.id)
 
     def _expire(self, call) -> None:
@@ -118,8 +129,14 @@ class ToolDispatcher:
             return
         self._status(call, CallStatus.CANCELLED, why, "creature")
         if delivered:
-            for r in self.robots:
-                r.send(cancel_message(call.id, why))
+            self._send_cancel(call.id, why)
+
+    def _send_cancel(self, call_id: str, reason: str | None) -> None:
+        """To the robot that has the call; to every robot if that one is gone (it may be
+        back under another connection)."""
+        owner = self.sent_to.get(call_id)
+        for robot in [owner] if owner in self.robots else self.robots:
+            robot.send(cancel_message(call_id, reason))
 
     # -- calls ----------------------------------------------------------------------------
     def submit(self, intent: Intent) -> dict[str, Any] | None:
@@ -149,20 +166,74 @@ class ToolDispatcher:
             )
         )
         if sent:
+            self.sent_to[call.id] = robot
             self.outbox.mark_sent(call.id)
         if self.webhook is not None:
             self.webhook.submit(tool_call_message(call.id, args, 1))
         return args
 
-    def on_status(self, call_id: str, value: str, reason: str | None, source: str) -> None:
-        """A robot's status update. Raises :class:`StatusError` for one the creature cannot
-        take; a duplicate or out-of-date update is harmless and ignored."""
+    def on_status(
+        self,
+        call_id: str,
+        value: str,
+        reason: str | None,
+        source: str,
+        link: RobotLink | None = None,
+    ) -> None:
+        """A status update from ``link`` (a robot connection), or over HTTP when None. Raises
+        :class:`StatusError` for one the creature cannot take (after recording it as a
+        ``StatusRefused`` event when the call exists); a duplicate or out-of-date update is
+        harmless and ignored."""
         status = parse_robot_status(value)
-        if self.outbox.get(call_id) is None:
+        call = self.outbox.get(call_id)
+        if call is None:
             raise StatusError(StatusErrorCode.UNKNOWN_CALL, f"unknown call id {call_id!r}")
-        call = self.outbox.update(call_id, status, reason)
-        if call is not None:
-            self._status(call, status, reason, source)
+        if link is not None and self.sent_to.get(call_id) is not link:
+            self._refuse(
+                call,
+                status,
+                source,
+                StatusErrorCode.NOT_YOURS,
+                f"call {call_id} was not sent to this connection",
+            )
+        if link is None:
+            if call.webhook is None or call.webhook == "failed":
+                self._refuse(
+                    call,
+                    status,
+                    source,
+                    StatusErrorCode.NOT_YOURS,
+                    f"call {call_id} was never delivered to the webhook",
+                )
+            if call.status is CallStatus.QUEUED:  # the receiver's report proves delivery
+                self.outbox.mark_sent(call_id)
+                call.status = CallStatus.SENT
+        move = call.status.transition(status)
+        if move is Transition.ILLEGAL:
+            self._refuse(
+                call,
+                status,
+                source,
+                StatusErrorCode.ILLEGAL_TRANSITION,
+                f"call {call_id} is {call.status.value}: it cannot become {status.value}",
+            )
+        if move is Transition.STALE:
+            return
+        updated = self.outbox.update(call_id, status, reason)
+        if updated is not None:
+            self._status(updated, status, reason, source)
+
+    def _refuse(self, call, status: CallStatus, source: str, code: StatusErrorCode, why: str):
+        self.emit(
+            StatusRefused(
+                id=call.id,
+                status=status.value,
+                current=call.status.value,
+                code=code.value,
+                source=source,
+            )
+        )
+        raise StatusError(code, why)
 
     def _status(self, call, status: CallStatus, reason: str | None, source: str) -> None:
         self.emit(
@@ -186,11 +257,9 @@ class ToolDispatcher:
                 self._status(call, CallStatus.CANCELLED, reason, "creature")
                 continue
             self.outbox.update(call.id, CallStatus.CANCELLING, reason)
-            msg = cancel_message(call.id, reason)
-            for robot in self.robots:
-                robot.send(msg)
+            self._send_cancel(call.id, reason)
             if self.webhook is not None:
-                self.webhook.submit(msg)
+                self.webhook.submit(cancel_message(call.id, reason))
         return cancelled
 
     def on_webhook_result(self, call_id: str, state: str, reason: str | None) -> None:

@@ -106,6 +106,40 @@ class RobotDisconnected(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
+class RobotRefused(Happening):
+    """A robot connection was turned away: ``reason`` says why (a robot of that name is already
+    connected, a wrong token, a foreign Origin)."""
+
+    kind: ClassVar[str] = "robot_refused"
+    robot: str
+    reason: str
+    peer: str
+
+
+@dataclass(slots=True, kw_only=True)
+class RobotReplaced(Happening):
+    """A new connection took over a connected robot's name (``on_duplicate: take_over``)."""
+
+    kind: ClassVar[str] = "robot_replaced"
+    robot: str
+    old_peer: str
+    new_peer: str
+
+
+@dataclass(slots=True, kw_only=True)
+class StatusRefused(Happening):
+    """A status update the creature did not take: ``code`` is the StatusErrorCode (an illegal
+    transition, a call sent to another connection); ``current`` is the call's status, kept."""
+
+    kind: ClassVar[str] = "tool_status_refused"
+    id: str
+    status: str
+    current: str | None
+    code: str
+    source: str
+
+
+@dataclass(slots=True, kw_only=True)
 class OutboxResumed(Happening):
     """Calls left open by an earlier run, resumed on start."""
 
@@ -162,6 +196,9 @@ BrainEvent = (
     | WebhookResult
     | RobotConnected
     | RobotDisconnected
+    | RobotRefused
+    | RobotReplaced
+    | StatusRefused
     | OutboxResumed
     | StateChanged
     | AffectChanged

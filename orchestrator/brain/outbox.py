@@ -50,15 +50,56 @@ class OutboxCall:
     webhook: str | None
 
 
+class OutboxError(ValueError):
+    """The outbox file cannot be used (a directory, not a database, a missing folder)."""
+
+
+def open_outbox(path: str | Path, key: str) -> Outbox:
+    """An :class:`Outbox`, or one clear ``OutboxError`` naming ``key`` and the file."""
+    p = Path(path)
+    if p.is_dir():
+        raise OutboxError(f"{key}: {p} is a directory; expected a SQLite file")
+    if not p.parent.is_dir():
+        raise OutboxError(f"{key}: {p}: folder {p.parent} does not exist")
+    try:
+        return Outbox(p)
+    except sqlite3.DatabaseError as e:
+        raise OutboxError(f"{key}: {p}: not a usable SQLite outbox ({e})") from None
+
+
 class Outbox:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not self.path.parent.exists():
             raise FileNotFoundError(f"{self.path}: directory {self.path.parent} does not exist")
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise
+
+    def prune(self, older_than_s: float) -> int:
+        """Delete settled calls (and their history) last updated more than ``older_than_s``
+        ago; open calls are never pruned. Returns how many calls went."""
+        if older_than_s <= 0:
+            return 0
+        cutoff = time.time() - older_than_s
+        marks = ",".join("?" * len(TERMINAL))
+        terminal = [s.value for s in TERMINAL]
+        with self._db:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    f"SELECT id FROM calls WHERE status IN ({marks}) AND updated < ?",
+                    [*terminal, cutoff],
+                )
+            ]
+            self._db.executemany("DELETE FROM history WHERE id = ?", [(i,) for i in ids])
+            self._db.executemany("DELETE FROM calls WHERE id = ?", [(i,) for i in ids])
+        return len(ids)
 
     def close(self) -> None:
         self._db.close()

@@ -9,14 +9,16 @@ from pydantic import BaseModel
 from orchestrator.config import CreatureConfig
 
 
-def _rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
+def _rows(
+    model: type[BaseModel], prefix: str = "", inst: BaseModel | None = None
+) -> list[tuple[str, str, str, str]]:
     rows = []
-    inst = model()
+    inst = inst if inst is not None else model()  # a parent's default may differ from model()
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            rows.extend(_rows(ann, key + "."))
+            rows.extend(_rows(ann, key + ".", getattr(inst, name)))
             continue
         default: Any = getattr(inst, name)
         typ = str(ann).replace("typing.", "").replace("<class '", "").replace("'>", "")

@@ -68,7 +68,7 @@ def face_running(
         return
     io, bus, slow = session.io, session.bus, session.slow
     presets = load_presets()
-    setup = prepare_web(cfg.face, cfg.phone, https)
+    setup = prepare_web(cfg.face, cfg.phone, https, getattr(session, "state", None))
     lipsync = cfg.voice.lipsync.model_dump()
     server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync)
     try:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from face.config import FaceConfig
 from face.phone.access import TokenGate, load_or_make_token
 from face.phone.audio_ws import PhoneAudio
 from face.phone.phone_config import PhoneConfig
-from face.phone.tls import default_hosts, ensure_self_signed
+from face.phone.tls import TLSError, default_hosts, ensure_self_signed
 from face.server import FaceServer, lan_address
 from orchestrator.bus import Subscription
+from orchestrator.state_dir import migrate_phone_files, state_dir
 from track2_voice.audio.devices import ClockSource
 from track2_voice.events import FrameEvent
 
@@ -43,17 +45,41 @@ class WebSetup:
     url: str
 
 
+def phone_dir(phone_cfg: PhoneConfig, state: Path | None) -> Path:
+    """Where the phone's certificate and token live: the state directory (files from the old
+    default place are moved over once), or the deprecated ``phone.state_dir`` when set."""
+    if phone_cfg.state_dir is not None:
+        return Path(phone_cfg.state_dir).expanduser()
+    d = state if state is not None else state_dir(None)
+    migrate_phone_files(d)
+    return d
+
+
 def prepare_web(
-    face_cfg: FaceConfig, phone_cfg: PhoneConfig, https: bool | None = None
+    face_cfg: FaceConfig,
+    phone_cfg: PhoneConfig,
+    https: bool | None = None,
+    state: Path | None = None,
 ) -> WebSetup:
-    """TLS (the user's certificate, else a self-signed one kept in state_dir), the access token,
-    and the URL a phone on the LAN opens."""
+    """TLS (the user's certificate, else a self-signed one kept in the state directory), the
+    access token, and the URL a phone on the LAN opens."""
     face = face_cfg.model_copy()
-    token = phone_cfg.token or load_or_make_token(phone_cfg.state_dir)
+    for key in ("ssl_certfile", "ssl_keyfile"):
+        given = getattr(face, key)
+        if given and not Path(given).expanduser().is_file():
+            raise TLSError(f"face.{key}: {given} is not a readable file")
+    where = phone_dir(phone_cfg, state)
+    key_name = "phone.state_dir" if phone_cfg.state_dir is not None else "state_dir"
+    try:
+        token = phone_cfg.token or load_or_make_token(where)
+    except OSError as e:
+        raise TLSError(
+            f"{key_name}: cannot keep the phone token in {where} ({e.strerror})"
+        ) from None
     lan = lan_address() if face.host in ("0.0.0.0", "::", "") else face.host
     use_tls = phone_cfg.tls if https is None else https
     if use_tls and not face.ssl_certfile:
-        cert, key = ensure_self_signed(phone_cfg.state_dir, default_hosts(lan))
+        cert, key = ensure_self_signed(where, default_hosts(lan), key_name)
         face.ssl_certfile, face.ssl_keyfile = str(cert), str(key)
     elif not use_tls:
         face.ssl_certfile = face.ssl_keyfile = None

@@ -2,8 +2,10 @@
 
 * ``GET /tools``: the tools in OpenAI function-tool form (a JSON list).
 * ``GET /health``: ``{"ok": true, "robots": N}``.
-* ``WS /robot?token=...`` (or ``Authorization: Bearer ...``): tool calls and cancels out,
-  status updates in. See docs/slow_loop.md for the message shapes.
+* ``WS /robot?token=...&robot=NAME`` (or ``Authorization: Bearer ...``): tool calls and
+  cancels out, status updates in. See docs/slow_loop.md for the message shapes. One
+  connection per robot name (``slow_loop.robot.on_duplicate``); a browser page may open it
+  only from an allowed Origin (``slow_loop.robot.allowed_origins``, default none).
 * ``POST /calls/{id}/status`` (Bearer token): status updates from webhook-driven robots.
 * ``GET /calls/{id}`` (Bearer token): a call's current status and history.
 """
@@ -21,15 +23,25 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from face.web import CloseCode, bearer, token_ok
+from face.limits import RefusalLog
+from face.web import CloseCode, JsonTooDeep, OriginGate, bearer, clip, loads_bounded, token_ok
 from orchestrator.brain.calls import StatusError, StatusErrorCode
 from orchestrator.brain.dispatcher import ToolDispatcher
+from orchestrator.brain.events import RobotRefused, RobotReplaced
 from orchestrator.brain.tools import TOOL_NAME, tool_definition
 from orchestrator.slow_config import RobotConfig
 
 log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
-HTTP_STATUS = {StatusErrorCode.UNKNOWN_CALL: 404, StatusErrorCode.BAD_STATUS: 400}
+HTTP_STATUS = {
+    StatusErrorCode.UNKNOWN_CALL: 404,
+    StatusErrorCode.BAD_STATUS: 400,
+    StatusErrorCode.BAD_ID: 400,
+    StatusErrorCode.ILLEGAL_TRANSITION: 409,
+    StatusErrorCode.NOT_YOURS: 403,
+}
+MAX_BODY_BYTES = 16384  # POST /calls/{id}/status: a status is a few dozen bytes
+MAX_NAME_CHARS = 64
 
 
 class RobotConnection:
@@ -39,6 +51,7 @@ class RobotConnection:
     def __init__(self, ws: WebSocket, name: str, cfg: RobotConfig) -> None:
         self.ws = ws
         self.name = name
+        self.peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
         self.cfg = cfg
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=cfg.queue_size)
         self.closed = asyncio.Event()
@@ -53,6 +66,9 @@ class RobotConnection:
         except asyncio.QueueFull:
             self._close("send queue full: the robot is not reading")
             return False
+
+    def replace(self) -> None:
+        self._close("replaced: another connection took this robot's name")
 
     def _close(self, why: str) -> None:
         if not self.closed.is_set():
@@ -72,7 +88,11 @@ class RobotConnection:
             self._close(f"send failed: {e}")
 
 
-def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starlette:
+def build_app(
+    dispatcher: ToolDispatcher, cfg: RobotConfig, token: str, refusals: RefusalLog | None = None
+) -> OriginGate:
+    refusals = refusals or RefusalLog()
+
     async def tools(_: Request) -> JSONResponse:
         return JSONResponse([tool_definition()])
 
@@ -86,16 +106,26 @@ def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starl
         if not authorized(request):
             return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
         call_id = request.path_params["call_id"]
+        if len(call_id) > cfg.max_id_chars:
+            return _http_error(StatusErrorCode.BAD_ID, f"call id longer than {cfg.max_id_chars}")
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY_BYTES:
+                return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, 413)
         try:
-            body = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "body must be JSON"}, status_code=400)
+            body = loads_bounded(bytes(raw), cfg.max_json_depth)
+        except ValueError as e:
+            return JSONResponse({"error": f"body must be JSON: {clip(str(e), 120)}"}, 400)
         if not isinstance(body, dict) or not isinstance(body.get("status"), str):
             return JSONResponse({"error": 'expected {"status": ...}'}, status_code=400)
+        reason = body.get("reason")
         try:
-            dispatcher.on_status(call_id, body["status"], body.get("reason"), "http")
+            dispatcher.on_status(
+                call_id, body["status"], None if reason is None else clip(str(reason), 500), "http"
+            )
         except StatusError as e:
-            return JSONResponse({"error": str(e)}, status_code=HTTP_STATUS[e.code])
+            return _http_error(e.code, str(e))
         return JSONResponse({"ok": True})
 
     async def call_get(request: Request) -> JSONResponse:
@@ -115,15 +145,37 @@ def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starl
             }
         )
 
+    async def refuse(ws: WebSocket, name: str, code: CloseCode, why: str) -> None:
+        peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+        refusals.refused(f"robot channel: {why}", peer)
+        dispatcher.emit(RobotRefused(robot=name, reason=why, peer=peer))
+        await ws.send_text(json.dumps({"type": "error", "error": why}))
+        await ws.close(code=code, reason=why[:120])
+
     async def robot_ws(ws: WebSocket) -> None:
         given = ws.query_params.get("token") or bearer(ws.headers)
         await ws.accept()
+        name = clip(ws.query_params.get("robot") or "", MAX_NAME_CHARS) or (
+            f"robot@{ws.client.host if ws.client else '?'}"
+        )
         if not token_ok(given, token):
-            await ws.send_text(json.dumps({"type": "error", "error": "missing or wrong token"}))
-            await ws.close(code=CloseCode.UNAUTHORIZED)
+            await refuse(ws, name, CloseCode.UNAUTHORIZED, "missing or wrong token")
             return
-        name = ws.query_params.get("robot") or f"robot@{ws.client.host if ws.client else '?'}"
+        current = dispatcher.robot_named(name)
+        if current is not None and cfg.on_duplicate == "refuse":
+            await refuse(
+                ws,
+                name,
+                CloseCode.ROBOT_IN_USE,
+                f"a robot named {name!r} is already connected (slow_loop.robot.on_duplicate)",
+            )
+            return
         conn = RobotConnection(ws, name, cfg)
+        if current is not None:  # take_over: the old connection goes, with a recorded event
+            log.warning("robot %s: %s takes over from %s", name, conn.peer, current.peer)
+            dispatcher.emit(RobotReplaced(robot=name, old_peer=current.peer, new_peer=conn.peer))
+            current.replace()
+            dispatcher.robot_disconnected(current, "replaced by a new connection")
         conn.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "tools": [TOOL_NAME]})
         sender = asyncio.create_task(conn.sender())
         dispatcher.robot_connected(conn)
@@ -136,13 +188,14 @@ def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starl
             for task in (receiver, sender, closed):
                 task.cancel()
             dispatcher.robot_disconnected(conn, conn.why)
-            if conn.why.startswith(("send", "the robot")):
+            code = _CLOSE_FOR.get(conn.why.split(":", 1)[0])
+            if code is not None:
                 try:
-                    await asyncio.wait_for(ws.close(code=CloseCode.TOO_SLOW), 0.5)
+                    await asyncio.wait_for(ws.close(code=code, reason=conn.why[:120]), 0.5)
                 except Exception:
                     pass
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/tools", tools),
             Route("/health", health),
@@ -151,6 +204,20 @@ def build_app(dispatcher: ToolDispatcher, cfg: RobotConfig, token: str) -> Starl
             WebSocketRoute("/robot", robot_ws),
         ]
     )
+    # robots send no Origin; a browser page (which always does) only from an allowed one
+    return OriginGate(app, cfg.allowed_origins, same_origin=False, on_refused=refusals.refused)
+
+
+_CLOSE_FOR = {
+    "send queue full": CloseCode.TOO_SLOW,
+    "send took over": CloseCode.TOO_SLOW,
+    "send failed": None,
+    "replaced": CloseCode.REPLACED,
+}
+
+
+def _http_error(code: StatusErrorCode, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "code": code.value}, status_code=HTTP_STATUS[code])
 
 
 async def _receive(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
@@ -162,30 +229,50 @@ async def _receive(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatc
             conn._close("disconnected")
             return
         try:
-            msg = json.loads(raw)
+            msg = loads_bounded(raw, conn.cfg.max_json_depth)
             if not isinstance(msg, dict):
                 raise ValueError("expected a JSON object")
+        except JsonTooDeep as e:
+            conn.send({"type": "error", "code": "too_deep", "error": str(e)})
+            continue
         except ValueError as e:
-            conn.send({"type": "error", "error": f"not a JSON object: {e}"})
+            conn.send(
+                {"type": "error", "code": "bad_json", "error": clip(f"not a JSON object: {e}", 200)}
+            )
             continue
         kind = msg.get("type")
         if kind == "status":
-            if not isinstance(msg.get("id"), str) or not isinstance(msg.get("status"), str):
+            call_id, status = msg.get("id"), msg.get("status")
+            if not isinstance(call_id, str) or not isinstance(status, str):
                 conn.send({"type": "error", "error": "status needs string 'id' and 'status'"})
+                continue
+            if len(call_id) > conn.cfg.max_id_chars:
+                conn.send(
+                    {
+                        "type": "error",
+                        "code": StatusErrorCode.BAD_ID.value,
+                        "error": f"id of {len(call_id)} chars; at most {conn.cfg.max_id_chars}",
+                    }
+                )
                 continue
             reason = msg.get("reason")
             try:
                 dispatcher.on_status(
-                    msg["id"], msg["status"], str(reason) if reason is not None else None, conn.name
+                    call_id,
+                    clip(status, 32),
+                    clip(str(reason), 500) if reason is not None else None,
+                    conn.name,
+                    conn,
                 )
             except StatusError as e:
-                conn.send({"type": "error", "id": msg["id"], "error": str(e)})
+                conn.send({"type": "error", "id": call_id, "code": e.code.value, "error": str(e)})
         elif kind == "ping":
             conn.send({"type": "pong"})
         else:
             conn.send(
                 {
                     "type": "error",
-                    "error": f"unknown message type {kind!r}; expected 'status' or 'ping'",
+                    "error": f"unknown message type {clip(repr(kind), 40)}; expected 'status' or"
+                    " 'ping'",
                 }
             )

@@ -13,15 +13,18 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from affect.affect_map import AffectMapError
+from face.limits import RefusalLog
+from face.state_files import load_or_make_secret
 from face.web import AppServer, bind_socket
 from orchestrator.brain.brain import Brain
 from orchestrator.brain.dispatcher import tool_call_message
 from orchestrator.brain.events import OutboxResumed, ServiceError
 from orchestrator.brain.face_state import FaceSource
-from orchestrator.brain.outbox import Outbox
+from orchestrator.brain.outbox import Outbox, open_outbox
 from orchestrator.brain.tools import _validator
 from orchestrator.bus import Bus, Subscription
 from orchestrator.config import ConfigError
@@ -30,6 +33,7 @@ from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.robot_channel import build_app
 from orchestrator.runtime.webhook import WebhookSink
 from orchestrator.slow_config import SlowLoopConfig
+from orchestrator.state_dir import OUTBOX, ROBOT_TOKEN, WEBHOOK_SECRET, state_dir
 from track2_voice.events import (
     Connected,
     Disconnected,
@@ -49,6 +53,7 @@ INPUT_TYPES = (
     LoopStopped,
 )
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
+SECRET_ENV = "CREATURE_WEBHOOK_SECRET"
 SETTLE_POLL_S = 0.05
 FacePublish = Callable[[dict[str, Any]], None]
 
@@ -76,10 +81,25 @@ async def feed(
 
 
 class SlowLoop:
-    def __init__(self, cfg: SlowLoopConfig, bus: Bus, io: IoLoop | None = None) -> None:
+    def __init__(
+        self,
+        cfg: SlowLoopConfig,
+        bus: Bus,
+        io: IoLoop | None = None,
+        state: Path | None = None,
+    ) -> None:
         self.cfg = cfg
         self.bus = bus
-        self.token = os.environ.get(TOKEN_ENV) or cfg.robot.token
+        self.state = state if state is not None else state_dir(None)
+        self.token_file: Path | None = None
+        self.token = os.environ.get(TOKEN_ENV) or cfg.robot.token or self._made(ROBOT_TOKEN)
+        self.webhook_secret = (
+            os.environ.get(SECRET_ENV) or cfg.webhook.secret or self._made(WEBHOOK_SECRET)
+            if cfg.webhook.url
+            else None
+        )
+        self.outbox_path = Path(cfg.outbox.path) if cfg.outbox.path else self.state / OUTBOX
+        self.refusals = RefusalLog()
         try:  # checked now, before any audio or model is opened
             self.affect_map = load_affect_map(cfg.affect.file)
         except AffectMapError as e:
@@ -94,6 +114,13 @@ class SlowLoop:
         self._webhook: WebhookSink | None = None
         self._sub: Subscription | None = None
         self._task = None
+
+    def _made(self, name: str) -> str:
+        """A secret made on first run and kept in the state directory."""
+        path = self.state / name
+        if name == ROBOT_TOKEN:
+            self.token_file = path
+        return load_or_make_secret(self.state, name)
 
     # -- lifecycle (from any thread) -----------------------------------------------------------
     def start(self) -> SlowLoop:
@@ -112,12 +139,19 @@ class SlowLoop:
 
     # -- lifecycle (on the I/O loop) --------------------------------------------------------------
     async def astart(self) -> None:
-        self.outbox = Outbox(self.cfg.outbox.path)
+        self.outbox = open_outbox(self.outbox_path, "slow_loop.outbox.path")
+        pruned = self.outbox.prune(self.cfg.outbox.keep_settled_s)
+        if pruned:
+            log.info(
+                "outbox: removed %d settled calls older than %gs",
+                pruned,
+                self.cfg.outbox.keep_settled_s,
+            )
         _validator()  # compile the tool schema now, not on the first call
         brain = self.brain = Brain(self.cfg, self.affect_map, self.outbox, self.bus.publish)
         if self.cfg.webhook.url:
             self._webhook = WebhookSink(
-                self.cfg.webhook, self.token, brain.dispatcher.on_webhook_result
+                self.cfg.webhook, self.webhook_secret, brain.dispatcher.on_webhook_result
             )
             self._webhook.start()
             brain.dispatcher.webhook = self._webhook
@@ -142,8 +176,10 @@ class SlowLoop:
             log.error(msg)
             self.brain.emit(ServiceError(where="robot_channel", error=msg))
             return
-        app = build_app(self.brain.dispatcher, self.cfg.robot, self.token)
-        self._server = await AppServer(app, sock, "robot-channel").start()
+        app = build_app(self.brain.dispatcher, self.cfg.robot, self.token, self.refusals)
+        self._server = await AppServer(
+            app, sock, "robot-channel", self.cfg.robot.limits, self.refusals
+        ).start()
         self.port = self._server.port
 
     async def aclose(self) -> None:
@@ -162,6 +198,19 @@ class SlowLoop:
     @property
     def robot_url(self) -> str | None:
         return None if self.port is None else f"ws://{self.cfg.robot.host}:{self.port}/robot"
+
+    def robot_hint(self) -> str:
+        """Where a robot connects and where it finds its token (never the token itself)."""
+        if self.token_file is not None:
+            where = f"token in {self.token_file}"
+        elif os.environ.get(TOKEN_ENV):
+            where = f"token from ${TOKEN_ENV}"
+        else:
+            where = "token: slow_loop.robot.token"
+        return (
+            f"robot channel: {self.robot_url} ({where}); run: python examples/robot_client.py "
+            f"--url {self.robot_url}"
+        )
 
     @property
     def http_url(self) -> str | None:

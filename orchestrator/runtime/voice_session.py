@@ -14,6 +14,7 @@ from orchestrator.config import CreatureConfig
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.record import JsonlRecorder
 from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.state_dir import state_dir
 from track2_voice.audio.devices import (
     AudioSink,
     AudioSource,
@@ -58,12 +59,17 @@ class VoiceSession:
     cfg: CreatureConfig
     record: Path | None = None
     bus: Bus = field(default_factory=Bus)
+    state: Path | None = None  # the state directory; None: from cfg.state_dir
 
     def __post_init__(self) -> None:
+        if self.state is None:
+            self.state = state_dir(self.cfg.state_dir)
         self.io = IoLoop()
         # first: its rules and maps are checked before any audio or model is opened
         self.slow = (
-            SlowLoop(self.cfg.slow_loop, self.bus, self.io) if self.cfg.slow_loop.enabled else None
+            SlowLoop(self.cfg.slow_loop, self.bus, self.io, self.state)
+            if self.cfg.slow_loop.enabled
+            else None
         )
         self.backend = create_backend(self.cfg.voice)
         self.source = make_source(self.cfg)
@@ -85,7 +91,7 @@ class VoiceSession:
         """Intents, tool calls, robot channel, state machine and affect, on the I/O loop."""
         if self.slow is not None:
             self.slow.start()
-            log.info("robot channel at %s", self.slow.robot_url)
+            log.info("%s", self.slow.robot_hint())
 
     def start_backend(self) -> None:
         log.info("starting backend %s", self.backend.name)

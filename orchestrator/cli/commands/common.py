@@ -9,6 +9,17 @@ from typing import Any
 from orchestrator.config import CreatureConfig, load_config, parse_set
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number above zero (argparse prints the flag and exits 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
 def add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="a YAML file overriding configs/creature.yaml")
     p.add_argument(

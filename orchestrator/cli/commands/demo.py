@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from orchestrator.cli.commands.common import (
     add_backend_options,
@@ -14,8 +13,7 @@ from orchestrator.cli.commands.common import (
 from orchestrator.cli.terminal_view import TerminalView
 from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
 from orchestrator.runtime.voice_session import VoiceSession
-
-DEFAULT_RECORD = "creature-demo.jsonl"
+from orchestrator.state_dir import record_path, state_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,9 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="'local' for the speaker, or a WAV file")
     p.add_argument(
         "--record",
-        default=DEFAULT_RECORD,
         metavar="EVENTS.jsonl",
-        help=f"session record (default {DEFAULT_RECORD})",
+        help="session record (default: a new STATE_DIR/records/demo-YYYYmmdd-HHMMSS.jsonl; "
+        "an existing file is never overwritten)",
     )
     p.add_argument(
         "--robot",
@@ -66,7 +64,9 @@ def main(args: argparse.Namespace) -> int:
         extra["audio.output"] = args.output
     extra.update(face_overrides(args))
     cfg = config_from_args(args, extra)
-    session = VoiceSession(cfg, Path(args.record))
+    state = state_dir(cfg.state_dir)
+    record = record_path(state, args.record, "demo")
+    session = VoiceSession(cfg, record, state=state)
     view = TerminalView(session.bus, session.io)
     robot = None
     settled = None
@@ -79,10 +79,7 @@ def main(args: argparse.Namespace) -> int:
                 session.slow.robot_url, session.slow.token, args.robot_delay
             ).start()
         if session.slow is not None and session.slow.robot_url and not args.robot:
-            print(
-                f"robot channel: {session.slow.robot_url} (run: python examples/robot_client.py"
-                f" --url {session.slow.robot_url} --token TOKEN, or use --robot)"
-            )
+            print(session.slow.robot_hint(), flush=True)
         with face_running(session):
             session.start_backend()
             stats = session.run(stop_when_finished=args.once)
@@ -94,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
             robot.stop()
         view.close()
         session.close()
-    summary = {"record": args.record, **stats.summary()}
+    summary = {"record": str(record), **stats.summary()}
     if session.slow is not None:
         summary["intents"] = session.slow.intents
         summary["tool_calls_settled"] = settled

@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
 
 from orchestrator.cli.commands.common import (
     add_backend_options,
     add_config_options,
     config_from_args,
+    positive_int,
 )
 from orchestrator.runtime.voice_session import VoiceSession
+from orchestrator.state_dir import record_path, state_dir
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="WAV file for the creature's voice, or 'local'")
     p.add_argument("--record", metavar="EVENTS.jsonl", help="write every event as JSON lines")
     p.add_argument("--realtime", action="store_true", help="pace file input at 80 ms per frame")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     p.set_defaults(func=main)
 
 
@@ -46,7 +47,9 @@ def main(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, extra)
     if cfg.audio.input is None:
         raise SystemExit("creature run: give --input FILE (or 'local' for the sound card)")
-    session = VoiceSession(cfg, Path(args.record) if args.record else None)
+    state = state_dir(cfg.state_dir)
+    record = record_path(state, args.record, "run") if args.record else None
+    session = VoiceSession(cfg, record, state=state)
     try:
         session.start_backend()
         stats = session.run(max_frames=args.max_frames)

@@ -10,17 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 from contextlib import ExitStack
-from pathlib import Path
 
 from orchestrator.cli.commands.common import (
     add_backend_options,
     add_config_options,
     config_from_args,
+    positive_int,
 )
 from orchestrator.config import ConfigError
 from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
 from orchestrator.runtime.telephony_link import telephony_running
 from orchestrator.runtime.voice_session import VoiceSession
+from orchestrator.state_dir import record_path, state_dir
 from track2_voice.audio.devices import ClockSource
 
 
@@ -50,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", help="an audio file as the mic instead (turns phone audio off)")
     p.add_argument("--output", help="a WAV file for the creature's voice as well")
     p.add_argument("--record", metavar="EVENTS.jsonl", help="write every event as JSON lines")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     p.add_argument("--once", action="store_true", help="exit when the scene ends (replay)")
     p.set_defaults(func=main)
 
@@ -68,7 +69,9 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--audio telephony: the call is the mic; leave out --input")
     cfg = config_from_args(args, extra)
     # with --audio local and no sound card, this raises the clear error of check_sound_device
-    session = VoiceSession(cfg, Path(args.record) if args.record else None)
+    state = state_dir(cfg.state_dir)
+    record = record_path(state, args.record, "serve") if args.record else None
+    session = VoiceSession(cfg, record, state=state)
     clock = session.source if isinstance(session.source, ClockSource) else None
     telephony = args.audio == "telephony" and clock is not None
     phone_source = None if telephony else clock  # one pair of ears: the call's, or the page's
