@@ -2,11 +2,23 @@
 """An example robot for the creature's robot channel (a FAKE arm: it only logs and waits).
 
 It connects to ``ws://HOST:PORT/robot`` with a token, receives ``do_physical_task`` calls,
-answers ``accepted`` -> ``running`` -> ``succeeded`` after a delay, honours ``cancel``, and
-ignores an id it has already seen (the channel may deliver a call again after a reconnect).
+answers ``accepted`` -> ``running`` -> ``succeeded`` after a delay, and honours ``cancel``.
 Copy it as the starting point for a real robot: replace ``perform`` with your motion code.
 
-    python examples/robot_client.py --url ws://127.0.0.1:8766/robot --token creature-dev-token
+A robot's duties (docs/slow_loop.md, "The robot's duties"):
+
+* delivery is at-least-once: the creature sends a call again after every reconnect until it
+  hears an outcome, so a robot must **dedupe by call id**;
+* the dedupe must survive the robot's own crash: this robot writes each id to a SQLite file
+  (``--db``) *before* it reports ``accepted`` or moves, so a call it had started when it was
+  killed is never started again; after a restart it reports that call ``failed`` ("interrupted:
+  not repeated"), since only the real world knows whether the motion finished;
+* a status goes over the connection the call came on (the creature refuses others).
+
+    python examples/robot_client.py --url ws://127.0.0.1:8766/robot
+
+The token comes from ``--token``, else ``$CREATURE_ROBOT_TOKEN``, else the file the creature
+made on its first run (``$XDG_STATE_HOME/creature/robot-token``, printed at start).
 """
 
 from __future__ import annotations
@@ -15,8 +27,11 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import connect
@@ -25,6 +40,48 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 log = logging.getLogger("robot")
 RECONNECT_S = 0.5  # first reconnect delay, doubled up to RECONNECT_MAX_S
 RECONNECT_MAX_S = 5.0
+TERMINAL = ("succeeded", "failed", "cancelled")
+INTERRUPTED = "interrupted by a robot restart: not repeated"
+
+
+def state_home() -> Path:
+    return Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser()
+
+
+def default_token() -> str | None:
+    """$CREATURE_ROBOT_TOKEN, else the token file the creature made on this machine."""
+    if os.environ.get("CREATURE_ROBOT_TOKEN"):
+        return os.environ["CREATURE_ROBOT_TOKEN"]
+    path = state_home() / "creature" / "robot-token"
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+
+
+class TaskLog:
+    """The ids this robot has taken on, in SQLite: written (and committed) before a task
+    starts, updated when it ends. ``:memory:`` forgets on exit (tests of a single run)."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
+            "reason TEXT, updated REAL NOT NULL)"
+        )
+
+    def get(self, call_id: str) -> tuple[str, str | None] | None:
+        row = self.db.execute("SELECT status, reason FROM tasks WHERE id = ?", (call_id,))
+        return row.fetchone()
+
+    def put(self, call_id: str, status: str, reason: str | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO tasks (id, status, reason, updated) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
+            "updated = excluded.updated",
+            (call_id, status, reason, time.time()),
+        )
+
+    def close(self) -> None:
+        self.db.close()
 
 
 class FakeRobot:
@@ -38,6 +95,7 @@ class FakeRobot:
         name: str = "example-robot",
         fail_actions: tuple[str, ...] = (),
         on_call: Callable[[dict[str, Any], float], None] | None = None,
+        db: str | Path = ":memory:",
     ) -> None:
         self.url = url
         self.token = token
@@ -45,8 +103,9 @@ class FakeRobot:
         self.name = name
         self.fail_actions = fail_actions
         self.on_call = on_call
-        self.seen: set[str] = set()
+        self.log = TaskLog(db)
         self.received: list[dict[str, Any]] = []
+        self.performed: list[str] = []  # ids whose motion ran in this process
         self.duplicates = 0
         self.finished: dict[str, str] = {}
         self.connected = asyncio.Event()
@@ -66,8 +125,9 @@ class FakeRobot:
         if reason:
             msg["reason"] = reason
         log.info("%s -> %s%s", call_id, status, f" ({reason})" if reason else "")
-        if status in ("succeeded", "failed", "cancelled"):
+        if status in TERMINAL:
             self.finished[call_id] = status
+        self.log.put(call_id, status, reason)
         try:
             await self._ws.send(json.dumps(msg))
         except ConnectionClosed:
@@ -76,6 +136,7 @@ class FakeRobot:
     async def _run_task(self, call_id: str, args: dict[str, Any]) -> None:
         await self._status(call_id, "accepted")
         await self._status(call_id, "running")
+        self.performed.append(call_id)
         try:
             await self.perform(args)
         except asyncio.CancelledError:
@@ -92,13 +153,19 @@ class FakeRobot:
             call_id = msg["id"]
             if self.on_call is not None:
                 self.on_call(msg, time.perf_counter())
-            if call_id in self.seen:
+            known = self.log.get(call_id)
+            if known is not None:
                 # a retry: never do it twice, just say again where it stands
                 self.duplicates += 1
                 log.info("%s: already seen (attempt %s)", call_id, msg.get("attempt"))
-                await self._status(call_id, self.finished.get(call_id, "running"))
+                status, reason = known
+                live = self._tasks.get(call_id)
+                if status not in TERMINAL and (live is None or live.done()):
+                    # taken on before this process started: it may have half-moved; say so
+                    status, reason = "failed", INTERRUPTED
+                await self._status(call_id, status, reason)
                 return
-            self.seen.add(call_id)
+            self.log.put(call_id, "accepted")  # committed before anything moves
             self.received.append(msg)
             args = msg.get("arguments", {})
             log.info(
@@ -113,12 +180,19 @@ class FakeRobot:
             )
             self._tasks[call_id] = asyncio.create_task(self._run_task(call_id, args))
         elif kind == "cancel":
-            task = self._tasks.get(msg.get("id"))
-            log.info("cancel %s (%s)", msg.get("id"), msg.get("reason"))
+            call_id = msg.get("id")
+            task = self._tasks.get(call_id)
+            log.info("cancel %s (%s)", call_id, msg.get("reason"))
             if task is not None and not task.done():
                 task.cancel()
-            elif msg.get("id") not in self.finished:
-                await self._status(msg["id"], "cancelled", "cancelled before it started")
+                return
+            known = self.log.get(call_id)
+            if known is None:
+                await self._status(call_id, "cancelled", "cancelled before it started")
+            elif known[0] not in TERMINAL:  # taken on before a restart of this robot
+                await self._status(call_id, "cancelled", INTERRUPTED)
+            else:
+                await self._status(call_id, *known)
         elif kind == "error":
             log.warning("creature says: %s", msg.get("error"))
         elif kind == "welcome":
@@ -162,6 +236,7 @@ class FakeRobot:
             delay = min(delay * 2, RECONNECT_MAX_S)
         for task in self._tasks.values():
             task.cancel()
+        self.log.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -171,7 +246,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description="An example (fake) robot for the creature.")
     p.add_argument("--url", default="ws://127.0.0.1:8766/robot", help="the robot channel")
     p.add_argument(
-        "--token", default="creature-dev-token", help="robot token (slow_loop.robot.token)"
+        "--token",
+        default=None,
+        help="robot token (default: $CREATURE_ROBOT_TOKEN, else the creature's token file "
+        "$XDG_STATE_HOME/creature/robot-token on this machine)",
+    )
+    p.add_argument(
+        "--db",
+        default=str(state_home() / "creature-robot" / "tasks.sqlite3"),
+        help="SQLite file of the call ids this robot has taken on (survives its crashes)",
     )
     p.add_argument("--delay", type=float, default=1.0, help="seconds each task takes")
     p.add_argument("--name", default="example-robot")
@@ -186,7 +269,12 @@ def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s robot: %(message)s", datefmt="%H:%M:%S"
     )
-    robot = FakeRobot(args.url, args.token, args.delay, args.name, tuple(args.fail))
+    token = args.token or default_token()
+    if not token:
+        p.error("no token: give --token, set CREATURE_ROBOT_TOKEN, or start the creature first")
+    if args.db != ":memory:":
+        Path(args.db).parent.mkdir(parents=True, exist_ok=True)
+    robot = FakeRobot(args.url, token, args.delay, args.name, tuple(args.fail), db=args.db)
     try:
         asyncio.run(robot.run())
     except KeyboardInterrupt:

@@ -98,12 +98,16 @@ class ToolDispatcher:
     def flush(self) -> None:
         """Send every open call, oldest first, to the current robot: unacknowledged ones to be
         done, acknowledged ones again so the robot re-reports (or resumes) them, and pending
-        cancels. A robot ignores an id it has seen, apart from re-reporting its status."""
+        cancels. A robot ignores an id it has seen, apart from re-reporting its status. A call
+        another connected robot holds stays with it."""
         robot = self.robot
         if robot is None:
             return
         now = time.time()
         for call in self.outbox.open_calls():
+            owner = self.sent_to.get(call.id)
+            if owner is not None and owner is not robot and owner in self.robots:
+                continue  # another connected robot has it: a newcomer must not take it over
             age = now - float(call.args.get("created", now))
             if self.max_age_s and age > self.max_age_s:
                 # a stale promise must not start a robot long after the conversation moved on
