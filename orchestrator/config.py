@@ -118,11 +118,15 @@ def _explain(err: dict, sources: dict[str, str], default_source: str) -> str:
         key_parts.append(part)
     dotted = ".".join(key_parts)
     src = default_source
-    for i in range(len(key_parts), 0, -1):
-        cand = ".".join(key_parts[:i])
-        if cand in sources:
-            src = sources[cand]
-            break
+    under = list(dict.fromkeys(v for k, v in sources.items() if k.startswith(dotted + ".")))
+    if under:
+        src = " and ".join(under)  # a section's own check (e.g. floor < ceil): who set its keys
+    else:
+        for i in range(len(key_parts), 0, -1):
+            cand = ".".join(key_parts[:i])
+            if cand in sources:
+                src = sources[cand]
+                break
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         parent = ".".join(key_parts[:-1])

@@ -18,8 +18,14 @@ def read_yaml_mapping(
     p = Path(path)
     if not p.exists():
         raise error(f"{p}: {what} file not found")
+    if p.is_dir():
+        raise error(f"{p}: is a directory; expected a {what} YAML file")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise error(f"{p}: not a text file (not UTF-8); expected a {what} YAML file") from None
+    except OSError as e:
+        raise error(f"{p}: cannot read the {what} file ({e.strerror})") from None
     except yaml.YAMLError as e:
         raise error(f"{p}: not valid YAML: {e}") from e
     if data is None and allow_empty:

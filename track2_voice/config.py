@@ -34,6 +34,15 @@ class VadConfig(Strict):
     start_ms: float = Field(64.0, ge=0, description="speech needed before 'started'")
     end_ms: float = Field(480.0, ge=0, description="silence needed before 'ended'")
 
+    @model_validator(mode="after")
+    def _range(self) -> VadConfig:
+        if self.end_threshold > self.start_threshold:
+            raise ValueError(
+                f"end_threshold ({self.end_threshold}) must not be above start_threshold "
+                f"({self.start_threshold})"
+            )
+        return self
+
 
 class EchoConfig(Strict):
     """Echo cancellation for a body with its own mic and speaker (``--audio local``)."""

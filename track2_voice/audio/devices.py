@@ -42,6 +42,15 @@ def load_audio(path: str | Path) -> np.ndarray:
         raise AudioInputError(f"{p}: cannot read audio ({e})") from e
     if data.shape[0] == 0:
         raise AudioInputError(f"{p}: the file holds no audio samples")
+    short = wav_shortfall(p)
+    if short:
+        log.warning(
+            "%s: truncated WAV: the header promises %d more bytes than the file holds; "
+            "playing the %d frames that are there",
+            p,
+            short,
+            data.shape[0],
+        )
     if rate < 8_000 or rate > 192_000:
         raise AudioInputError(f"{p}: sample rate {rate} Hz is outside 8000..192000 Hz")
     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
@@ -51,6 +60,32 @@ def load_audio(path: str | Path) -> np.ndarray:
         log.info("%s: resampling %d Hz -> %d Hz", p, rate, SAMPLE_RATE)
         mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def wav_shortfall(path: Path) -> int:
+    """Bytes a RIFF/WAVE file's ``data`` chunk claims beyond the end of the file (0: whole, or
+    not a WAV). libsndfile reads what is there without a word, so a cut-off download or a
+    recorder killed mid-write would otherwise pass silently."""
+    import struct
+
+    try:
+        with path.open("rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return 0
+            size = path.stat().st_size
+            while True:
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return 0
+                name, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if name == b"data":
+                    if length == 0xFFFFFFFF:  # streaming writers leave it unknown
+                        return 0
+                    return max(0, f.tell() + length - size)
+                f.seek(length + (length & 1), 1)
+    except OSError:
+        return 0
 
 
 def frames_of(pcm: np.ndarray) -> list[np.ndarray]:
@@ -240,11 +275,21 @@ class WavFileSink(AudioSink):
         import soundfile as sf
 
         self.path = Path(path)
+        if self.path.is_dir():
+            raise AudioInputError(f"--output {self.path}: is a directory; expected a .wav file")
         if self.path.parent and not self.path.parent.exists():
             raise AudioInputError(f"{self.path}: directory {self.path.parent} does not exist")
-        self._file = sf.SoundFile(
-            str(self.path), "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16"
-        )
+        try:
+            self._file = sf.SoundFile(
+                str(self.path),
+                "w",
+                samplerate=SAMPLE_RATE,
+                channels=1,
+                subtype="PCM_16",
+                format="WAV",
+            )
+        except Exception as e:  # soundfile raises LibsndfileError / TypeError variants
+            raise AudioInputError(f"--output {self.path}: cannot write a WAV file ({e})") from e
         self._q: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=maxsize)
         self.dropped = 0
         self.frames = 0
