@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import creature
+from tests.conftest import creature, require_module
 from track2_voice.backends.base import BackendError
-from track2_voice.config import MlxConfig, RolloverConfig
+from track2_voice.backends.mlx_backend import QUANT_GROUP
+from track2_voice.config import MlxConfig, RolloverConfig, SamplingConfig
 from track2_voice.frames import FRAME_SAMPLES, SAMPLE_RATE
 
 pytestmark = pytest.mark.mlx
@@ -216,3 +217,55 @@ def test_weights_of_the_wrong_format_are_explained(tiny_mlx, tmp_path):
 def test_not_a_repo_is_explained():
     with pytest.raises(BackendError, match="not a local directory"):
         backend("/definitely/not/here")
+
+
+def test_a_checkpoint_whose_warmup_token_is_42_still_starts(tmp_path, speech_wav):
+    """dim 384, 3 layers, seed 99, q4: moshi_mlx's own ``Lm.warmup()`` samples token 42 and
+    raises ValueError(42) (a canary in Kyutai's code); the backend must not call it (it runs
+    its own warm-up steps), so ``creature run`` on this checkpoint works."""
+    require_module("moshi_mlx")
+    import mlx.core as mx
+    import mlx.nn as nn
+    from moshi_mlx import models
+
+    d = tmp_path / "tiny-42"
+    r = creature(
+        "checkpoint",
+        "tiny",
+        str(d),
+        "--backend",
+        "mlx",
+        "--dim",
+        "384",
+        "--layers",
+        "3",
+        "--seed",
+        "99",
+        "--quantize",
+        "4",
+    )
+    assert r.returncode == 0, r.stderr
+    # the canary fires on this checkpoint when loaded as the backend loads it
+    mx.random.seed(SamplingConfig().seed)
+    lm = models.Lm(models.LmConfig.from_config_dict(json.loads((d / "config.json").read_text())))
+    lm.set_dtype(mx.bfloat16)
+    nn.quantize(lm, bits=4, group_size=QUANT_GROUP[4])
+    lm.load_weights(str(d / "model.q4.safetensors"), strict=True)
+    with pytest.raises(ValueError, match="42"):
+        lm.warmup()
+    out = tmp_path / "out.wav"
+    r = creature(
+        "run",
+        "--backend",
+        "mlx",
+        "--hf-repo",
+        str(d),
+        "--input",
+        str(speech_wav),
+        "--output",
+        str(out),
+        "--max-frames",
+        "4",
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sf.info(out).frames == 4 * FRAME_SAMPLES

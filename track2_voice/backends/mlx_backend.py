@@ -121,7 +121,10 @@ class MlxBackend(Backend):
                 f"{weights}: weights do not fit a {fmt} model with this config ({e}); "
                 f"check --quantize and the repo's config.json"
             ) from e
-        model.warmup()
+        # not moshi_mlx's ``model.warmup()``: it samples one token from the random weights and
+        # raises ValueError(42) when that token happens to be 42 (a canary in Kyutai's code),
+        # which a small checkpoint hits by chance (tests/test_mlx_backend.py has the seed).
+        # ``_warm_up`` below runs real steps instead, which also builds the decode graph.
         self.model = model
         self.lm_config = lm_config
         self.main_codebooks = lm_config.depformer.num_slices
