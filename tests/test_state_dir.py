@@ -1,0 +1,112 @@
+"""State in one place: a restart from another directory resumes the queued call; records are
+never truncated and reach the disk each second; the outbox forgets old settled calls."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+
+from orchestrator.brain.calls import CallStatus
+from orchestrator.brain.outbox import Outbox
+from orchestrator.bus import Bus
+from orchestrator.data_files import CONFIGS_DIR
+from orchestrator.runtime.record import JsonlRecorder, RecordError
+from orchestrator.state_dir import migrate_phone_files, record_path
+from tests.conftest import creature
+from tests.slow_support import frame, wait_until
+
+
+def short_scene(tmp_path):
+    """The shipped scene's one line that commits to a task, as a scene of its own."""
+    d = tmp_path / "scene"
+    d.mkdir()
+    shutil.copy(CONFIGS_DIR / "scenes" / "greeting" / "02_agree.wav", d / "agree.wav")
+    (d / "scene.yaml").write_text(
+        "name: agree\nvoice: en-us+f3\nspeed: 150\ntail_s: 0.5\nlines:\n"
+        '  - text: "Sure, I\'ll pick up the red cup."\n    audio: agree.wav\n    after_s: 0.3\n'
+    )
+    return d / "scene.yaml"
+
+
+def test_a_restart_from_another_directory_resumes_the_queued_call(tmp_path):
+    scene, state = short_scene(tmp_path), tmp_path / "state"
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    env = {"XDG_STATE_HOME": str(state)}
+    common = ["demo", "--once", "--no-face", "--scene", str(scene)]
+    common += ["--set", "slow_loop.robot.port=0", "--set", "slow_loop.finish_wait_s=5"]
+    first = creature(*common, "--set", "slow_loop.robot.enabled=false", env=env, cwd=a)
+    assert first.returncode == 0, first.stderr[-2000:]
+    s1 = json.loads(first.stdout.strip().splitlines()[-1])
+    outbox = state / "creature" / "outbox.sqlite3"
+    (queued,) = sqlite3.connect(outbox).execute("SELECT id, status FROM calls").fetchall()
+    assert queued[1] == "queued"
+
+    second = creature(*common, "--robot", "--robot-delay", "0.1", env=env, cwd=b)
+    assert second.returncode == 0, second.stderr[-2000:]
+    s2 = json.loads(second.stdout.strip().splitlines()[-1])
+    rows = dict(sqlite3.connect(outbox).execute("SELECT id, status FROM calls").fetchall())
+    assert rows[queued[0]] == "succeeded"  # the first run's call, done by the second run
+    assert list(a.iterdir()) == [] and list(b.iterdir()) == []  # nothing in either cwd
+    assert s1["record"] != s2["record"]
+    for s in (s1, s2):
+        assert s["record"].startswith(str(state / "creature" / "records" / "demo-"))
+    resumed = [json.loads(x) for x in open(s2["record"]) if '"outbox_resumed"' in x]
+    assert resumed and queued[0] in resumed[0]["open"]
+
+
+def test_a_record_is_never_truncated_and_reaches_the_disk_each_second(tmp_path):
+    old = tmp_path / "session.jsonl"
+    old.write_text('{"kind": "evidence"}\n')
+    try:
+        JsonlRecorder(old, Bus())
+        raise AssertionError("opened an existing record")
+    except RecordError as e:
+        assert "never overwritten" in str(e)
+    path = record_path(tmp_path, str(old), "demo")
+    assert path != old and path.parent == tmp_path
+    assert old.read_text() == '{"kind": "evidence"}\n'
+
+    bus = Bus()
+    rec = JsonlRecorder(path, bus)
+    try:
+        t0 = time.monotonic()
+        bus.publish(frame(0, " hello"))
+        # not closed, not a full buffer: the flush timer gets it to the OS (kill -9 safe)
+        wait_until(lambda: path.stat().st_size > 0, 3.0, "the record on disk")
+        assert time.monotonic() - t0 < 2.5
+    finally:
+        rec.close()
+    assert json.loads(path.read_text().splitlines()[0])["kind"] == "frame"
+
+
+def test_the_outbox_forgets_settled_calls_older_than_the_limit(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite3")
+    for i, status in enumerate([CallStatus.SUCCEEDED, CallStatus.FAILED, CallStatus.QUEUED]):
+        box.add({"id": f"old{i}"})
+        if status is not CallStatus.QUEUED:
+            box.update(f"old{i}", CallStatus.SENT)
+            box.update(f"old{i}", status)
+    box.add({"id": "fresh"})
+    box.update("fresh", CallStatus.REJECTED)
+    long_ago = time.time() - 30 * 24 * 3600
+    box._db.execute("UPDATE calls SET updated = ? WHERE id LIKE 'old%'", (long_ago,))
+    assert box.prune(7 * 24 * 3600) == 2
+    assert [c.id for c in box.all_calls()] == ["old2", "fresh"]  # open and recent stay
+    assert box.history("old0") == []
+    assert box.prune(0) == 0  # 0 keeps everything
+    box.close()
+
+
+def test_the_phone_token_moves_from_the_old_place_once(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    new.mkdir()
+    (old / "phone-token").write_text("bookmarked-token-123\n")
+    assert migrate_phone_files(new, old) == ["phone-token"]
+    assert (new / "phone-token").read_text() == "bookmarked-token-123\n"
+    assert (new / "phone-token").stat().st_mode & 0o077 == 0
+    assert migrate_phone_files(new, old) == []  # never over a newer one
