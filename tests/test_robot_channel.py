@@ -229,11 +229,20 @@ class Receiver:
 
     def __init__(self, fail_first: int = 0, hang_s: float = 0.0) -> None:
         self.posts: list[dict] = []
+        self.signed: list[bool] = []
+        self.secret: str | None = None
         self.fail_first = fail_first
         self.hang_s = hang_s
 
         async def hook(request: Request) -> JSONResponse:
-            self.posts.append(await request.json())
+            from orchestrator.runtime.webhook import verify_signature
+
+            raw = await request.body()
+            self.signed.append(
+                "authorization" not in request.headers
+                and verify_signature(self.secret or "", request.headers, raw)
+            )
+            self.posts.append(json.loads(raw))
             if self.hang_s:
                 await asyncio.sleep(self.hang_s)
             if len(self.posts) <= self.fail_first:
@@ -259,11 +268,14 @@ class Receiver:
 def test_webhook_retries_then_delivers_and_statuses_come_back_over_http(tmp_path):
     rx = Receiver(fail_first=2)
     slow, hub = start(tmp_path, **{"webhook.url": rx.url, "webhook.backoff_s": 0.05})
+    rx.secret = slow.webhook_secret  # its own secret, made in the state dir, not the token
+    assert rx.secret and rx.secret != slow.token
     rec = hub.subscribe("t", 1000)
     try:
         speak(hub, "I'll bring you the keys.")
         wait_until(lambda: any(e.kind == "webhook" for e in list(rec._items)), what="webhook")
         assert len(rx.posts) == 3 and rx.posts[-1]["type"] == "tool_call"
+        assert rx.signed == [True, True, True]  # HMAC-signed, no bearer token
         call_id = rx.posts[-1]["id"]
         hdr = {"Authorization": f"Bearer {slow.token}"}
         for st in ("accepted", "running", "succeeded"):
