@@ -18,10 +18,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from face.limits import RefusalLog
 from face.phone.access import load_or_make_token
 from face.phone.telephony import TOKEN_PARAMETER, TelephonyBridge
 from face.phone.twilio_protocol import StartMsg
-from face.web import AppServer, bind_socket
+from face.web import AppServer, OriginGate, bind_socket
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.bus import Bus, Subscription
 from orchestrator.config import ConfigError
@@ -32,6 +33,7 @@ from orchestrator.runtime.call_events import (
     CallRefused,
     CallStarted,
 )
+from orchestrator.runtime.phone_link import phone_dir
 from track2_voice.audio.devices import ClockSource
 from track2_voice.events import FrameEvent, UserSpeechStarted
 
@@ -125,15 +127,21 @@ def telephony_running(session, source: ClockSource) -> Iterator[TelephonyRuntime
     """Serve the bridge while the block runs; a call's audio is the loop's input."""
     cfg, io, bus = session.cfg, session.io, session.bus
     tcfg = cfg.telephony
-    token = tcfg.token or load_or_make_token(cfg.phone.state_dir, TOKEN_FILE)
+    token = tcfg.token or load_or_make_token(
+        phone_dir(cfg.phone, getattr(session, "state", None)), TOKEN_FILE
+    )
     observer = BusObserver(bus)
     bridge = TelephonyBridge(tcfg, token, source.push, observer)
     try:
         sock = bind_socket(tcfg.host, tcfg.port, "telephony.port")
     except OSError as e:
         raise ConfigError(str(e)) from None
-    app = Starlette(routes=bridge.routes())
-    server = AppServer(app, sock, "telephony", ws_max_size=tcfg.max_message_bytes)
+    refusals = RefusalLog()
+    # the carrier sends no Origin; a browser page (which always does) is refused
+    app = OriginGate(Starlette(routes=bridge.routes()), [], False, refusals.refused)
+    server = AppServer(
+        app, sock, "telephony", refusals=refusals, ws_max_size=tcfg.max_message_bytes
+    )
     io.run(server.start())
     host = "127.0.0.1" if tcfg.host in ("0.0.0.0", "::", "") else tcfg.host
     rt = TelephonyRuntime(bridge, server, f"http://{host}:{server.port}")
