@@ -14,7 +14,7 @@ from tests.face_support import Streamer, launch, require, require_chromium, star
 pytestmark = pytest.mark.browser
 
 FACE_S = 2.0  # seconds of face in one place
-GONE_S = 3.0  # seconds of no face: long enough to drift back (face.js GAZE_LOST/DRIFT)
+GONE_S = 3.0  # seconds of no face: long enough to drift back (js/gaze.js GAZE_LOST_MS, GAZE_DRIFT_TAU_MS)
 
 
 def test_pupils_follow_a_face_left_then_right_and_drift_back(tmp_path) -> None:

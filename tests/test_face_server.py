@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,8 @@ from websockets.sync.client import connect
 
 from face import FaceConfig, FaceServer
 from tests.face_support import start_server
+
+FACE_JS = Path(__file__).resolve().parent.parent / "face" / "static" / "js"  # the page's modules
 
 
 @pytest.fixture()
@@ -31,15 +34,19 @@ def _url(s: FaceServer, path: str = "/") -> str:
 
 
 def test_serves_page_assets_presets_and_health(server: FaceServer) -> None:
-    assert "face.js" in httpx.get(_url(server)).text
+    assert "/static/js/face.js" in httpx.get(_url(server)).text
+    modules = sorted(p.name for p in FACE_JS.glob("*.js"))
+    assert {"face.js", "eyes.js", "gaze.js", "mouth.js", "socket.js"} <= set(modules)
     for asset in (
-        "face.js",
+        *(f"js/{m}" for m in modules),
         "face.css",
-        "gaze.js",
-        "one_euro.js",
+        "phone_audio.js",
         "vendor/mediapipe/face_detector.tflite",
     ):
-        assert httpx.get(_url(server, f"/static/{asset}")).status_code == 200, asset
+        r = httpx.get(_url(server, f"/static/{asset}"))
+        assert r.status_code == 200, asset
+        if asset.endswith(".js"):  # browsers run module scripts only with a JavaScript type
+            assert r.headers["content-type"].startswith("text/javascript"), asset
     presets = httpx.get(_url(server, "/presets.json")).json()
     assert "surprise" in presets["emotions"]
     assert httpx.get(_url(server, "/healthz")).json()["ok"] is True
