@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.face_support import Streamer, launch, require, require_chromium, start_server, write_y4m
+from tests.conftest import require_module
+from tests.face_support import Streamer, launch, require_chromium, start_server, write_y4m
 
 pytestmark = pytest.mark.browser
 
@@ -19,10 +20,7 @@ GONE_S = 3.0  # seconds of no face: long enough to drift back (js/gaze.js GAZE_L
 
 def test_pupils_follow_a_face_left_then_right_and_drift_back(tmp_path) -> None:
     require_chromium()
-    try:
-        import skimage  # noqa: F401
-    except ImportError:
-        require("scikit-image (pip install scikit-image)", False)
+    require_module("skimage", "pip install scikit-image")
     from playwright.sync_api import sync_playwright
 
     video = write_y4m(

@@ -114,13 +114,30 @@ def test_busy_port_is_a_clear_error(server: FaceServer) -> None:
 
 
 def test_publish_before_start_and_after_stop_is_harmless() -> None:
+    """Harmless: publishing never raises or blocks without a running server, the state published
+    before start is what the first client gets, and one published after stop is what a restart
+    serves; stop() really stops (the port refuses) and a second stop() is a no-op."""
     s = FaceServer(FaceConfig(host="127.0.0.1", port=0))
     s.publish({"emotion": "happy", "mouth": 0.0, "speaking": False})
     s.start_in_thread()
+    port = s.port
     with connect(_ws(s)) as c:
         assert json.loads(c.recv(timeout=5))["emotion"] == "happy"
     s.stop()
+    with pytest.raises(OSError):  # nothing listens any more
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    t0 = time.monotonic()
     s.publish({"emotion": "sad", "mouth": 0.0, "speaking": False})
+    assert time.monotonic() - t0 < 1.0  # nobody to send to: it returns at once, no error
+    assert s.stats()["published"] == 2 and s.stats()["clients"] == 0
+    s.stop()  # a second stop is harmless too
+    s.start_in_thread()  # and the server comes back with the latest state, on the same port
+    try:
+        assert s.port == port
+        with connect(_ws(s)) as c:
+            assert json.loads(c.recv(timeout=5))["emotion"] == "sad"
+    finally:
+        s.stop()
 
 
 def test_serve_runs_inside_an_existing_event_loop() -> None:

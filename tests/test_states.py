@@ -10,6 +10,7 @@ import numpy as np
 from orchestrator.config import load_config
 from orchestrator.slow_loop import SlowLoop
 from orchestrator.states import CreatureStates
+from tests.slow_support import wait_until
 from track2_voice.events import EventHub, FrameEvent, VoiceEvent
 
 
@@ -83,9 +84,7 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
         for i in range(2, 6):
             hub.publish(frame(i, 0.5, " hi" if i == 2 else None))
         hub.publish(VoiceEvent("disconnected", 6, time.monotonic()))
-        deadline = time.monotonic() + 5
-        while slow.states.state != "disconnected" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: slow.states.state == "disconnected", what="the disconnected state")
         face = slow.face_state(frame(7, 0.3))
         assert face["connected"] is False and face["state"] == "disconnected"
         assert set(face) >= {
@@ -100,8 +99,7 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
         }
         assert face["mouth"] == 0.3 and face["speaking"] is True
         hub.publish(VoiceEvent("connected", 8, time.monotonic()))
-        while slow.states.state == "disconnected" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: slow.states.state != "disconnected", what="leaving disconnected")
     finally:
         slow.stop()
     states = [(e.data["from"], e.data["to"]) for e in rec.drain() if e.kind == "state"]
