@@ -47,7 +47,7 @@ const state = {
   emotion: "neutral", mouth: 0, mouthTarget: 0, mouthOpenPx: 0, speaking: false, listening: false,
   connected: false, server: "connecting", backend: true,
   blinking: false, blinks: 0, eyeOpen: 0, pupilX: 0, pupilY: 0, nod: 0, nodding: false,
-  listenAmount: 0, params: {}, messages: 0, malformed: 0, frameTime: 0,
+  listenAmount: 0, params: {}, messages: 0, malformed: 0, frameTime: 0, connectAttempts: 0,
   gaze: { enabled: false, active: false, seen: false, faceX: null, faceY: null, x: 0, y: 0, error: null },
   presetsLoaded: false,
 };
@@ -74,8 +74,9 @@ function onText(text) {
 function onMalformed() { input.malformed++; state.malformed = input.malformed; }
 function setMouthTarget(v) { mouth.retarget(v); state.mouthTarget = mouth.to; }
 
-function onStatus(status) {
+function onStatus(status, attempts) {
   state.server = status;
+  state.connectAttempts = attempts;
   if (status === "open" && !state.presetsLoaded) loadPresets();
   if (status === "closed") input.lastAt = -Infinity; // the mouth closes at once (see STALE_MS)
 }
