@@ -14,6 +14,7 @@ from websockets.sync.client import connect
 
 from face import FaceConfig, FaceServer
 from tests.face_support import start_server
+from tests.slow_support import wait_until
 
 FACE_JS = Path(__file__).resolve().parent.parent / "face" / "static" / "js"  # the page's modules
 
@@ -56,9 +57,7 @@ def test_serves_page_assets_presets_and_health(server: FaceServer) -> None:
 def test_every_client_gets_the_latest_state(server: FaceServer) -> None:
     with ExitStack() as stack:
         clients = [stack.enter_context(connect(_ws(server))) for _ in range(3)]
-        deadline = time.monotonic() + 5
-        while server.stats()["clients"] < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: server.stats()["clients"] == 3, what="three clients")
         server.publish({"emotion": "happy", "mouth": 0.4, "speaking": True, "t": 1.5})
         for c in clients:
             assert json.loads(c.recv(timeout=5)) == {
