@@ -1,7 +1,8 @@
-"""Shared fixtures. Under CI=true a missing tool is a failure, never a skip."""
+"""Shared fixtures. Under CI (CI=true, 1 or yes) a missing tool is a failure, never a skip."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -13,32 +14,38 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# CI=true (or 1 / yes, any case), as CI services set it: everything must be installed there
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 # the creature's state directory (outbox, records, secrets) defaults to $XDG_STATE_HOME/creature:
 # tests and the CLI runs they start must never touch the user's own
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="creature-test-state-")
 
 
-def require(condition: bool, what: str) -> None:
-    """Skip locally when a tool is missing; fail in CI, where everything must be installed."""
-    if condition:
+def require(what: str, ok: bool, reason: str = "") -> None:
+    """The one gate for what a test needs from the machine (a program, a browser, a package,
+    a machine without a sound card): without it the test skips locally and fails under CI,
+    where a missing tool must never pass as a silent skip. ``reason``: why, or how to get it."""
+    if ok:
         return
+    detail = f" ({reason})" if reason else ""
     if IN_CI:
-        pytest.fail(f"{what} is required in CI but missing")
-    pytest.skip(f"{what} not available")
+        pytest.fail(f"{what} is required under CI but missing{detail}", pytrace=False)
+    pytest.skip(f"{what} not available{detail}")
 
 
 def require_tool(name: str) -> str:
+    """The path of program ``name``, via ``require``."""
     path = shutil.which(name)
-    require(path is not None, f"the '{name}' program")
+    require(f"the '{name}' program", path is not None)
     return path  # type: ignore[return-value]
 
 
-def require_module(name: str):
+def require_module(name: str, install: str = ""):
+    """Import module ``name`` (dotted names too), via ``require``."""
     try:
-        return __import__(name)
-    except ImportError:
-        require(False, f"the Python module {name}")
+        return importlib.import_module(name)
+    except ImportError as e:
+        require(f"the Python module {name}", False, install or str(e))
 
 
 def creature(*args: str, env: dict | None = None, timeout: float = 300, cwd: Path | None = None):

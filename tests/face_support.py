@@ -7,7 +7,6 @@ device.
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
@@ -15,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from face import FaceConfig, FaceServer
 from orchestrator.data_files import load_presets
+from tests.conftest import require, require_module
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -33,23 +32,12 @@ FRAME_S = 0.08  # the fast loop's frame period: states are streamed at this rate
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "face"
 
 
-def require(what: str, ok: bool) -> None:
-    """Skip locally when a tool is missing; under CI=true that is a failure."""
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{what} is required under CI but missing")
-    pytest.skip(f"{what} not available")
-
-
 def require_chromium() -> None:
+    """A Chromium and Playwright to drive it (see ``tests.conftest.require``)."""
     require(
         f"chromium at {CHROMIUM}", Path(CHROMIUM).exists() or shutil.which("chromium") is not None
     )
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        require("python playwright", False)
+    require_module("playwright.sync_api", "pip install playwright")
 
 
 def launch(pw, extra_args: list[str] | None = None):

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.face_support import Streamer, launch, require, require_chromium, start_server, write_y4m
+from tests.conftest import require_module
+from tests.face_support import Streamer, launch, require_chromium, start_server, write_y4m
 
 pytestmark = pytest.mark.browser
 
 FACE_S = 2.0  # seconds of face in one place
-GONE_S = 3.0  # seconds of no face: long enough to drift back (face.js GAZE_LOST/DRIFT)
+GONE_S = 3.0  # seconds of no face: long enough to drift back (js/gaze.js GAZE_LOST_MS, GAZE_DRIFT_TAU_MS)
 
 
 def test_pupils_follow_a_face_left_then_right_and_drift_back(tmp_path) -> None:
     require_chromium()
-    try:
-        import skimage  # noqa: F401
-    except ImportError:
-        require("scikit-image (pip install scikit-image)", False)
+    require_module("skimage", "pip install scikit-image")
     from playwright.sync_api import sync_playwright
 
     video = write_y4m(

@@ -6,7 +6,6 @@ Screenshots of every emotion are saved under artifacts/face/ for a human to look
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 
@@ -17,18 +16,39 @@ from tests.face_support import ARTIFACTS, FRAME_S, Streamer, launch, require_chr
 pytestmark = pytest.mark.browser
 
 PRESETS = load_presets()
-# record what the page renders on every animation frame (a test-side probe, not page code)
+# Record what the page draws on every animation frame (a test-side probe, not page code). `t` is
+# the face's own clock (state.frameTime: the frame time the values were drawn for), so rates are
+# measured on the clock the mouth ramps on, not on when this probe happened to run.
 RECORDER = """() => {
   window.__rec = [];
   const tick = () => {
     const s = window.face.state;
     const box = document.getElementById('mouth-inner').getBBox();
-    window.__rec.push({t: performance.now(), mouth: s.mouth, target: s.mouthTarget,
+    window.__rec.push({t: s.frameTime, mouth: s.mouth, target: s.mouthTarget,
       h: box.height, eye: s.eyeOpen, nod: s.nod, blinking: s.blinking, listen: s.listenAmount});
     requestAnimationFrame(tick);
   };
   requestAnimationFrame(tick);
 }"""
+FRAME_MS = FRAME_S * 1000
+SETTLED_MS = 1.5 * FRAME_MS  # a mouth target older than this has been reached (one-frame ramp)
+STEADY_SAMPLES = 8  # drawn frames on each settled value before the script moves on
+# true once the recorder holds STEADY_SAMPLES frames drawn more than SETTLED_MS after the target
+# became `v` (the newest run of samples with that target)
+SETTLED_ON = """([v, settledMs, need]) => {
+  const rec = window.__rec;
+  let i = rec.length - 1;
+  while (i >= 0 && rec[i].target === v) i--;
+  if (i === rec.length - 1) return false;
+  const since = rec[i + 1].t;
+  let n = 0;
+  for (let k = i + 1; k < rec.length; k++) if (rec[k].t - since > settledMs) n++;
+  return n >= need;
+}"""
+# true once every geometry parameter is within 2 % of its range of the preset
+EASED = """([face, ranges]) => Object.entries(face).every(([k, v]) =>
+  Math.abs(window.face.state.params[k] - v) < 0.02 * ranges[k])"""
+RANGES = {k: p["max"] - p["min"] for k, p in PRESETS["params"].items()}
 
 
 @pytest.fixture(scope="module")
@@ -74,46 +94,46 @@ def _params(page) -> dict:
     return page.evaluate("({...window.face.state.params})")
 
 
+def _show(page, stream: Streamer, name: str) -> None:
+    """Stream emotion `name` and wait until the page has eased all the way to its preset."""
+    stream.update(emotion=name)
+    page.wait_for_function(f"document.documentElement.dataset.emotion === {name!r}")
+    page.wait_for_function(EASED, arg=[PRESETS["emotions"][name]["face"], RANGES], timeout=10000)
+
+
+def _mouth_height(page) -> float:
+    return page.evaluate("document.getElementById('mouth-inner').getBBox().height")
+
+
 def test_each_emotion_renders_its_preset(page, stream: Streamer) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for name, preset in PRESETS["emotions"].items():
-        stream.update(emotion=name)
-        page.wait_for_function(f"document.documentElement.dataset.emotion === {name!r}")
-        page.wait_for_function(  # eased all the way (within 2 % of each parameter's range)
-            """([face, ranges]) => Object.entries(face).every(([k, v]) =>
-                 Math.abs(window.face.state.params[k] - v) < 0.02 * ranges[k])""",
-            arg=[preset["face"], {k: p["max"] - p["min"] for k, p in PRESETS["params"].items()}],
-            timeout=5000,
-        )
+    for name in PRESETS["emotions"]:
+        _show(page, stream, name)
         page.screenshot(path=str(ARTIFACTS / f"emotion-{name}.png"))
     # the geometry really differs: surprise opens the eyes and mouth, sad turns the mouth down
-    stream.update(emotion="surprise")
-    page.wait_for_timeout(1500)
-    surprise_h = page.evaluate("document.getElementById('mouth-inner').getBBox().height")
-    stream.update(emotion="neutral")
-    page.wait_for_timeout(1500)
-    neutral_h = page.evaluate("document.getElementById('mouth-inner').getBBox().height")
+    _show(page, stream, "surprise")
+    surprise_h = _mouth_height(page)
+    _show(page, stream, "neutral")
+    neutral_h = _mouth_height(page)
     assert surprise_h > neutral_h + 10
 
 
 def test_mouth_tracks_a_scripted_sequence_smoothly(page, stream: Streamer) -> None:
     script = [0.0, 0.3, 0.8, 1.0, 0.5, 0.1, 0.0, 0.6, 0.2, 0.9, 0.0]
-    HOLD = 3  # frames per value
     page.evaluate(RECORDER)
-    for v in script:
+    for v in script:  # each value is held until the page has drawn it steadily for a while
         stream.update(mouth=v, speaking=v > 0.05)
-        time.sleep(HOLD * FRAME_S)
+        page.wait_for_function(SETTLED_ON, arg=[v, SETTLED_MS, STEADY_SAMPLES], timeout=10000)
     rec = page.evaluate("window.__rec")
-    assert len(rec) > 30
     # 1) where the target has been steady for more than one frame, the mouth sits on it
     steady = []
     changed_at = rec[0]["t"]
     for prev, cur in zip(rec, rec[1:]):
         if cur["target"] != prev["target"]:
             changed_at = cur["t"]
-        elif cur["t"] - changed_at > 1.5 * FRAME_S * 1000:
+        elif cur["t"] - changed_at > SETTLED_MS:
             steady.append(cur)
-    assert {round(r["target"], 3) for r in steady} >= {0.0, 0.3, 0.8, 1.0, 0.5, 0.6, 0.9}
+    assert {round(r["target"], 3) for r in steady} == set(script)
     for r in steady:
         assert abs(r["mouth"] - r["target"]) < 0.01, r
     # 2) the drawn opening grows with the value
@@ -122,20 +142,25 @@ def test_mouth_tracks_a_scripted_sequence_smoothly(page, stream: Streamer) -> No
         by_value.setdefault(round(r["target"], 3), []).append(r["h"])
     means = [sum(h) / len(h) for _, h in sorted(by_value.items())]
     assert all(b > a for a, b in zip(means, means[1:])), means
-    # 3) smooth: no step faster than a full 0 -> 1 ramp over one frame
+    # 3) smooth: on the face's clock, no step is faster than a full 0 -> 1 ramp over one frame
+    steps = 0
     for prev, cur in zip(rec, rec[1:]):
         dt = cur["t"] - prev["t"]
         if dt > 0:
-            assert abs(cur["mouth"] - prev["mouth"]) <= dt / (FRAME_S * 1000) * 1.05 + 1e-6
+            steps += 1
+            assert abs(cur["mouth"] - prev["mouth"]) <= dt / FRAME_MS + 1e-6, (prev, cur)
+    assert steps > len(script) * STEADY_SAMPLES
 
 
 def test_blinks_by_itself(page) -> None:
     page.evaluate(RECORDER)
-    page.wait_for_function("window.face.state.blinks >= 1", timeout=8000)
-    page.wait_for_timeout(300)
-    rec = page.evaluate("window.__rec")
-    assert any(r["blinking"] for r in rec)
-    assert min(r["eye"] for r in rec) < 0.2  # the lids really closed
+    page.wait_for_function("window.face.state.blinks >= 1", timeout=10000)
+    # some blink is drawn with the lids really closed (a frame late on a loaded machine may step
+    # over one blink's closed moment, not over every one)
+    page.wait_for_function("window.__rec.some((r) => r.blinking && r.eye < 0.2)", timeout=30000)
+    page.wait_for_function(  # and they open again
+        "!window.face.state.blinking && window.face.state.eyeOpen > 0.5", timeout=5000
+    )
 
 
 def test_listening_shows_backchannel_without_fighting_the_mouth(page, stream: Streamer) -> None:
@@ -143,10 +168,9 @@ def test_listening_shows_backchannel_without_fighting_the_mouth(page, stream: St
     page.evaluate(RECORDER)
     stream.update(listening=True, speaking=False, mouth=0.0)
     page.wait_for_function("document.documentElement.dataset.listening === 'true'")
-    page.wait_for_function("window.face.state.listenAmount > 0.9", timeout=3000)
-    page.wait_for_timeout(1500)
+    page.wait_for_function("window.face.state.listenAmount > 0.9", timeout=5000)
+    page.wait_for_function("window.__rec.some((r) => r.nod > 0.5)", timeout=10000)  # it nodded
     rec = page.evaluate("window.__rec")
-    assert max(r["nod"] for r in rec) > 0.5  # it nodded
     assert all(r["mouth"] == 0.0 for r in rec)  # the mouth stayed as told
     shown_brow = page.evaluate(
         "parseFloat(document.getElementById('brow-l').getAttribute('d').split(',')[1])"
@@ -154,7 +178,7 @@ def test_listening_shows_backchannel_without_fighting_the_mouth(page, stream: St
     # while the creature speaks, listening is not shown
     stream.update(speaking=True, mouth=0.5)
     page.wait_for_function("document.documentElement.dataset.listening === 'false'")
-    page.wait_for_function("window.face.state.listenAmount < 0.05", timeout=3000)
+    page.wait_for_function("window.face.state.listenAmount < 0.05", timeout=5000)
     assert page.evaluate("window.face.state.nod") == 0
     later_brow = page.evaluate(
         "parseFloat(document.getElementById('brow-l').getAttribute('d').split(',')[1])"
@@ -230,7 +254,12 @@ def test_shows_disconnection_and_reconnects_after_a_server_restart(browser) -> N
             "window.face.state.mouth === 0 && document.documentElement.dataset.speaking === 'false'"
         )
         assert "server" in pg.inner_text("#status")
-        pg.wait_for_timeout(1500)  # a few failed reconnect attempts
+        tried = pg.evaluate("window.face.state.connectAttempts")
+        pg.wait_for_function(  # a few failed reconnect attempts
+            f"window.face.state.connectAttempts >= {tried + 2} "
+            "&& window.face.state.server === 'closed'",
+            timeout=10000,
+        )
         server = start_server(port=port)
         stream = Streamer(server, {"emotion": "surprise", "mouth": 0.0, "speaking": False})
         pg.wait_for_function("document.documentElement.dataset.connected === 'true'", timeout=10000)
@@ -244,7 +273,7 @@ def test_shows_disconnection_and_reconnects_after_a_server_restart(browser) -> N
 @pytest.mark.parametrize("size", [(360, 740), (740, 360)], ids=["portrait", "landscape"])
 def test_fits_the_phone_screen_without_scrolling_or_zoom(page, size) -> None:
     page.set_viewport_size({"width": size[0], "height": size[1]})
-    page.wait_for_timeout(100)
+    page.wait_for_function(f"innerWidth === {size[0]} && innerHeight === {size[1]}")
     fit = page.evaluate(
         """() => {
           const r = document.getElementById('head-shape').getBoundingClientRect();

@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,9 @@ from websockets.sync.client import connect
 
 from face import FaceConfig, FaceServer
 from tests.face_support import start_server
+from tests.slow_support import wait_until
+
+FACE_JS = Path(__file__).resolve().parent.parent / "face" / "static" / "js"  # the page's modules
 
 
 @pytest.fixture()
@@ -31,15 +35,19 @@ def _url(s: FaceServer, path: str = "/") -> str:
 
 
 def test_serves_page_assets_presets_and_health(server: FaceServer) -> None:
-    assert "face.js" in httpx.get(_url(server)).text
+    assert "/static/js/face.js" in httpx.get(_url(server)).text
+    modules = sorted(p.name for p in FACE_JS.glob("*.js"))
+    assert {"face.js", "eyes.js", "gaze.js", "mouth.js", "socket.js"} <= set(modules)
     for asset in (
-        "face.js",
+        *(f"js/{m}" for m in modules),
         "face.css",
-        "gaze.js",
-        "one_euro.js",
+        "phone_audio.js",
         "vendor/mediapipe/face_detector.tflite",
     ):
-        assert httpx.get(_url(server, f"/static/{asset}")).status_code == 200, asset
+        r = httpx.get(_url(server, f"/static/{asset}"))
+        assert r.status_code == 200, asset
+        if asset.endswith(".js"):  # browsers run module scripts only with a JavaScript type
+            assert r.headers["content-type"].startswith("text/javascript"), asset
     presets = httpx.get(_url(server, "/presets.json")).json()
     assert "surprise" in presets["emotions"]
     assert httpx.get(_url(server, "/healthz")).json()["ok"] is True
@@ -49,9 +57,7 @@ def test_serves_page_assets_presets_and_health(server: FaceServer) -> None:
 def test_every_client_gets_the_latest_state(server: FaceServer) -> None:
     with ExitStack() as stack:
         clients = [stack.enter_context(connect(_ws(server))) for _ in range(3)]
-        deadline = time.monotonic() + 5
-        while server.stats()["clients"] < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: server.stats()["clients"] == 3, what="three clients")
         server.publish({"emotion": "happy", "mouth": 0.4, "speaking": True, "t": 1.5})
         for c in clients:
             assert json.loads(c.recv(timeout=5)) == {
@@ -107,13 +113,30 @@ def test_busy_port_is_a_clear_error(server: FaceServer) -> None:
 
 
 def test_publish_before_start_and_after_stop_is_harmless() -> None:
+    """Harmless: publishing never raises or blocks without a running server, the state published
+    before start is what the first client gets, and one published after stop is what a restart
+    serves; stop() really stops (the port refuses) and a second stop() is a no-op."""
     s = FaceServer(FaceConfig(host="127.0.0.1", port=0))
     s.publish({"emotion": "happy", "mouth": 0.0, "speaking": False})
     s.start_in_thread()
+    port = s.port
     with connect(_ws(s)) as c:
         assert json.loads(c.recv(timeout=5))["emotion"] == "happy"
     s.stop()
+    with pytest.raises(OSError):  # nothing listens any more
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    t0 = time.monotonic()
     s.publish({"emotion": "sad", "mouth": 0.0, "speaking": False})
+    assert time.monotonic() - t0 < 1.0  # nobody to send to: it returns at once, no error
+    assert s.stats()["published"] == 2 and s.stats()["clients"] == 0
+    s.stop()  # a second stop is harmless too
+    s.start_in_thread()  # and the server comes back with the latest state, on the same port
+    try:
+        assert s.port == port
+        with connect(_ws(s)) as c:
+            assert json.loads(c.recv(timeout=5))["emotion"] == "sad"
+    finally:
+        s.stop()
 
 
 def test_serve_runs_inside_an_existing_event_loop() -> None:

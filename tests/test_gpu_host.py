@@ -7,19 +7,22 @@ backend, and the TTFAT harness. Skipped locally without torch/moshi; a failure u
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
-import threading
-import time
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from orchestrator.bus import Bus
-from tests.conftest import creature, require_module, require_tool
+from tests.conftest import ROOT, creature, require_module, require_tool
+from tests.slow_support import wait_until
 from track2_voice.audio.devices import FileSource, NullSink
 from track2_voice.config import VoiceConfig
 from track2_voice.events import FrameEvent, Happening
+from track2_voice.frames import FRAME_MS
 from track2_voice.lipsync import LipSync
 from track2_voice.loop import FastLoop
 
@@ -27,6 +30,9 @@ pytestmark = pytest.mark.torch
 
 UTTERANCES = Path(__file__).resolve().parent.parent / "benchmarks" / "utterances"
 SILENT_DB = -80.0  # returned frames quieter than this count as silence
+# the killed server's restart (a new process importing torch) took 12-26 s with the 2 CPUs loaded
+SERVER_START_S = 120.0
+INPUT_PAD_S = 150  # seconds of silence after the speech: more than the whole test can need
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +100,8 @@ def test_remote_backend_holds_a_session_with_the_official_server(moshi_server, s
     backend.start()
     try:
         stats = loop.run()
-        deadline = time.monotonic() + 10.0  # replies still in flight (a loaded CPU lags)
-        while backend.stats()["received_frames"] < len(source) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # replies still in flight (a loaded CPU lags): all but the pipeline delay's (see below)
+        wait_until(lambda: backend.stats()["received_frames"] >= len(source) - 1, 30, "the replies")
         st = backend.stats()
     finally:
         loop.close()
@@ -118,42 +123,94 @@ def test_remote_backend_holds_a_session_with_the_official_server(moshi_server, s
     assert len(texts) >= len(voiced) // 3
     assert all(isinstance(t, str) and t for t in texts)
     assert_mouth_follows_audio(frames, cfg)
-    # the fast loop never waited on the network
-    assert np.percentile(stats.model_ms, 50) < 5.0
+    # the fast loop never waited on the network: a step only swaps buffers, so it takes a small
+    # part of a frame (a shared, loaded CPU may stretch a few; waiting would take frames)
+    print("remote step ms:", stats.summary())
+    assert np.percentile(stats.model_ms, 50) < FRAME_MS / 8
+
+
+def _records(path: Path) -> list[dict]:
+    """The event record so far (it is being written: a partial last line is left out)."""
+    out = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return out
+
+
+def _changes(events: list[dict]) -> list[dict]:
+    return [e for e in events if e["kind"] in ("connected", "disconnected")]
+
+
+def _talking_again(path: Path) -> bool:
+    """Connected, disconnected, connected again, and since then sound and text came back."""
+    events = _records(path)
+    changes = _changes(events)
+    if [e["kind"] for e in changes][:3] != ["connected", "disconnected", "connected"]:
+        return False
+    after = [f for f in events if f["kind"] == "frame" and f["index"] > changes[2]["index"] + 3]
+    return sum(f["rms_db"] > SILENT_DB for f in after) >= 5 and any(f.get("text") for f in after)
+
+
+def _frames_since(path: Path, kind: str) -> int:
+    """Frames recorded after the latest event of `kind` (-1 before there is one)."""
+    events = _records(path)
+    at = [e["index"] for e in events if e["kind"] == kind]
+    if not at:
+        return -1
+    return sum(1 for e in events if e["kind"] == "frame" and e["index"] > at[-1])
 
 
 def test_run_survives_the_server_being_killed_and_restarted(tiny_torch, speech_wav, tmp_path):
-    """`creature run --backend remote` while the server crashes (SIGKILL) and comes back."""
+    """`creature run --backend remote` while the server crashes (SIGKILL) and comes back.
+
+    The input is longer than any of this needs; once the session is back and talking, Ctrl-C
+    ends the run (cleanly, after the current frame), so a slow restart on a loaded machine
+    cannot run the input out first."""
     from track2_voice.devtools.moshi_server_cpu import LocalMoshiServer
 
     sox = require_tool("sox")
     long_wav = tmp_path / "long.wav"
-    subprocess.run([sox, str(speech_wav), str(long_wav), "pad", "0", "11"], check=True)
+    subprocess.run([sox, str(speech_wav), str(long_wav), "pad", "0", str(INPUT_PAD_S)], check=True)
     out, rec = tmp_path / "out.wav", tmp_path / "ev.jsonl"
-    srv = LocalMoshiServer(tiny_torch).start()
+    srv = LocalMoshiServer(tiny_torch).start(timeout=SERVER_START_S)
+    stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    args = (
+        "run", "--backend", "remote", "--url", srv.url, "--input", str(long_wav),
+        "--output", str(out), "--record", str(rec),
+        "--set", "voice.remote.backoff_base_s=0.2", "--set", "voice.remote.backoff_cap_s=1",
+    )  # fmt: skip
+    with open(stdout, "w") as so, open(stderr, "w") as se:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.cli", *args],
+            stdout=so,
+            stderr=se,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
     try:
-        result: dict = {}
-        args = (
-            "run", "--backend", "remote", "--url", srv.url, "--input", str(long_wav),
-            "--output", str(out), "--record", str(rec),
-            "--set", "voice.remote.backoff_base_s=0.2", "--set", "voice.remote.backoff_cap_s=1",
-        )  # fmt: skip
-        th = threading.Thread(target=lambda: result.update(r=creature(*args, timeout=120)))
-        th.start()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (rec.exists() and "connected" in rec.read_text()):
-            time.sleep(0.2)
-        time.sleep(1.5)
+        # the session plays a while, the server dies, the loop carries on alone, it comes back
+        wait_until(lambda: _frames_since(rec, "connected") >= 12, 60, "frames from the server")
         srv.kill()
-        time.sleep(1.0)
-        srv.start()
-        th.join(120)
+        wait_until(lambda: _frames_since(rec, "disconnected") >= 22, 30, "frames while it is down")
+        srv.start(timeout=SERVER_START_S)
+        wait_until(lambda: _talking_again(rec), SERVER_START_S, "sound and text after the restart")
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         srv.stop()
-    r = result["r"]
+    r = subprocess.CompletedProcess(
+        proc.args, proc.returncode, stdout.read_text(), stderr.read_text()
+    )
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in rec.read_text().splitlines()]
-    changes = [e for e in lines if e["kind"] in ("connected", "disconnected")]
+    changes = _changes(lines)
     assert [e["kind"] for e in changes][:3] == ["connected", "disconnected", "connected"]
     assert "lost" in changes[1]["reason"] or "closed" in changes[1]["reason"]
     back_at = changes[2]["index"]

@@ -171,6 +171,11 @@ def test_sampling_params_go_in_the_query_and_url_params_win():
         session_url("http://h:1/api/chat")
 
 
+def _came_back(kinds: list[str]) -> bool:
+    """A disconnect was announced, and a connect after it."""
+    return "disconnected" in kinds and "connected" in kinds[kinds.index("disconnected") :]
+
+
 def test_silent_server_means_disconnected_then_retry_and_step_never_blocks():
     from track2_voice.backends.remote import RemoteBackend
 
@@ -182,21 +187,26 @@ def test_silent_server_means_disconnected_then_retry_and_step_never_blocks():
         b = RemoteBackend(cfg)
         b.start()
         kinds: list[str] = []
-        worst = 0.0
+        step_s: list[float] = []
+        deadline = time.monotonic() + 30.0  # a generous bound for a loaded machine
         try:
-            for _ in range(40):  # 40 frames at real time = 3.2 s
+            # step at the fast loop's pace until the silence was noticed and the session is back
+            while not _came_back(kinds):
+                assert time.monotonic() < deadline, f"no disconnect and reconnect: {kinds}"
                 t = time.perf_counter()
                 r = b.step(frame(0.01))
-                worst = max(worst, time.perf_counter() - t)
+                step_s.append(time.perf_counter() - t)
                 assert not r.pcm.any()  # nothing came back: silence
                 kinds += [e.kind for e in r.events]
-                time.sleep(0.08)
+                time.sleep(FRAME_SECONDS)
         finally:
             b.close()
-    assert kinds[0] == "connected"
-    assert "disconnected" in kinds and kinds.count("connected") >= 2  # it came back
+    assert kinds[0] == "connected" and _came_back(kinds)
     assert srv.received > 0  # our audio pages reached the peer
-    assert worst < FRAME_SECONDS  # never waited on the network
+    # never waited on the network: a step takes no time of its own, and none lasted anywhere near
+    # the silence timeout or a reconnection (a loaded machine may delay any one a little)
+    assert float(np.median(step_s)) < 0.01
+    assert max(step_s) < cfg.remote.silence_timeout_s / 2
 
 
 def test_wss_with_a_self_signed_certificate_needs_insecure(tmp_path):

@@ -12,6 +12,7 @@ from orchestrator.brain.states import CreatureStates
 from orchestrator.bus import Bus
 from orchestrator.config import load_config
 from orchestrator.runtime.slow_loop import SlowLoop
+from tests.slow_support import wait_until
 from track2_voice.events import (
     Connected,
     Disconnected,
@@ -93,9 +94,7 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
         hub.publish(
             Disconnected(index=6, t=time.monotonic(), url="ws://x", reason="test", retry_s=0)
         )
-        deadline = time.monotonic() + 5
-        while slow.states.state != "disconnected" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: slow.states.state == "disconnected", what="the disconnected state")
         face = slow.call(lambda: slow.brain.face_state(frame(7, 0.3)))
         assert face["connected"] is False and face["state"] == "disconnected"
         assert set(face) >= {
@@ -110,8 +109,7 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
         }
         assert face["mouth"] == 0.3 and face["speaking"] is True
         hub.publish(Connected(index=8, t=time.monotonic(), url="ws://x", session=2))
-        while slow.states.state == "disconnected" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: slow.states.state != "disconnected", what="leaving disconnected")
     finally:
         slow.stop()
     states = [(e.src, e.dst) for e in rec.drain() if isinstance(e, StateChanged)]

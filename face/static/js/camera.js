@@ -1,6 +1,8 @@
 // The user's face position from the front camera, with MediaPipe's face detector running in
 // WebAssembly from files this server ships (face/static/vendor/mediapipe): no internet needed.
 // Calls onSample({x, y}) (face centre, 0..1 in the camera image, not mirrored) or onSample(null).
+// Loaded only when gaze starts (gaze.js imports it lazily), so a page without a camera never
+// fetches the detector.
 
 const VENDOR = "/static/vendor/mediapipe/";
 const DETECT_INTERVAL_MS = 100; // 10 Hz is plenty for gaze and spares the phone's battery

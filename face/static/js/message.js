@@ -1,0 +1,42 @@
+// The face message (docs/face.md): {emotion, mouth, speaking, listening?, connected?, valence?,
+// arousal?, ...}. Validated here so that a malformed message changes nothing; keys the page does
+// not know are ignored, so the server can add some without breaking older pages.
+
+import { clamp, isNum } from "./util.js";
+
+const BOOL_KEYS = ["speaking", "listening", "connected"];
+const AFFECT_KEYS = ["valence", "arousal"];
+
+// What the server last told the page (already validated and clamped).
+export function createInput() {
+  return {
+    emotion: "neutral", mouth: 0, speaking: false, listening: false, backend: true,
+    valence: null, arousal: null, messages: 0, malformed: 0, lastAt: 0,
+  };
+}
+
+// The message as an object, or null when it is not a JSON object or a known key has the wrong type.
+export function parseMessage(text) {
+  let msg;
+  try { msg = JSON.parse(text); } catch { return null; }
+  if (msg === null || typeof msg !== "object" || Array.isArray(msg)) return null;
+  if ("emotion" in msg && typeof msg.emotion !== "string") return null;
+  if ("mouth" in msg && !isNum(msg.mouth)) return null;
+  for (const k of BOOL_KEYS) if (k in msg && typeof msg[k] !== "boolean") return null;
+  for (const k of AFFECT_KEYS) if (k in msg && msg[k] !== null && !isNum(msg[k])) return null;
+  return msg;
+}
+
+// Apply a parsed message to `input`. `canShow(name)` says whether the page can show an emotion:
+// one it has no preset for keeps the last face (the rest of the message still applies).
+export function applyMessage(input, msg, canShow, now) {
+  if (typeof msg.emotion === "string" && canShow(msg.emotion)) input.emotion = msg.emotion;
+  if ("mouth" in msg) input.mouth = clamp(msg.mouth, 0, 1);
+  if ("speaking" in msg) input.speaking = msg.speaking;
+  if ("listening" in msg) input.listening = msg.listening;
+  if ("connected" in msg) input.backend = msg.connected;
+  input.valence = isNum(msg.valence) ? clamp(msg.valence, -1, 1) : null;
+  input.arousal = isNum(msg.arousal) ? clamp(msg.arousal, -1, 1) : null;
+  input.messages++;
+  input.lastAt = now;
+}
