@@ -39,7 +39,8 @@ from starlette.routing import WebSocketRoute  # noqa: E402
 from starlette.websockets import WebSocket  # noqa: E402
 
 from face import FaceConfig, FaceServer  # noqa: E402
-from face.server import WS_IMPL, WS_PATH  # noqa: E402
+from face.server import WS_PATH
+from face.web import WS_IMPL  # noqa: E402
 
 FRAME_S = 0.08  # the fast loop's frame period
 WORK_S = 0.02  # simulated model work per frame (busy), like a small model step
