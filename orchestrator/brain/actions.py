@@ -225,7 +225,10 @@ def _raw(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
         raise ActionsError(
             f"{src}: unknown key(s) {sorted(unknown)}; expected extends, slots, actions, remove"
         )
-    slots.update({k: (v, src) for k, v in (raw.get("slots") or {}).items()})
+    own_slots = raw.get("slots")
+    if own_slots is not None and not isinstance(own_slots, dict):
+        raise ActionsError(f"{src}: slots: expected a mapping of slot name -> {{description, ...}}")
+    slots.update({k: (v, src) for k, v in (own_slots or {}).items()})
     own = raw.get("actions") or {}
     if not isinstance(own, dict):
         raise ActionsError(f"{src}: actions: expected a mapping of action name -> declaration")
