@@ -39,6 +39,8 @@ PHRASAL = [  # go/come + verb, separated particles, serial verbs
     ),
     ("I'll pick the sweater up off the chair.", "pick_up", {"object": "sweater"}),
     ("Let me hand the ladle over.", "give", {"object": "ladle"}),
+    ("Let me see if I can lift the lid.", "pick_up", {"object": "lid"}),
+    ("I'll open the back gate.", "open", {"object": "back gate"}),
 ]
 TAKE_TO = [
     ("I'll take the mug to the sink.", "bring", {"object": "mug", "destination": "sink"}),
@@ -103,6 +105,7 @@ NEW_NEAR_MISSES = [
     "Do you want me to follow you",  # question without a question mark
     "If you like, I'll fold the napkins.",  # hedge
     "I'll water the ferns on Sunday maybe.",  # hedge
+    "If the gate is locked, I'll open it.",  # a bare condition
     "I can't turn off the alarm.",  # negation
     "I won't throw out your notes.",  # negation
     "I turned on the heater an hour ago.",  # past

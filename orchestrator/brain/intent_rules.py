@@ -540,6 +540,15 @@ def _candidate(
     return cand, match
 
 
+def _rank(frame: CompiledFrame, m: re.Match[str]) -> tuple[int, int, int, int, int, int]:
+    """Which of several frames matching at one place wins: the earliest, then the declared
+    priority, then the one that fills more slots ("put it back on the shelf" over "put it
+    back"), then the longer verb ("get rid of" over "get"), then the longer match."""
+    verb = frame.verb(m)[0]
+    filled = sum(1 for s in frame.slot_names if m.group(s)) + len(frame.slots_set(verb))
+    return (m.start(), -frame.priority, -filled, -len(verb.split()), -m.end(), frame.order)
+
+
 def judge(sentence: str, rules: IntentRules, complete: bool = True) -> Judgement:
     """The verdict on one sentence (already split at . ! ? or ended by a pause)."""
     text = normalize(sentence, rules.text)
@@ -570,31 +579,14 @@ def judge(sentence: str, rules: IntentRules, complete: bool = True) -> Judgement
         for frame in rules.by_head.get(word, ()):
             fm = frame.rx.match(masked, hm.start())
             if fm:
-                verb = frame.verb(fm)[0]
-                filled = sum(1 for s in frame.slot_names if fm.group(s))
-                filled += len(frame.slots_set(verb))
-                found.append(
-                    (
-                        fm.start(),
-                        -frame.priority,
-                        -len(verb.split()),
-                        -filled,
-                        -fm.end(),
-                        frame.order,
-                        frame,
-                        fm,
-                    )
-                )
+                found.append((*_rank(frame, fm), frame, fm))
         if word in rules.past_verbs and word not in rules.by_head:
             pasts.append(word)
         elif len(found) == before_count:
             unframed.append(word)
     for frame in rules.phrasings:
         for fm in frame.rx.finditer(masked):
-            filled = sum(1 for s in frame.slot_names if fm.group(s)) + len(frame.sets)
-            found.append(
-                (fm.start(), -frame.priority, 0, -filled, -fm.end(), frame.order, frame, fm)
-            )
+            found.append((*_rank(frame, fm), frame, fm))
     found.sort(key=lambda c: c[:6])
     tried: list[Candidate] = []
     done_starts: set[int] = set()
