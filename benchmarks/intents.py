@@ -161,12 +161,13 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     code = (args.code or ROOT).resolve()
+    out_path, corpus = args.out.resolve(), args.corpus.resolve()  # before changing directory
     sys.path.insert(0, str(code))
     os.chdir(code)  # an older checkout finds its own configs/
     from orchestrator.brain.intents import IntentWatcher
     from orchestrator.slow_config import IntentConfig
 
-    phrases = load_corpus(args.corpus)
+    phrases = load_corpus(corpus)
     cfg = IntentConfig()
     rules = IntentWatcher(cfg).rules
     sp = train_pieces([p.text for p in phrases])
@@ -285,9 +286,9 @@ def main() -> int:
                 print(f"-- errors, {part} (pieces feed) --")
                 for e in tallies[("pieces", part, "all")].errors:
                     print("  " + e)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out_path}")
     return 0
 
 
