@@ -175,7 +175,7 @@ class FakeRobot:
                 {
                     k: v
                     for k, v in args.items()
-                    if k in ("object", "destination", "recipient") and v
+                    if k not in ("id", "action", "utterance", "confidence", "created") and v
                 },
             )
             self._tasks[call_id] = asyncio.create_task(self._run_task(call_id, args))

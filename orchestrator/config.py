@@ -163,10 +163,18 @@ def load_config(
                 merged, dotted_to_nested({dotted: value}), f"command line ({dotted})", sources
             )
     try:
-        return CreatureConfig.model_validate(merged)
+        cfg = CreatureConfig.model_validate(merged)
     except ValidationError as e:
         lines = [_explain(err, sources, str(base_file)) for err in e.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    # checks across files: the allowlist names actions declared in the actions file
+    problems = [
+        f"{sources.get(f'slow_loop.{key}', str(base_file))}: slow_loop.{key}: {msg}"
+        for key, msg in cfg.slow_loop.cross_check()
+    ]
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return cfg
 
 
 SECRET_KEYS = (("slow_loop", "robot", "token"), ("slow_loop", "webhook", "secret"))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from face.limits import ServerLimits
-from orchestrator.brain.tool_schema import actions
 from track2_voice.config import Strict
 
 
@@ -20,24 +19,31 @@ class IntentConfig(Strict):
     max_phrase_chars: int = Field(400, ge=40, description="rolling buffer cap")
 
 
-ALL_ACTIONS = list(actions())  # the tool schema's action enum
+class ActionsConfig(Strict):
+    file: str | None = Field(
+        None,
+        description="action declarations YAML (the one home of the action list); "
+        "null = configs/actions.yaml",
+    )
 
 
 class SafetyConfig(Strict):
-    allowed_actions: list[str] = Field(
-        default_factory=lambda: list(ALL_ACTIONS), description="actions a robot may be sent"
+    allowed_actions: list[str] | None = Field(
+        None, description="actions a robot may be sent; null = every declared action"
     )
     min_confidence: float = Field(0.6, ge=0, le=1, description="intents below this are refused")
     rate_limit_calls: int = Field(4, ge=1, description="at most this many calls ...")
     rate_limit_window_s: float = Field(10.0, gt=0, description="... per this many seconds")
 
-    @field_validator("allowed_actions")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        bad = [a for a in v if a not in ALL_ACTIONS]
+    def allowed(self, declared: tuple[str, ...]) -> frozenset[str]:
+        """The allowlist against the declared actions (configs/actions.yaml or
+        slow_loop.actions.file): every one of them unless the config names a subset."""
+        if self.allowed_actions is None:
+            return frozenset(declared)
+        bad = [a for a in self.allowed_actions if a not in declared]
         if bad:
-            raise ValueError(f"unknown action(s) {bad}; known: {ALL_ACTIONS}")
-        return v
+            raise ValueError(f"unknown action(s) {bad}; declared: {list(declared)}")
+        return frozenset(self.allowed_actions)
 
 
 class RobotConfig(Strict):
@@ -109,6 +115,7 @@ class AffectMapConfig(Strict):
 class SlowLoopConfig(Strict):
     enabled: bool = Field(True, description="run intents, tools, state machine and affect")
     queue_size: int = Field(2048, ge=16, description="events buffered for the slow loop")
+    actions: ActionsConfig = ActionsConfig()
     intents: IntentConfig = IntentConfig()
     safety: SafetyConfig = SafetyConfig()
     robot: RobotConfig = RobotConfig()
@@ -118,3 +125,15 @@ class SlowLoopConfig(Strict):
     finish_wait_s: float = Field(
         8.0, ge=0, description="on exit, wait this long for a connected robot to finish"
     )
+
+    def cross_check(self) -> list[tuple[str, str]]:
+        """Problems a field alone cannot see, as (dotted key under slow_loop, message): the
+        allowlist must name declared actions. Loads the actions file (errors name it)."""
+        from orchestrator.brain.actions import load_actions  # the brain imports this module
+
+        declared = load_actions(self.actions.file).names
+        try:
+            self.safety.allowed(declared)
+        except ValueError as e:
+            return [("safety.allowed_actions", str(e))]
+        return []

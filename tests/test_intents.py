@@ -14,7 +14,7 @@ COMMITMENTS = [
     ("Sure, I'll pick up the red cup.", "pick_up", {"object": "red cup"}),
     ("Sure, I'll bring you the keys.", "bring", {"object": "keys", "recipient": "user"}),
     ("Okay, I'll open the door now.", "open", {"object": "door"}),
-    ("Let me grab that for you.", "pick_up", {"object": "that"}),
+    ("Let me grab that for you.", "pick_up", {"object": "it"}),
     (
         "I'm going to put the cup on the table.",
         "put_down",

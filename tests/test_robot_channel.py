@@ -18,7 +18,8 @@ from starlette.routing import Route
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from orchestrator.brain.tools import parameters_schema, validate_call
+from orchestrator.brain.tool_schema import parameters_schema
+from orchestrator.brain.tools import validate_call
 from orchestrator.bus import Bus
 from orchestrator.runtime.robot_runner import InProcessRobot
 from orchestrator.runtime.slow_loop import SlowLoop
@@ -195,6 +196,7 @@ def test_tools_endpoint_serves_the_schema_and_bad_input_gets_clear_errors(tmp_pa
             "object",
             "destination",
             "recipient",
+            "gesture",
             "utterance",
             "confidence",
             "created",

@@ -1,4 +1,4 @@
-"""The do_physical_task schema and the safety gate."""
+"""The do_physical_task schema (generated from the action declarations) and the safety gate."""
 
 from __future__ import annotations
 
@@ -7,46 +7,62 @@ import json
 import jsonschema
 import pytest
 
-from orchestrator.brain.intent_rules import load_rules
+from orchestrator.brain.actions import load_actions
+from orchestrator.brain.intent_rules import IntentRulesError, load_rules
 from orchestrator.brain.intents import intents_in_text
-from orchestrator.brain.tool_schema import TOOL_FILE, parameters_schema
+from orchestrator.brain.tool_schema import ENVELOPE_FILE, parameters_schema, tool_definition
 from orchestrator.brain.tools import SafetyGate, ToolCallError, call_from_intent, validate_call
-from orchestrator.slow_config import ALL_ACTIONS, SafetyConfig
+from orchestrator.slow_config import SafetyConfig
 
 
-def test_the_schema_file_is_an_openai_function_tool_and_lists_every_action():
-    tool = json.loads(TOOL_FILE.read_text())
+def test_the_tool_is_an_openai_function_tool_generated_from_the_declarations():
+    tool = tool_definition()
     assert tool["type"] == "function" and tool["function"]["name"] == "do_physical_task"
     schema = parameters_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["properties"]["action"]["enum"] == ALL_ACTIONS
+    declared = load_actions()
+    assert schema["properties"]["action"]["enum"] == list(declared.names)
+    for slot in declared.slots:
+        assert schema["properties"][slot]["type"] == ["string", "null"]
+        assert slot in schema["required"]
+    assert schema["properties"]["gesture"]["enum"][-1] is None  # an enum slot stays nullable
+    assert "turn_on (object, destination)" in schema["properties"]["action"]["description"]
     assert schema["additionalProperties"] is False
 
 
-def test_the_action_list_has_one_home_the_schema():
-    enum = parameters_schema()["properties"]["action"]["enum"]
-    assert SafetyConfig().allowed_actions == enum  # the allowlist's default is the enum
-    assert set(load_rules().actions) <= set(enum)  # every phrased action is a tool action
+def test_the_action_list_is_written_once_in_the_declarations():
+    envelope = json.loads(ENVELOPE_FILE.read_text())
+    assert "enum" not in envelope["function"]["parameters"]["properties"]["action"]
+    names = load_actions().names
+    gate = SafetyGate(SafetyConfig())
+    assert SafetyConfig().allowed_actions is None and gate.allowed == set(names)
+    rules = load_rules()
+    assert {f.action.name for fs in rules.by_head.values() for f in fs} == set(names)
+    assert {"turn_on", "turn_off", "follow", "come", "gesture"} <= set(names)
 
 
-def test_an_intent_rule_for_an_action_the_schema_lacks_is_a_clear_error(tmp_path):
-    from orchestrator.brain.intent_rules import DEFAULT_INTENTS_FILE, IntentRulesError
-
-    text = DEFAULT_INTENTS_FILE.read_text().replace(
-        "\nactions:\n", "\nactions:\n  juggle:\n    patterns: ['juggle']\n", 1
+def test_a_frame_that_captures_a_slot_its_action_lacks_is_a_clear_error(tmp_path):
+    bad = tmp_path / "actions.yaml"
+    bad.write_text(
+        "extends: default\n"
+        "actions:\n"
+        "  juggle:\n"
+        "    description: juggle balls\n"
+        "    slots: [object]\n"
+        "    verbs: [juggle]\n"
+        "    frames: ['{verb} {object} for {recipient}']\n"
     )
-    bad = tmp_path / "intents.yaml"
-    bad.write_text(text)
     with pytest.raises(
-        IntentRulesError, match=r"actions.juggle: not an action of the do_physical_task schema"
+        IntentRulesError, match=r"actions.yaml: actions.juggle.frames.0: \{recipient\}"
     ):
-        load_rules(bad)
+        load_rules(actions=load_actions(bad))
 
 
 def test_a_call_from_an_intent_validates_and_bad_calls_name_the_field():
     intent = intents_in_text("Sure, I'll pick up the red cup.")[0]
     call = call_from_intent(intent)
     assert call["object"] == "red cup" and call["utterance"] == "Sure, I'll pick up the red cup."
+    assert call["destination"] is None and call["gesture"] is None  # every slot, null if unused
     assert call["id"] != call_from_intent(intent)["id"]  # unique per call
     with pytest.raises(ToolCallError, match="action"):
         validate_call({**call, "action": "launch_rocket"})
@@ -54,6 +70,8 @@ def test_a_call_from_an_intent_validates_and_bad_calls_name_the_field():
         validate_call({**call, "confidence": 1.5})
     with pytest.raises(ToolCallError, match="extra"):
         validate_call({**call, "extra": 1})
+    with pytest.raises(ToolCallError, match="gesture"):
+        validate_call({**call, "gesture": "moonwalk"})
 
 
 def test_safety_gate_allowlist_threshold_and_rate_window():
@@ -72,7 +90,7 @@ def test_safety_gate_allowlist_threshold_and_rate_window():
     assert "min_confidence" in gate.check({"action": "pick_up", "confidence": 0.5})
     assert gate.check(ok) is None and gate.check(ok) is None
     assert "rate limit" in gate.check(ok)
-    assert gate.check({"action": "stop", "confidence": 0.9}) is None  # never limited
+    assert gate.check({"action": "stop", "confidence": 0.9}) is None  # cancels_all: never limited
     now[0] = 10.5
     assert gate.check(ok) is None  # the window moved on
 

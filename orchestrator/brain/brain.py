@@ -22,6 +22,7 @@ from typing import Any
 from affect.affect_map import AffectMap
 from affect.blend import Affect
 from affect.mixer import AffectMixer
+from orchestrator.brain.actions import load_actions
 from orchestrator.brain.dispatcher import ToolDispatcher
 from orchestrator.brain.events import (
     AffectChanged,
@@ -34,10 +35,12 @@ from orchestrator.brain.events import (
     ToolStatusChanged,
 )
 from orchestrator.brain.face_state import face_state
+from orchestrator.brain.intent_rules import load_rules
 from orchestrator.brain.intents import Intent, IntentWatcher
 from orchestrator.brain.outbox import Outbox
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.brain.states import CreatureStates
+from orchestrator.brain.tool_schema import tool_schema
 from orchestrator.brain.tools import SafetyGate
 from orchestrator.slow_config import SlowLoopConfig
 from track2_voice.events import (
@@ -75,12 +78,18 @@ class Brain:
         self.outbox = outbox
         self._publish = publish
         self._clock = clock
-        self.watcher = IntentWatcher(cfg.intents)
+        # one action set for the watcher's verbs, the gate's allowlist and the tool schema
+        actions = load_actions(cfg.actions.file)
+        self.watcher = IntentWatcher(cfg.intents, load_rules(cfg.intents.rules_file, actions))
         self.mixer = AffectMixer(affect_map, clock())
         self.states = CreatureStates(self._on_state)
         self.speaking = SpeakingDetector()
         self.dispatcher = ToolDispatcher(
-            outbox, SafetyGate(cfg.safety), self.emit, cfg.outbox.max_age_s
+            outbox,
+            SafetyGate(cfg.safety, actions=actions),
+            self.emit,
+            cfg.outbox.max_age_s,
+            schema=tool_schema(actions),
         )
         self.connected = True
         self.intents = 0

@@ -30,6 +30,7 @@ from orchestrator.brain.events import (
 )
 from orchestrator.brain.intents import Intent
 from orchestrator.brain.outbox import Outbox
+from orchestrator.brain.tool_schema import ToolSchema, tool_schema
 from orchestrator.brain.tools import TOOL_NAME, SafetyGate, call_from_intent
 from track2_voice.events import Happening
 
@@ -61,8 +62,14 @@ def tool_call_message(call_id: str, args: dict[str, Any], attempt: int) -> dict[
 
 class ToolDispatcher:
     def __init__(
-        self, outbox: Outbox, gate: SafetyGate, emit: Emit, max_age_s: float = 0.0
+        self,
+        outbox: Outbox,
+        gate: SafetyGate,
+        emit: Emit,
+        max_age_s: float = 0.0,
+        schema: ToolSchema | None = None,
     ) -> None:
+        self.schema = schema or tool_schema(gate.actions)
         self.outbox = outbox
         self.gate = gate
         self.emit = emit
@@ -145,10 +152,10 @@ class ToolDispatcher:
     # -- calls ----------------------------------------------------------------------------
     def submit(self, intent: Intent) -> dict[str, Any] | None:
         """Gate, store and send one intent. Returns the call arguments, or None if refused."""
-        if intent.action == "stop":
-            self.cancel_all(f"stop: {intent.phrase}")
+        if self.schema.actions.cancels_all(intent.action):
+            self.cancel_all(f"{intent.action}: {intent.phrase}")
             return None
-        args = call_from_intent(intent)
+        args = call_from_intent(intent, schema=self.schema)
         refused = self.gate.check(args)
         if refused is not None:
             self.outbox.add(args, status=CallStatus.REJECTED, reason=refused)

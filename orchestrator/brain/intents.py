@@ -1,10 +1,12 @@
 """The intent watcher: a passive tap on the creature's text pieces.
 
-Pieces accumulate in a rolling phrase buffer. At an utterance boundary (sentence-end
-punctuation inside a piece, ``pause_frames`` frames without text, or the mouth quiet for
-``mouth_quiet_frames``) the buffered sentence is judged once by ``intent_rules``. A sentence
-end is seen in the very piece that carries it, so a committed phrase fires with no waiting.
-The same action on the same object is not fired twice within ``repeat_window_s``.
+Pieces accumulate in a rolling phrase buffer however the tokenizer split the words ("gra",
+"bbing"): nothing is judged piece by piece. At an utterance boundary (sentence-end punctuation
+inside a piece, ``pause_frames`` frames without text, or the mouth quiet for
+``mouth_quiet_frames``) the buffered sentence is judged once by ``intent_rules``; Moshi's
+lower-case, unpunctuated text thus ends at its pauses. A sentence end is seen in the very piece
+that carries it, so a committed phrase fires with no waiting. The same action on the same
+object is not fired twice within ``repeat_window_s``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.brain.intent_rules import IntentRules, load_rules, parse_sentence
+from orchestrator.brain.intent_rules import IntentRules, Judgement, judge, load_rules
 from orchestrator.slow_config import IntentConfig
 from track2_voice.frames import FRAME_SECONDS
 
@@ -52,9 +55,17 @@ class Intent:
 class IntentWatcher:
     """Feed it every frame's ``(index, t, text, mouth)``; it returns intents as they fire."""
 
-    def __init__(self, cfg: IntentConfig | None = None, rules: IntentRules | None = None) -> None:
+    def __init__(
+        self,
+        cfg: IntentConfig | None = None,
+        rules: IntentRules | None = None,
+        on_judged: Callable[[Judgement, bool], None] | None = None,
+    ) -> None:
+        """``on_judged(judgement, repeated)`` sees every verdict (``creature intent
+        --explain``); ``repeated`` is true when a match was dropped by ``repeat_window_s``."""
         self.cfg = cfg or IntentConfig()
         self.rules = rules or load_rules(self.cfg.rules_file)
+        self.on_judged = on_judged
         self._buf = ""
         self._last_index = -1
         self._last_t = 0.0
@@ -103,15 +114,22 @@ class IntentWatcher:
         if not sentence:
             return []
         self.sentences += 1
-        m = parse_sentence(sentence, self.rules, complete=complete)
+        verdict = judge(sentence, self.rules, complete=complete)
+        m = verdict.match
         if m is None:
+            if self.on_judged is not None:
+                self.on_judged(verdict, False)
             return []
         key = (m.action, m.slots.get("object"))
         now = self._last_t
         for action, obj, t in self._recent:
             if (action, obj) == key and now - t < self.cfg.repeat_window_s:
+                if self.on_judged is not None:
+                    self.on_judged(verdict, True)
                 return []
         self._recent.append((*key, now))
+        if self.on_judged is not None:
+            self.on_judged(verdict, False)
         return [
             Intent(m.action, m.slots, m.confidence, m.phrase, self._last_index, self._last_t, why)
         ]

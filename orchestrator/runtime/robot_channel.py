@@ -28,7 +28,7 @@ from face.web import CloseCode, JsonTooDeep, OriginGate, bearer, clip, loads_bou
 from orchestrator.brain.calls import StatusError, StatusErrorCode
 from orchestrator.brain.dispatcher import ToolDispatcher
 from orchestrator.brain.events import RobotRefused, RobotReplaced
-from orchestrator.brain.tools import TOOL_NAME, tool_definition
+from orchestrator.brain.tools import TOOL_NAME
 from orchestrator.slow_config import RobotConfig
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def build_app(
     refusals = refusals or RefusalLog()
 
     async def tools(_: Request) -> JSONResponse:
-        return JSONResponse([tool_definition()])
+        return JSONResponse([dispatcher.schema.definition])
 
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"ok": True, "robots": len(dispatcher.robots)})

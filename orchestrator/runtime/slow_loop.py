@@ -25,7 +25,6 @@ from orchestrator.brain.dispatcher import tool_call_message
 from orchestrator.brain.events import OutboxResumed, ServiceError
 from orchestrator.brain.face_state import FaceSource
 from orchestrator.brain.outbox import Outbox, open_outbox
-from orchestrator.brain.tools import _validator
 from orchestrator.bus import Bus, Subscription
 from orchestrator.config import ConfigError
 from orchestrator.data_files import load_affect_map
@@ -147,7 +146,7 @@ class SlowLoop:
                 pruned,
                 self.cfg.outbox.keep_settled_s,
             )
-        _validator()  # compile the tool schema now, not on the first call
+        # the brain compiles the intent rules and the tool schema now, not on the first call
         brain = self.brain = Brain(self.cfg, self.affect_map, self.outbox, self.bus.publish)
         if self.cfg.webhook.url:
             self._webhook = WebhookSink(
