@@ -2,9 +2,43 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from face.limits import ServerLimits
+
+# Frames by which each backend's audio lags the text piece of the same moment, measured with
+# `python benchmarks/text_lead.py` (replay: the scene's words against its voice onsets; mlx,
+# torch: the generator's own tokens on a tiny checkpoint). Moshi's weights may add a lead of
+# their own: measure it on them with the same command and set face.visemes.text_lead_frames.
+TEXT_LEAD_FRAMES = {"replay": 0, "mlx": 1, "torch": 0, "remote": 0}
+
+
+class VisemeConfig(BaseModel):
+    """Settings of the viseme track (``face.lipsync: visemes``); the shapes, the phoneme map
+    and the blending are data in configs/visemes.yaml."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    file: str | None = Field(None, description="viseme YAML; null = configs/visemes.yaml")
+    language: str = Field("en-us", description="espeak-ng voice that turns words into phonemes")
+    text_lead_frames: dict[Literal["replay", "mlx", "torch", "remote"], int] = Field(
+        default_factory=lambda: dict(TEXT_LEAD_FRAMES),
+        description="per backend: frames by which its audio lags its text pieces (the acoustic "
+        "delay; see docs/face.md)",
+    )
+    gate_db: float = Field(
+        -55.0, description="frames quieter than this (dBFS) count as silent when timing phonemes"
+    )
+
+    @field_validator("text_lead_frames")
+    @classmethod
+    def _fill(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = {k: n for k, n in v.items() if not 0 <= n <= 50}
+        if bad:
+            raise ValueError(f"expected 0..50 frames per backend (got {bad})")
+        return {**TEXT_LEAD_FRAMES, **v}  # a file that names one backend keeps the others
 
 
 class FaceConfig(BaseModel):
@@ -35,3 +69,8 @@ class FaceConfig(BaseModel):
         default_factory=ServerLimits,
         description="connections, header time, message size (/ws/audio mic messages are <48 KB)",
     )
+    lipsync: Literal["rms", "visemes"] = Field(
+        "visemes",
+        description="mouth: 'rms' opens it with loudness; 'visemes' also shapes it to the words",
+    )
+    visemes: VisemeConfig = VisemeConfig()

@@ -61,8 +61,10 @@ class FaceServer:
         cfg: FaceConfig | None = None,
         presets: dict[str, Any] | None = None,
         extra_routes: list[BaseRoute] | None = None,
+        visemes: dict[str, Any] | None = None,
     ) -> None:
         self.cfg = cfg or FaceConfig()
+        self.visemes = visemes or {"shapes": {}}  # the mouth shapes (configs/visemes.yaml)
         self.extra_routes = list(extra_routes or [])  # e.g. the phone's audio endpoint
         self.presets = presets or {"version": 1, "params": {}, "emotions": {}}
         self._clients: set[_Client] = set()
@@ -114,6 +116,7 @@ class FaceServer:
             Route("/healthz", self._healthz),
             Route("/presets.json", self._presets),
             Route("/face-config.json", self._page_config),
+            Route("/visemes.json", self._visemes),
             WebSocketRoute(WS_PATH, self._ws),
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
             *self.extra_routes,
@@ -134,6 +137,9 @@ class FaceServer:
 
     async def _presets(self, request: Request) -> Response:
         return JSONResponse(self.presets, headers=NO_CACHE)
+
+    async def _visemes(self, request: Request) -> Response:
+        return JSONResponse(self.visemes, headers=NO_CACHE)
 
     async def _page_config(self, request: Request) -> Response:
         return JSONResponse({"gaze": self.cfg.gaze, "ws_path": WS_PATH}, headers=NO_CACHE)

@@ -1,5 +1,5 @@
 """The one place that finds and reads the creature's data files in ``configs/``: the emotion
-presets, the affect map and (through the config) the intents and the tool schema. The
+presets, the affect map, the visemes and (through the config) the intents and the tool schema. The
 ``affect`` package stays pure: it validates the data it is handed.
 """
 
@@ -10,11 +10,13 @@ from typing import Any
 
 from affect.affect_map import AffectMap, AffectMapError, parse_affect_map
 from affect.presets import PresetError, parse_presets, preset_points
+from affect.visemes import VisemeError, VisemeSet, parse_visemes
 from orchestrator.yaml_file import read_yaml_mapping
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRESETS_FILE = CONFIGS_DIR / "emotions.yaml"
 AFFECT_FILE = CONFIGS_DIR / "affect.yaml"
+VISEMES_FILE = CONFIGS_DIR / "visemes.yaml"
 
 
 def load_presets(path: str | Path | None = None) -> dict[str, Any]:
@@ -33,3 +35,10 @@ def load_affect_map(
     except PresetError as e:
         raise AffectMapError(str(e)) from None
     return parse_affect_map(read_yaml_mapping(p, "affect", AffectMapError), str(p), points)
+
+
+def load_visemes(path: str | Path | None = None) -> VisemeSet:
+    """The viseme shapes, phoneme map and blending (default configs/visemes.yaml); raises
+    VisemeError."""
+    p = Path(path) if path else VISEMES_FILE
+    return parse_visemes(read_yaml_mapping(p, "visemes", VisemeError, allow_empty=False), str(p))

@@ -34,7 +34,7 @@ from orchestrator.brain.events import (
     ToolRejected,
     ToolStatusChanged,
 )
-from orchestrator.brain.face_state import face_state
+from orchestrator.brain.face_state import face_state, frame_visemes
 from orchestrator.brain.intent_rules import load_rules
 from orchestrator.brain.intents import Intent, IntentWatcher
 from orchestrator.brain.outbox import Outbox
@@ -42,6 +42,7 @@ from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.brain.states import CreatureStates
 from orchestrator.brain.tool_schema import tool_schema
 from orchestrator.brain.tools import SafetyGate
+from orchestrator.brain.viseme_track import VisemeTracker
 from orchestrator.slow_config import SlowLoopConfig
 from track2_voice.events import (
     Connected,
@@ -73,8 +74,10 @@ class Brain:
         outbox: Outbox,
         publish: Publish,
         clock: Callable[[], float] = time.monotonic,
+        visemes: VisemeTracker | None = None,
     ) -> None:
         self.cfg = cfg
+        self.visemes = visemes  # the mouth's shapes (face.lipsync: visemes)
         self.outbox = outbox
         self._publish = publish
         self._clock = clock
@@ -119,6 +122,8 @@ class Brain:
         for intent in self.watcher.feed(ev.index, ev.t, ev.text, ev.mouth):
             self._act_on(intent, (self._clock() - ev.t) * 1000.0)
             await asyncio.sleep(0)  # let the robot's sender go before the next event
+        if self.visemes is not None:
+            self.visemes.update(ev)
         speaking = self.speaking.update(ev)
         if speaking != self.states.creature_is_speaking:
             await self.states.creature(speaking)
@@ -202,4 +207,5 @@ class Brain:
             look=self.mixer.sample(self._clock()),
             state=self.states.state,
             robot=bool(self.dispatcher.robots),
+            visemes=frame_visemes(self.visemes, frame),
         )

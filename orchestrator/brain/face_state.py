@@ -1,5 +1,6 @@
 """The face message for one frame: the face contract ``{emotion, mouth, speaking}`` plus the
-extras the page uses (valence, arousal, listening, t, connected, state, mood, robot).
+extras the page uses (valence, arousal, listening, t, connected, state, mood, robot, and with
+``face.lipsync: visemes`` the frame's ``visemes`` weights and its ``index``).
 
 The brain composes it with its look and state; a creature without a brain (``slow_loop.
 enabled: false``) uses :class:`NeutralFace`, which shows the mouth and speaking on a neutral
@@ -12,6 +13,7 @@ from typing import Any, Protocol
 
 from affect.blend import NEUTRAL, Affect
 from orchestrator.brain.speaking import SpeakingDetector
+from orchestrator.brain.viseme_track import VisemeTracker
 from track2_voice.events import Connected, Disconnected, Event, FrameEvent
 
 
@@ -23,6 +25,7 @@ def face_state(
     look: Affect = NEUTRAL,
     state: str | None = None,
     robot: bool | None = None,
+    visemes: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     mouth = min(1.0, max(0.0, float(frame.mouth)))
     out: dict[str, Any] = {
@@ -40,7 +43,17 @@ def face_state(
         out["state"] = state
     if robot is not None:
         out["robot"] = robot
+    if visemes is not None:  # the index lets a page show them when the frame is heard
+        out["visemes"] = {k: round(v, 3) for k, v in visemes.items()}
+        out["index"] = frame.index
     return out
+
+
+def frame_visemes(tracker: VisemeTracker | None, frame: FrameEvent) -> dict[str, float] | None:
+    """The tracker's weights if they are this frame's (the tracker has seen it)."""
+    if tracker is None or tracker.index != frame.index:
+        return None
+    return tracker.weights
 
 
 class FaceSource(Protocol):
@@ -54,17 +67,25 @@ class FaceSource(Protocol):
 class NeutralFace:
     """The face of a creature with no brain: the mouth moves, the look stays neutral."""
 
-    def __init__(self) -> None:
+    def __init__(self, visemes: VisemeTracker | None = None) -> None:
         self.speaking = SpeakingDetector()
+        self.visemes = visemes
         self.connected = True
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, FrameEvent):
             self.speaking.update(event)
+            if self.visemes is not None:
+                self.visemes.update(event)
         elif isinstance(event, Connected):
             self.connected = True
         elif isinstance(event, Disconnected):
             self.connected = False
 
     def face_state(self, frame: FrameEvent) -> dict[str, Any]:
-        return face_state(frame, speaking=self.speaking.speaking, connected=self.connected)
+        return face_state(
+            frame,
+            speaking=self.speaking.speaking,
+            connected=self.connected,
+            visemes=frame_visemes(self.visemes, frame),
+        )

@@ -19,6 +19,7 @@ from orchestrator.brain.face_state import NeutralFace
 from orchestrator.data_files import load_presets
 from orchestrator.runtime.phone_link import QUEUE_FRAMES, build_server, phone_link, prepare_web
 from orchestrator.runtime.slow_loop import feed
+from orchestrator.runtime.visemes import page_visemes
 from track2_voice.audio.devices import ClockSource
 from track2_voice.events import Connected, Disconnected, FrameEvent
 
@@ -70,13 +71,14 @@ def face_running(
     presets = load_presets()
     setup = prepare_web(cfg.face, cfg.phone, https, getattr(session, "state", None))
     lipsync = cfg.voice.lipsync.model_dump()
-    server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync)
+    visemes = page_visemes(cfg)
+    server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync, visemes)
     try:
         io.run(server.start())
     except OSError as e:  # a busy port should not stop the creature from talking
         log.warning("%s; using a free port instead", e)
         setup.face = setup.face.model_copy(update={"port": 0})
-        server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync)
+        server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync, visemes)
         io.run(server.start())
     rt = FaceRuntime(server, phone, setup.url.format(port=server.port))
 
@@ -86,7 +88,9 @@ def face_running(
         else:
             sub = bus.subscribe_async("face", FACE_QUEUE, FACE_TYPES)
             rt.subs.append(sub)
-            rt.tasks.append(asyncio.create_task(feed(sub, NeutralFace(), lambda: server.publish)))
+            rt.tasks.append(
+                asyncio.create_task(feed(sub, NeutralFace(session.visemes), lambda: server.publish))
+            )
         if phone.enabled:
             sub = bus.subscribe_async("phone", QUEUE_FRAMES, (FrameEvent,))
             rt.subs.append(sub)

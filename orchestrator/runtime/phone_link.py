@@ -93,6 +93,7 @@ def build_server(
     source: ClockSource | None,
     presets: dict[str, Any] | None = None,
     lipsync: dict[str, float] | None = None,
+    visemes: dict[str, Any] | None = None,
 ) -> tuple[FaceServer, PhoneAudio]:
     """The face server with the phone's audio routes; phone audio is on when ``source`` is given."""
     phone = PhoneAudio(
@@ -106,7 +107,7 @@ def build_server(
             "lipsync": lipsync,  # the page's A/V-sync meter shapes loudness like the mouth
         },
     )
-    server = FaceServer(setup.face, presets, extra_routes=phone.routes())
+    server = FaceServer(setup.face, presets, extra_routes=phone.routes(), visemes=visemes)
     if phone_cfg.face_needs_token:
         server.app = TokenGate(server.app, setup.token)
     return server, phone

@@ -25,6 +25,7 @@ from orchestrator.brain.dispatcher import tool_call_message
 from orchestrator.brain.events import OutboxResumed, ServiceError
 from orchestrator.brain.face_state import FaceSource
 from orchestrator.brain.outbox import Outbox, open_outbox
+from orchestrator.brain.viseme_track import VisemeTracker
 from orchestrator.bus import Bus, Subscription
 from orchestrator.config import ConfigError
 from orchestrator.data_files import load_affect_map
@@ -86,8 +87,10 @@ class SlowLoop:
         bus: Bus,
         io: IoLoop | None = None,
         state: Path | None = None,
+        visemes: VisemeTracker | None = None,
     ) -> None:
         self.cfg = cfg
+        self.visemes = visemes
         self.bus = bus
         self.state = state if state is not None else state_dir(None)
         self.token_file: Path | None = None
@@ -147,7 +150,9 @@ class SlowLoop:
                 self.cfg.outbox.keep_settled_s,
             )
         # the brain compiles the intent rules and the tool schema now, not on the first call
-        brain = self.brain = Brain(self.cfg, self.affect_map, self.outbox, self.bus.publish)
+        brain = self.brain = Brain(
+            self.cfg, self.affect_map, self.outbox, self.bus.publish, visemes=self.visemes
+        )
         if self.cfg.webhook.url:
             self._webhook = WebhookSink(
                 self.cfg.webhook, self.webhook_secret, brain.dispatcher.on_webhook_result

@@ -14,6 +14,7 @@ from orchestrator.config import CreatureConfig
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.record import JsonlRecorder
 from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.visemes import build_viseme_tracker
 from orchestrator.state_dir import state_dir
 from track2_voice.audio.devices import (
     AudioSink,
@@ -66,8 +67,9 @@ class VoiceSession:
             self.state = state_dir(self.cfg.state_dir)
         self.io = IoLoop()
         # first: its rules and maps are checked before any audio or model is opened
+        self.visemes = build_viseme_tracker(self.cfg)  # the face's, fed on the I/O loop
         self.slow = (
-            SlowLoop(self.cfg.slow_loop, self.bus, self.io, self.state)
+            SlowLoop(self.cfg.slow_loop, self.bus, self.io, self.state, visemes=self.visemes)
             if self.cfg.slow_loop.enabled
             else None
         )

@@ -1,0 +1,229 @@
+"""Visemes: phonemes -> the visibly distinct mouth shapes, blended with coarticulation.
+
+Pure functions over the data of ``configs/visemes.yaml`` (validated here, read by
+``orchestrator.data_files``). Why dominance functions (Cohen & Massaro, 1993): a mouth never
+jumps from shape to shape; each phoneme pulls the lips toward its shape with a strength that
+falls off with distance in time, so lingual consonants (t, n, k) borrow the lips of their
+vowels, a rounded vowel rounds the lips ahead of time, and a bilabial (m, b, p) still closes
+them inside fast speech because its pull is strong and local. A frame's weights are those pulls,
+normalized (and for "hold: max" shapes, taken at their strongest point of the frame).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+STRIP = str.maketrans("", "", "ˈˌ̩̯.-")  # stress, syllabic and non-syllabic marks
+LENGTH = "ː"
+
+
+class VisemeError(ValueError):
+    """A viseme file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Shape(_Strict):
+    width: float = Field(ge=0.2, le=1.6)
+    up: float = Field(ge=0, le=40)
+    down: float = Field(ge=0, le=60)
+    round: float = Field(ge=0, le=1)
+    teeth: float = Field(0.0, ge=0, le=1)
+    tongue: float = Field(0.0, ge=0, le=1)
+
+
+class VisemeSpec(_Strict):
+    alpha: float = Field(gt=0, le=10)
+    theta_before: float = Field(gt=0, le=1)
+    theta_after: float = Field(gt=0, le=1)
+    duration_ms: float = Field(gt=0, le=1000)
+    vowel: bool = False
+    hold: Literal["mean", "max"] = "mean"
+    shape: Shape
+
+
+class BlendSpec(_Strict):
+    subsamples: int = Field(8, ge=1, le=64)
+    sharpness: float = Field(1.0, ge=0.5, le=4)
+    min_weight: float = Field(0.02, ge=0, lt=0.5)
+
+
+class TimingSpec(_Strict):
+    diphthong_share: float = Field(0.6, gt=0.2, le=1)
+    min_scale: float = Field(0.5, gt=0)
+    max_scale: float = Field(2.2, gt=0)
+    adapt: float = Field(0.35, ge=0, le=1)
+    squeeze_ms: float = Field(30.0, ge=0, le=200)
+    wait_frames: int = Field(3, ge=0, le=25)
+    hold_frames: int = Field(2, ge=0, le=25)
+    extend_frames: int = Field(3, ge=0, le=25)
+    gap_ms: float = Field(60.0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _range(self) -> TimingSpec:
+        if self.max_scale < self.min_scale:
+            raise ValueError(f"max_scale ({self.max_scale}) is below min_scale ({self.min_scale})")
+        return self
+
+
+class VisemeFile(_Strict):
+    version: Literal[1]
+    rest: str
+    fallback: str
+    blend: BlendSpec = BlendSpec()
+    timing: TimingSpec = TimingSpec()
+    jaw_min: float = Field(0.45, ge=0, le=1)
+    visemes: dict[str, VisemeSpec]
+    phonemes: dict[str, str | list[str]]
+
+    @model_validator(mode="after")
+    def _known(self) -> VisemeFile:
+        names = set(self.visemes)
+        for key in ("rest", "fallback"):
+            if getattr(self, key) not in names:
+                raise ValueError(
+                    f"{key}: {getattr(self, key)!r} is not one of visemes {sorted(names)}"
+                )
+        for ph, target in self.phonemes.items():
+            targets = [target] if isinstance(target, str) else target
+            if not 1 <= len(targets) <= 2:
+                raise ValueError(f"phonemes.{ph}: expected one viseme or two (got {targets})")
+            bad = [t for t in targets if t not in names]
+            if bad:
+                raise ValueError(f"phonemes.{ph}: unknown viseme(s) {bad}; known: {sorted(names)}")
+        return self
+
+
+@dataclass(frozen=True)
+class VisemeSet:
+    """The validated data, with the lookups the tracker and the page need."""
+
+    spec: VisemeFile
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.spec.visemes)
+
+    @property
+    def rest(self) -> str:
+        return self.spec.rest
+
+    def __getitem__(self, name: str) -> VisemeSpec:
+        return self.spec.visemes[name]
+
+    def visemes_of(self, phoneme: str) -> tuple[str, ...]:
+        """One phoneme's shapes: as listed, else without its length mark, else by its first
+        symbol (a rare diacritic must not lose the phoneme), else the fallback."""
+        table = self.spec.phonemes
+        ph = phoneme.translate(STRIP)
+        for key in (ph, ph.replace(LENGTH, ""), ph[:1]):
+            target = table.get(key)
+            if target is not None:
+                return (target,) if isinstance(target, str) else tuple(target)
+        return (self.spec.fallback,) if ph else ()
+
+    def page_data(self) -> dict[str, Any]:
+        """What the face page draws with: the shapes, the rest shape and jaw_min (JSON-able)."""
+        return {
+            "version": self.spec.version,
+            "rest": self.rest,
+            "jaw_min": self.spec.jaw_min,
+            "shapes": {n: v.shape.model_dump() for n, v in self.spec.visemes.items()},
+        }
+
+
+def parse_visemes(data: Any, source: str) -> VisemeSet:
+    """Validate the data of a viseme file; raises VisemeError naming ``source`` and the key."""
+    try:
+        return VisemeSet(VisemeFile.model_validate(data))
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "(top)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise VisemeError(f"{source}: {loc}: {msg} (got {err.get('input')!r})") from None
+
+
+@dataclass(slots=True)
+class Segment:
+    """One shape held from ``start`` to ``end`` (ms on the tracker's clock)."""
+
+    viseme: str
+    start: float
+    end: float
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+
+def plan_word(
+    phonemes: Sequence[str], start_ms: float, scale: float, vs: VisemeSet
+) -> list[Segment]:
+    """A word's phonemes as back-to-back segments from ``start_ms``, each as long as its
+    shape's nominal duration times ``scale`` (a diphthong's two shapes share its time)."""
+    out: list[Segment] = []
+    t = start_ms
+    share = vs.spec.timing.diphthong_share
+    for ph in phonemes:
+        shapes = vs.visemes_of(ph)
+        for name in shapes:
+            d = vs[name].duration_ms * scale * (share if len(shapes) > 1 else 1.0)
+            out.append(Segment(name, t, t + d))
+            t += d
+    return out
+
+
+def _pull(spec: VisemeSpec, seg: Segment, t: float) -> float:
+    if t < seg.start:
+        return spec.alpha * math.exp(-spec.theta_before * (seg.start - t))
+    if t > seg.end:
+        return spec.alpha * math.exp(-spec.theta_after * (t - seg.end))
+    return spec.alpha
+
+
+def weights_at(segments: Iterable[Segment], t: float, vs: VisemeSet) -> dict[str, float]:
+    """The normalized pull of every shape at one instant (rest alone when nothing pulls)."""
+    pulls: dict[str, float] = {}
+    for seg in segments:
+        p = _pull(vs[seg.viseme], seg, t)
+        pulls[seg.viseme] = pulls.get(seg.viseme, 0.0) + p
+    total = sum(pulls.values())
+    if total <= 1e-9:
+        return {vs.rest: 1.0}
+    return {k: v / total for k, v in pulls.items()}
+
+
+def blend(segments: Sequence[Segment], t0: float, t1: float, vs: VisemeSet) -> dict[str, float]:
+    """One frame's weights over [t0, t1): the instant weights at evenly spaced points, averaged
+    (or, for "hold: max" shapes, their peak), sharpened, normalized, small ones dropped."""
+    b = vs.spec.blend
+    n = b.subsamples
+    acc: dict[str, float] = {}
+    peak: dict[str, float] = {}
+    for i in range(n):
+        w = weights_at(segments, t0 + (t1 - t0) * (i + 0.5) / n, vs)
+        for k, v in w.items():
+            acc[k] = acc.get(k, 0.0) + v / n
+            if v > peak.get(k, 0.0):
+                peak[k] = v
+    for k in acc:
+        if vs[k].hold == "max":
+            acc[k] = peak[k]
+    if b.sharpness != 1.0:
+        acc = {k: v**b.sharpness for k, v in acc.items()}
+    total = sum(acc.values())
+    out = {k: v / total for k, v in acc.items() if v / total >= b.min_weight}
+    total = sum(out.values())
+    return {k: v / total for k, v in out.items()}
+
+
+def dominant(weights: dict[str, float]) -> str:
+    """The shape with the largest weight (what the evaluation compares with the truth)."""
+    return max(weights.items(), key=lambda kv: kv[1])[0]
