@@ -83,22 +83,6 @@ class VisemeFile(_Strict):
     visemes: dict[str, VisemeSpec]
     phonemes: dict[str, str | list[str]]
 
-    @model_validator(mode="after")
-    def _known(self) -> VisemeFile:
-        names = set(self.visemes)
-        for key in ("rest", "fallback"):
-            if getattr(self, key) not in names:
-                raise ValueError(
-                    f"{key}: {getattr(self, key)!r} is not one of visemes {sorted(names)}"
-                )
-        for ph, target in self.phonemes.items():
-            targets = [target] if isinstance(target, str) else target
-            if not 1 <= len(targets) <= 2:
-                raise ValueError(f"phonemes.{ph}: expected one viseme or two (got {targets})")
-            bad = [t for t in targets if t not in names]
-            if bad:
-                raise ValueError(f"phonemes.{ph}: unknown viseme(s) {bad}; known: {sorted(names)}")
-        return self
 
 
 @dataclass(frozen=True)
@@ -142,12 +126,26 @@ class VisemeSet:
 def parse_visemes(data: Any, source: str) -> VisemeSet:
     """Validate the data of a viseme file; raises VisemeError naming ``source`` and the key."""
     try:
-        return VisemeSet(VisemeFile.model_validate(data))
+        spec = VisemeFile.model_validate(data)
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"]) or "(top)"
         msg = err["msg"].removeprefix("Value error, ")
-        raise VisemeError(f"{source}: {loc}: {msg} (got {err.get('input')!r})") from None
+        got = err.get("input")
+        tail = "" if isinstance(got, dict) else f" (got {got!r})"
+        raise VisemeError(f"{source}: {loc}: {msg}{tail}") from None
+    names = sorted(spec.visemes)
+    for key in ("rest", "fallback"):
+        if getattr(spec, key) not in spec.visemes:
+            raise VisemeError(f"{source}: {key}: {getattr(spec, key)!r} is not one of {names}")
+    for ph, target in spec.phonemes.items():
+        targets = [target] if isinstance(target, str) else target
+        if not 1 <= len(targets) <= 2:
+            raise VisemeError(f"{source}: phonemes.{ph}: expected one viseme or two ({targets})")
+        bad = [t for t in targets if t not in spec.visemes]
+        if bad:
+            raise VisemeError(f"{source}: phonemes.{ph}: unknown viseme(s) {bad}; known: {names}")
+    return VisemeSet(spec)
 
 
 @dataclass(slots=True)
@@ -202,7 +200,8 @@ def weights_at(segments: Iterable[Segment], t: float, vs: VisemeSet) -> dict[str
 
 def blend(segments: Sequence[Segment], t0: float, t1: float, vs: VisemeSet) -> dict[str, float]:
     """One frame's weights over [t0, t1): the instant weights at evenly spaced points, averaged
-    (or, for "hold: max" shapes, their peak), sharpened, normalized, small ones dropped."""
+    (a "hold: max" shape takes the share it peaks at: a closure that happens shows), sharpened,
+    normalized, small ones dropped."""
     b = vs.spec.blend
     n = b.subsamples
     acc: dict[str, float] = {}
@@ -213,9 +212,14 @@ def blend(segments: Sequence[Segment], t0: float, t1: float, vs: VisemeSet) -> d
             acc[k] = acc.get(k, 0.0) + v / n
             if v > peak.get(k, 0.0):
                 peak[k] = v
-    for k in acc:
-        if vs[k].hold == "max":
-            acc[k] = peak[k]
+    held = {k: peak[k] for k in acc if vs[k].hold == "max"}
+    if held:  # a closure takes the share it peaks at; the other shapes share the rest
+        share = min(1.0, sum(held.values()))
+        free = sum(v for k, v in acc.items() if k not in held)
+        acc = {
+            k: held[k] if k in held else (1.0 - share) * v / free if free > 0 else 0.0
+            for k, v in acc.items()
+        }
     if b.sharpness != 1.0:
         acc = {k: v**b.sharpness for k, v in acc.items()}
     total = sum(acc.values())

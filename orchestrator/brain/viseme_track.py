@@ -89,18 +89,23 @@ class VisemeTracker:
 
     # -- words ------------------------------------------------------------------------------
     def _piece(self, piece: str, t: float) -> None:
-        starts = piece[:1].isspace() or self._closed or self._word is None
-        body = piece.strip()
-        if not body:
-            return
-        if all(c in SENTENCE_END or not c.isalnum() for c in body):
-            self._closed = True  # punctuation alone: the word is over
-            return
-        if starts:
-            self._start_word(body, t)
-        else:
-            self._extend_word(body, t)
-        self._closed = body[-1] in SENTENCE_END
+        """A text piece: a new word when it starts with a space (or after punctuation), else
+        more of the word being said; a piece holding several words (a scene's frame) is each."""
+        for i, part in enumerate(piece.split()):
+            starts = i > 0 or piece[:1].isspace() or self._closed or self._word is None
+            if all(c in SENTENCE_END or not c.isalnum() for c in part):
+                self._closed = True  # punctuation alone: the word is over
+                continue
+            if starts:
+                self._start_word(part, t)
+            else:
+                self._extend_word(part, t)
+            self._closed = part[-1] in SENTENCE_END
+
+    @property
+    def word(self) -> tuple[str, float] | None:
+        """The word being said and where it starts (ms on the frame clock)."""
+        return (self._word.text, self._word.start) if self._word is not None else None
 
     def _start_word(self, text: str, t: float) -> None:
         start = t
