@@ -57,10 +57,13 @@ class BlendSpec(_Strict):
 
 class TimingSpec(_Strict):
     diphthong_share: float = Field(0.6, gt=0.2, le=1)
+    stress_factor: float = Field(1.7, ge=1, le=4)
+    length_factor: float = Field(1.15, ge=1, le=4)
     min_scale: float = Field(0.5, gt=0)
     max_scale: float = Field(2.2, gt=0)
     adapt: float = Field(0.35, ge=0, le=1)
     squeeze_ms: float = Field(30.0, ge=0, le=200)
+    piece_offset_ms: float = Field(40.0, ge=0, le=80)
     wait_frames: int = Field(3, ge=0, le=25)
     hold_frames: int = Field(2, ge=0, le=25)
     extend_frames: int = Field(3, ge=0, le=25)
@@ -82,7 +85,6 @@ class VisemeFile(_Strict):
     jaw_min: float = Field(0.45, ge=0, le=1)
     visemes: dict[str, VisemeSpec]
     phonemes: dict[str, str | list[str]]
-
 
 
 @dataclass(frozen=True)
@@ -161,18 +163,32 @@ class Segment:
         return self.end - self.start
 
 
+def duration_factor(phoneme: str, timing: TimingSpec) -> float:
+    """A stressed phoneme (ˈ; ˌ halfway) lasts longer, and so does a long one (ː)."""
+    f = 1.0
+    if "ˈ" in phoneme:
+        f *= timing.stress_factor
+    elif "ˌ" in phoneme:
+        f *= (1.0 + timing.stress_factor) / 2
+    if LENGTH in phoneme:
+        f *= timing.length_factor
+    return f
+
+
 def plan_word(
     phonemes: Sequence[str], start_ms: float, scale: float, vs: VisemeSet
 ) -> list[Segment]:
     """A word's phonemes as back-to-back segments from ``start_ms``, each as long as its
-    shape's nominal duration times ``scale`` (a diphthong's two shapes share its time)."""
+    shape's nominal duration (longer when stressed or long) times ``scale``; a diphthong's two
+    shapes share its time."""
     out: list[Segment] = []
     t = start_ms
-    share = vs.spec.timing.diphthong_share
+    timing = vs.spec.timing
     for ph in phonemes:
         shapes = vs.visemes_of(ph)
+        f = scale * duration_factor(ph, timing) * (timing.diphthong_share if len(shapes) > 1 else 1)
         for name in shapes:
-            d = vs[name].duration_ms * scale * (share if len(shapes) > 1 else 1.0)
+            d = vs[name].duration_ms * f
             out.append(Segment(name, t, t + d))
             t += d
     return out
@@ -205,15 +221,18 @@ def blend(segments: Sequence[Segment], t0: float, t1: float, vs: VisemeSet) -> d
     b = vs.spec.blend
     n = b.subsamples
     acc: dict[str, float] = {}
-    peak: dict[str, float] = {}
     for i in range(n):
         w = weights_at(segments, t0 + (t1 - t0) * (i + 0.5) / n, vs)
         for k, v in w.items():
             acc[k] = acc.get(k, 0.0) + v / n
-            if v > peak.get(k, 0.0):
-                peak[k] = v
-    held = {k: peak[k] for k in acc if vs[k].hold == "max"}
-    if held:  # a closure takes the share it peaks at; the other shapes share the rest
+    # a closure said inside this frame takes the share it peaks at while it is said
+    held: dict[str, float] = {}
+    for seg in segments:
+        if vs[seg.viseme].hold == "max" and seg.start < t1 and seg.end > t0:
+            lo, hi = max(seg.start, t0), min(seg.end, t1)
+            w = weights_at(segments, (lo + hi) / 2, vs).get(seg.viseme, 0.0)
+            held[seg.viseme] = max(held.get(seg.viseme, 0.0), w, acc.get(seg.viseme, 0.0))
+    if held:
         share = min(1.0, sum(held.values()))
         free = sum(v for k, v in acc.items() if k not in held)
         acc = {

@@ -30,6 +30,11 @@ def vs():
     return load_visemes()
 
 
+def bare(phonemes) -> tuple[str, ...]:
+    """Without stress marks (espeak-ng puts them on stressed vowels)."""
+    return tuple(p.replace("ˈ", "").replace("ˌ", "") for p in phonemes)
+
+
 def _listed(vs, phoneme: str) -> bool:
     """The map knows it (not the fallback for a symbol nobody listed)."""
     table = vs.spec.phonemes
@@ -39,16 +44,16 @@ def _listed(vs, phoneme: str) -> bool:
 
 # -- phonemes -------------------------------------------------------------------------------
 def test_g2p_gives_the_phonemes_of_words(g2p) -> None:
-    assert g2p.phonemes("cup") == ("k", "ʌ", "p")
-    assert g2p.phonemes(" Hello") == ("h", "ə", "l", "oʊ")
-    assert g2p.phonemes("moon")[0] == "m" and "uː" in g2p.phonemes("moon")
-    assert g2p.phonemes("five")[0] == "f"
+    assert bare(g2p.phonemes("cup")) == ("k", "ʌ", "p")
+    assert bare(g2p.phonemes(" Hello")) == ("h", "ə", "l", "oʊ")
+    assert bare(g2p.phonemes("moon")) == ("m", "uː", "n")
+    assert g2p.phonemes("five")[0] == "f" and "ˈaɪ" in g2p.phonemes("five")  # stressed
 
 
 def test_g2p_reads_numbers_as_their_words(g2p) -> None:
-    assert g2p.phonemes("42") == g2p.phonemes("forty") + g2p.phonemes("two")
-    assert g2p.phonemes("7") == g2p.phonemes("seven")
-    year = g2p.phonemes("1999")
+    assert bare(g2p.phonemes("42")) == bare(g2p.phonemes("forty") + g2p.phonemes("two"))
+    assert bare(g2p.phonemes("7")) == bare(g2p.phonemes("seven"))
+    year = bare(g2p.phonemes("1999"))
     assert len(year) > 10 and year[:3] == ("n", "aɪ", "n")
 
 
@@ -138,6 +143,8 @@ def test_plan_word_lays_phonemes_back_to_back_and_splits_diphthongs(vs) -> None:
     assert segs[0].start == 100.0 and all(a.end == b.start for a, b in zip(segs, segs[1:]))
     twice = plan_word(("h", "aɪ"), 100.0, 2.0, vs)
     assert twice[-1].end - 100.0 == pytest.approx(2 * (segs[-1].end - 100.0))
+    stressed = plan_word(("h", "ˈaɪ"), 100.0, 1.0, vs)
+    assert stressed[1].length == pytest.approx(segs[1].length * vs.spec.timing.stress_factor)
 
 
 # -- the track against the replay scene ------------------------------------------------------
@@ -191,19 +198,22 @@ def test_the_track_keeps_the_words_in_their_order(vs, g2p) -> None:
 
 
 def test_bilabials_of_the_scene_close_the_lips_where_they_are_said(vs, g2p) -> None:
-    # "pick up the red cup": p(ick), (u)p, (cu)p are the lips' closures in that line
+    # "pick up the red cup": p(ick), (u)p, (cu)p are the lips' closures in that line; a word's
+    # frames run from its piece to the next word's piece (a last p may close on that frame)
     tracker = VisemeTracker(vs, g2p.phonemes, lead_frames=0)
-    closed_after: dict[str, bool] = {}
-    current = None
+    pieces, closed = [], set()
     for f in _scene_frames():
         if f.text:
-            current = f.text.strip(" .,!?")
-            closed_after.setdefault(current, False)
-        w = tracker.update(f)
-        if current is not None and dominant(w) == "MBP":
-            closed_after[current] = True
-    assert closed_after["pick"] and closed_after["up"] and closed_after["cup"]
-    assert not closed_after["Hello"] and not closed_after["there"]
+            pieces.append((f.index, f.text.strip(" .,!?")))
+        if dominant(tracker.update(f)) == "MBP":
+            closed.add(f.index)
+    spans = {
+        w: range(k, (pieces[i + 1][0] if i + 1 < len(pieces) else k + 10) + 1)
+        for i, (k, w) in enumerate(pieces)
+    }
+    closes = {w: any(k in closed for k in r) for w, r in spans.items()}
+    assert closes["pick"] and closes["up"] and closes["cup"] and closes["me"]
+    assert not closes["Hello"] and not closes["there"] and not closes["else"]
 
 
 def test_the_text_lead_delays_the_shapes_by_that_many_frames(vs, g2p) -> None:

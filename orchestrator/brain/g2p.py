@@ -43,7 +43,7 @@ def _espeak_backend(language: str):
     quiet = logging.getLogger("phonemizer")
     quiet.setLevel(logging.ERROR)
     try:
-        return EspeakBackend(language, with_stress=False, logger=quiet)
+        return EspeakBackend(language, with_stress=True, logger=quiet)
     except RuntimeError as e:
         raise G2PError(
             f"espeak-ng is not usable ({e}): pip install espeakng-loader, or apt-get install espeak-ng"
@@ -51,7 +51,8 @@ def _espeak_backend(language: str):
 
 
 class Phonemizer:
-    """``phonemes(word)`` -> IPA phonemes as espeak-ng writes them, one per item."""
+    """``phonemes(word)`` -> IPA phonemes as espeak-ng writes them, one per item, with their
+    stress marks (a stressed vowel lasts longer: the tracker times it so)."""
 
     def __init__(self, language: str = "en-us", cache_words: int = CACHE_WORDS) -> None:
         from phonemizer.separator import Separator

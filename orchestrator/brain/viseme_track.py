@@ -78,8 +78,9 @@ class VisemeTracker:
         self.index = index
         if text:
             self._pending.append((index + self.lead_frames, text))
+        offset = self.vs.spec.timing.piece_offset_ms
         while self._pending and self._pending[0][0] <= index:
-            self._piece(self._pending.popleft()[1], t0)
+            self._piece(self._pending.popleft()[1], t0 + offset)
         self._follow_voice(t0, t1, rms_db >= self.gate_db)
         lo, hi = t0 - WINDOW_MS, t1 + WINDOW_MS
         self._segments = [s for s in self._segments if s.end > lo]
