@@ -65,6 +65,15 @@ function mouthAtContextTime(t) {
   const f = (t - mid(k)) / (mid(k + 1) - mid(k));
   return a.mouth + (b.mouth - a.mouth) * Math.max(0, Math.min(1, f));
 }
+// The index of the frame the speaker plays at performance time `perfNow` (null: none).
+function playingIndex(perfNow) {
+  if (!ctx || ctx.state !== "running") return null;
+  const t = heardContextTime(perfNow + displayFrameMs / 2);
+  for (let k = schedule.length - 1; k >= 0; k--) {
+    if (schedule[k].at <= t) return t < schedule[k].at + FRAME_S ? schedule[k].index : null;
+  }
+  return null;
+}
 // A drawn mouth stays on screen for one display frame, so it shows the middle of that frame.
 let displayFrameMs = 16.7, lastDraw = 0;
 function mouthSource(perfNow) {
@@ -209,7 +218,7 @@ function setStatus(text) {
 
 const avsync = new AvSync(() => (window.face && window.face.state ? window.face.state.mouth : state.mouth), () => state);
 window.avsync = avsync;
-window.phoneAudio = { state, start, stop, mouthAtContextTime };
+window.phoneAudio = { state, start, stop, mouthAtContextTime, playingIndex };
 
 async function loadConfig() {
   try { const r = await fetch("/phone-config.json", { cache: "no-store" }); if (r.ok) cfg = { ...cfg, ...(await r.json()) }; } catch { /* defaults */ }

@@ -4,19 +4,21 @@
 // This module wires the parts and runs the frame loop; each part is its own module:
 //   message.js (the message contract), presets.js (the expression asked for), mouth.js,
 //   eyes.js (eyes, brows, blinks, saccades), nod.js (listening), gaze.js (+ camera.js),
-//   head.js (pose and blush), socket.js (the WebSocket), screen.js (full screen, wake lock).
+//   head.js (pose and blush), socket.js (the WebSocket), screen.js (full screen, wake lock),
+//   visemes.js (the mouth's shape from the message's `visemes` weights).
 // Test hooks: window.face.state (what is drawn), and data-* attributes on <html>.
 
 import { Blinker, Saccades, drawEyes } from "./eyes.js";
 import { Gaze, startCamera } from "./gaze.js";
 import { drawHead } from "./head.js";
 import { applyMessage, createInput, parseMessage } from "./message.js";
-import { MouthRamp, drawMouth } from "./mouth.js";
+import { MouthRamp, drawMouth, drawVisemeMouth, jawOf, mouthWidthPx } from "./mouth.js";
 import { Listening } from "./nod.js";
 import { EMPTY_PRESETS, fetchPresets, hasEmotions, targetFace } from "./presets.js";
 import { setupScreen } from "./screen.js";
 import { connectFace } from "./socket.js";
 import { clamp, ease, isNum } from "./util.js";
+import { EMPTY_VISEMES, VisemeRamp, fetchVisemes, mixShape } from "./visemes.js";
 
 const EASE_TAU_MS = 220; // expression easing time constant
 const MAX_DT_MS = 100; // a frame after a stall eases as if it came 100 ms after the last
@@ -34,6 +36,8 @@ const el = {
 
 const input = createInput(); // what the server told us (validated)
 let presets = EMPTY_PRESETS;
+let visemeData = EMPTY_VISEMES;
+const visemeRamp = new VisemeRamp();
 let pageConfig = { gaze: true, ws_path: "/ws/face" };
 const mouth = new MouthRamp();
 const blinker = new Blinker();
@@ -49,7 +53,7 @@ const state = {
   blinking: false, blinks: 0, eyeOpen: 0, pupilX: 0, pupilY: 0, nod: 0, nodding: false,
   listenAmount: 0, params: {}, messages: 0, malformed: 0, frameTime: 0, connectAttempts: 0,
   gaze: { enabled: false, active: false, seen: false, faceX: null, faceY: null, x: 0, y: 0, error: null },
-  presetsLoaded: false,
+  presetsLoaded: false, viseme: null, mouthWidthPx: 0,
 };
 window.face = { state, input, get presets() { return presets; } };
 // Phone audio drives the mouth from its playback clock: fn(now) -> 0..1, or null to use ours.
@@ -62,6 +66,8 @@ async function loadPresets() {
     presets = data;
     state.presetsLoaded = hasEmotions(data);
   }
+  const shapes = await fetchVisemes();
+  if (shapes) visemeData = shapes;
 }
 
 function onText(text) {
@@ -70,6 +76,8 @@ function onText(text) {
   applyMessage(input, msg, (name) => name in presets.emotions || !state.presetsLoaded, performance.now());
   state.messages = input.messages;
   setMouthTarget(input.mouth);
+  if (input.visemes) visemeRamp.remember(input.visemes, input.index);
+  else visemeRamp.forget();
 }
 function onMalformed() { input.malformed++; state.malformed = input.malformed; }
 function setMouthTarget(v) { mouth.retarget(v); state.mouthTarget = mouth.to; }
@@ -94,6 +102,22 @@ function easeExpression(target, dt) {
     const v = isNum(cur[key]) ? cur[key] : target[key];
     cur[key] = v + (target[key] - v) * k;
   }
+}
+
+// The viseme shape to draw now (null: the RMS mouth). With the phone's audio playing, the heard
+// frame's weights; otherwise the newest.
+function visemeShape(now, heard) {
+  const phone = window.phoneAudio;
+  const heardIndex = isNum(heard) && phone && typeof phone.playingIndex === "function" ? phone.playingIndex(now) : null;
+  const weights = visemeRamp.weightsFor(heardIndex);
+  state.viseme = weights ? dominantOf(weights) : null;
+  visemeRamp.retarget(weights ? mixShape(visemeData.shapes, weights) : null);
+  return visemeRamp.advance(now);
+}
+function dominantOf(weights) {
+  let best = null, bw = -1;
+  for (const [k, w] of Object.entries(weights)) if (w > bw) { best = k; bw = w; }
+  return best;
 }
 
 // ---- the frame loop ----------------------------------------------------------------------
@@ -124,6 +148,7 @@ function frame(now) {
   if (now - input.lastAt > STALE_MS && (input.mouth !== 0 || input.speaking)) {
     input.mouth = 0; input.speaking = false; // never freeze mid-word
     setMouthTarget(0);
+    visemeRamp.forget();
   }
   const own = mouth.advance(now);
   const heard = mouthSource ? mouthSource(now) : null; // phone audio: the playback clock
@@ -133,7 +158,15 @@ function frame(now) {
     const p = listening.apply(state.params);
     const open = clamp(p.eye_open * bf, 0, 1);
     state.eyeOpen = open;
-    state.mouthOpenPx = drawMouth(el, p, Math.max(p.mouth_open, state.mouth));
+    const opened = Math.max(p.mouth_open, state.mouth);
+    const shape = visemeShape(now, heard);
+    if (shape) {
+      const drawn = drawVisemeMouth(el, p, shape, jawOf(opened, visemeData.jaw_min));
+      state.mouthOpenPx = drawn.open; state.mouthWidthPx = drawn.width;
+    } else {
+      state.mouthOpenPx = drawMouth(el, p, opened);
+      state.mouthWidthPx = mouthWidthPx(p);
+    }
     drawEyes(el, p, open, pupils.x, pupils.y);
     drawHead(el, now, p, gaze.tx, gaze.ty, nod);
   }

@@ -3,6 +3,7 @@
 // not know are ignored, so the server can add some without breaking older pages.
 
 import { clamp, isNum } from "./util.js";
+import { validWeights } from "./visemes.js";
 
 const BOOL_KEYS = ["speaking", "listening", "connected"];
 const AFFECT_KEYS = ["valence", "arousal"];
@@ -12,6 +13,7 @@ export function createInput() {
   return {
     emotion: "neutral", mouth: 0, speaking: false, listening: false, backend: true,
     valence: null, arousal: null, messages: 0, malformed: 0, lastAt: 0,
+    visemes: null, index: null,
   };
 }
 
@@ -24,6 +26,8 @@ export function parseMessage(text) {
   if ("mouth" in msg && !isNum(msg.mouth)) return null;
   for (const k of BOOL_KEYS) if (k in msg && typeof msg[k] !== "boolean") return null;
   for (const k of AFFECT_KEYS) if (k in msg && msg[k] !== null && !isNum(msg[k])) return null;
+  if ("visemes" in msg && !validWeights(msg.visemes)) return null;
+  if ("index" in msg && !Number.isInteger(msg.index)) return null;
   return msg;
 }
 
@@ -37,6 +41,8 @@ export function applyMessage(input, msg, canShow, now) {
   if ("connected" in msg) input.backend = msg.connected;
   input.valence = isNum(msg.valence) ? clamp(msg.valence, -1, 1) : null;
   input.arousal = isNum(msg.arousal) ? clamp(msg.arousal, -1, 1) : null;
+  input.visemes = "visemes" in msg ? msg.visemes : null; // none: the RMS mouth
+  input.index = Number.isInteger(msg.index) ? msg.index : null;
   input.messages++;
   input.lastAt = now;
 }
