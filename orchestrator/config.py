@@ -36,6 +36,20 @@ class AudioConfig(Strict):
 
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+    format: Literal["text", "json"] = Field(
+        "text", description="text: for people; json: one JSON object per line, for machines"
+    )
+
+
+class MetricsConfig(Strict):
+    enabled: bool = Field(
+        True,
+        description="serve /metrics (Prometheus text format, needs the access token) on the "
+        "face server",
+    )
+    queue_size: int = Field(
+        1024, ge=1, description="events buffered for the metrics consumer before drop-oldest"
+    )
 
 
 class CreatureConfig(Strict):
@@ -51,6 +65,7 @@ class CreatureConfig(Strict):
     phone: PhoneConfig = PhoneConfig()
     telephony: TelephonyConfig = TelephonyConfig()
     slow_loop: SlowLoopConfig = SlowLoopConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 class ConfigError(Exception):

@@ -30,6 +30,12 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Event:
+        """The event again from its record line (``to_dict``'s inverse, less what the record
+        leaves out, such as a frame's audio). Raises TypeError/ValueError on a bad line."""
+        raise NotImplementedError
+
 
 class EventSink(Protocol):
     """Where the fast loop publishes. ``publish`` must never block; ``drops`` counts the
@@ -82,6 +88,20 @@ class FrameEvent(Event):
             d["text"] = self.text
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FrameEvent:
+        return cls(
+            int(d["index"]),
+            float(d["t"]),
+            float(d["mouth"]),
+            float(d["rms_db"]),
+            d.get("text"),
+            float(d["model_ms"]),
+            float(d["overhead_ms"]),
+            bool(d["missed"]),
+            bool(d.get("user_speaking", False)),
+        )
+
 
 @dataclass(slots=True, kw_only=True)
 class Happening(Event):
@@ -104,6 +124,14 @@ class Happening(Event):
             else:
                 d[f.name] = value
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Happening:
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names and k != "extra"}
+        if "extra" in names:  # what the line holds beyond the named fields
+            kw["extra"] = {k: v for k, v in d.items() if k not in names and k != "kind"}
+        return cls(**kw)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -139,8 +167,13 @@ class UserSpeechStarted(Happening):
 
 @dataclass(slots=True, kw_only=True)
 class UserSpeechEnded(Happening):
+    """The detector's decision that the user stopped; their voiced audio ended ``silence_ms``
+    before ``t`` (the silence it waited for, ``voice.vad.end_ms``, and the rest of the frame).
+    None in records made before it was recorded."""
+
     kind: ClassVar[str] = "user_speech_ended"
     probability: float
+    silence_ms: float | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -32,6 +32,9 @@ class UserSpeechDetector:
         self._above_ms = 0.0
         self._below_ms = 0.0
         self.utterances = 0
+        # at an 'ended': how long before the end of the frame the voiced audio stopped (the
+        # hangover the detector waited, plus what of the frame followed the deciding chunk)
+        self.silence_ms = 0.0
 
     def update(self, pcm: np.ndarray) -> str | None:
         """Returns 'started', 'ended' or None for this frame."""
@@ -43,7 +46,11 @@ class UserSpeechDetector:
             chunk = buf[i * VAD_CHUNK : (i + 1) * VAD_CHUNK]
             p = self._vad.process_samples(np.clip(chunk, -1.0, 1.0).tolist())
             self.probability = p
-            change = self._hysteresis(p) or change
+            step = self._hysteresis(p)
+            if step == "ended":
+                after_ms = 1000.0 * (buf.size - (i + 1) * VAD_CHUNK) / VAD_RATE
+                self.silence_ms = self._below_ms + after_ms
+            change = step or change
         self._buf = buf[n * VAD_CHUNK :].copy()
         return change
 
@@ -126,7 +133,9 @@ class UserSpeechWorker:
         change = self.detector.update(pcm)
         if change is not None:
             event = USER_SPEECH[change]
-            self._publish(event(index=index, t=t, probability=round(self.detector.probability, 3)))
+            extra = {"silence_ms": round(self.detector.silence_ms, 1)} if change == "ended" else {}
+            p = round(self.detector.probability, 3)
+            self._publish(event(index=index, t=t, probability=p, **extra))
 
     def flush(self, timeout: float = 2.0) -> None:
         """Wait until every fed frame is processed (used at the end of a file run)."""

@@ -89,7 +89,7 @@ class Brain:
         self.speaking = SpeakingDetector()
         self.dispatcher = ToolDispatcher(
             outbox,
-            SafetyGate(cfg.safety, actions=actions),
+            SafetyGate(cfg.safety, clock, actions=actions),
             self.emit,
             cfg.outbox.max_age_s,
             schema=tool_schema(actions),

@@ -31,6 +31,23 @@ class IntentDetected(Happening):
             d["lag_ms"] = round(self.lag_ms, 3)
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IntentDetected:
+        named = ("id", "action", "confidence", "phrase", "index", "t", "boundary")
+        slots = {k: v for k, v in d.items() if k not in (*named, "kind", "lag_ms")}
+        intent = Intent(
+            action=d["action"],
+            slots=slots,
+            confidence=float(d["confidence"]),
+            phrase=d["phrase"],
+            index=int(d["index"]),
+            t=float(d["t"]),
+            boundary=d["boundary"],
+            id=d["id"],
+        )
+        # the line keeps the intent's place only (the phrase's last frame)
+        return cls(index=intent.index, t=intent.t, intent=intent, lag_ms=d.get("lag_ms"))
+
 
 @dataclass(slots=True, kw_only=True)
 class ToolCallSent(Happening):
@@ -71,6 +88,18 @@ class ToolStatusChanged(Happening):
         d = Happening.to_dict(self)
         d["status"] = self.status.value
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ToolStatusChanged:
+        return cls(
+            index=d["index"],
+            t=d["t"],
+            id=d["id"],
+            status=CallStatus(d["status"]),
+            reason=d.get("reason"),
+            action=d.get("action"),
+            source=d["source"],
+        )
 
 
 @dataclass(slots=True, kw_only=True)
@@ -163,6 +192,10 @@ class StateChanged(Happening):
             "to": self.dst,
             "trigger": self.trigger,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StateChanged:
+        return cls(index=d["index"], t=d["t"], src=d["from"], dst=d["to"], trigger=d["trigger"])
 
 
 @dataclass(slots=True, kw_only=True)

@@ -6,7 +6,9 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Iterator
 
+from orchestrator.cli import logs
 from orchestrator.config import ConfigError
 
 # Each module defines ``register(subparsers)``; its parser sets ``func(args) -> int``.
@@ -19,6 +21,8 @@ COMMAND_MODULES = [
     "orchestrator.cli.commands.config_cmd",
     "orchestrator.cli.commands.intent",
     "orchestrator.cli.commands.bench",
+    "orchestrator.cli.commands.report",
+    "orchestrator.cli.commands.replay",
 ]
 
 
@@ -33,16 +37,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for mod in COMMAND_MODULES:
         importlib.import_module(mod).register(sub)
+    for leaf in _commands(parser):  # -v and --log-format on every command
+        if "--log-format" not in leaf._option_string_actions:
+            logs.add_log_options(leaf)
     return parser
+
+
+def _commands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """Every parser that runs a command (has ``func``), sub-sub-commands included."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for p in dict.fromkeys(action.choices.values()):
+                yield from _commands(p)
+    if parser.get_default("func") is not None:
+        yield parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+    logs.configure(
+        logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        getattr(args, "log_format", None) or "text",
     )
     try:
         return int(args.func(args) or 0)

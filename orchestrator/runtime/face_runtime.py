@@ -17,6 +17,8 @@ from face.phone.audio_ws import PhoneAudio
 from face.phone.qr import qr_text
 from orchestrator.brain.face_state import NeutralFace
 from orchestrator.data_files import load_presets
+from orchestrator.runtime.metrics import PATH as METRICS_PATH
+from orchestrator.runtime.metrics import CreatureMetrics, metrics_route
 from orchestrator.runtime.phone_link import QUEUE_FRAMES, build_server, phone_link, prepare_web
 from orchestrator.runtime.slow_loop import feed
 from orchestrator.runtime.visemes import page_visemes
@@ -55,6 +57,12 @@ class FaceRuntime:
     url: str
     tasks: list[asyncio.Task] = field(default_factory=list)
     subs: list = field(default_factory=list)
+    metrics: CreatureMetrics | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The URL without the page's path and token (``scheme://host:port``)."""
+        return self.url.split("/?", 1)[0]
 
 
 @contextmanager
@@ -72,24 +80,37 @@ def face_running(
     setup = prepare_web(cfg.face, cfg.phone, https, getattr(session, "state", None))
     lipsync = cfg.voice.lipsync.model_dump()
     visemes = page_visemes(cfg)
-    server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync, visemes)
+    metrics = session.metrics.metrics if session.metrics is not None else None
+    routes = [metrics_route(metrics, setup.token)] if metrics is not None else []
+    server, phone = build_server(
+        setup, cfg.phone, phone_source, presets, lipsync, visemes, routes
+    )
     try:
         io.run(server.start())
     except OSError as e:  # a busy port should not stop the creature from talking
         log.warning("%s; using a free port instead", e)
         setup.face = setup.face.model_copy(update={"port": 0})
-        server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync, visemes)
+        server, phone = build_server(
+            setup, cfg.phone, phone_source, presets, lipsync, visemes, routes
+        )
         io.run(server.start())
-    rt = FaceRuntime(server, phone, setup.url.format(port=server.port))
+    rt = FaceRuntime(server, phone, setup.url.format(port=server.port), metrics=metrics)
 
     async def attach() -> None:
+        publish = server.publish
+        if metrics is not None:
+            metrics.watch_faces(lambda: server.stats()["clients"])
+            metrics.watch_phones(lambda: phone.connected)
+            if slow is not None:
+                metrics.watch_robots(lambda: len(slow.dispatcher.robots) if slow.brain else 0)
+            publish = metrics.timed(server.publish)
         if slow is not None:
-            slow.face = server.publish
+            slow.face = publish
         else:
             sub = bus.subscribe_async("face", FACE_QUEUE, FACE_TYPES)
             rt.subs.append(sub)
             rt.tasks.append(
-                asyncio.create_task(feed(sub, NeutralFace(session.visemes), lambda: server.publish))
+                asyncio.create_task(feed(sub, NeutralFace(session.visemes), lambda: publish))
             )
         if phone.enabled:
             sub = bus.subscribe_async("phone", QUEUE_FRAMES, (FrameEvent,))
@@ -111,6 +132,12 @@ def face_running(
         print("face: tap the face on the phone to give the creature its mic and voice", flush=True)
     if setup.face.ssl_certfile and not cfg.face.ssl_certfile:
         print("face: the certificate is self-signed: accept it once on the phone", flush=True)
+    if metrics is not None:
+        print(
+            f"metrics: {rt.base_url}{METRICS_PATH} (send the access token: "
+            "Authorization: Bearer TOKEN, or ?token=TOKEN)",
+            flush=True,
+        )
     if cfg.phone.qr:
         print(qr_text(rt.url), flush=True)
     try:

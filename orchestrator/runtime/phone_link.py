@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from starlette.routing import BaseRoute
+
 from face.config import FaceConfig
 from face.phone.access import TokenGate, load_or_make_token
 from face.phone.audio_ws import PhoneAudio
@@ -94,8 +96,10 @@ def build_server(
     presets: dict[str, Any] | None = None,
     lipsync: dict[str, float] | None = None,
     visemes: dict[str, Any] | None = None,
+    routes: list[BaseRoute] | None = None,
 ) -> tuple[FaceServer, PhoneAudio]:
-    """The face server with the phone's audio routes; phone audio is on when ``source`` is given."""
+    """The face server with the phone's audio routes (and ``routes``, e.g. ``/metrics``);
+    phone audio is on when ``source`` is given."""
     phone = PhoneAudio(
         on_audio=source.push if source is not None else None,
         token=setup.token,
@@ -107,7 +111,12 @@ def build_server(
             "lipsync": lipsync,  # the page's A/V-sync meter shapes loudness like the mouth
         },
     )
-    server = FaceServer(setup.face, presets, extra_routes=phone.routes(), visemes=visemes)
+    server = FaceServer(
+        setup.face,
+        presets,
+        extra_routes=[*phone.routes(), *(routes or [])],
+        visemes=visemes,
+    )
     if phone_cfg.face_needs_token:
         server.app = TokenGate(server.app, setup.token)
     return server, phone

@@ -88,10 +88,12 @@ class SlowLoop:
         io: IoLoop | None = None,
         state: Path | None = None,
         visemes: VisemeTracker | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.visemes = visemes
         self.bus = bus
+        self.clock = clock  # the frames' clock: a replay runs the record's
         self.state = state if state is not None else state_dir(None)
         self.token_file: Path | None = None
         self.token = os.environ.get(TOKEN_ENV) or cfg.robot.token or self._made(ROBOT_TOKEN)
@@ -151,7 +153,12 @@ class SlowLoop:
             )
         # the brain compiles the intent rules and the tool schema now, not on the first call
         brain = self.brain = Brain(
-            self.cfg, self.affect_map, self.outbox, self.bus.publish, visemes=self.visemes
+            self.cfg,
+            self.affect_map,
+            self.outbox,
+            self.bus.publish,
+            self.clock,
+            visemes=self.visemes,
         )
         if self.cfg.webhook.url:
             self._webhook = WebhookSink(

@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.bus import Bus
 from orchestrator.config import CreatureConfig
 from orchestrator.runtime.io_loop import IoLoop
+from orchestrator.runtime.metrics import MetricsService
 from orchestrator.runtime.record import JsonlRecorder
 from orchestrator.runtime.slow_loop import SlowLoop
 from orchestrator.runtime.visemes import build_viseme_tracker
@@ -61,6 +63,7 @@ class VoiceSession:
     record: Path | None = None
     bus: Bus = field(default_factory=Bus)
     state: Path | None = None  # the state directory; None: from cfg.state_dir
+    clock = staticmethod(time.monotonic)  # the clock of the frames' time stamps
 
     def __post_init__(self) -> None:
         if self.state is None:
@@ -88,6 +91,13 @@ class VoiceSession:
         )
         self.loop = FastLoop(self.backend, self.source, self.sink, self.bus, self.cfg.voice)
         self.io.start()
+        # served by the face server, so only with it; started now to see the robots connect
+        m = self.cfg.metrics
+        self.metrics = (
+            MetricsService(self.bus, m.queue_size, self.clock).start(self.io)
+            if m.enabled and self.cfg.face.enabled
+            else None
+        )
 
     def start_slow(self) -> None:
         """Intents, tool calls, robot channel, state machine and affect, on the I/O loop."""
@@ -120,6 +130,8 @@ class VoiceSession:
         self.loop.close()
         if self.slow is not None:
             self.slow.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         self.io.stop()
         if self.recorder is not None:
             self.recorder.close()

@@ -6,6 +6,8 @@ import argparse
 import logging
 from typing import Any
 
+from orchestrator.cli import logs
+from orchestrator.cli.logs import add_log_options
 from orchestrator.config import CreatureConfig, load_config, parse_set
 
 
@@ -29,7 +31,7 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
         default=[],
         help="override one config key, e.g. --set voice.lipsync.floor_db=-45 (repeatable)",
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_log_options(p)
 
 
 def add_backend_options(p: argparse.ArgumentParser) -> None:
@@ -71,9 +73,11 @@ def config_from_args(
         overrides["voice.remote.insecure_tls"] = True
     if getattr(args, "realtime", False):
         overrides["voice.loop.realtime"] = True
+    if getattr(args, "log_format", None):
+        overrides["log.format"] = args.log_format
     overrides.update(extra or {})
     overrides.update(parse_set(getattr(args, "set", []) or []))
     cfg = load_config(getattr(args, "config", None), overrides)
-    if not getattr(args, "verbose", False):
-        logging.getLogger().setLevel(cfg.log.level.upper())
+    verbose = getattr(args, "verbose", False)
+    logs.configure(logging.DEBUG if verbose else cfg.log.level, cfg.log.format)
     return cfg

@@ -1,0 +1,51 @@
+"""How the creature logs: for people (the default, unchanged) or one JSON object per line.
+
+Why JSON as an option: a log shipper (journald, Loki, Vector) reads fields instead of parsing
+text; ``python-json-logger`` writes the fields every record has (``timestamp``, ``level``,
+``logger``, ``message``) plus anything passed in ``extra`` and the traceback as ``exc_info``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TEXT_DATEFMT = "%H:%M:%S"
+
+
+def add_log_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        help="text (default, for people) or json (one object per line, for machines; log.format)",
+    )
+
+
+def formatter(fmt: str) -> logging.Formatter:
+    if fmt == "json":
+        return JsonFormatter(
+            "{levelname}{name}{message}",
+            style="{",
+            timestamp=True,
+            rename_fields={"levelname": "level", "name": "logger"},
+        )
+    return logging.Formatter(TEXT_FORMAT, datefmt=TEXT_DATEFMT)
+
+
+def configure(level: int | str, fmt: str = "text") -> None:
+    """One handler on stderr for the root logger (replacing any earlier one of ours)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_creature", False):
+            root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._creature = True  # type: ignore[attr-defined]
+    handler.setFormatter(formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(level.upper() if isinstance(level, str) else level)
