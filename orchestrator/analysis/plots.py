@@ -221,8 +221,8 @@ def histograms(s: Summary) -> str:
             ax.hist(xs, bins=_log_bins(xs, FRAME_MS), color="#457b9d")
         ax.set_xscale("log")
         ax.axvline(FRAME_MS, color=BUDGET_COLOR, lw=1.2)
-        ax.text(FRAME_MS, ax.get_ylim()[1] * 0.95, f" {FRAME_MS:g} ms budget",
-                color=BUDGET_COLOR, fontsize=7, va="top")  # fmt: skip
+        ax.text(FRAME_MS, ax.get_ylim()[1] * 0.95, f"{FRAME_MS:g} ms budget ",
+                color=BUDGET_COLOR, fontsize=7, va="top", ha="right")  # fmt: skip
         if len(xs):
             p99 = float(np.percentile(xs, 99))
             ax.axvline(p99, color="#333", lw=0.8, ls=":")

@@ -29,7 +29,9 @@ h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28
 table { border-collapse: collapse; margin: 8px 0; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
 th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.figures td:first-child { color: #555; }
+.figures td:nth-child(odd) { color: #555; }
+.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 2px;
+          margin: 0 3px 0 10px; vertical-align: -1px; }
 figure { margin: 8px 0 16px; } figure svg { max-width: 100%; height: auto; }
 .none { color: #888; font-style: italic; }
 """
@@ -110,8 +112,8 @@ def render(s: Summary) -> str:
 
 def _legend() -> str:
     def swatches(colors: dict[str, str]) -> str:
-        return " ".join(
-            f'<span style="background:{c};padding:0 6px;border-radius:3px">{escape(n)}</span>'
+        return "".join(
+            f'<span class="swatch" style="background:{c}"></span>{escape(n)}'
             for n, c in colors.items()
         )
 
@@ -128,11 +130,16 @@ def rows(duration_s: float) -> list[tuple[float, float]]:
     return [(i * length, min(duration_s, (i + 1) * length)) for i in range(n)]
 
 
+def _num(v: float) -> str:
+    """Up to three decimals, no trailing zeros (632.8, 5.205, -45)."""
+    return f"{v:.3f}".rstrip("0").rstrip(".")
+
+
 def _cell(v: Any) -> str:
     if isinstance(v, bool):
         return f"<td>{'yes' if v else 'no'}</td>"
     if isinstance(v, float):
-        return f'<td class="num">{v:.3f}</td>'
+        return f'<td class="num">{_num(v)}</td>'
     if isinstance(v, int):
         return f'<td class="num">{v}</td>'
     return f"<td>{escape('' if v is None else str(v))}</td>"
@@ -182,13 +189,18 @@ FIGURE_NAMES = {
 
 
 def _figures_table(f: dict[str, Any]) -> str:
-    rows_ = []
+    """The figures two to a row, so the page opens on the timeline."""
+    cells = []
     for key, name in FIGURE_NAMES.items():
         v = f.get(key)
         if isinstance(v, dict):
             v = ", ".join(f"{k}: {n}" for k, n in v.items()) or "none"
-        rows_.append([name, "n/a" if v is None else v])
-    return _table(["figure", "value"], rows_, "").replace("<table>", '<table class="figures">', 1)
+        cells.append([name, "n/a" if v is None else v])
+    half = math.ceil(len(cells) / 2)
+    rows_ = [cells[i] + (cells[i + half] if i + half < len(cells) else ["", ""])
+             for i in range(half)]  # fmt: skip
+    table = _table(["figure", "value", "figure", "value"], rows_, "")
+    return table.replace("<table>", '<table class="figures">', 1)
 
 
 def _turns_table(s: Summary) -> str:

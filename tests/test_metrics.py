@@ -1,0 +1,172 @@
+"""The metrics consumer on scripted event streams: every event type moves the figure it is
+documented to move, the exposition parses with Prometheus' own text parser, and
+docs/metrics.md lists every family. (The endpoint on a running demo: test_observed_demo.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from orchestrator.brain.calls import CallStatus
+from orchestrator.brain.events import (
+    IntentDetected,
+    RobotConnected,
+    StateChanged,
+    ToolCallSent,
+    ToolRejected,
+    ToolStatusChanged,
+)
+from orchestrator.brain.intents import Intent
+from orchestrator.bus import Bus
+from orchestrator.runtime.metrics import CreatureMetrics
+from tests.conftest import ROOT
+from track2_voice.events import (
+    Connected,
+    Disconnected,
+    FrameEvent,
+    LoopStarted,
+    Rollover,
+    UserSpeechEnded,
+    UserSpeechStarted,
+)
+
+
+def frame(i: int, t: float, rms_db: float = -120.0, missed: bool = False) -> FrameEvent:
+    return FrameEvent(i, t, 0.0, rms_db, None, 12.0, 0.5, missed, False)
+
+
+def samples(m: CreatureMetrics) -> dict[tuple[str, tuple], float]:
+    out = {}
+    for fam in text_string_to_metric_families(m.exposition().decode()):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(m: CreatureMetrics, name: str, **labels) -> float:
+    return samples(m)[(name, tuple(sorted(labels.items())))]
+
+
+def test_each_event_moves_its_metric() -> None:
+    bus = Bus()
+    late = bus.subscribe("slow-reader", 1)
+    m = CreatureMetrics(bus, clock=lambda: 100.0)
+    intent = Intent("pick_up", {"object": "red cup"}, 0.9, "I'll pick up the red cup.", 9, 10.0,
+                    "sentence_end")  # fmt: skip
+    events = [
+        LoopStarted(index=0, t=9.0, backend="remote"),
+        Connected(index=0, t=9.0, url="ws://x", session=1),
+        frame(0, 9.0),
+        frame(1, 9.08, missed=True),
+        UserSpeechStarted(index=1, t=9.08, probability=0.9),
+        UserSpeechEnded(index=3, t=9.5, probability=0.1, silence_ms=300.0),
+        frame(4, 9.6, rms_db=-20.0),  # the reply: 9.6 + 12.5 ms - (9.5 - 0.3) = 412.5 ms
+        IntentDetected(index=9, t=10.001, intent=intent, lag_ms=1.0),
+        ToolCallSent(
+            index=9,
+            t=10.004,
+            id="c1",
+            name="do_physical_task",
+            arguments={"action": "pick_up"},
+            intent=intent.id,
+            robot="r",
+        ),  # fmt: skip
+        ToolStatusChanged(
+            index=9,
+            t=10.104,
+            id="c1",
+            status=CallStatus.ACCEPTED,
+            reason=None,
+            action="pick_up",
+            source="r",
+        ),  # fmt: skip
+        ToolStatusChanged(
+            index=9,
+            t=11.004,
+            id="c1",
+            status=CallStatus.SUCCEEDED,
+            reason=None,
+            action="pick_up",
+            source="r",
+        ),  # fmt: skip
+        ToolRejected(index=9, t=11.0, id="c2", action="open", reason="not allowed", intent="i"),
+        StateChanged(index=9, t=11.0, src="speaking", dst="acting", trigger="task_started"),
+        RobotConnected(index=9, t=11.0, robot="r", robots=1),
+        Rollover(index=9, t=11.0, reason="silence", steps=10, total_steps=10, session=1),
+        Disconnected(index=9, t=11.0, url="ws://x", reason="silent", retry_s=0.1),
+    ]
+    for ev in events:
+        bus.publish(ev)
+        m.observe(ev)
+    assert value(m, "creature_frames_total") == 3
+    assert value(m, "creature_deadline_misses_total") == 1
+    assert value(m, "creature_model_step_seconds_count") == 3
+    assert abs(value(m, "creature_model_step_seconds_sum") - 0.036) < 1e-9
+    assert value(m, "creature_loop_overhead_seconds_bucket", le="0.0005") == 3
+    assert value(m, "creature_user_turns_total") == 1
+    assert abs(value(m, "creature_response_latency_seconds_sum") - 0.4125) < 1e-6
+    assert value(m, "creature_intents_total", action="pick_up") == 1
+    # from the frame of the phrase's last piece (the intent's t) to the call
+    assert abs(value(m, "creature_intent_to_call_seconds_sum") - 0.004) < 1e-6
+    assert value(m, "creature_tool_calls_total", action="pick_up") == 1
+    assert abs(value(m, "creature_tool_status_seconds_sum", status="accepted") - 0.1) < 1e-6
+    assert abs(value(m, "creature_tool_status_seconds_sum", status="succeeded") - 1.0) < 1e-6
+    assert value(m, "creature_tool_calls_finished_total", action="pick_up", status="succeeded") == 1
+    assert value(m, "creature_tool_calls_rejected_total", action="open") == 1
+    assert value(m, "creature_state", creature_state="acting") == 1
+    assert value(m, "creature_state", creature_state="idle") == 0
+    assert value(m, "creature_robots_connected") == 1
+    assert value(m, "creature_rollovers_total", reason="silence") == 1
+    assert value(m, "creature_backend_connects_total") == 1
+    assert value(m, "creature_backend_disconnects_total") == 1
+    assert value(m, "creature_voice_sessions") == 0  # the remote session was lost
+    # a consumer that reads nothing has lost all but its newest event
+    assert (
+        value(m, "creature_consumer_dropped_events_total", consumer="slow-reader")
+        == len(events) - 1
+        == late.dropped
+    )
+
+
+def test_face_send_time_and_live_gauges() -> None:
+    now = [50.0]
+    m = CreatureMetrics(clock=lambda: now[0])
+    sent: list[dict] = []
+    publish = m.timed(sent.append)
+    publish({"emotion": "happy", "mouth": 0.2, "t": 49.99})
+    assert sent and abs(value(m, "creature_face_send_seconds_sum") - 0.01) < 1e-9
+    faces = [2]
+    m.watch_faces(lambda: faces[0])
+    m.watch_phones(lambda: True)
+    assert value(m, "creature_faces_connected") == 2
+    faces[0] = 0
+    assert value(m, "creature_faces_connected") == 0
+    assert value(m, "creature_phones_connected") == 1
+
+
+def test_every_metric_family_is_documented() -> None:
+    doc = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`(creature_[a-z_]+)`", doc))
+    m = CreatureMetrics(Bus())
+    families = text_string_to_metric_families(m.exposition().decode())
+    exposed = {
+        f.name + ("_total" if f.type == "counter" else "")
+        for f in families
+        if f.name.startswith("creature_")
+    }
+    assert len(exposed) > 20
+    missing = exposed - documented
+    assert not missing, f"not in docs/metrics.md: {sorted(missing)}"
+
+
+def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
+    dash = json.loads((ROOT / "docs" / "grafana" / "creature.json").read_text(encoding="utf-8"))
+    m = CreatureMetrics(Bus())
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    known = {f.name + x for f in m.registry.collect() for x in ("", *suffixes.get(f.type, ()))}
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    used = {n for e in exprs for n in re.findall(r"\bcreature_[a-z_]+", e)}
+    assert used and not used - known, sorted(used - known)
+    assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
