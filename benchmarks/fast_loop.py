@@ -119,7 +119,7 @@ def full_run(backend, wav: Path, tmp: Path, frames: int, metrics: bool, scrape_s
     hub = Bus()
     io = IoLoop().start()
     never_reads = hub.subscribe("never-reads", 16)
-    rec = JsonlRecorder(tmp / f"ev-{metrics}.jsonl", hub)
+    rec = JsonlRecorder(tmp / f"ev-{metrics}-{time.monotonic_ns()}.jsonl", hub)
     cfg = load_config(
         overrides={
             "slow_loop.robot.enabled": False,

@@ -13,13 +13,16 @@ from orchestrator.brain.calls import CallStatus
 from orchestrator.brain.events import (
     IntentDetected,
     RobotConnected,
+    RobotRefused,
     StateChanged,
+    StatusRefused,
     ToolCallSent,
     ToolRejected,
     ToolStatusChanged,
 )
 from orchestrator.brain.intents import Intent
 from orchestrator.bus import Bus
+from orchestrator.runtime.call_events import CallEnded, CallStarted
 from orchestrator.runtime.metrics import CreatureMetrics
 from tests.conftest import ROOT
 from track2_voice.events import (
@@ -96,6 +99,12 @@ def test_each_event_moves_its_metric() -> None:
         RobotConnected(index=9, t=11.0, robot="r", robots=1),
         Rollover(index=9, t=11.0, reason="silence", steps=10, total_steps=10, session=1),
         Disconnected(index=9, t=11.0, url="ws://x", reason="silent", retry_s=0.1),
+        RobotRefused(index=9, t=11.0, robot="r", reason="name taken", peer="10.0.0.9"),
+        StatusRefused(index=9, t=11.0, id="c1", status="running", current="succeeded",
+                      code="ILLEGAL_TRANSITION", source="r"),  # fmt: skip
+        CallStarted(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", via="token"),
+        CallStarted(index=9, t=11.0, call_sid="CA2", stream_sid="MZ2", via="token"),
+        CallEnded(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", reason="stop"),
     ]
     for ev in events:
         bus.publish(ev)
@@ -122,6 +131,10 @@ def test_each_event_moves_its_metric() -> None:
     assert value(m, "creature_backend_connects_total") == 1
     assert value(m, "creature_backend_disconnects_total") == 1
     assert value(m, "creature_voice_sessions") == 0  # the remote session was lost
+    assert value(m, "creature_robot_refused_total") == 1
+    assert value(m, "creature_tool_status_refused_total", code="ILLEGAL_TRANSITION") == 1
+    assert value(m, "creature_phone_calls_total") == 2
+    assert value(m, "creature_phone_calls_active") == 1
     # a consumer that reads nothing has lost all but its newest event
     assert (
         value(m, "creature_consumer_dropped_events_total", consumer="slow-reader")

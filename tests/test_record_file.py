@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from orchestrator.analysis.record_file import RecordError, read_record
+from orchestrator.analysis.record_file import RecordReadError, read_record
 from orchestrator.analysis.turns import VOICE_DB, turns_of
 from orchestrator.brain.calls import CallStatus
 from orchestrator.brain.events import StateChanged, ToolStatusChanged
@@ -45,10 +45,10 @@ def test_lines_become_typed_events_and_unknown_kinds_are_counted(tmp_path) -> No
 def test_a_bad_line_names_file_and_line_and_a_cut_last_line_is_skipped(tmp_path) -> None:
     p = tmp_path / "bad.jsonl"
     p.write_text(json.dumps(frame(0).to_dict()) + "\n{not json\n" + json.dumps(frame(1).to_dict()))
-    with pytest.raises(RecordError, match=r"bad.jsonl:2: not JSON"):
+    with pytest.raises(RecordReadError, match=r"bad.jsonl:2: not JSON"):
         read_record(p)
     p.write_text(json.dumps({"kind": "frame", "index": 0, "t": 1.0}) + "\n")
-    with pytest.raises(RecordError, match=r":1: a 'frame' line: missing key 'mouth'"):
+    with pytest.raises(RecordReadError, match=r":1: a 'frame' line: missing key 'mouth'"):
         read_record(p)
     p.write_text(json.dumps(frame(0).to_dict()) + '\n{"kind": "fra')
     rec = read_record(p)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.brain import events as brain
+from orchestrator.runtime.call_events import CALL_EVENTS
 from track2_voice import events as voice
 from track2_voice.events import Event, FrameEvent, Happening
 
@@ -44,12 +45,16 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     brain.OutboxResumed,
     brain.StateChanged,
     brain.AffectChanged,
+    brain.RobotRefused,
+    brain.RobotReplaced,
+    brain.StatusRefused,
+    *CALL_EVENTS,
 )
 BY_KIND: dict[str, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}
 RECORD_DROPPED = "record_dropped"  # the recorder's own last line: events it could not write
 
 
-class RecordError(ValueError):
+class RecordReadError(ValueError):
     """A record that cannot be read: names the file, the line and what was wrong."""
 
 
@@ -87,14 +92,14 @@ def parse_line(d: dict, where: str) -> Event | None:
         return cls.from_dict(d)
     except (KeyError, TypeError, ValueError) as e:
         what = f"missing key {e}" if isinstance(e, KeyError) else str(e)
-        raise RecordError(f"{where}: a {kind!r} line: {what}") from None
+        raise RecordReadError(f"{where}: a {kind!r} line: {what}") from None
 
 
 def read_record(path: str | Path) -> Record:
     """Every event of the record at ``path``, in file order."""
     p = Path(path)
     if not p.is_file():
-        raise RecordError(f"{p}: no such record file (expected a JSONL session record)")
+        raise RecordReadError(f"{p}: no such record file (expected a JSONL session record)")
     rec = Record(p)
     with p.open(encoding="utf-8", errors="replace") as fh:
         lines = fh.read().splitlines()
@@ -109,9 +114,11 @@ def read_record(path: str | Path) -> Record:
                 log.warning("%s: the last line is cut short; ignored", where)
                 rec.truncated_last_line = True
                 continue
-            raise RecordError(f"{where}: not JSON ({e.msg}); expected one event per line") from None
+            raise RecordReadError(
+                f"{where}: not JSON ({e.msg}); expected one event per line"
+            ) from None
         if not isinstance(d, dict):
-            raise RecordError(f"{where}: expected a JSON object with a 'kind'")
+            raise RecordReadError(f"{where}: expected a JSON object with a 'kind'")
         if d.get("kind") == RECORD_DROPPED:
             rec.record_dropped += int(d.get("count", 0))
             continue
@@ -121,7 +128,7 @@ def read_record(path: str | Path) -> Record:
             continue
         rec.events.append(ev)
     if not rec.events:
-        raise RecordError(f"{p}: no events (expected a session record written with --record)")
+        raise RecordReadError(f"{p}: no events (expected a session record written with --record)")
     return rec
 
 

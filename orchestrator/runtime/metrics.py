@@ -44,13 +44,16 @@ from orchestrator.brain.events import (
     IntentDetected,
     RobotConnected,
     RobotDisconnected,
+    RobotRefused,
     StateChanged,
+    StatusRefused,
     ToolCallSent,
     ToolRejected,
     ToolStatusChanged,
 )
 from orchestrator.brain.states import STATES
 from orchestrator.bus import Bus, Subscription
+from orchestrator.runtime.call_events import CallEnded, CallStarted
 from orchestrator.runtime.io_loop import IoLoop
 from track2_voice.events import (
     Connected,
@@ -86,6 +89,10 @@ INPUT_TYPES: tuple[type[Event], ...] = (
     RobotConnected,
     RobotDisconnected,
     StateChanged,
+    RobotRefused,
+    StatusRefused,
+    CallStarted,
+    CallEnded,
 )
 OPEN_CALLS_KEPT = 1024  # calls whose status times are still being measured (oldest forgotten)
 # bucket bounds in seconds; the 80 ms frame budget is a bound wherever it matters
@@ -208,6 +215,24 @@ class CreatureMetrics:
         self.robot_disconnects = Counter(
             "creature_robot_disconnects", "Robots that went away.", registry=r
         )
+        self.robot_refused = Counter(
+            "creature_robot_refused",
+            "Robot connections turned away (a name already connected, a wrong token, a foreign "
+            "Origin).",
+            registry=r,
+        )
+        self.status_refused = Counter(
+            "creature_tool_status_refused",
+            "Status updates the creature did not take, by error code.",
+            ["code"],
+            registry=r,
+        )
+        self.phone_calls = Counter(
+            "creature_phone_calls", "Telephone calls the creature took.", registry=r
+        )
+        self.calls_active = Gauge(
+            "creature_phone_calls_active", "Telephone calls in progress now.", registry=r
+        )
         self.robots = Gauge("creature_robots_connected", "Robots connected now.", registry=r)
         self.sessions = Gauge(
             "creature_voice_sessions",
@@ -302,6 +327,15 @@ class CreatureMetrics:
             self.rollovers.labels(ev.reason).inc()
         elif isinstance(ev, VoiceError):
             self.errors.labels(ev.where).inc()
+        elif isinstance(ev, RobotRefused):
+            self.robot_refused.inc()
+        elif isinstance(ev, StatusRefused):
+            self.status_refused.labels(ev.code).inc()
+        elif isinstance(ev, CallStarted):
+            self.phone_calls.inc()
+            self.calls_active.inc()
+        elif isinstance(ev, CallEnded):
+            self.calls_active.dec()
         elif isinstance(ev, LoopStarted):
             # a remote backend counts once its server holds the session (``connected``)
             self._remote = ev.backend == "remote"

@@ -48,6 +48,7 @@ from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.metrics import MetricsService
 from orchestrator.runtime.record import JsonlRecorder
 from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.state_dir import state_dir
 from track2_voice.events import (
     Connected,
     Disconnected,
@@ -179,7 +180,7 @@ class RecordedRobot:
             if handles:
                 handles.pop(0)  # answers fire in the order they were scheduled
         try:
-            self.dispatcher.on_status(call_id, status, why, self.name)
+            self.dispatcher.on_status(call_id, status, why, self.name, link=self)
         except StatusError as e:
             log.info("replay: status %s for %s not taken: %s", status, call_id, e)
 
@@ -287,7 +288,10 @@ class ReplaySession:
         self.clock = ReplayClock(rec.start_t + self.part.start_s, speed)
         self.bus = Bus()
         self.io = IoLoop()
-        self.slow = SlowLoop(self.cfg.slow_loop, self.bus, self.io, self.clock)
+        # the real state directory: the face's token and certificate (and, with --robot, the
+        # robot token) are the ones phones and robots already have; the outbox is not in it
+        self.state = state_dir(cfg.state_dir)
+        self.slow = SlowLoop(self.cfg.slow_loop, self.bus, self.io, self.state, clock=self.clock)
         self.recorder = (
             JsonlRecorder(record_to, self.bus, self.cfg.voice.loop.record_queue_size)
             if record_to

@@ -58,7 +58,7 @@ def _bad(flag: str, what: str) -> int:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from orchestrator.analysis.record_file import RecordError, read_record
+    from orchestrator.analysis.record_file import RecordReadError, read_record
     from orchestrator.runtime.replay import ReplaySession, Slice
 
     if not args.speed > 0:
@@ -78,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
             robot=args.robot,
             record_to=Path(args.record_to) if args.record_to else None,
         )
-    except (RecordError, ValueError) as e:
+    except (RecordReadError, ValueError) as e:
         print(f"creature: {e}", file=sys.stderr)
         return 2
     view = TerminalView(session.bus, session.io)

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from orchestrator.analysis.plots import PlottingUnavailable
-    from orchestrator.analysis.record_file import RecordError
+    from orchestrator.analysis.record_file import RecordReadError
     from orchestrator.analysis.report import write_report
 
     out = Path(args.output) if args.output else Path(args.record).with_suffix(".html")
@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         s = write_report(args.record, out)
-    except (RecordError, PlottingUnavailable) as e:
+    except (RecordReadError, PlottingUnavailable) as e:
         print(f"creature: {e}", file=sys.stderr)
         return 2
     if args.json:
