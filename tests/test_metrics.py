@@ -100,8 +100,15 @@ def test_each_event_moves_its_metric() -> None:
         Rollover(index=9, t=11.0, reason="silence", steps=10, total_steps=10, session=1),
         Disconnected(index=9, t=11.0, url="ws://x", reason="silent", retry_s=0.1),
         RobotRefused(index=9, t=11.0, robot="r", reason="name taken", peer="10.0.0.9"),
-        StatusRefused(index=9, t=11.0, id="c1", status="running", current="succeeded",
-                      code="ILLEGAL_TRANSITION", source="r"),  # fmt: skip
+        StatusRefused(
+            index=9,
+            t=11.0,
+            id="c1",
+            status="running",
+            current="succeeded",
+            code="ILLEGAL_TRANSITION",
+            source="r",
+        ),  # fmt: skip
         CallStarted(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", via="token"),
         CallStarted(index=9, t=11.0, call_sid="CA2", stream_sid="MZ2", via="token"),
         CallEnded(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", reason="stop"),
