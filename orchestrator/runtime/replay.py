@@ -48,6 +48,7 @@ from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.metrics import MetricsService
 from orchestrator.runtime.record import JsonlRecorder
 from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.visemes import build_viseme_tracker
 from orchestrator.state_dir import state_dir
 from track2_voice.events import (
     Connected,
@@ -291,7 +292,10 @@ class ReplaySession:
         # the real state directory: the face's token and certificate (and, with --robot, the
         # robot token) are the ones phones and robots already have; the outbox is not in it
         self.state = state_dir(cfg.state_dir)
-        self.slow = SlowLoop(self.cfg.slow_loop, self.bus, self.io, self.state, clock=self.clock)
+        self.visemes = build_viseme_tracker(self._as_recorded(self.cfg))
+        self.slow = SlowLoop(
+            self.cfg.slow_loop, self.bus, self.io, self.state, self.visemes, clock=self.clock
+        )
         self.recorder = (
             JsonlRecorder(record_to, self.bus, self.cfg.voice.loop.record_queue_size)
             if record_to
@@ -308,6 +312,14 @@ class ReplaySession:
         self._stop = threading.Event()
         self._robots: dict[str, RecordedRobot] = {}
         self._decisions = self.bus.subscribe("replay-decisions", 65536, DECISIONS)
+
+    def _as_recorded(self, cfg: CreatureConfig) -> CreatureConfig:
+        """The config with the record's backend, whose text lead the visemes need."""
+        backend = next((e.backend for e in self.rec.events if isinstance(e, LoopStarted)), None)
+        if backend is None or backend not in cfg.face.visemes.text_lead_frames:
+            return cfg
+        voice = cfg.voice.model_copy(update={"backend": backend})
+        return cfg.model_copy(update={"voice": voice})
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start_slow(self) -> None:
