@@ -82,9 +82,7 @@ def face_running(
     visemes = page_visemes(cfg)
     metrics = session.metrics.metrics if session.metrics is not None else None
     routes = [metrics_route(metrics, setup.token)] if metrics is not None else []
-    server, phone = build_server(
-        setup, cfg.phone, phone_source, presets, lipsync, visemes, routes
-    )
+    server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync, visemes, routes)
     try:
         io.run(server.start())
     except OSError as e:  # a busy port should not stop the creature from talking
