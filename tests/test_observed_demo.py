@@ -78,14 +78,16 @@ def _samples(text: str) -> dict:
     return out
 
 
-def watch(args: list[str], port: int, browser, scrape: bool) -> Watch:
-    """Run ``creature ARGS`` with its face on ``port``; look at it until it exits."""
+def watch(args: list[str], port: int, browser, scrape: bool, state: Path) -> Watch:
+    """Run ``creature ARGS`` with its face on ``port`` (and its state in ``state``); look at
+    it until it exits."""
     w = Watch()
     env = {"PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator.cli", *args,
          "--face-host", "127.0.0.1", "--face-port", str(port),
-         "--set", "phone.tls=false", "--set", "phone.qr=false", "--set", f"phone.token={TOKEN}"],
+         "--set", "phone.tls=false", "--set", "phone.qr=false", "--set", f"phone.token={TOKEN}",
+         "--set", f"state_dir={state}"],
         cwd=ROOT, env={**os.environ, **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -175,7 +177,7 @@ def demo(tmp_path_factory, speech_pcm, browser) -> tuple[Watch, Path]:
         ["demo", "--once", "--robot", "--robot-delay", "0.5", "--input", str(mic),
          "--record", str(record), "--set", "slow_loop.robot.port=0",
          "--set", f"slow_loop.outbox.path={d / 'outbox.sqlite3'}"],
-        free_port(), browser, scrape=True,
+        free_port(), browser, scrape=True, state=d / "state",
     )  # fmt: skip
     assert w.proc.returncode == 0, w.proc.stderr[-3000:]
     return w, record
@@ -222,34 +224,28 @@ def test_metrics_move_as_the_demo_runs_and_need_the_token(demo) -> None:
         assert max(at(i, "creature_faces_connected") for i in range(len(w.scrapes))) == 1
 
 
-def test_metrics_can_be_switched_off(tmp_path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "serve", "--no-tls", "--max-frames", "60",
-         "--face-host", "127.0.0.1", "--face-port", str(port), "--set", "metrics.enabled=false",
-         "--set", "phone.qr=false", "--set", f"phone.token={TOKEN}",
-         "--set", "slow_loop.robot.port=0", "--set", f"slow_loop.outbox.path={tmp_path / 'o.db'}"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+@pytest.mark.parametrize("enabled", [True, False])
+def test_metrics_can_be_switched_off(tmp_path, enabled) -> None:
+    """A real session's face server, in this process: /metrics is there, or with
+    ``metrics.enabled: false`` not at all (404) and no consumer on the bus."""
+    from orchestrator.config import load_config
+    from orchestrator.runtime.face_runtime import face_running
+    from orchestrator.runtime.voice_session import VoiceSession
+
+    cfg = load_config(overrides={
+        "metrics.enabled": enabled, "face.host": "127.0.0.1", "face.port": 0,
+        "phone.qr": False, "phone.token": TOKEN, "state_dir": str(tmp_path / "state"),
+        "slow_loop.robot.port": 0, "slow_loop.outbox.path": str(tmp_path / "o.db"),
+    })  # fmt: skip
+    session = VoiceSession(cfg)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        status = None
-        while status is None and time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1.0).status_code == 200:
-                    status = httpx.get(
-                        f"http://127.0.0.1:{port}/metrics", headers=_bearer(TOKEN)
-                    ).status_code
-            except httpx.HTTPError:
-                proc_wait(proc, POLL_S)
-        assert status == 404
-        out, _ = proc.communicate(timeout=60)
-        assert "metrics:" not in out
+        with face_running(session, https=False) as rt:
+            r = httpx.get(f"{rt.base_url}/metrics", headers=_bearer(TOKEN))
+            consumers = set(session.bus.drops())
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        session.close()
+    assert r.status_code == (200 if enabled else 404)
+    assert ("metrics" in consumers) is enabled
 
 
 # -- the record read back --------------------------------------------------------------------
@@ -316,7 +312,8 @@ def test_the_report_draws_a_remote_record_with_a_disconnect(tmp_path, speech_pcm
         r = creature(
             "run", "--backend", "remote", "--url", srv.url, "--input", str(mic),
             "--record", str(record), "--set", "voice.remote.silence_timeout_s=0.6",
-            "--set", "voice.remote.backoff_base_s=0.1", timeout=120,
+            "--set", "voice.remote.backoff_base_s=0.1", "--set", f"state_dir={tmp_path}",
+            timeout=120,
         )  # fmt: skip
     assert record.exists(), r.stderr[-2000:]
     raw = lines(record)
@@ -357,7 +354,8 @@ def test_replay_shows_the_same_face_in_chromium(demo, browser, tmp_path) -> None
     require_chromium()
     original, record = demo
     assert original.face, "the browser saw no face message during the demo"
-    w = watch(["replay", str(record), "--speed", "2"], free_port(), browser, scrape=False)
+    w = watch(["replay", str(record), "--speed", "2"], free_port(), browser, scrape=False,
+              state=tmp_path / "state")  # fmt: skip
     assert w.proc.returncode == 0, w.proc.stderr[-3000:]
     summary = json.loads(w.proc.stdout.strip().splitlines()[-1])
     assert summary["same"]["intents"] and summary["same"]["statuses"], summary
@@ -391,9 +389,11 @@ def test_the_report_renders_in_chromium(demo, browser, tmp_path) -> None:
 
     require_chromium()
     require_module("matplotlib")
+    from orchestrator.analysis.report import write_report
+
     _, record = demo
     out = tmp_path / "report.html"
-    assert creature("report", str(record), "-o", str(out)).returncode == 0
+    write_report(record, out)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     requests: list[str] = []
     page.on("request", lambda req: requests.append(req.url))

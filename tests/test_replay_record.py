@@ -50,6 +50,7 @@ def replay(record, tmp_path, *args: str):
     return creature(
         "replay", str(record), "--no-face", "--speed", "8", "--record-to",
         str(tmp_path / "replayed.jsonl"), "--set", f"slow_loop.outbox.path={tmp_path / 'real.db'}",
+        "--set", f"state_dir={tmp_path / 'state'}",
         *args, timeout=60,
     )  # fmt: skip
 
@@ -92,6 +93,7 @@ def test_bad_flags_are_one_clear_line(record, tmp_path, args, message, capsys) -
     from orchestrator.cli.main import main
 
     code = main(["replay", str(record), "--no-face", *args,
-                 "--set", f"slow_loop.outbox.path={tmp_path / 'real.db'}"])  # fmt: skip
+                 "--set", f"slow_loop.outbox.path={tmp_path / 'real.db'}",
+                 "--set", f"state_dir={tmp_path / 'state'}"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
