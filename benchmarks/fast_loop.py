@@ -126,7 +126,7 @@ def full_run(backend, wav: Path, tmp: Path, frames: int, metrics: bool, scrape_s
             "slow_loop.outbox.path": str(tmp / f"outbox-{time.monotonic_ns()}.sqlite3"),
         }
     )
-    brain = SlowLoop(cfg.slow_loop, hub, io).start()
+    brain = SlowLoop(cfg.slow_loop, hub, io, state=tmp).start()
     scraper = Scraper(io, hub, scrape_s) if metrics else None
     backend.reset()
     loop = FastLoop(backend, FileSource(wav, realtime=True), events=hub, cfg=VoiceConfig())
