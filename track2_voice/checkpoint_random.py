@@ -22,6 +22,7 @@ Layout::
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import json
@@ -109,8 +110,42 @@ def lm_tensors(lm_kwargs: dict[str, Any], dtype_name: str) -> list[tuple[str, tu
     return [(k, tuple(v.shape), how.get(k, "zeros")) for k, v in lm.state_dict().items()]
 
 
-def lm_parameter_count(lm_kwargs: dict[str, Any]) -> int:
-    return sum(math.prod(shape) for _, shape, _ in lm_tensors(lm_kwargs, "bfloat16"))
+@functools.lru_cache(maxsize=4)
+def tensors_for(size: str, dim: int = 64, layers: int = 1, dtype: str | None = None):
+    """``lm_tensors`` of a size (cached: building the 7B model on the meta device takes a
+    few seconds)."""
+    return tuple(lm_tensors(lm_config(size, dim, layers), lm_dtype(size, dtype)))
+
+
+def lm_dtype(size: str, dtype: str | None) -> str:
+    """bfloat16 for the full model (as published), float32 for the tiny one (CPU)."""
+    dtype = dtype or ("bfloat16" if size == "full" else "float32")
+    if dtype not in ST_DTYPES:
+        raise CheckpointError(f"--dtype must be one of {', '.join(ST_DTYPES)}, got {dtype!r}")
+    return dtype
+
+
+def describe_checkpoint(size: str, dim: int = 64, layers: int = 1, dtype: str | None = None) -> str:
+    """What ``write_random_checkpoint`` would write, from shapes on the meta device (JSON)."""
+    kwargs = lm_config(size, dim, layers)
+    dtype = lm_dtype(size, dtype)
+    tensors = list(tensors_for(size, dim, layers, dtype))
+    params = sum(math.prod(shape) for _, shape, _ in tensors)
+    header = safetensors_header(tensors, dtype)
+    itemsize = 4 if dtype == "float32" else 2
+    info = {
+        "size": size,
+        "lm_dtype": dtype,
+        "lm_tensors": len(tensors),
+        "lm_parameters": params,
+        "lm_file_bytes": len(header) + params * itemsize,
+        "dim": kwargs["dim"],
+        "layers": kwargs["num_layers"],
+        "text_card": kwargs["text_card"],
+        "files": [CONFIG_NAME, LM_NAME, MIMI_NAME, TOKENIZER_NAME]
+        + ([MIMI_CONFIG_NAME] if size == "tiny" else []),
+    }
+    return json.dumps(info)
 
 
 def _fill(shape: tuple, init: str, dtype, gen):
@@ -295,9 +330,7 @@ def write_random_checkpoint(
     from safetensors.torch import save_file
 
     lm_kwargs = lm_config(size, dim, layers)
-    dtype = dtype or ("bfloat16" if size == "full" else "float32")
-    if dtype not in ST_DTYPES:
-        raise CheckpointError(f"--dtype must be one of {', '.join(ST_DTYPES)}, got {dtype!r}")
+    dtype = lm_dtype(size, dtype)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     files = []

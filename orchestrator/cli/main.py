@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.commands.config_cmd",
     "orchestrator.cli.commands.intent",
     "orchestrator.cli.commands.bench",
+    "orchestrator.cli.commands.model_server",
 ]
 
 

@@ -59,8 +59,10 @@ def load_model(checkpoint: str | Path, device: str, dtype: torch.dtype) -> Loade
 
     from track2_voice.backends.base import BackendError
     from track2_voice.backends.torch_backend import local_checkpoint_args
+    from track2_voice.hub import ModelRepo
 
     repo = str(checkpoint)
+    ModelRepo(repo)  # a clear error for a path that is neither a directory nor a repo id
     try:
         if Path(repo).is_dir():
             info = loaders.CheckpointInfo.from_hf_repo(

@@ -8,12 +8,14 @@ only thread that touches the model. They meet in two places, neither of which bl
 - ``deliver(output)``: the session's callback, called on this thread; the server's callback
   only hands the frame to the event loop (``call_soon_threadsafe``).
 
-When does a step run? As soon as every started session has a frame waiting, or when the
-80 ms deadline after the previous step passes, whichever is first. At the deadline a
-session with nothing waiting gets a frame of silence: a slow or silent client never stalls
-the others, and sessions that all keep up (or send faster than real time, like a file
-client) are never padded. A session starts with its first frame; before that it costs
-nothing and is not waited for.
+When does a step run? As soon as every started session has a frame waiting, or when one
+is a frame behind (two waiting), or, for whoever has a frame, 80 ms after the previous
+step. A session with nothing waiting sits that step out (``exec_mask``): its model does not
+advance, exactly as ``moshi.server`` does nothing until audio arrives. So a slow or silent
+client never stalls the others and never desynchronises its own conversation (its stream
+depends on its own frames only, whatever the timing), and clients that send faster than
+real time (a file) are served as fast as the model runs. A session starts with its first
+frame; before that it costs nothing and is not waited for.
 
 Joining takes a free slot at once (or raises ``NoFreeSlot``: the server refuses, and the
 others never notice); the slot's reset runs on this thread before its first step. A session
@@ -33,7 +35,6 @@ from typing import Any
 import numpy as np
 
 from track2_voice.config import RolloverConfig
-from track2_voice.frames import silence
 from track2_voice.model_server.engine import BatchEngine, SlotOutput
 from track2_voice.model_server.sampling import SlotSampling
 from track2_voice.rollover import RolloverPolicy
@@ -41,7 +42,7 @@ from track2_voice.rollover import RolloverPolicy
 log = logging.getLogger(__name__)
 
 STEP_TIMES_KEPT = 4096
-STALL_AFTER_S = 2.0  # the loop counts as stalled when started sessions saw no step this long
+STALL_AFTER_S = 2.0  # the loop counts as stalled when frames waited this long for a step
 JOIN_TIMEOUT_S = 5.0
 
 
@@ -55,7 +56,7 @@ class SessionStats:
     frames_in: int = 0
     steps: int = 0
     frames_out: int = 0
-    silence_filled: int = 0  # steps that ran on silence because nothing had arrived
+    waited: int = 0  # steps this started session sat out: its next frame had not arrived
     dropped_in: int = 0  # input frames dropped: the client sent faster than the batch ran
     dropped_out: int = 0  # output frames dropped: the client did not read them in time
     rollovers: int = 0
@@ -92,7 +93,7 @@ class Session:
             "frames_in": s.frames_in,
             "frames_out": s.frames_out,
             "steps": s.steps,
-            "silence_filled": s.silence_filled,
+            "waited": s.waited,
             "dropped_in": s.dropped_in,
             "dropped_out": s.dropped_out,
             "rollovers": s.rollovers,
@@ -191,11 +192,11 @@ class Scheduler:
             return list(self._sessions.values())
 
     def healthy(self) -> bool:
-        """False when the loop died, or sessions are waiting and no step ran for a while."""
+        """False when the loop died, or frames are waiting and no step ran for a while."""
         if self.error is not None or self._thread is None or not self._thread.is_alive():
             return False
         with self._cond:
-            waiting = any(s.started for s in self._sessions.values())
+            waiting = any(s.inbox for s in self._sessions.values())
         return not waiting or time.monotonic() - self.last_step_at < STALL_AFTER_S
 
     def stats(self) -> dict[str, Any]:
@@ -240,27 +241,29 @@ class Scheduler:
             for s in self.sessions():
                 self.leave(s)
 
-    def _wait_for_step(self, deadline: float) -> bool:
-        """Under the lock: until a step is due. False when stopping."""
-        while not self._stop:
-            started = [s for s in self._sessions.values() if s.started]
-            if started:
-                if all(s.inbox for s in started):
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return True
-                self._cond.wait(remaining)
-            else:
-                self._cond.wait()
-        return False
+    def _due(self, deadline: float) -> bool | float:
+        """Under the lock: True when a step should run now, else how long to wait (inf:
+        until a frame arrives)."""
+        started = [s for s in self._sessions.values() if s.started]
+        ready = [s for s in started if s.inbox]
+        if not ready:
+            return float("inf")
+        if len(ready) == len(started) or any(len(s.inbox) > 1 for s in ready):
+            return True
+        remaining = deadline - time.monotonic()
+        return True if remaining <= 0 else remaining
 
     def _loop(self) -> None:
         deadline = time.monotonic() + self.frame_s
         while True:
             with self._cond:
-                if not self._wait_for_step(deadline):
-                    return
+                while True:
+                    if self._stop:
+                        return
+                    due = self._due(deadline)
+                    if due is True:
+                        break
+                    self._cond.wait(None if due == float("inf") else due)
                 resets = list(self._pending_reset.values())
                 self._pending_reset.clear()
                 batch: dict[int, np.ndarray] = {}
@@ -270,10 +273,9 @@ class Scheduler:
                         continue
                     if s.inbox:
                         batch[s.slot] = s.inbox.popleft()
+                        stepping.append(s)
                     else:
-                        batch[s.slot] = silence()
-                        s.stats.silence_filled += 1
-                    stepping.append(s)
+                        s.stats.waited += 1
             for s in resets:
                 self.engine.reset_slot(s.slot, s.sampling)
             begun = time.monotonic()
@@ -285,9 +287,7 @@ class Scheduler:
             self.batch_sizes.append(len(batch))
             self.steps += 1
             now = self.last_step_at = time.monotonic()
-            # the next deadline is a frame after this step began; after a long stall, restart
-            # the clock rather than run a burst of catch-up steps
-            deadline = begun + self.frame_s if now - begun < self.frame_s else now + self.frame_s
+            deadline = begun + self.frame_s
             by_slot = {o.slot: o for o in outputs}
             for s in stepping:
                 self._after_step(s, batch[s.slot], by_slot[s.slot], now)

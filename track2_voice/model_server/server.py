@@ -26,6 +26,7 @@ import secrets
 import socket
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,14 +98,21 @@ class _Outbox:
         self.ready.set()
 
 
-def _limit_transport_buffer(ws, high: int) -> None:
-    """Lower the event loop's write buffer for this client (asyncio's default is 64 KiB), so
-    that a client that stops reading blocks its own sender after ``high`` bytes. uvicorn
-    does not expose its transport; where it cannot be found, only SO_SNDBUF applies."""
-    proto = getattr(getattr(ws, "_send", None), "__self__", None)
-    transport = getattr(proto, "transport", None)
-    if transport is not None and hasattr(transport, "set_write_buffer_limits"):
-        transport.set_write_buffer_limits(high=high)
+def ws_protocol(send_buffer_bytes: int | None):
+    """uvicorn's WebSocket protocol class, with a smaller event-loop write buffer per client
+    when asked (asyncio's default is 64 KiB): a client that stops reading then blocks its own
+    sender after that many bytes, and the stall timeout can close it (``Config(ws=...)``
+    takes a protocol class)."""
+    if not send_buffer_bytes:
+        return WS_IMPL
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    class BoundedSendProtocol(WebSocketsSansIOProtocol):
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            transport.set_write_buffer_limits(high=send_buffer_bytes)
+            super().connection_made(transport)
+
+    return BoundedSendProtocol
 
 
 def resolve_device(want: str) -> str:
@@ -223,8 +231,6 @@ class ModelServer:
         except NoFreeSlot as e:
             return await self._refuse(ws, str(e), CLOSE_TRY_LATER)
         self._outboxes[session.slot] = box
-        if self.opts.send_buffer_bytes:
-            _limit_transport_buffer(ws, self.opts.send_buffer_bytes)
         log.info("session in slot %d (%d free)", session.slot, self.scheduler.free_slots())
         tasks: list[asyncio.Task] = []
         try:
@@ -350,7 +356,8 @@ class ModelServer:
         q = f"?token={self.token}" if self.token else ""
         return f"{scheme}://{h}:{self.port}{CHAT_PATH}{q}"
 
-    async def serve(self) -> None:
+    async def serve(self, announce: Callable[[str], None] | None = None) -> None:
+        """Serve until stopped; ``announce(url)`` once listening."""
         import uvicorn
 
         self._loop = asyncio.get_running_loop()
@@ -360,7 +367,7 @@ class ModelServer:
             self.app,
             log_level="warning",
             lifespan="off",
-            ws=WS_IMPL,
+            ws=ws_protocol(self.opts.send_buffer_bytes),
             ws_max_size=self.opts.max_message_bytes,
             ws_ping_interval=PING_INTERVAL_S,
             ws_ping_timeout=PING_TIMEOUT_S,
@@ -371,7 +378,7 @@ class ModelServer:
         )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        watcher = asyncio.create_task(self._signal_started())
+        watcher = asyncio.create_task(self._signal_started(announce))
         try:
             await self._server.serve(sockets=[self._sock])
         finally:
@@ -379,10 +386,12 @@ class ModelServer:
             self.scheduler.stop()
             self._sock.close()
 
-    async def _signal_started(self) -> None:
+    async def _signal_started(self, announce: Callable[[str], None] | None) -> None:
         while self._server is not None and not self._server.started:
             await asyncio.sleep(0.01)
         self._started.set()
+        if announce is not None:
+            announce(self.url())
 
     def start_in_thread(self) -> ModelServer:
         """Serve on a daemon thread; return once listening (for tests and benchmarks)."""
