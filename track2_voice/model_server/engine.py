@@ -53,8 +53,13 @@ class LoadedModel:
     lm_gen_config: dict | None = None
 
 
-def load_model(checkpoint: str | Path, device: str, dtype: torch.dtype) -> LoadedModel:
-    """A local checkpoint directory (the published layout) or a Hugging Face repo id."""
+def load_model(
+    checkpoint: str | Path, device: str, dtype: torch.dtype, context: int | None = None
+) -> LoadedModel:
+    """A local checkpoint directory (the published layout) or a Hugging Face repo id.
+
+    ``context`` shortens the LM's attention window (and so its KV cache, the memory every
+    slot costs); the first ``context`` steps of a conversation are unchanged by it."""
     from moshi.models import loaders
 
     from track2_voice.backends.base import BackendError
@@ -71,7 +76,8 @@ def load_model(checkpoint: str | Path, device: str, dtype: torch.dtype) -> Loade
         else:
             info = loaders.CheckpointInfo.from_hf_repo(repo)
         mimi = info.get_mimi(device=device)
-        lm = info.get_moshi(device=device, dtype=dtype)
+        overrides = {} if context is None else {"lm_kwargs_overrides": {"context": context}}
+        lm = info.get_moshi(device=device, dtype=dtype, **overrides)
         tokenizer = info.get_text_tokenizer()
     except BackendError:
         raise
@@ -160,8 +166,10 @@ class BatchEngine:
         )
         self.dep_q = model.lm.dep_q
         self.ungenerated = model.lm.ungenerated_token_id  # acoustic delay, idle slot
-        self.mimi.streaming_forever(slots)
-        self.lm_gen.streaming_forever(slots)
+        # kept so that close() can leave streaming mode and the model can serve a new engine
+        self._streams = [self.mimi.streaming(slots), self.lm_gen.streaming(slots)]
+        for stream in self._streams:
+            stream.__enter__()
         self._first = [True] * slots  # the slot's next frame is its session's first
         self.steps = 0
         if warmup:
@@ -169,9 +177,26 @@ class BatchEngine:
 
     @classmethod
     def load(
-        cls, checkpoint: str | Path, slots: int, device: str = "cpu", dtype=torch.float32, **kw
+        cls,
+        checkpoint: str | Path,
+        slots: int,
+        device: str = "cpu",
+        dtype=torch.float32,
+        context: int | None = None,
+        **kw,
     ) -> BatchEngine:
-        return cls(load_model(checkpoint, device, dtype), slots, device, **kw)
+        return cls(load_model(checkpoint, device, dtype, context), slots, device, **kw)
+
+    def kv_bytes_per_slot(self) -> int:
+        """Memory one slot's LM key/value cache takes (the main per-session cost)."""
+        lm = self.model.lm
+        total = 0
+        for m in lm.transformer.modules():
+            state = getattr(m, "_streaming_state", None)
+            cache = getattr(state, "kv_cache", None)
+            if cache is not None:
+                total += cache.cache.numel() * cache.cache.element_size()
+        return total // self.slots
 
     def warmup(self) -> None:
         """Run a few steps on every slot, then reset them all."""
@@ -182,6 +207,11 @@ class BatchEngine:
         for i in range(self.slots):
             self.reset_slot(i, SlotSampling())
         self.steps = 0
+
+    def close(self) -> None:
+        """Leave streaming mode (the per-slot state is dropped; the weights stay loaded)."""
+        while self._streams:
+            self._streams.pop().__exit__(None, None, None)
 
     def _mask(self, slots) -> torch.Tensor:
         m = torch.zeros(self.slots, dtype=torch.bool)

@@ -29,6 +29,9 @@ class ServerOptions:
     static_dir: str | None = None  # serve a web client (e.g. Kyutai's) from this directory
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    context: int | None = (
+        None  # LM attention window in steps (KV memory per slot); None: the model's
+    )
     sampling: SlotSampling = field(default_factory=SlotSampling)  # seeds: random per session
     rollover: RolloverConfig = field(default_factory=RolloverConfig)
     frame_s: float = 0.08
@@ -56,6 +59,13 @@ class ServerOptions:
             raise ValueError("--token must be at least 8 characters")
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("--ssl-certfile and --ssl-keyfile go together")
+        if self.context is not None and self.context < 16:
+            raise ValueError(f"--context must be at least 16 steps, got {self.context}")
+        if self.context is not None and self.rollover.max_steps > self.context:
+            raise ValueError(
+                f"--max-steps ({self.rollover.max_steps}) must not exceed --context "
+                f"({self.context}): a slot rolls over before its window is full"
+            )
         if self.input_queue_frames < 1 or self.output_queue_frames < 1:
             raise ValueError("queue sizes must be at least 1 frame")
 

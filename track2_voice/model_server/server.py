@@ -146,6 +146,7 @@ class ModelServer:
                 opts.slots,
                 device,
                 resolve_dtype(opts.dtype, device),
+                context=opts.context,
                 warmup=opts.warmup,
             )
         self.engine = engine

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 
 from track2_voice.model_server.options import DEFAULT_PORT, ServerOptions
 
@@ -65,6 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temp-text", type=float, default=s.temp_text, help="default text temperature")
     p.add_argument("--top-k", type=int, default=s.top_k_audio, help="default audio top-k")
     p.add_argument("--top-k-text", type=int, default=s.top_k_text, help="default text top-k")
+    p.add_argument(
+        "--context",
+        type=int,
+        metavar="STEPS",
+        help="LM attention window (default: the model's, 3000 = 4 min): each slot's KV cache "
+        "is proportional to it",
+    )
     p.add_argument(
         "--max-steps",
         type=int,
@@ -138,6 +146,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
             top_k_text=args.top_k_text,
         ),
         rollover=rollover,
+        context=args.context,
         input_queue_frames=args.input_queue_frames,
         output_queue_frames=args.output_queue_frames,
         stall_timeout_s=args.stall_timeout,
@@ -154,9 +163,13 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"creature: error: {e}", file=sys.stderr)
         return 2
-    from track2_voice.model_server.server import ModelServer
+    from track2_voice.model_server.server import ModelServer, resolve_device
 
     try:
+        if resolve_device(opts.device) == "cpu":
+            # moshi's lazy torch.compile costs seconds per batch shape on a CPU and buys
+            # nothing there; the variable is read when moshi is imported, i.e. below
+            os.environ.setdefault("NO_TORCH_COMPILE", "1")
         server = ModelServer(opts)
     except ValueError as e:
         print(f"creature: error: {e}", file=sys.stderr)
