@@ -196,11 +196,13 @@ def server_process(ckpt: str, n: int, device: str, dtype: str, threads: int | No
         sys.executable, "-m", "orchestrator.cli", "model-server", "--checkpoint", ckpt,
         "--slots", str(n), "--port", "0", "--open", "--device", device, "--dtype", dtype,
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
     line = proc.stdout.readline()
     if not line.startswith("model server listening: "):
         proc.kill()
-        raise RuntimeError(f"the model server did not start: {line!r}")
+        log.seek(0)
+        raise RuntimeError(f"the model server did not start: {line!r}\n{log.read()[-2000:]}")
     url = line.split(": ", 1)[1].strip()
     return proc, url, url.replace("ws://", "http://").replace("/api/chat", "/healthz")
 

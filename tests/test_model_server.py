@@ -539,6 +539,29 @@ def test_wrong_token_origin_and_parameters_are_refused_and_serving_goes_on(serve
     assert health["healthy"] and health["refused"] == refused_before
 
 
+def test_a_silent_client_is_closed_and_frees_its_slot(ckpt):
+    from websockets.asyncio.client import connect
+
+    from track2_voice.moshi_protocol import open_session
+
+    srv = started_server(ckpt, slots=1, idle_timeout_s=0.5, warmup=False)
+    try:
+
+        async def scenario():
+            async with connect(url(srv)) as ws:
+                assert await ws.recv() == b"\x00"  # handshake, then we say nothing
+                msg = await asyncio.wait_for(ws.recv(), 10)
+                await ws.wait_closed()
+            ws2, _ = await open_session(url(srv))  # the only slot is free again
+            await ws2.close()
+            return msg
+
+        msg = asyncio.run(scenario())
+    finally:
+        srv.stop()
+    assert msg[0] == 5 and b"nothing received for 0.5 s" in msg
+
+
 def test_creatures_talk_to_one_model_server_at_once(ckpt, tmp_path):
     """``creature model-server`` and two ``creature run --backend remote`` against it."""
     import soundfile as sf

@@ -38,6 +38,7 @@ class ServerOptions:
     input_queue_frames: int = 8  # per session; beyond it the oldest frame is dropped
     output_queue_frames: int = 25  # per session; beyond it the oldest frame is dropped
     stall_timeout_s: float = 10.0  # a client that accepts nothing this long is closed
+    idle_timeout_s: float = 60.0  # a client that sends nothing this long is closed (frees a slot)
     send_buffer_bytes: int | None = None  # per client: kernel + event-loop send buffer; None: OS
     max_message_bytes: int = 256 * 1024  # one 80 ms Opus page is a few hundred bytes
     extra_connections: int = 16  # sockets allowed beyond the slots (refusals, health checks)
@@ -66,6 +67,8 @@ class ServerOptions:
                 f"--max-steps ({self.rollover.max_steps}) must not exceed --context "
                 f"({self.context}): a slot rolls over before its window is full"
             )
+        if self.stall_timeout_s <= 0 or self.idle_timeout_s <= 0:
+            raise ValueError("--stall-timeout and --idle-timeout must be positive")
         if self.input_queue_frames < 1 or self.output_queue_frames < 1:
             raise ValueError("queue sizes must be at least 1 frame")
 

@@ -37,7 +37,7 @@ from track2_voice.frames import SAMPLE_RATE
 from track2_voice.model_server.engine import BatchEngine, SlotOutput
 from track2_voice.model_server.options import TOKEN_FILE, ServerOptions
 from track2_voice.model_server.params import ParamError, session_sampling
-from track2_voice.model_server.scheduler import NoFreeSlot, Scheduler, Session
+from track2_voice.model_server.scheduler import NoFreeSlot, Scheduler, Session, SessionStats
 from track2_voice.moshi_protocol import Kind, PcmFramer
 from track2_voice.texttap import piece_text
 
@@ -79,7 +79,7 @@ class _Outbox:
         self.queue: deque[SlotOutput] = deque()
         self.frames = frames
         self.ready = asyncio.Event()
-        self.dropped = 0
+        self.stats: SessionStats | None = None  # the session's counters, once it has a slot
         self.closed = False
 
     def offer(self, out: SlotOutput) -> None:
@@ -93,7 +93,8 @@ class _Outbox:
     def _put(self, out: SlotOutput) -> None:
         if len(self.queue) >= self.frames:
             self.queue.popleft()
-            self.dropped += 1
+            if self.stats is not None:
+                self.stats.dropped_out += 1
         self.queue.append(out)
         self.ready.set()
 
@@ -160,7 +161,6 @@ class ModelServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
-        self._outboxes: dict[int, _Outbox] = {}
         self.stalled_closed = 0
 
     # -- the app ------------------------------------------------------------------------------
@@ -188,10 +188,6 @@ class ModelServer:
         st = self.scheduler.stats()
         st["stalled_closed"] = self.stalled_closed
         st["sessions"] = [s.summary() for s in self.scheduler.sessions()]
-        for s in st["sessions"]:
-            box = self._outboxes.get(s["slot"])
-            if box is not None:
-                s["dropped_out"] = box.dropped
         return st
 
     def _access_refusal(self, ws) -> str | None:
@@ -231,7 +227,7 @@ class ModelServer:
             session = self.scheduler.join(sampling, box.offer)
         except NoFreeSlot as e:
             return await self._refuse(ws, str(e), CLOSE_TRY_LATER)
-        self._outboxes[session.slot] = box
+        box.stats = session.stats
         log.info("session in slot %d (%d free)", session.slot, self.scheduler.free_slots())
         tasks: list[asyncio.Task] = []
         try:
@@ -246,8 +242,6 @@ class ModelServer:
         finally:
             box.closed = True
             self.scheduler.leave(session)
-            if self._outboxes.get(session.slot) is box:
-                del self._outboxes[session.slot]
             for t in tasks:
                 t.cancel()
             log.info("session in slot %d left: %s", session.slot, session.summary())
@@ -261,8 +255,14 @@ class ModelServer:
 
         reader = sphn.OpusStreamReader(SAMPLE_RATE)
         framer = PcmFramer()
+        idle = self.opts.idle_timeout_s
         while True:
-            msg = await ws.receive()
+            try:
+                msg = await asyncio.wait_for(ws.receive(), idle)
+            except asyncio.TimeoutError:
+                log.info("slot %d: no message for %g s; closing it", session.slot, idle)
+                await self._error(ws, f"closing: nothing received for {idle:g} s")
+                return
             if msg["type"] == "websocket.disconnect":
                 return
             data = msg.get("bytes")

@@ -99,6 +99,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="close a client that reads nothing for this long",
     )
     p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=d.idle_timeout_s,
+        metavar="S",
+        help="close a client that sends nothing for this long (its slot is freed)",
+    )
+    p.add_argument(
         "--send-buffer-bytes",
         type=int,
         metavar="N",
@@ -150,6 +157,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         input_queue_frames=args.input_queue_frames,
         output_queue_frames=args.output_queue_frames,
         stall_timeout_s=args.stall_timeout,
+        idle_timeout_s=args.idle_timeout,
         send_buffer_bytes=args.send_buffer_bytes,
     )
 
