@@ -146,7 +146,7 @@ def engine_rows(model, device: str, sessions: list[int], steps: int, rounds: int
 async def wire_run(url: str, n: int, seconds: float) -> list[dict]:
     import sphn
 
-    from track2_voice.moshi_protocol import open_session
+    from track2_voice.backends.moshi_protocol import open_session
 
     frames = int(seconds * 12.5)
 
@@ -289,7 +289,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.checkpoint
         if ckpt is None:
-            from track2_voice.checkpoint_random import write_random_checkpoint
+            from track2_voice.devtools.checkpoint_random import write_random_checkpoint
 
             write_random_checkpoint(tmp, "tiny", seed=11)
             ckpt = tmp

@@ -47,7 +47,7 @@ def one_torch_thread():
 
 def cli(*args: str) -> int:
     """The real CLI, in this process (no second interpreter to start)."""
-    from orchestrator.cli import main
+    from orchestrator.cli.main import main
 
     return main(list(args))
 
@@ -248,7 +248,7 @@ def opus_pages(frames: np.ndarray) -> tuple[list[bytes], np.ndarray]:
     """Ogg/Opus pages as a client sends them, and the frames the server will decode."""
     import sphn
 
-    from track2_voice.moshi_protocol import PcmFramer
+    from track2_voice.backends.moshi_protocol import PcmFramer
 
     writer, reader, framer = sphn.OpusStreamWriter(24000), sphn.OpusStreamReader(24000), PcmFramer()
     pages = [p for p in (writer.append_pcm(f) for f in frames) if len(p)]
@@ -267,7 +267,7 @@ class WireClient:
         self.sent = 0
 
     async def run(self, pages: list[bytes], pace_s: float | None, until=None, tail_s=1.0):
-        from track2_voice.moshi_protocol import open_session
+        from track2_voice.backends.moshi_protocol import open_session
 
         ws, _ = await open_session(self.url)
         rx = asyncio.create_task(self._receive(ws))
@@ -376,10 +376,11 @@ def test_kyutai_python_client_holds_a_session(server):
 def test_remote_backend_holds_a_session(server, tmp_path):
     import soundfile as sf
 
-    from track2_voice.audio_io import FileSource, NullSink
+    from orchestrator.bus import Bus
+    from track2_voice.audio.devices import FileSource, NullSink
     from track2_voice.backends.remote import RemoteBackend
     from track2_voice.config import VoiceConfig
-    from track2_voice.events import EventHub, FrameEvent
+    from track2_voice.events import FrameEvent
     from track2_voice.loop import FastLoop
 
     wait_idle(server)
@@ -389,7 +390,7 @@ def test_remote_backend_holds_a_session(server, tmp_path):
     cfg.remote.url = url(server)
     cfg.remote.max_buffer_frames = 50
     backend = RemoteBackend(cfg)
-    hub = EventHub()
+    hub = Bus()
     sub = hub.subscribe("test", 100_000)
     source = FileSource(wav, realtime=True)
     loop = FastLoop(backend, source, NullSink(), hub, cfg)
@@ -412,7 +413,7 @@ def test_remote_backend_holds_a_session(server, tmp_path):
 def test_a_full_server_refuses_the_next_session_and_the_others_carry_on(server):
     from websockets.asyncio.client import connect
 
-    from track2_voice.moshi_protocol import HandshakeError, open_session
+    from track2_voice.backends.moshi_protocol import HandshakeError, open_session
 
     wait_idle(server)
     pages, _ = opus_pages(sounds(40, seed=9))
@@ -494,7 +495,7 @@ def test_a_client_that_stops_reading_does_not_delay_the_others(server):
 def test_wrong_token_origin_and_parameters_are_refused_and_serving_goes_on(server):
     from websockets.asyncio.client import connect
 
-    from track2_voice.moshi_protocol import HandshakeError, open_session
+    from track2_voice.backends.moshi_protocol import HandshakeError, open_session
 
     wait_idle(server)
     refused_before = server.scheduler.refused
@@ -542,7 +543,7 @@ def test_wrong_token_origin_and_parameters_are_refused_and_serving_goes_on(serve
 def test_a_silent_client_is_closed_and_frees_its_slot(ckpt):
     from websockets.asyncio.client import connect
 
-    from track2_voice.moshi_protocol import open_session
+    from track2_voice.backends.moshi_protocol import open_session
 
     srv = started_server(ckpt, slots=1, idle_timeout_s=0.5, warmup=False)
     try:
@@ -609,26 +610,31 @@ def test_creatures_talk_to_one_model_server_at_once(ckpt, tmp_path):
     assert len(results) == 2 and health["served"] == 2 and health["healthy"]
 
 
-def test_full_size_checkpoint_has_the_published_shapes_without_allocating():
-    from track2_voice.checkpoint_random import describe_checkpoint, lm_config, lm_tensors
+def test_full_size_checkpoint_has_the_published_shapes_without_allocating(capsys):
+    from track2_voice.devtools.checkpoint_random import safetensors_header, tensors_for
 
-    info = json.loads(describe_checkpoint("full"))
+    assert cli("checkpoint", "random", "/nonexistent/x", "--size", "full", "--dry-run") == 0
+    info = json.loads(capsys.readouterr().out)
     assert info["lm_parameters"] == 7_687_729_152  # Moshi 7B
     assert info["lm_tensors"] == 439 and info["lm_dtype"] == "bfloat16"
-    assert info["lm_file_bytes"] > 2 * info["lm_parameters"]  # bf16 + header
-    shapes = {name: shape for name, shape, _ in lm_tensors(lm_config("full"), "bfloat16")}
+    assert not Path("/nonexistent/x").exists()  # a dry run writes nothing
+    tensors = tensors_for("full")  # the same (cached) meta-device build
+    shapes = {name: shape for name, shape, _ in tensors}
     assert shapes["text_emb.weight"] == (32001, 4096)
     assert shapes["text_linear.weight"] == (32000, 4096)
-    assert len([k for k in shapes if k.startswith("transformer.layers.")]) > 32 * 4
-    r = creature("checkpoint", "random", "/nonexistent/x", "--size", "full", "--dry-run")
-    assert r.returncode == 0 and json.loads(r.stdout)["lm_parameters"] == 7_687_729_152
+    assert shapes["transformer.layers.31.gating.linear_out.weight"] == (4096, 11264)
+    assert shapes["depformer_emb.6.weight"] == (2049, 1024)  # codebooks 2..8: 2048 + pad
+    assert shapes["depformer_text_emb.weight"] == (32001, 1024)
+    header = safetensors_header(list(tensors), "bfloat16")
+    meta = json.loads(header[8:])
+    last = meta[tensors[-1][0]]["data_offsets"][1]
+    assert last == 2 * info["lm_parameters"] == info["lm_file_bytes"] - len(header)
 
 
-def test_bad_model_server_flags_are_one_line_errors(tmp_path):
-    r = creature("model-server", "--checkpoint", str(tmp_path), "--slots", "0")
-    assert (
-        r.returncode == 2
-        and r.stderr.strip() == "creature: error: --slots must be at least 1, got 0"
-    )
-    r = creature("model-server", "--checkpoint", str(tmp_path / "none"), "--port", "0")
-    assert r.returncode == 2 and "Traceback" not in r.stderr and str(tmp_path / "none") in r.stderr
+def test_bad_model_server_flags_are_one_line_errors(tmp_path, capsys):
+    assert cli("model-server", "--checkpoint", str(tmp_path), "--slots", "0") == 2
+    assert capsys.readouterr().err.strip() == "creature: error: --slots must be at least 1, got 0"
+    missing = tmp_path / "none"
+    assert cli("model-server", "--checkpoint", str(missing), "--port", "0") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(missing) in err and len(err.strip().splitlines()) == 1

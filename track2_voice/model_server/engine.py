@@ -64,7 +64,7 @@ def load_model(
 
     from track2_voice.backends.base import BackendError
     from track2_voice.backends.torch_backend import local_checkpoint_args
-    from track2_voice.hub import ModelRepo
+    from track2_voice.models import ModelRepo
 
     repo = str(checkpoint)
     ModelRepo(repo)  # a clear error for a path that is neither a directory nor a repo id

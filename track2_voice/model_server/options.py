@@ -11,7 +11,6 @@ from track2_voice.config import RolloverConfig
 from track2_voice.model_server.sampling import SlotSampling
 
 DEFAULT_PORT = 8998  # Kyutai's servers use it, so their clients' defaults find this one
-TOKEN_FILE = "model-server-token"
 
 
 @dataclass
@@ -22,9 +21,8 @@ class ServerOptions:
     port: int = DEFAULT_PORT
     device: str = "auto"  # auto: cuda when present
     dtype: str = "auto"  # auto: bfloat16 on CUDA, float32 on CPU
-    token: str | None = None  # None: made once and kept in state_dir (unless open_access)
+    token: str | None = None  # required unless open_access (the CLI keeps one in the state dir)
     open_access: bool = False  # no token (Kyutai's clients cannot send one): trusted LANs only
-    state_dir: str = "~/.config/creature"
     allowed_origins: tuple[str, ...] = ()  # browser origins beyond the server's own host
     static_dir: str | None = None  # serve a web client (e.g. Kyutai's) from this directory
     ssl_certfile: str | None = None
@@ -58,6 +56,8 @@ class ServerOptions:
             )
         if self.token is not None and len(self.token) < 8:
             raise ValueError("--token must be at least 8 characters")
+        if not self.open_access and not self.token:
+            raise ValueError("an access token is needed (--token), unless --open")
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
             raise ValueError("--ssl-certfile and --ssl-keyfile go together")
         if self.context is not None and self.context < 16:

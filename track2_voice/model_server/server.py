@@ -21,24 +21,21 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
-import secrets
 import socket
 import threading
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
+from track2_voice.backends.moshi_protocol import Kind, PcmFramer
 from track2_voice.frames import SAMPLE_RATE
 from track2_voice.model_server.engine import BatchEngine, SlotOutput
-from track2_voice.model_server.options import TOKEN_FILE, ServerOptions
+from track2_voice.model_server.options import ServerOptions
 from track2_voice.model_server.params import ParamError, session_sampling
 from track2_voice.model_server.scheduler import NoFreeSlot, Scheduler, Session, SessionStats
-from track2_voice.moshi_protocol import Kind, PcmFramer
 from track2_voice.texttap import piece_text
 
 log = logging.getLogger(__name__)
@@ -53,22 +50,6 @@ STOP_TIMEOUT_S = 5.0
 WS_IMPL = "websockets-sansio"  # uvicorn's cheapest per-message WebSocket protocol
 PING_INTERVAL_S = 10.0
 PING_TIMEOUT_S = 20.0
-
-
-def load_or_make_token(state_dir: str | Path) -> str:
-    """The access token, made once (0600) and kept so that clients' URLs keep working."""
-    d = Path(state_dir).expanduser()
-    d.mkdir(parents=True, exist_ok=True)
-    p = d / TOKEN_FILE
-    if p.exists():
-        tok = p.read_text(encoding="utf-8").strip()
-        if len(tok) >= 8:
-            return tok
-    tok = secrets.token_urlsafe(16)
-    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(tok + "\n")
-    return tok
 
 
 class _Outbox:
@@ -152,9 +133,7 @@ class ModelServer:
             )
         self.engine = engine
         self.scheduler = Scheduler(engine, opts.frame_s, opts.input_queue_frames, opts.rollover)
-        self.token = (
-            None if opts.open_access else (opts.token or load_or_make_token(opts.state_dir))
-        )
+        self.token = None if opts.open_access else opts.token
         self.app = self._build_app()
         self._server = None
         self._sock: socket.socket | None = None

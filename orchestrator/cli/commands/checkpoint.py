@@ -67,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
 def main_random(args: argparse.Namespace) -> int:
     import sys
 
-    from track2_voice.checkpoint_random import (
+    from track2_voice.devtools.checkpoint_random import (
         CheckpointError,
         describe_checkpoint,
         write_random_checkpoint,

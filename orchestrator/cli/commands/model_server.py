@@ -14,6 +14,7 @@ import os
 from track2_voice.model_server.options import DEFAULT_PORT, ServerOptions
 
 DEFAULT_CHECKPOINT = "kyutai/moshiko-pytorch-bf16"
+TOKEN_FILE = "model-server-token"  # in the state directory, made once (0600)
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="no token (Kyutai's clients cannot send one): only on a trusted network",
     )
     p.add_argument(
-        "--state-dir", default=d.state_dir, help=f"where the token is kept ({d.state_dir})"
+        "--state-dir",
+        help="where the token is kept (default: the creature's state directory, "
+        "$XDG_STATE_HOME/creature)",
     )
     p.add_argument(
         "--allow-origin",
@@ -140,7 +143,6 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         dtype=args.dtype,
         token=args.token,
         open_access=args.open,
-        state_dir=args.state_dir,
         allowed_origins=tuple(args.allow_origin),
         static_dir=args.static,
         ssl_certfile=args.ssl_certfile,
@@ -167,6 +169,11 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         opts = options_from_args(args)
+        if not opts.open_access and not opts.token:
+            from face.state_files import load_or_make_secret
+            from orchestrator.state_dir import state_dir
+
+            opts.token = load_or_make_secret(state_dir(args.state_dir, "--state-dir"), TOKEN_FILE)
         opts.check()
     except ValueError as e:
         print(f"creature: error: {e}", file=sys.stderr)

@@ -53,7 +53,7 @@ class CheckpointError(ValueError):
 
 def lm_config(size: str, dim: int = 64, layers: int = 1) -> dict[str, Any]:
     """The LM keys of config.json: moshi's published 7B config, or the tiny one."""
-    from track2_voice.checkpoint_torch import tiny_lm_config
+    from track2_voice.devtools.checkpoint_torch import tiny_lm_config
 
     if size == "full":
         from moshi.models.loaders import _lm_kwargs
@@ -69,7 +69,7 @@ def lm_config(size: str, dim: int = 64, layers: int = 1) -> dict[str, Any]:
 
 
 def mimi_config(size: str) -> dict[str, Any]:
-    from track2_voice.checkpoint_torch import tiny_mimi_config
+    from track2_voice.devtools.checkpoint_torch import tiny_mimi_config
 
     if size == "full":
         from moshi.models.loaders import _mimi_config
@@ -238,7 +238,7 @@ def hearing_mimi_state(mimi, seed: int) -> dict:
     depends on nothing, robustly."""
     import torch
 
-    from track2_voice.checkpoint_torch import _audible_mimi_state
+    from track2_voice.devtools.checkpoint_torch import _audible_mimi_state
 
     q = mimi.quantizer
     mimi.load_state_dict(_audible_mimi_state(mimi.state_dict()))
