@@ -118,9 +118,18 @@ def resolve_dtype(want: str, device: str):
 class ModelServer:
     """Load the model, run the batch clock and serve ``/api/chat`` (and ``/healthz``)."""
 
-    def __init__(self, opts: ServerOptions, engine: BatchEngine | None = None) -> None:
+    def __init__(
+        self,
+        opts: ServerOptions,
+        engine: BatchEngine | None = None,
+        uvicorn_options: dict[str, Any] | None = None,
+    ) -> None:
+        """``uvicorn_options`` override the defaults below: the command passes the project's
+        guarded HTTP protocol there (connection cap, header deadline and size, keep-alive),
+        which lives outside this package."""
         opts.check()
         self.opts = opts
+        self.uvicorn_options = dict(uvicorn_options or {})
         if engine is None:
             device = resolve_device(opts.device)
             engine = BatchEngine.load(
@@ -343,19 +352,20 @@ class ModelServer:
         self._loop = asyncio.get_running_loop()
         self._sock = self._bind()
         self.scheduler.start()
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            lifespan="off",
-            ws=ws_protocol(self.opts.send_buffer_bytes),
-            ws_max_size=self.opts.max_message_bytes,
-            ws_ping_interval=PING_INTERVAL_S,
-            ws_ping_timeout=PING_TIMEOUT_S,
-            limit_concurrency=self.opts.max_connections,
-            ssl_certfile=self.opts.ssl_certfile,
-            ssl_keyfile=self.opts.ssl_keyfile,
-            timeout_graceful_shutdown=STOP_TIMEOUT_S / 2,
-        )
+        options: dict[str, Any] = {
+            "log_level": "warning",
+            "lifespan": "off",
+            "ws": ws_protocol(self.opts.send_buffer_bytes),
+            "ws_max_size": self.opts.max_message_bytes,
+            "ws_ping_interval": PING_INTERVAL_S,
+            "ws_ping_timeout": PING_TIMEOUT_S,
+            "limit_concurrency": self.opts.max_connections,
+            "ssl_certfile": self.opts.ssl_certfile,
+            "ssl_keyfile": self.opts.ssl_keyfile,
+            "timeout_graceful_shutdown": STOP_TIMEOUT_S / 2,
+            **self.uvicorn_options,
+        }
+        config = uvicorn.Config(self.app, **options)
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         watcher = asyncio.create_task(self._signal_started(announce))

@@ -164,6 +164,17 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
     )
 
 
+def guarded_http(opts: ServerOptions) -> dict:
+    """The limits every endpoint of the creature has (face.limits): open connections, header
+    deadline and size, keep-alive, message size."""
+    from face.limits import RefusalLog, ServerLimits, uvicorn_options
+
+    limits = ServerLimits(
+        max_connections=opts.max_connections, ws_max_message_bytes=opts.max_message_bytes
+    )
+    return uvicorn_options(limits, "model server", RefusalLog())
+
+
 def main(args: argparse.Namespace) -> int:
     import sys
 
@@ -185,7 +196,7 @@ def main(args: argparse.Namespace) -> int:
             # moshi's lazy torch.compile costs seconds per batch shape on a CPU and buys
             # nothing there; the variable is read when moshi is imported, i.e. below
             os.environ.setdefault("NO_TORCH_COMPILE", "1")
-        server = ModelServer(opts)
+        server = ModelServer(opts, uvicorn_options=guarded_http(opts))
     except ValueError as e:
         print(f"creature: error: {e}", file=sys.stderr)
         return 2
