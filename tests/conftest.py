@@ -19,6 +19,10 @@ IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 # the creature's state directory (outbox, records, secrets) defaults to $XDG_STATE_HOME/creature:
 # tests and the CLI runs they start must never touch the user's own
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="creature-test-state-")
+# moshi compiles a few small ops with torch.compile on first use, which costs seconds for
+# every new batch shape on a CPU and nothing the tests check; they run eager (set before
+# any test imports moshi; the CLI subprocesses inherit it)
+os.environ.setdefault("NO_TORCH_COMPILE", "1")
 
 
 def require(what: str, ok: bool, reason: str = "") -> None:

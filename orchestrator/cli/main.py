@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.commands.bench",
     "orchestrator.cli.commands.report",
     "orchestrator.cli.commands.replay",
+    "orchestrator.cli.commands.model_server",
 ]
 
 

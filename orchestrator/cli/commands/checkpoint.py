@@ -27,6 +27,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quantize", type=int, choices=[4, 8], help="also write quantized weights")
     t.set_defaults(func=main)
+    r = csub.add_parser(
+        "random",
+        help="write a random-weight PyTorch Moshi + Mimi in the published layout (tiny or full)",
+        description=(
+            "--size full: Moshi 7B + Mimi with the published shapes (about 15 GB of bfloat16), "
+            "to measure the real compute cost on a GPU without downloading; written tensor by "
+            "tensor. --size tiny: the same layout at a CPU size, with a Mimi whose codes follow "
+            "the input (for tests of many sessions). --dry-run prints the size only."
+        ),
+    )
+    r.add_argument("dir", help="output directory (created)")
+    r.add_argument("--size", choices=["tiny", "full"], default="tiny")
+    r.add_argument("--dim", type=int, default=64, help="tiny only: transformer width")
+    r.add_argument("--layers", type=int, default=1, help="tiny only: transformer layers")
+    r.add_argument("--dtype", choices=["bfloat16", "float16", "float32"], help="LM weights")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--dry-run", action="store_true", help="print what would be written")
+    r.set_defaults(func=main_random)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -41,6 +59,30 @@ def main(args: argparse.Namespace) -> int:
         from track2_voice.devtools.checkpoint_torch import write_tiny_torch_checkpoint
 
         files = write_tiny_torch_checkpoint(out, dim=args.dim, layers=args.layers, seed=args.seed)
+    for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
+def main_random(args: argparse.Namespace) -> int:
+    import sys
+
+    from track2_voice.devtools.checkpoint_random import (
+        CheckpointError,
+        describe_checkpoint,
+        write_random_checkpoint,
+    )
+
+    try:
+        if args.dry_run:
+            print(describe_checkpoint(args.size, args.dim, args.layers, args.dtype))
+            return 0
+        files = write_random_checkpoint(
+            args.dir, args.size, seed=args.seed, dim=args.dim, layers=args.layers, dtype=args.dtype
+        )
+    except CheckpointError as e:
+        print(f"creature: error: {e}", file=sys.stderr)
+        return 2
     for f in files:
         print(f"wrote {f}")
     return 0

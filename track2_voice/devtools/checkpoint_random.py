@@ -1,0 +1,370 @@
+"""Random-weight PyTorch Moshi checkpoints in the published layout, tiny or full size.
+
+``--size full`` is Moshi 7B + Mimi with the shapes of ``kyutai/moshiko-pytorch-bf16``
+(moshi's own default configs), so the real compute cost of a model server can be measured
+on a GPU without the hub: 7.7 B bfloat16 parameters, about 15 GB on disk. The LM is written
+tensor by tensor (a streaming safetensors writer), so memory stays at the largest tensor
+(~0.5 GB), never the whole model.
+
+``--size tiny`` is the same writer at a size that runs many times real time on one CPU
+core. Unlike ``creature checkpoint tiny``, its Mimi *hears*: the codebooks are initialised
+by the quantizer's own k-means on latents of varied sounds, so the codes (and so the LM's
+answer) follow the input. Tests need that to tell one session's audio from another's.
+
+Layout::
+
+    config.json                                   LM config + file names (relative)
+    model.safetensors                             the LM (bfloat16 full, float32 tiny)
+    tokenizer-e351c8d8-checkpoint125.safetensors  Mimi (the published name)
+    mimi_config.json                              tiny only: the small Mimi's config
+    tokenizer_spm_32k_3.model                     SentencePiece, one piece per text id
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import itertools
+import json
+import math
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+SIZES = ("tiny", "full")
+LM_NAME = "model.safetensors"
+MIMI_NAME = "tokenizer-e351c8d8-checkpoint125.safetensors"
+MIMI_CONFIG_NAME = "mimi_config.json"
+TOKENIZER_NAME = "tokenizer_spm_32k_3.model"
+CONFIG_NAME = "config.json"
+ST_DTYPES = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}
+HEADER_ALIGN = 8  # safetensors pads its JSON header to a multiple of 8 bytes
+KMEANS_SECONDS = 1.0  # per probe sound, for the tiny Mimi's codebook init
+KMEANS_SOUNDS = 32  # 400 latent frames: more than the 256 centroids
+
+
+class CheckpointError(ValueError):
+    """A size or option the writer cannot honour; the message names it."""
+
+
+# -- configs ---------------------------------------------------------------------------------
+
+
+def lm_config(size: str, dim: int = 64, layers: int = 1) -> dict[str, Any]:
+    """The LM keys of config.json: moshi's published 7B config, or the tiny one."""
+    from track2_voice.devtools.checkpoint_torch import tiny_lm_config
+
+    if size == "full":
+        from moshi.models.loaders import _lm_kwargs
+
+        return dict(_lm_kwargs)
+    if size == "tiny":
+        if dim < 32 or dim % 32:
+            raise CheckpointError(f"--dim must be a positive multiple of 32, got {dim}")
+        if layers < 1:
+            raise CheckpointError(f"--layers must be at least 1, got {layers}")
+        return tiny_lm_config(dim, layers, text_card=vocab_size("tiny"))
+    raise CheckpointError(f"--size must be one of {', '.join(SIZES)}, got {size!r}")
+
+
+def mimi_config(size: str) -> dict[str, Any]:
+    from track2_voice.devtools.checkpoint_torch import tiny_mimi_config
+
+    if size == "full":
+        from moshi.models.loaders import _mimi_config
+
+        return json.loads(json.dumps(_mimi_config))
+    return tiny_mimi_config()
+
+
+def vocab_size(size: str) -> int:
+    """Text ids the LM emits; the tokenizer gets exactly as many pieces."""
+    return 32000 if size == "full" else 256
+
+
+# -- the LM: shapes on the meta device, values tensor by tensor ------------------------------
+
+
+def lm_tensors(lm_kwargs: dict[str, Any], dtype_name: str) -> list[tuple[str, tuple, str]]:
+    """(name, shape, init) for every tensor of the LM, from a model built on the meta
+    device: exact names and shapes, no memory. ``init`` is how to fill it (see ``_fill``)."""
+    import torch
+    from moshi.models.loaders import get_moshi_lm
+
+    dtype = getattr(torch, dtype_name)
+    lm = get_moshi_lm(None, lm_kwargs=lm_kwargs, device="meta", dtype=dtype)
+    how: dict[str, str] = {}
+    for mod_name, mod in lm.named_modules():
+        kind = type(mod).__name__
+        for p_name, _ in mod.named_parameters(recurse=False):
+            full = f"{mod_name}.{p_name}" if mod_name else p_name
+            if p_name == "bias":
+                how[full] = "zeros"
+            elif "Embedding" in kind:
+                how[full] = "normal"
+            elif "Norm" in kind:
+                how[full] = "ones"
+            else:
+                how[full] = "fan_in"
+    return [(k, tuple(v.shape), how.get(k, "zeros")) for k, v in lm.state_dict().items()]
+
+
+@functools.lru_cache(maxsize=4)
+def tensors_for(size: str, dim: int = 64, layers: int = 1, dtype: str | None = None):
+    """``lm_tensors`` of a size (cached: building the 7B model on the meta device takes a
+    few seconds)."""
+    return tuple(lm_tensors(lm_config(size, dim, layers), lm_dtype(size, dtype)))
+
+
+def lm_dtype(size: str, dtype: str | None) -> str:
+    """bfloat16 for the full model (as published), float32 for the tiny one (CPU)."""
+    dtype = dtype or ("bfloat16" if size == "full" else "float32")
+    if dtype not in ST_DTYPES:
+        raise CheckpointError(f"--dtype must be one of {', '.join(ST_DTYPES)}, got {dtype!r}")
+    return dtype
+
+
+def describe_checkpoint(size: str, dim: int = 64, layers: int = 1, dtype: str | None = None) -> str:
+    """What ``write_random_checkpoint`` would write, from shapes on the meta device (JSON)."""
+    kwargs = lm_config(size, dim, layers)
+    dtype = lm_dtype(size, dtype)
+    tensors = list(tensors_for(size, dim, layers, dtype))
+    params = sum(math.prod(shape) for _, shape, _ in tensors)
+    header = safetensors_header(tensors, dtype)
+    itemsize = 4 if dtype == "float32" else 2
+    info = {
+        "size": size,
+        "lm_dtype": dtype,
+        "lm_tensors": len(tensors),
+        "lm_parameters": params,
+        "lm_file_bytes": len(header) + params * itemsize,
+        "dim": kwargs["dim"],
+        "layers": kwargs["num_layers"],
+        "text_card": kwargs["text_card"],
+        "files": [CONFIG_NAME, LM_NAME, MIMI_NAME, TOKENIZER_NAME]
+        + ([MIMI_CONFIG_NAME] if size == "tiny" else []),
+    }
+    return json.dumps(info)
+
+
+def _fill(shape: tuple, init: str, dtype, gen):
+    """Values like torch's defaults: Linear uniform(+-1/sqrt(fan_in)), Embedding N(0, 1),
+    norms 1, biases 0 (activations stay finite through 32 random layers)."""
+    import torch
+
+    if init == "ones":
+        return torch.ones(shape, dtype=dtype)
+    if init == "zeros":
+        return torch.zeros(shape, dtype=dtype)
+    if init == "normal":
+        return torch.randn(shape, generator=gen).to(dtype)
+    bound = 1.0 / math.sqrt(shape[-1] if len(shape) > 1 else 1)
+    return (torch.rand(shape, generator=gen) * (2 * bound) - bound).to(dtype)
+
+
+def safetensors_header(tensors: list[tuple[str, tuple, str]], dtype_name: str) -> bytes:
+    """The 8-byte length + JSON header of a safetensors file holding ``tensors`` in order."""
+    itemsize = 4 if dtype_name == "float32" else 2
+    meta: dict[str, Any] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name, shape, _ in tensors:
+        size = math.prod(shape) * itemsize
+        meta[name] = {
+            "dtype": ST_DTYPES[dtype_name],
+            "shape": list(shape),
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    header = json.dumps(meta, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % HEADER_ALIGN)
+    return struct.pack("<Q", len(header)) + header
+
+
+def write_lm(path: Path, lm_kwargs: dict[str, Any], dtype_name: str, seed: int) -> int:
+    """Stream the LM's random weights into ``path``; returns the bytes written."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    tensors = lm_tensors(lm_kwargs, dtype_name)
+    gen = torch.Generator().manual_seed(seed)
+    with open(path, "wb") as f:
+        f.write(safetensors_header(tensors, dtype_name))
+        for _, shape, init in tensors:
+            t = _fill(shape, init, dtype, gen).contiguous()
+            view = t.view(torch.int16) if t.element_size() == 2 else t
+            f.write(view.numpy().tobytes())
+    return path.stat().st_size
+
+
+# -- Mimi -------------------------------------------------------------------------------------
+
+
+def _probe_sounds(n: int, seconds: float, seed: int):
+    """Noise bursts and gliding tones at many levels: latents to fit the codebooks to."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(24000 * seconds)) / 24000
+    out = []
+    for i in range(n):
+        level = rng.uniform(0.005, 0.5)
+        env = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.5, 6) * t + rng.uniform(0, 6))
+        if i % 2:
+            f0 = rng.uniform(80, 3000)
+            s = np.sin(2 * np.pi * f0 * t * (1 + rng.uniform(-0.3, 0.3) * t))
+        else:
+            s = rng.standard_normal(t.size)
+        out.append(level * env * s)
+    return torch.tensor(np.stack(out), dtype=torch.float32)[:, None]
+
+
+def _codebooks(quantizer) -> Iterator:
+    for m in quantizer.modules():
+        if hasattr(m, "embedding_sum") and hasattr(m, "_initialized"):
+            yield m
+
+
+def hearing_mimi_state(mimi, seed: int) -> dict:
+    """Mimi as ``checkpoint tiny`` makes it (random centroids, so different codes decode to
+    different sounds, at speech-like levels), except the first level of each quantizer (the semantic codebook and the first
+    acoustic one): those are fitted to the encoder's own latents by the quantizer's k-means
+    init, so those two codes follow the input.
+
+    Why only the first level: deeper levels quantize small residuals, and centroids fitted to
+    them sit so close together that the last-bit differences between a batched and a
+    single-session convolution flip codes; large random centroids there give a code that
+    depends on nothing, robustly."""
+    import torch
+
+    from track2_voice.devtools.checkpoint_torch import _audible_mimi_state
+
+    q = mimi.quantizer
+    mimi.load_state_dict(_audible_mimi_state(mimi.state_dict()))
+    firsts = [sub.vq.layers[0]._codebook for sub in (q.rvq_first, q.rvq_rest)]
+    kept = {k: v.clone() for k, v in mimi.state_dict().items()}
+    with torch.no_grad():
+        sounds = _probe_sounds(KMEANS_SOUNDS, KMEANS_SECONDS, seed)
+        latents = mimi.encode_to_latent(sounds, quantize=False)
+        for cb in firsts:
+            cb._initialized.fill_(0)
+            cb._cached_initialized = False
+        q.train()
+        q(latents, mimi.frame_rate)  # one pass: k-means for the uninitialised first levels
+        q.eval()
+    fitted = {id(cb) for cb in firsts}
+    out = {}
+    for name, mod in mimi.named_modules():
+        if hasattr(mod, "embedding_sum") and id(mod) not in fitted:
+            for buf in ("embedding_sum", "cluster_usage", "_initialized"):
+                key = f"{name}.{buf}"
+                mod.get_buffer(buf).copy_(kept[key])  # undo the training pass's EMA updates
+    out = {k: v.contiguous() for k, v in mimi.state_dict().items()}
+    return out
+
+
+def random_mimi_state(mimi, seed: int) -> dict:
+    """Random centroids, so that different codes decode to different sounds (an untrained
+    codebook is all zeros)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for k, v in mimi.state_dict().items():
+        if k.endswith("_codebook.embedding_sum"):
+            v = torch.randn(v.shape, generator=gen)
+        elif k.endswith("_codebook.cluster_usage"):
+            v = torch.ones_like(v)
+        elif k.endswith("_codebook._initialized"):
+            v = torch.ones_like(v)
+        out[k] = v.contiguous()
+    return out
+
+
+# -- the tokenizer ------------------------------------------------------------------------------
+
+SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
+
+
+def write_tokenizer(path: Path, pieces: int) -> int:
+    """A SentencePiece word model with exactly ``pieces`` ids (ids 0 and 3 are padding, as
+    Moshi expects), trained on made-up words: every id the LM emits has a piece."""
+    import sentencepiece as spm
+
+    needed = pieces + 64
+    words = ("".join(p) for n in (1, 2, 3) for p in itertools.product(SYLLABLES, repeat=n))
+    vocab = list(itertools.islice(words, needed))
+    sentences = [" ".join(vocab[i : i + 10]) for i in range(0, len(vocab), 10)]
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences),
+        model_writer=model,
+        vocab_size=pieces,
+        model_type="word",
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=3,
+        character_coverage=1.0,
+        minloglevel=2,
+    )
+    path.write_bytes(model.getvalue())
+    return spm.SentencePieceProcessor(model_file=str(path)).get_piece_size()
+
+
+# -- the whole checkpoint ---------------------------------------------------------------------
+
+
+def write_random_checkpoint(
+    out: Path | str,
+    size: str = "tiny",
+    seed: int = 0,
+    dim: int = 64,
+    layers: int = 1,
+    dtype: str | None = None,
+) -> list[Path]:
+    """Write the checkpoint into ``out`` (created); returns the files written."""
+    import torch
+    from moshi.models.loaders import get_mimi
+    from safetensors.torch import save_file
+
+    lm_kwargs = lm_config(size, dim, layers)
+    dtype = lm_dtype(size, dtype)
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+
+    tok = out / TOKENIZER_NAME
+    pieces = write_tokenizer(tok, vocab_size(size))
+    if pieces != lm_kwargs["text_card"]:
+        raise CheckpointError(f"tokenizer has {pieces} pieces, the LM {lm_kwargs['text_card']}")
+    files.append(tok)
+
+    torch.manual_seed(seed)
+    mcfg = mimi_config(size)
+    mimi = get_mimi(None, mcfg, device="cpu", num_codebooks=lm_kwargs["dep_q"])
+    state = hearing_mimi_state(mimi, seed) if size == "tiny" else random_mimi_state(mimi, seed)
+    mimi_path = out / MIMI_NAME
+    save_file(state, str(mimi_path))
+    files.append(mimi_path)
+    config: dict[str, Any] = {
+        **lm_kwargs,
+        "model_type": "moshi",
+        "moshi_name": LM_NAME,
+        "mimi_name": MIMI_NAME,
+        "tokenizer_name": TOKENIZER_NAME,
+    }
+    if size == "tiny":  # the full Mimi is moshi's default config: no file needed
+        mcfg_path = out / MIMI_CONFIG_NAME
+        mcfg_path.write_text(json.dumps(mcfg, indent=2))
+        config["mimi_config_name"] = MIMI_CONFIG_NAME
+        files.append(mcfg_path)
+
+    lm_path = out / LM_NAME
+    write_lm(lm_path, lm_kwargs, dtype, seed)
+    files.append(lm_path)
+    cfg_path = out / CONFIG_NAME
+    cfg_path.write_text(json.dumps(config, indent=2))
+    files.insert(0, cfg_path)
+    return files
