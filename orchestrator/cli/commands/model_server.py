@@ -114,7 +114,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="per-client send buffer (kernel and event loop); default: the OS's",
     )
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.set_defaults(func=main)
 
 
