@@ -1,0 +1,2 @@
+"""A local Pipecat cascade (VAD -> STT -> LLM -> TTS), run in its own environment and timed
+by the same harness as the creature (``track2_voice.turn_clock``); see docs/cascade.md."""

@@ -1,0 +1,368 @@
+"""The cascade's three local services, written against Pipecat's own service base classes so
+Pipecat's aggregators, metrics and interruption handling treat them like any provider:
+
+- ``PocketsphinxSTTService``: streaming recognition (audio decoded as it arrives, on a thread),
+  the final pass at the VAD's end of speech, pushed as a finalized transcript.
+- ``RandomWeightsLLMService``: a ``transformers`` causal LM of a published shape with random
+  weights: the real compute of that model per token, not its words (see ``LLM_SHAPES``).
+- ``EspeakTTSService``: espeak-ng, one process per sentence, its audio streamed as it comes.
+
+Each one needs nothing downloaded: pocketsphinx ships its en-us model, espeak-ng its voices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import threading
+import zlib
+from collections import deque
+from collections.abc import AsyncGenerator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from pipecat.frames.frames import (
+    ErrorFrame,
+    Frame,
+    InterruptionFrame,
+    LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    TranscriptionFrame,
+    TTSAudioRawFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.llm_service import LLMService
+from pipecat.services.settings import LLMSettings, STTSettings, TTSSettings
+from pipecat.services.stt_service import STTService
+from pipecat.services.tts_service import TTSService
+from pipecat.transcriptions.language import Language
+from pipecat.utils.time import time_now_iso8601
+
+STT_RATE = 16_000
+ESPEAK_RATE = 22_050  # espeak-ng's native output rate
+
+
+# -- STT -------------------------------------------------------------------------------------
+
+
+class PocketsphinxSTTService(STTService):
+    """Streaming pocketsphinx: every chunk is decoded as it arrives (on one worker thread, so
+    a slow CPU delays only the transcript, never the pipeline); at the VAD's end of speech the
+    utterance is closed and its hypothesis pushed as the final transcript."""
+
+    PRE_ROLL_S = 0.5  # audio kept before the VAD's start, which fires start_secs late
+
+    def __init__(self, **kwargs) -> None:
+        from pocketsphinx import Decoder
+
+        super().__init__(
+            sample_rate=STT_RATE,
+            ttfs_p99_latency=0.5,
+            settings=STTSettings(model="pocketsphinx-en-us", language=Language.EN_US),
+            **kwargs,
+        )
+        self._decoder = Decoder()  # the en-us model, dictionary and LM inside the wheel
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pocketsphinx")
+        self._pre_roll: deque[bytes] = deque(maxlen=int(self.PRE_ROLL_S / 0.02))
+        self._in_utt = False
+
+    def can_generate_metrics(self) -> bool:
+        return True
+
+    async def _on_worker(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    def _start_utt(self, pre_roll: list[bytes]) -> None:
+        self._decoder.start_utt()
+        for audio in pre_roll:
+            self._decoder.process_raw(audio, False, False)
+
+    def _end_utt(self) -> str:
+        self._decoder.end_utt()
+        hyp = self._decoder.hyp()
+        return hyp.hypstr.strip() if hyp is not None else ""
+
+    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame | None, None]:
+        if self._in_utt:
+            await self._on_worker(self._decoder.process_raw, audio, False, False)
+        else:
+            self._pre_roll.append(audio)
+        yield None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        if isinstance(frame, VADUserStartedSpeakingFrame) and not self._in_utt:
+            self._in_utt = True
+            await self._on_worker(self._start_utt, list(self._pre_roll))
+            self._pre_roll.clear()
+        await super().process_frame(frame, direction)  # starts the STT TTFB at the VAD stop
+        if isinstance(frame, VADUserStoppedSpeakingFrame) and self._in_utt:
+            self._in_utt = False
+            text = await self._on_worker(self._end_utt)
+            self.request_finalize()
+            self.confirm_finalize()  # the next transcript is final: its TTFB is reported now
+            await self.push_frame(
+                TranscriptionFrame(text or "", self._user_id, time_now_iso8601(), Language.EN_US)
+            )
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        self._worker.shutdown(wait=False)
+
+
+# -- LLM -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LlmShape:
+    """The published architecture of a small chat model (its config.json), no weights."""
+
+    family: str  # "llama" or "qwen2"
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    rope_theta: float
+    tie_word_embeddings: bool
+
+
+LLM_SHAPES: dict[str, LlmShape] = {
+    "smollm2-135m": LlmShape("llama", 49152, 576, 1536, 30, 9, 3, 100000.0, True),
+    "smollm2-360m": LlmShape("llama", 49152, 960, 2560, 32, 15, 5, 100000.0, True),
+    "qwen2.5-0.5b": LlmShape("qwen2", 151936, 896, 4864, 24, 14, 2, 1000000.0, True),
+}
+
+
+def build_random_model(shape: LlmShape, seed: int):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    config_cls, model_cls = {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+    }[shape.family]
+    config = config_cls(
+        vocab_size=shape.vocab_size,
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_hidden_layers,
+        num_attention_heads=shape.num_attention_heads,
+        num_key_value_heads=shape.num_key_value_heads,
+        rope_theta=shape.rope_theta,
+        tie_word_embeddings=shape.tie_word_embeddings,
+        max_position_embeddings=8192,
+    )
+    torch.manual_seed(seed)
+    return model_cls(config).eval()
+
+
+class WordTokens:
+    """Stands in for the model's tokenizer, which would be a download. Input: one id per word
+    or punctuation mark (a real BPE gives about 1.3 per English word, so the prompt's compute is
+    close). Output: each sampled id names a word of pocketsphinx's dictionary, and every
+    ``SENTENCE_TOKENS``-th token ends a sentence, so replies have sentences of a plausible,
+    fixed length for the TTS's sentence aggregator (random weights never choose punctuation
+    on their own, and a fixed length keeps the first-sentence stage comparable across turns)."""
+
+    SENTENCE_TOKENS = 10
+
+    def __init__(self, vocab_size: int) -> None:
+        from pocketsphinx import get_model_path
+
+        words = []
+        with open(f"{get_model_path()}/en-us/cmudict-en-us.dict", encoding="utf-8") as f:
+            for line in f:
+                w = line.split(" ", 1)[0]
+                if w.isalpha() and len(w) > 2:
+                    words.append(w)
+        self.vocab_size = vocab_size
+        self.words = words
+
+    def encode(self, text: str) -> list[int]:
+        return [zlib.crc32(t.lower().encode()) % self.vocab_size for t in re.findall(r"\w+|[^\w\s]", text)]
+
+    def piece(self, token_id: int, position: int) -> str:
+        if (position + 1) % self.SENTENCE_TOKENS == 0:
+            return "."
+        return " " + self.words[token_id % len(self.words)]
+
+
+class RandomWeightsLLMService(LLMService):
+    """A local causal LM with random weights, streamed token by token from a worker thread.
+
+    TTFB is Pipecat's own (context in -> first token); an interruption stops generation at the
+    next token."""
+
+    def __init__(
+        self, shape_name: str, max_tokens: int = 24, seed: int = 0, threads: int = 0, **kwargs
+    ) -> None:
+        import torch
+
+        super().__init__(
+            settings=LLMSettings(
+                model=f"{shape_name} (random weights)",
+                system_instruction=None,
+                temperature=1.0,
+                max_tokens=max_tokens,
+                top_p=None,
+                top_k=None,
+                frequency_penalty=None,
+                presence_penalty=None,
+                seed=seed,
+                filter_incomplete_user_turns=False,
+                user_turn_completion_config=None,
+            ),
+            **kwargs,
+        )
+        if threads:
+            torch.set_num_threads(threads)
+        self.shape = LLM_SHAPES[shape_name]
+        self._model = build_random_model(self.shape, seed)
+        self._tokens = WordTokens(self.shape.vocab_size)
+        self._max_tokens = max_tokens
+        self._generator = torch.Generator().manual_seed(seed)
+        self._stop = threading.Event()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+
+    def can_generate_metrics(self) -> bool:
+        return True
+
+    def warm_up(self) -> None:
+        """One short pass so the first turn does not pay for lazy initialisation."""
+        self._generate([1, 2, 3, 4], 2, lambda _tok: None)
+
+    def prompt_ids(self, messages) -> list[int]:
+        ids: list[int] = []
+        for m in messages:
+            role = m.get("role", "") if isinstance(m, dict) else getattr(m, "role", "")
+            content = m.get("content", "") if isinstance(m, dict) else getattr(m, "content", "")
+            if isinstance(content, list):  # multi-part content: keep the text parts
+                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+            ids += self._tokens.encode(f"<|{role}|> {content}")
+        return ids or [0]
+
+    def _generate(self, ids: list[int], n: int, emit) -> None:
+        import torch
+
+        with torch.inference_mode():
+            out = self._model(input_ids=torch.tensor([ids]), use_cache=True)
+            for _ in range(n):
+                if self._stop.is_set():
+                    return
+                probs = torch.softmax(out.logits[0, -1].float(), dim=-1)
+                tok = int(torch.multinomial(probs, 1, generator=self._generator))
+                emit(tok)
+                out = self._model(input_ids=torch.tensor([[tok]]), cache=out.cache, use_cache=True)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InterruptionFrame):
+            self._stop.set()
+        if not isinstance(frame, LLMContextFrame):
+            await self.push_frame(frame, direction)
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[int | None] = asyncio.Queue()
+        self._stop.clear()
+        ids = self.prompt_ids(frame.context.get_messages())
+
+        def run() -> None:
+            try:
+                self._generate(ids, self._max_tokens, lambda t: loop.call_soon_threadsafe(queue.put_nowait, t))
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        await self.push_frame(LLMFullResponseStartFrame())
+        await self.start_processing_metrics()
+        await self.start_ttfb_metrics()
+        job = loop.run_in_executor(self._worker, run)
+        position = 0
+        try:
+            while (tok := await queue.get()) is not None:
+                if position == 0:
+                    await self.stop_ttfb_metrics()
+                await self._push_llm_text(self._tokens.piece(tok, position))
+                position += 1
+        finally:
+            self._stop.set()
+            await job
+            await self.stop_processing_metrics()
+            await self.push_frame(LLMFullResponseEndFrame())
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        self._stop.set()
+        self._worker.shutdown(wait=False)
+
+
+# -- TTS -------------------------------------------------------------------------------------
+
+
+class EspeakTTSService(TTSService):
+    """espeak-ng per sentence: its WAV on stdout is streamed in 20 ms pieces as it arrives."""
+
+    def __init__(self, voice: str = "en-us", **kwargs) -> None:
+        exe = shutil.which("espeak-ng")
+        if exe is None:
+            raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
+        super().__init__(
+            push_start_frame=True,
+            push_stop_frames=True,
+            settings=TTSSettings(model="espeak-ng", voice=voice, language=Language.EN_US),
+            **kwargs,
+        )
+        self._exe = exe
+        self._voice = voice
+        from pipecat.audio.utils import create_stream_resampler
+
+        self._resampler = create_stream_resampler()
+
+    def can_generate_metrics(self) -> bool:
+        return True
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
+        proc = await asyncio.create_subprocess_exec(
+            self._exe, "-v", self._voice, "--stdout", text,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        assert proc.stdout is not None
+        header, piece = b"", int(ESPEAK_RATE * 0.02) * 2
+        try:
+            while len(header) < 44:
+                more = await proc.stdout.read(44 - len(header))
+                if not more:
+                    break
+                header += more
+            pending = b""
+            while True:
+                data = await proc.stdout.read(piece)
+                if not data:
+                    break
+                pending += data
+                whole = len(pending) - len(pending) % 2
+                if whole == 0:
+                    continue
+                audio, pending = pending[:whole], pending[whole:]
+                await self.stop_ttfb_metrics()
+                yield TTSAudioRawFrame(
+                    audio=await self._resampler.resample(audio, ESPEAK_RATE, self.sample_rate),
+                    sample_rate=self.sample_rate,
+                    num_channels=1,
+                    context_id=context_id,
+                )
+        except Exception as e:  # a crashed espeak-ng must not end the pipeline
+            yield ErrorFrame(error=f"espeak-ng failed: {e}")
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+
+
+def pcm16(chunk: np.ndarray) -> bytes:
+    return (np.clip(chunk, -1.0, 1.0) * 32767.0).astype(np.int16).tobytes()
