@@ -20,9 +20,10 @@ import asyncio
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -42,6 +43,7 @@ class ClockSettings:
     max_wait_s: float = 10.0  # no audible reply this long after the end of speech: none
     listen_s: float = 1.0  # hear this much of a reply, then ask the system to stop it
     settle_s: float = 5.0  # then wait up to this for the system to go quiet
+    warm_up: bool = True  # play the first utterance once, untimed: first calls pay for set-up
 
 
 @dataclass
@@ -211,8 +213,8 @@ async def time_turns(
     system.listen(watch.heard)
     pacer = _Pacer(system)
     lead = int(round(settings.lead_in_s / CHUNK_S))
-    results: list[TurnTiming] = []
-    for utt in utterances:
+
+    async def one_turn(utt: Utterance) -> TurnTiming:
         for _ in range(lead):
             await pacer.feed()
         t_end = 0.0
@@ -237,9 +239,15 @@ async def time_turns(
         timing = TurnTiming(utt.name, round(utt.speech_end_s, 3), latency, system.end_turn(first))
         if not system.quiet():
             timing.detail.notes.append(f"still answering {settings.settle_s:g} s after the reply")
-        results.append(timing)
+        return timing
+
+    if settings.warm_up and utterances:
+        await one_turn(utterances[0])
+    results: list[TurnTiming] = []
+    for utt in utterances:
+        results.append(await one_turn(utt))
         if on_turn is not None:
-            on_turn(timing)
+            on_turn(results[-1])
     return results
 
 
@@ -263,7 +271,9 @@ def summarize(turns: list[TurnTiming]) -> dict:
         for t in turns:
             for name, v in getattr(t.detail, key).items():
                 names.setdefault(name, []).append(v)
-        out[key] = {n: {"p50": percentile(v, 50), "p90": percentile(v, 90)} for n, v in names.items()}
+        out[key] = {
+            n: {"p50": percentile(v, 50), "p90": percentile(v, 90)} for n, v in names.items()
+        }
     return out
 
 
@@ -288,12 +298,12 @@ def side_by_side(columns: dict[str, dict], load: tuple[float, float, float]) -> 
             )
         rows += [(f"  {n}", {c: columns[c].get(section, {}).get(n) for c in names}) for n in seen]
     rows.append(("end to end", {c: columns[c]["e2e_ms"] for c in names}))
-    head = f"{'p50 / p90 ms':32s}" + "".join(f"{c:>18s}" for c in names)
+    head = f"{'p50 / p90 ms':26s}" + "".join(f"{c:>18s}" for c in names)
     lines = [head, "-" * len(head)]
     for label, cells in rows:
-        lines.append(f"{label:32s}" + "".join(f" {_cell(cells.get(c))}" for c in names))
+        lines.append(f"{label:26s}" + "".join(f" {_cell(cells.get(c))}" for c in names))
     lines.append(
-        "answered".ljust(32)
+        "answered".ljust(26)
         + "".join(f"{columns[c]['answered']:>11d} of {columns[c]['turns']:<3d}" for c in names)
     )
     lines.append(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

@@ -21,8 +21,9 @@ from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     Frame,
     InputAudioRawFrame,
-    LLMFullResponseEndFrame,
+    InterruptionFrame,
     LLMContextFrame,
+    LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
     MetricsFrame,
@@ -120,23 +121,23 @@ class HarnessTransport(BaseTransport):
 class Stage(str, Enum):
     """The cascade's additive stages, in order; their sum is the end-to-end latency."""
 
-    TURN_WAIT = "turn end wait (VAD stop + smart turn + STT final)"
-    LLM_TTFT = "LLM first token"
-    FIRST_SENTENCE = "LLM first sentence"
-    TTS_FIRST_AUDIO = "TTS first audio"
-    PLAYOUT = "to the speaker"
+    TURN_WAIT = "turn end wait"  # end of speech -> the user's turn reaches the LLM
+    LLM_TTFT = "LLM first token"  # -> the LLM's first token
+    FIRST_SENTENCE = "LLM first sentence"  # -> the first sentence reaches the TTS
+    TTS_FIRST_AUDIO = "TTS first audio"  # -> the TTS's first audio
+    PLAYOUT = "to the speaker"  # -> its first audible sample starts to play
 
 
 class Metric(str, Enum):
-    """Pipecat's own metrics frames, as reported by the services."""
+    """Pipecat's own metrics frames (and the VAD's stop), as the services report them."""
 
-    VAD_STOP = "VAD stop (after end of speech)"
-    STT_TTFB = "STT TTFB (speech end -> final)"
-    SMART_TURN = "smart turn inference"
-    LLM_TTFB = "LLM TTFB"
-    LLM_PROCESSING = "LLM processing (whole reply)"
-    TEXT_AGGREGATION = "sentence aggregation"
-    TTS_TTFB = "TTS TTFB"
+    VAD_STOP = "VAD stop"  # end of speech -> VADUserStoppedSpeakingFrame
+    STT_TTFB = "STT TTFB"  # Pipecat: speech end (VAD stop - stop_secs) -> final transcript
+    SMART_TURN = "smart turn inference"  # TurnMetricsData.e2e_processing_time_ms
+    LLM_TTFB = "LLM TTFB"  # context in -> first token
+    LLM_PROCESSING = "LLM whole reply"  # ProcessingMetricsData of the LLM
+    TEXT_AGGREGATION = "sentence aggregation"  # first token -> first sentence
+    TTS_TTFB = "TTS TTFB"  # sentence in -> first audio
 
 
 class Mark(Enum):
@@ -206,6 +207,8 @@ class StageObserver(BaseObserver):
             self.llm_running = True
         elif isinstance(frame, LLMFullResponseEndFrame) and src is self._llm:
             self.llm_running = False
+        elif isinstance(frame, InterruptionFrame):  # a cancelled reply pushes no end frame
+            self.llm_running = False
         elif isinstance(frame, BotStartedSpeakingFrame):
             self.bot_speaking = True
         elif isinstance(frame, BotStoppedSpeakingFrame):
@@ -219,7 +222,9 @@ class StageObserver(BaseObserver):
                 elif isinstance(d, TextAggregationMetricsData):
                     log.aggregation.append((d.value, t))
                 elif isinstance(d, TurnMetricsData):
-                    log.turn_checks.append((d.is_complete, d.probability, d.e2e_processing_time_ms, t))
+                    log.turn_checks.append(
+                        (d.is_complete, d.probability, d.e2e_processing_time_ms, t)
+                    )
 
     def take_turn(
         self, utt: Utterance, t_end: float, first_audio_t: float | None, names: dict[str, str]

@@ -49,7 +49,12 @@ class CascadeSystem:
     rate = IN_RATE
 
     def __init__(self, transport, observer, context, names: dict[str, str]) -> None:
-        self.transport, self.observer, self.context, self.names = transport, observer, context, names
+        self.transport, self.observer, self.context, self.names = (
+            transport,
+            observer,
+            context,
+            names,
+        )
         self._turn: tuple[Utterance, float] | None = None
 
     def listen(self, heard) -> None:
@@ -186,7 +191,9 @@ def _version(dist: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     from benchmarks.cascade.services import LLM_SHAPES
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--input", nargs="+", required=True, help="utterance audio files")
     ap.add_argument("--json", required=True, help="where to write the turns")
     ap.add_argument("--llm-shape", choices=sorted(LLM_SHAPES), default="smollm2-135m")

@@ -185,7 +185,10 @@ class WordTokens:
         self.words = words
 
     def encode(self, text: str) -> list[int]:
-        return [zlib.crc32(t.lower().encode()) % self.vocab_size for t in re.findall(r"\w+|[^\w\s]", text)]
+        return [
+            zlib.crc32(t.lower().encode()) % self.vocab_size
+            for t in re.findall(r"\w+|[^\w\s]", text)
+        ]
 
     def piece(self, token_id: int, position: int) -> str:
         if (position + 1) % self.SENTENCE_TOKENS == 0:
@@ -235,7 +238,7 @@ class RandomWeightsLLMService(LLMService):
 
     def warm_up(self) -> None:
         """One short pass so the first turn does not pay for lazy initialisation."""
-        self._generate([1, 2, 3, 4], 2, lambda _tok: None)
+        self._generate([1, 2, 3, 4], 2, lambda _tok: None, threading.Event())
 
     def prompt_ids(self, messages) -> list[int]:
         ids: list[int] = []
@@ -247,13 +250,13 @@ class RandomWeightsLLMService(LLMService):
             ids += self._tokens.encode(f"<|{role}|> {content}")
         return ids or [0]
 
-    def _generate(self, ids: list[int], n: int, emit) -> None:
+    def _generate(self, ids: list[int], n: int, emit, stop: threading.Event) -> None:
         import torch
 
         with torch.inference_mode():
             out = self._model(input_ids=torch.tensor([ids]), use_cache=True)
             for _ in range(n):
-                if self._stop.is_set():
+                if stop.is_set():
                     return
                 probs = torch.softmax(out.logits[0, -1].float(), dim=-1)
                 tok = int(torch.multinomial(probs, 1, generator=self._generator))
@@ -269,19 +272,22 @@ class RandomWeightsLLMService(LLMService):
             return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[int | None] = asyncio.Queue()
-        self._stop.clear()
+        stop = self._stop = threading.Event()  # this reply's own: a new one never revives it
         ids = self.prompt_ids(frame.context.get_messages())
+
+        def emit(tok: int) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, tok)
 
         def run() -> None:
             try:
-                self._generate(ids, self._max_tokens, lambda t: loop.call_soon_threadsafe(queue.put_nowait, t))
+                self._generate(ids, self._max_tokens, emit, stop)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
         await self.push_frame(LLMFullResponseStartFrame())
         await self.start_processing_metrics()
         await self.start_ttfb_metrics()
-        job = loop.run_in_executor(self._worker, run)
+        loop.run_in_executor(self._worker, run)
         position = 0
         try:
             while (tok := await queue.get()) is not None:
@@ -289,11 +295,10 @@ class RandomWeightsLLMService(LLMService):
                     await self.stop_ttfb_metrics()
                 await self._push_llm_text(self._tokens.piece(tok, position))
                 position += 1
-        finally:
-            self._stop.set()
-            await job
-            await self.stop_processing_metrics()
-            await self.push_frame(LLMFullResponseEndFrame())
+        finally:  # interrupted (cancelled) or done: the worker stops at its next token
+            stop.set()
+        await self.stop_processing_metrics()
+        await self.push_frame(LLMFullResponseEndFrame())
 
     async def cleanup(self) -> None:
         await super().cleanup()

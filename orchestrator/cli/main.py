@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.commands.report",
     "orchestrator.cli.commands.replay",
     "orchestrator.cli.commands.model_server",
+    "orchestrator.cli.commands.cascade",
 ]
 
 
