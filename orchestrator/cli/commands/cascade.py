@@ -72,6 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, what in CLOCK_FLAGS.items():
         clock.add_argument("--" + name.removesuffix("_s").replace("_", "-"), dest=name,
                            type=float, metavar="N", help=what)  # fmt: skip
+    clock.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                       help="time the first utterance cold (default: play it once untimed first)")  # fmt: skip
     creature = p.add_argument_group(
         "the creature (--against creature; default: mlx with a tiny random checkpoint)"
     )
@@ -112,7 +114,7 @@ def main(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         return _fail(f"--max-tokens {args.max_tokens}: expected a positive number")
     given = {f: getattr(args, f) for f in CLOCK_FLAGS if getattr(args, f) is not None}
-    settings = ClockSettings(**given)
+    settings = ClockSettings(**given, warm_up=args.warm_up)
     cfg = config_from_args(args)
     env_dir = Path(args.venv).expanduser() if args.venv else default_venv(cfg.phone.state_dir)
     try:
