@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, creature, espeak_wav, require, require_module
+from tests.slow_support import wait_until
 from track2_voice.turn_clock import (
     CHUNK_S,
     ClockSettings,
@@ -182,3 +183,88 @@ def test_cascade_and_creature_end_to_end_on_one_harness(tmp_path):
     assert len(report["machine"]["load"]["before"]) == 3
     for label in ["turn end wait", "LLM TTFB", "model step", "end to end", "load average"]:
         assert label in r.stdout
+
+
+class OpenAIPeer:
+    """A test peer written from OpenAI's public Chat Completions streaming format: GET
+    /v1/models, and POST /v1/chat/completions answering with server-sent ``chat.completion.chunk``
+    events. It records each request, so a test sees what the cascade sent."""
+
+    REPLY = ["Sure", ", I can", " do that.", " Here", " it is."]
+
+    def __init__(self) -> None:
+        import threading
+
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse, StreamingResponse
+        from starlette.routing import Route
+
+        self.requests: list[dict] = []
+
+        async def models(_request: Request) -> JSONResponse:
+            return JSONResponse({"object": "list", "data": [{"id": "peer", "object": "model"}]})
+
+        async def chat(request: Request) -> StreamingResponse:
+            self.requests.append(await request.json())
+
+            async def events():
+                for i, piece in enumerate(self.REPLY):
+                    delta = (
+                        {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+                    )
+                    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0,
+                             "model": "peer", "choices": [{"index": 0, "delta": delta,
+                                                           "finish_reason": None}]}  # fmt: skip
+                    yield f"data: {json.dumps(chunk)}\n\n"
+                    await asyncio.sleep(0.02)
+                yield "data: [DONE]\n\n"
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        app = Starlette(
+            routes=[
+                Route("/v1/models", models),
+                Route("/v1/chat/completions", chat, methods=["POST"]),
+            ]
+        )
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
+        self.server.install_signal_handlers = lambda: None
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_until(lambda: self.server.started, what="OpenAI-compatible peer")
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/v1"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+
+
+def test_cascade_with_an_openai_compatible_server(tmp_path):
+    """--llm-url goes through Pipecat's own OpenAILLMService: the transcript reaches the
+    server as the user's message, the streamed reply is spoken, the stages are all there."""
+    env = cascade_venv()
+    peer = OpenAIPeer()
+    try:
+        out = tmp_path / "cascade.json"
+        r = creature(
+            "cascade", "--venv", str(env), "--json", str(out), "--no-warm-up",
+            "--input", str(UTTERANCES / SHORT[0]), "--lead-in", "0.3", "--listen", "0.2",
+            "--max-wait", "15", "--llm-url", peer.url, "--llm-model", "peer",
+            timeout=180,
+        )  # fmt: skip
+    finally:
+        peer.stop()
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    (turn,) = json.loads(out.read_text())["cascade"]["turns"]
+    assert turn["latency_ms"] is not None, turn["detail"]["notes"]
+    assert list(turn["detail"]["stages_ms"]) == CASCADE_STAGES
+    assert turn["detail"]["reply"].startswith("Sure, I can do that.")
+    (req,) = peer.requests
+    assert req["model"] == "peer" and req["stream"] is True
+    said = [m["content"] for m in req["messages"] if m["role"] == "user"]
+    assert said and said[-1].strip() == turn["detail"]["transcript"].strip()
