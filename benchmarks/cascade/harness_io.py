@@ -48,7 +48,7 @@ from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 
 from benchmarks.cascade.services import pcm16
-from track2_voice.turn_clock import TurnDetail, Utterance
+from track2_voice.turn_clock import TurnDetail
 
 Heard = Callable[[np.ndarray, int, float], None]
 
@@ -227,10 +227,11 @@ class StageObserver(BaseObserver):
                     )
 
     def take_turn(
-        self, utt: Utterance, t_end: float, first_audio_t: float | None, names: dict[str, str]
+        self, t_end: float, first_audio_t: float | None, names: dict[str, str]
     ) -> TurnDetail:
         """Split the turn that ended into stages, and say what was odd about it."""
         log, self.log = self.log, _TurnLog()
+        self._seen.clear()
         detail = TurnDetail()
 
         def first(mark: Mark, after: float) -> _Event | None:

@@ -80,8 +80,8 @@ class CascadeSystem:
 
     def end_turn(self, first_audio_t: float | None) -> TurnDetail:
         assert self._turn is not None
-        utt, t_end = self._turn
-        detail = self.observer.take_turn(utt, t_end, first_audio_t, self.names)
+        _utt, t_end = self._turn
+        detail = self.observer.take_turn(t_end, first_audio_t, self.names)
         # every utterance opens a fresh conversation, so turns are comparable
         self.context.set_messages([{"role": "system", "content": SYSTEM_PROMPT}])
         return detail
@@ -203,12 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--settings", default="{}", help="harness settings as JSON (ClockSettings)")
+    ap.add_argument("--log-level", default="WARNING", help="Pipecat's log level")
     args = ap.parse_args(argv)
 
     from loguru import logger
 
     logger.remove()
-    logger.add(sys.stderr, level=os.environ.get("CASCADE_LOG_LEVEL", "WARNING"))
+    logger.add(sys.stderr, level=args.log_level)
     settings = ClockSettings(**json.loads(args.settings))
     utterances = [load_utterance(p, IN_RATE, settings.speech_db) for p in args.input]
     report = asyncio.run(run(args, utterances, settings))

@@ -13,6 +13,7 @@ Each one needs nothing downloaded: pocketsphinx ships its en-us model, espeak-ng
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import threading
@@ -21,6 +22,7 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from pipecat.frames.frames import (
@@ -132,11 +134,15 @@ class LlmShape:
     tie_word_embeddings: bool
 
 
-LLM_SHAPES: dict[str, LlmShape] = {
-    "smollm2-135m": LlmShape("llama", 49152, 576, 1536, 30, 9, 3, 100000.0, True),
-    "smollm2-360m": LlmShape("llama", 49152, 960, 2560, 32, 15, 5, 100000.0, True),
-    "qwen2.5-0.5b": LlmShape("qwen2", 151936, 896, 4864, 24, 14, 2, 1000000.0, True),
-}
+SHAPES_FILE = Path(__file__).with_name("llm_shapes.json")
+
+
+def load_shapes(path: Path = SHAPES_FILE) -> dict[str, LlmShape]:
+    data = json.loads(path.read_text())
+    return {name: LlmShape(**v) for name, v in data.items() if not name.startswith("_")}
+
+
+LLM_SHAPES = load_shapes()
 
 
 def build_random_model(shape: LlmShape, seed: int):

@@ -14,11 +14,21 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
+from orchestrator.cascade_env import CASCADE_DIR
+from orchestrator.commands.bench import DEFAULT_UTTERANCES
 from orchestrator.commands.common import add_backend_options, add_config_options, config_from_args
 
-DEFAULT_UTTERANCES = Path(__file__).resolve().parents[2] / "benchmarks" / "utterances"
 ANY_OUTPUT_DB = -200.0  # below digital silence's -120: every output window is "audible"
-LLM_SHAPES = ("smollm2-135m", "smollm2-360m", "qwen2.5-0.5b")  # benchmarks/cascade/services.py
+
+
+def llm_shapes() -> list[str]:
+    """The shapes benchmarks/cascade/llm_shapes.json offers (none outside a source checkout)."""
+    path = CASCADE_DIR / "llm_shapes.json"
+    return (
+        [n for n in json.loads(path.read_text()) if not n.startswith("_")] if path.exists() else []
+    )
+
+
 # harness flags -> ClockSettings fields (track2_voice/turn_clock.py holds the defaults)
 CLOCK_FLAGS = {
     "speech_db": "input windows louder than this (dBFS) are speech",
@@ -56,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", metavar="FILE", default="cascade.json", help="where to write results")
     llm = p.add_argument_group("the cascade's LLM")
-    llm.add_argument("--llm-shape", choices=LLM_SHAPES, default="smollm2-135m",
+    llm.add_argument("--llm-shape", choices=llm_shapes(), default="smollm2-135m",
                      help="local model shape, random weights (default smollm2-135m)")  # fmt: skip
     llm.add_argument("--llm-url", metavar="URL",
                      help="an OpenAI-compatible endpoint instead, e.g. http://127.0.0.1:8000/v1")  # fmt: skip
@@ -102,7 +112,7 @@ def check_llm_url(url: str) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from orchestrator.cascade_env import CASCADE_DIR, ROOT, CascadeEnvError, default_venv, ensure
+    from orchestrator.cascade_env import ROOT, CascadeEnvError, default_venv, ensure
     from track2_voice.turn_clock import ClockSettings, find_utterances
 
     try:
@@ -130,6 +140,7 @@ def main(args: argparse.Namespace) -> int:
         cmd = [str(python), str(CASCADE_DIR / "run.py"), "--json", str(out)]
         cmd += ["--input", *map(str, files), "--settings", json.dumps(asdict(settings))]
         cmd += ["--llm-shape", args.llm_shape, "--max-tokens", str(args.max_tokens)]
+        cmd += ["--log-level", "DEBUG" if args.verbose else "WARNING"]
         if args.llm_url:
             cmd += ["--llm-url", args.llm_url, "--llm-model", args.llm_model]
             cmd += ["--llm-key-env", args.llm_key_env] if args.llm_key_env else []
