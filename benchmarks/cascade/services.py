@@ -16,6 +16,7 @@ import asyncio
 import json
 import re
 import shutil
+import subprocess
 import threading
 import zlib
 from collections import deque
@@ -330,7 +331,9 @@ class RandomWeightsLLMService(LLMService):
 
 
 class EspeakTTSService(TTSService):
-    """espeak-ng per sentence: its WAV on stdout is streamed in 20 ms pieces as it arrives."""
+    """espeak-ng per sentence: its WAV on stdout is streamed in ~20 ms pieces as it arrives.
+    The process runs on a worker thread (``subprocess``, not asyncio's child watcher), and an
+    interrupted sentence kills it at the next piece."""
 
     def __init__(self, voice: str = "en-us", **kwargs) -> None:
         exe = shutil.which("espeak-ng")
@@ -342,8 +345,8 @@ class EspeakTTSService(TTSService):
             settings=TTSSettings(model="espeak-ng", voice=voice, language=Language.EN_US),
             **kwargs,
         )
-        self._exe = exe
-        self._voice = voice
+        self._cmd = [exe, "-v", voice, "--stdout"]
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="espeak")
         from pipecat.audio.utils import create_stream_resampler
 
         self._resampler = create_stream_resampler()
@@ -351,29 +354,37 @@ class EspeakTTSService(TTSService):
     def can_generate_metrics(self) -> bool:
         return True
 
-    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
-        proc = await asyncio.create_subprocess_exec(
-            self._exe, "-v", self._voice, "--stdout", text,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        header, piece = b"", int(ESPEAK_RATE * 0.02) * 2
-        try:
-            while len(header) < 44:
-                more = await proc.stdout.read(44 - len(header))
-                if not more:
-                    break
-                header += more
+    def _speak(self, text: str, emit, stop: threading.Event) -> None:
+        piece = int(ESPEAK_RATE * 0.02) * 2
+        with subprocess.Popen(
+            [*self._cmd, text], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        ) as proc:
+            assert proc.stdout is not None
+            proc.stdout.read(44)  # the WAV header (espeak-ng's is always 44 bytes)
             pending = b""
-            while True:
-                data = await proc.stdout.read(piece)
-                if not data:
-                    break
+            while not stop.is_set() and (data := proc.stdout.read1(piece)):
                 pending += data
                 whole = len(pending) - len(pending) % 2
-                if whole == 0:
-                    continue
-                audio, pending = pending[:whole], pending[whole:]
+                if whole:
+                    emit(pending[:whole])
+                    pending = pending[whole:]
+            if stop.is_set():
+                proc.kill()
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        stop = threading.Event()
+
+        def run() -> None:
+            try:
+                self._speak(text, lambda b: loop.call_soon_threadsafe(queue.put_nowait, b), stop)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        job = loop.run_in_executor(self._worker, run)
+        try:
+            while (audio := await queue.get()) is not None:
                 await self.stop_ttfb_metrics()
                 yield TTSAudioRawFrame(
                     audio=await self._resampler.resample(audio, ESPEAK_RATE, self.sample_rate),
@@ -381,12 +392,15 @@ class EspeakTTSService(TTSService):
                     num_channels=1,
                     context_id=context_id,
                 )
-        except Exception as e:  # a crashed espeak-ng must not end the pipeline
+            await job  # raises what the worker raised
+        except OSError as e:  # espeak-ng could not run: an error frame, the pipeline goes on
             yield ErrorFrame(error=f"espeak-ng failed: {e}")
         finally:
-            if proc.returncode is None:
-                proc.kill()
-            await proc.wait()
+            stop.set()
+
+    async def cleanup(self) -> None:
+        await super().cleanup()
+        self._worker.shutdown(wait=False)
 
 
 def pcm16(chunk: np.ndarray) -> bytes:
