@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -123,6 +125,15 @@ def main(args: argparse.Namespace) -> int:
         return _fail(why)
     if args.max_tokens < 1:
         return _fail(f"--max-tokens {args.max_tokens}: expected a positive number")
+    if not args.setup_only and shutil.which("espeak-ng") is None:
+        return _fail("espeak-ng is not installed (the cascade's TTS): apt-get install espeak-ng")
+    tiny = args.against == "creature" and args.backend is None and not args.hf_repo
+    tiny = tiny and not args.setup_only
+    if tiny and importlib.util.find_spec("moshi_mlx") is None:
+        return _fail(
+            "--against creature runs a tiny MLX checkpoint, but moshi_mlx is not installed "
+            '(pip install -e ".[mlx]"), or name --backend / --hf-repo'
+        )
     given = {f: getattr(args, f) for f in CLOCK_FLAGS if getattr(args, f) is not None}
     settings = ClockSettings(**given, warm_up=args.warm_up)
     cfg = config_from_args(args)
