@@ -17,7 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # CI=true (or 1 / yes, any case), as CI services set it: everything must be installed there
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 # the creature's state directory (outbox, records, secrets) defaults to $XDG_STATE_HOME/creature:
-# tests and the CLI runs they start must never touch the user's own
+# tests and the CLI runs they start must never touch the user's own (the cascade's environment,
+# built there by .ci/install, is only run, found through USER_XDG_STATE_HOME; kept in the
+# environment because this file is imported twice, as conftest and as tests.conftest)
+USER_XDG_STATE_HOME = (
+    os.environ.setdefault("CREATURE_TEST_USER_XDG_STATE_HOME", os.environ.get("XDG_STATE_HOME", ""))
+    or None
+)
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="creature-test-state-")
 # moshi compiles a few small ops with torch.compile on first use, which costs seconds for
 # every new batch shape on a CPU and nothing the tests check; they run eager (set before

@@ -1,4 +1,4 @@
-"""The cascade baseline and the shared harness (``creature cascade``, ``track2_voice.turn_clock``).
+"""The cascade baseline and the shared harness (``creature cascade``, ``track2_voice.devtools.turn_clock``).
 
 The end-to-end test runs the real command: its Pipecat pipeline in the cascade's own
 environment (built by ``.ci/install`` with ``creature cascade --setup-only``; in CI a missing
@@ -15,9 +15,16 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, creature, espeak_wav, require, require_module
+from tests.conftest import (
+    ROOT,
+    USER_XDG_STATE_HOME,
+    creature,
+    espeak_wav,
+    require,
+    require_module,
+)
 from tests.slow_support import wait_until
-from track2_voice.turn_clock import (
+from track2_voice.devtools.turn_clock import (
     CHUNK_S,
     ClockSettings,
     TurnDetail,
@@ -137,21 +144,29 @@ def test_bad_input_is_one_clear_line_and_exit_2(args, expected, tmp_path):
     assert not (tmp_path / "never-built").exists()  # checked before building anything
 
 
-def cascade_venv():
-    from orchestrator.cascade_env import default_venv, is_ready
-    from orchestrator.config import load_config
+@pytest.fixture
+def cascade_venv(monkeypatch):
+    """The environment ``.ci/install`` built in the user's state directory (the tests' own
+    state directory is a fresh temporary one)."""
+    from orchestrator.cli.cascade_env import default_venv, is_ready
+    from orchestrator.state_dir import default_state_dir
 
-    env = default_venv(load_config().phone.state_dir)
+    if USER_XDG_STATE_HOME is None:
+        monkeypatch.delenv("XDG_STATE_HOME")
+    else:
+        monkeypatch.setenv("XDG_STATE_HOME", USER_XDG_STATE_HOME)
+    env = default_venv(default_state_dir())
+    monkeypatch.undo()
     require(is_ready(env), f"the cascade environment at {env} (creature cascade --setup-only)")
     return env
 
 
-def test_cascade_and_creature_end_to_end_on_one_harness(tmp_path):
+def test_cascade_and_creature_end_to_end_on_one_harness(tmp_path, cascade_venv):
     """The real command: three utterances through the Pipecat cascade (every stage and
     Pipecat's own metrics present, stages adding up to the end-to-end figure, transcripts
     recorded), then through the creature's fast loop, timed by the same harness settings."""
     require_module("moshi_mlx")
-    env = cascade_venv()
+    env = cascade_venv
     out = tmp_path / "cascade.json"
     r = creature(
         "cascade", "--venv", str(env), "--against", "creature", "--json", str(out),
@@ -244,10 +259,10 @@ class OpenAIPeer:
         self.thread.join(5)
 
 
-def test_cascade_with_an_openai_compatible_server(tmp_path):
+def test_cascade_with_an_openai_compatible_server(tmp_path, cascade_venv):
     """--llm-url goes through Pipecat's own OpenAILLMService: the transcript reaches the
     server as the user's message, the streamed reply is spoken, the stages are all there."""
-    env = cascade_venv()
+    env = cascade_venv
     peer = OpenAIPeer()
     try:
         out = tmp_path / "cascade.json"

@@ -48,7 +48,7 @@ from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 
 from benchmarks.cascade.services import pcm16
-from track2_voice.turn_clock import TurnDetail
+from track2_voice.devtools.turn_clock import TurnDetail
 
 Heard = Callable[[np.ndarray, int, float], None]
 

@@ -4,7 +4,7 @@
 
 Runs in the cascade's own environment (Pipecat needs newer aiohttp and huggingface-hub than
 the creature's moshi_mlx allows), with the repository on PYTHONPATH for the harness
-(``track2_voice.turn_clock``). Pipeline: harness mic -> pocketsphinx STT -> Pipecat's user
+(``track2_voice.devtools.turn_clock``). Pipeline: harness mic -> pocketsphinx STT -> Pipecat's user
 aggregator (Silero VAD + smart-turn v3, both inside the pipecat wheel) -> LLM (random-weight
 ``transformers`` model of a named shape, or any OpenAI-compatible server) -> espeak-ng TTS ->
 harness speaker -> assistant aggregator. Prints one line per turn, writes JSON.
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from track2_voice.turn_clock import (  # noqa: E402
+from track2_voice.devtools.turn_clock import (  # noqa: E402
     ClockSettings,
     TurnDetail,
     TurnTiming,
@@ -43,7 +43,7 @@ SYSTEM_PROMPT = (
 
 
 class CascadeSystem:
-    """The pipeline as the harness sees it (``track2_voice.turn_clock.TurnSystem``)."""
+    """The pipeline as the harness sees it (``track2_voice.devtools.turn_clock.TurnSystem``)."""
 
     name = "cascade"
     rate = IN_RATE

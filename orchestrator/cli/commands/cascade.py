@@ -16,9 +16,13 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
-from orchestrator.cascade_env import CASCADE_DIR
-from orchestrator.commands.bench import DEFAULT_UTTERANCES
-from orchestrator.commands.common import add_backend_options, add_config_options, config_from_args
+from orchestrator.cli.cascade_env import CASCADE_DIR
+from orchestrator.cli.commands.bench import DEFAULT_UTTERANCES
+from orchestrator.cli.commands.common import (
+    add_backend_options,
+    add_config_options,
+    config_from_args,
+)
 
 ANY_OUTPUT_DB = -200.0  # below digital silence's -120: every output window is "audible"
 
@@ -31,7 +35,7 @@ def llm_shapes() -> list[str]:
     )
 
 
-# harness flags -> ClockSettings fields (track2_voice/turn_clock.py holds the defaults)
+# harness flags -> ClockSettings fields (track2_voice/devtools/turn_clock.py holds the defaults)
 CLOCK_FLAGS = {
     "speech_db": "input windows louder than this (dBFS) are speech",
     "audible_db": "output windows louder than this (dBFS) are the reply",
@@ -77,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     llm.add_argument("--max-tokens", type=int, default=24, help="reply length cap in tokens")
     env = p.add_argument_group("the cascade's environment")
     env.add_argument("--venv", metavar="DIR",
-                     help="where it lives (default: <phone.state_dir>/cascade-venv)")  # fmt: skip
+                     help="where it lives (default: <state_dir>/cascade-venv)")  # fmt: skip
     env.add_argument("--setup-only", action="store_true", help="build it, then exit")
     env.add_argument("--rebuild", action="store_true", help="build it afresh")
     clock = p.add_argument_group("the harness")
@@ -114,8 +118,9 @@ def check_llm_url(url: str) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from orchestrator.cascade_env import ROOT, CascadeEnvError, default_venv, ensure
-    from track2_voice.turn_clock import ClockSettings, find_utterances
+    from orchestrator.cli.cascade_env import ROOT, CascadeEnvError, default_venv, ensure
+    from orchestrator.state_dir import state_dir
+    from track2_voice.devtools.turn_clock import ClockSettings, find_utterances
 
     try:
         files = find_utterances(args.input)
@@ -137,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
     given = {f: getattr(args, f) for f in CLOCK_FLAGS if getattr(args, f) is not None}
     settings = ClockSettings(**given, warm_up=args.warm_up)
     cfg = config_from_args(args)
-    env_dir = Path(args.venv).expanduser() if args.venv else default_venv(cfg.phone.state_dir)
+    env_dir = Path(args.venv).expanduser() if args.venv else default_venv(state_dir(cfg.state_dir))
     try:
         python = ensure(env_dir, lambda line: print(line, flush=True), rebuild=args.rebuild)
     except CascadeEnvError as e:
@@ -172,7 +177,7 @@ def main(args: argparse.Namespace) -> int:
         load["after_creature"] = os.getloadavg()
     report["machine"] = {"cpus": os.cpu_count(), "load": load}
 
-    from track2_voice.turn_clock import side_by_side
+    from track2_voice.devtools.turn_clock import side_by_side
 
     print()
     for name, part in (("cascade", cascade), ("creature", report.get("creature"))):
@@ -189,15 +194,15 @@ def run_creature(args, cfg, files: list[Path], settings) -> dict:
     """The creature's fast loop through the same harness; a tiny random checkpoint unless the
     user named a backend or a checkpoint."""
     from track2_voice.backends import create_backend
+    from track2_voice.devtools.turn_clock import load_utterance, summarize
+    from track2_voice.devtools.turn_creature import time_creature
     from track2_voice.frames import SAMPLE_RATE
-    from track2_voice.turn_clock import load_utterance, summarize
-    from track2_voice.turn_creature import time_creature
 
     utterances = [load_utterance(f, SAMPLE_RATE, settings.speech_db) for f in files]
     voice = cfg.voice
     with tempfile.TemporaryDirectory(prefix="creature-tiny-") as tmp:
         if args.backend is None and not args.hf_repo:
-            from track2_voice.checkpoint_mlx import write_tiny_mlx_checkpoint
+            from track2_voice.devtools.checkpoint_mlx import write_tiny_mlx_checkpoint
 
             write_tiny_mlx_checkpoint(Path(tmp), dim=128, layers=2, seed=0)
             voice = voice.model_copy(

@@ -1,4 +1,4 @@
-"""The creature as a system under the shared harness (``track2_voice.turn_clock``).
+"""The creature as a system under the shared harness (``track2_voice.devtools.turn_clock``).
 
 The real fast loop runs on its own thread with the configured backend (replay, mlx, torch or
 remote). The harness's 20 ms chunks go in through ``ClockSource.push`` (the seam browser
@@ -16,12 +16,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from track2_voice.audio_io import AudioSink, ClockSource
+from track2_voice.audio.devices import AudioSink, ClockSource
 from track2_voice.backends.base import Backend
 from track2_voice.config import VoiceConfig
-from track2_voice.frames import SAMPLE_RATE
-from track2_voice.loop import FastLoop
-from track2_voice.turn_clock import (
+from track2_voice.devtools.turn_clock import (
     ClockSettings,
     TurnDetail,
     TurnTiming,
@@ -29,6 +27,8 @@ from track2_voice.turn_clock import (
     percentile,
     time_turns,
 )
+from track2_voice.frames import SAMPLE_RATE
+from track2_voice.loop import FastLoop
 
 MODEL_STEP = "model step (per 80 ms frame)"
 

@@ -3,7 +3,7 @@
 Pipecat >= 1.13 needs aiohttp >= 3.14 and transformers 5 needs huggingface-hub >= 1.5;
 moshi_mlx 0.3.0 pins aiohttp < 3.12 and huggingface-hub < 1.0. The two cannot share an
 environment (unpinned, pip quietly falls back to pipecat 1.12), so the cascade gets a virtual
-environment of its own under the state directory, with its pins in
+environment of its own in the state directory, with its pins in
 ``benchmarks/cascade/requirements.txt`` and ``constraints.txt``. The creature never imports
 it: ``creature cascade`` runs that environment's python as a subprocess.
 """
@@ -18,7 +18,7 @@ import venv
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CASCADE_DIR = ROOT / "benchmarks" / "cascade"
 REQUIREMENTS = CASCADE_DIR / "requirements.txt"
 CONSTRAINTS = CASCADE_DIR / "constraints.txt"
@@ -33,8 +33,9 @@ class CascadeEnvError(Exception):
     """The cascade environment cannot be found or built (one clear line for the user)."""
 
 
-def default_venv(state_dir: str | Path) -> Path:
-    return Path(state_dir).expanduser() / VENV_NAME
+def default_venv(state_dir: Path) -> Path:
+    """Inside the project's one state directory (``orchestrator.state_dir``)."""
+    return state_dir / VENV_NAME
 
 
 def venv_python(env: Path) -> Path:

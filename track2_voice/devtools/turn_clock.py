@@ -27,7 +27,7 @@ from typing import Protocol
 
 import numpy as np
 
-from track2_voice.audio_io import load_audio
+from track2_voice.audio.devices import load_audio
 from track2_voice.frames import SAMPLE_RATE
 
 CHUNK_S = 0.020  # what the harness hands the system at a time, as a 20 ms mic callback would
