@@ -157,7 +157,7 @@ def cascade_venv(monkeypatch):
         monkeypatch.setenv("XDG_STATE_HOME", USER_XDG_STATE_HOME)
     env = default_venv(default_state_dir())
     monkeypatch.undo()
-    require(is_ready(env), f"the cascade environment at {env} (creature cascade --setup-only)")
+    require(f"the cascade environment at {env}", is_ready(env), "creature cascade --setup-only")
     return env
 
 
