@@ -211,7 +211,8 @@ def test_metrics_move_as_the_demo_runs_and_need_the_token(demo) -> None:
     assert at(last, "creature_intent_to_call_seconds_count") == 1
     assert at(last, "creature_robot_connects_total") == 1
     assert max(at(i, "creature_robots_connected") for i in range(len(w.scrapes))) == 1
-    assert at(last, "creature_voice_sessions") == 1
+    # the last scrape may come after the session ended: the gauge was 1 while it ran
+    assert max(at(i, "creature_voice_sessions") for i in range(len(w.scrapes))) == 1
     assert at(last, "creature_consumer_dropped_events_total", consumer="metrics") == 0
     # the last scrape's frame count is at most what the record holds
     assert at(last, "creature_frames_total") <= sum(x["kind"] == "frame" for x in rec)
