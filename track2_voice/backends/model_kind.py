@@ -24,8 +24,14 @@ from track2_voice.config import SamplingConfig
 from track2_voice.texttap import EOS_ID
 
 CFG_COEF = 1.0  # Hibiki-Zero's published server and generator use no guidance
+CONDITION = "very_good"  # the description every Hibiki stream is conditioned on
 # config.json key -> SamplingConfig field, for the keys LMGen takes from lm_gen_config
-LM_GEN_KEYS = {"temp": "temp", "temp_text": "temp_text", "top_k": "top_k", "top_k_text": "top_k_text"}
+LM_GEN_KEYS = {
+    "temp": "temp",
+    "temp_text": "temp_text",
+    "top_k": "top_k",
+    "top_k_text": "top_k_text",
+}
 
 
 class ModelKind(str, Enum):
@@ -77,3 +83,23 @@ def sampling_for(cfg: SamplingConfig, lm_gen_config: dict[str, Any] | None) -> S
 def is_end_of_passage(token_id: int | None, kind: ModelKind) -> bool:
     """The translation model closed a passage (its EOS); never shown as text."""
     return kind.translates and token_id == EOS_ID
+
+
+# What moshi_mlx 0.3.0 builds whatever config.json says (its ``LmConfig.from_config_dict``):
+# Hibiki 1B/2B fit, Hibiki-Zero does not. config.json key -> the one value it honours.
+MLX_LAYOUT: dict[str, Any] = {
+    "kv_repeat": 1,
+    "depformer_kv_repeat": 1,
+    "positional_embedding": "rope",
+    "hidden_scale": 4.125,
+    "depformer_norm": None,
+}
+
+
+def mlx_unsupported(config: dict[str, Any]) -> list[str]:
+    """The config.json settings moshi_mlx cannot run, as ``key value`` (empty: it can)."""
+    return [
+        f"{key} {config[key]!r}"
+        for key, honoured in MLX_LAYOUT.items()
+        if key in config and config[key] != honoured
+    ]

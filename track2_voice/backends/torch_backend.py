@@ -28,6 +28,7 @@ from track2_voice.backends.model_kind import (
     sampling_for,
 )
 from track2_voice.config import VoiceConfig
+from track2_voice.events import Happening, PassageEnded
 from track2_voice.frames import FRAME_SAMPLES, silence
 from track2_voice.rollover import RolloverPolicy
 from track2_voice.texttap import piece_text
@@ -182,12 +183,16 @@ class TorchBackend(Backend):
         if out is None or out.shape[0] != FRAME_SAMPLES:
             out = silence()
         text = piece_text(self.tokenizer, text_id) if text_id is not None else None
+        events: list[Happening] = []
         if is_end_of_passage(text_id, self.kind):
             self.passages_ended += 1
+            events.append(PassageEnded())
         self.step_idx += 1
         self.rollover.observe(pcm, out)
         rolled = self.rollover.maybe_roll(self.step_idx, self._reset_state)
-        return StepResult(out, text, [rolled] if rolled is not None else [])
+        if rolled is not None:
+            events.append(rolled)
+        return StepResult(out, text, events)
 
     def reset(self) -> None:
         if self.lm_gen is not None:

@@ -58,6 +58,8 @@ class LocalMoshiServer:
     tests, benchmarks and labs without a GPU. ``kill()`` and ``start()`` again simulate a
     crash and a restart on the same port."""
 
+    name = "moshi.server"  # in error messages
+
     def __init__(self, checkpoint: str | Path, port: int | None = None, float32: bool = True):
         self.checkpoint = Path(checkpoint)
         self.port = port or free_port()
@@ -116,13 +118,13 @@ class LocalMoshiServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"moshi.server exited early:\n{self.log()}")
+                raise RuntimeError(f"{self.name} exited early:\n{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(READY_POLL_S)
-        raise RuntimeError(f"moshi.server not listening after {timeout:g} s:\n{self.log()}")
+        raise RuntimeError(f"{self.name} not listening after {timeout:g} s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""

@@ -39,7 +39,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from track2_voice.checkpoint_random import (
+from track2_voice.devtools.checkpoint_random import (
     CONFIG_NAME,
     LM_NAME,
     MIMI_CONFIG_NAME,
@@ -64,7 +64,6 @@ TINY_CARD = 256  # codebook size of the tiny Mimi (the real one has 2048)
 # The depth transformer shares its weights from codebook 8 on (9 distinct sets for 16 steps).
 SCHEDULE = list(range(9)) + [8] * (CODEBOOKS - 9)
 DESCRIPTION_VALUES = ["very_bad", "bad", "neutral", "good", "very_good"]
-CONDITION = "very_good"  # what get_condition_tensors asks for with model_type "hibiki"
 
 
 def _conditioning() -> dict[str, Any]:
@@ -151,7 +150,7 @@ def hibiki_mimi_config(size: str) -> dict[str, Any] | None:
     """The tiny Mimi with room for 16 codebooks; None for full (moshi's default Mimi)."""
     if size == "full":
         return None
-    from track2_voice.checkpoint_torch import tiny_mimi_config
+    from track2_voice.devtools.checkpoint_torch import tiny_mimi_config
 
     cfg = tiny_mimi_config()
     cfg["quantizer"]["n_q"] = CODEBOOKS
