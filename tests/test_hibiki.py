@@ -215,7 +215,10 @@ def test_model_server_takes_the_checkpoints_sampling_and_sends_eos_as_hibiki_doe
     from track2_voice.model_server.options import ServerOptions
     from track2_voice.model_server.server import ModelServer
 
-    opts = ServerOptions(checkpoint=str(hibiki_eos), slots=2, port=0, open_access=True)
+    # the client sends its 30 frames at once: the inbox holds them all (none dropped)
+    opts = ServerOptions(
+        checkpoint=str(hibiki_eos), slots=2, port=0, open_access=True, input_queue_frames=64
+    )
     lm_gen = json.loads((hibiki_eos / "config.json").read_text())["lm_gen_config"]
     with ModelServer(opts) as srv:
         d = srv.session_defaults
@@ -226,7 +229,7 @@ def test_model_server_takes_the_checkpoints_sampling_and_sends_eos_as_hibiki_doe
             lm_gen["top_k"],
         )
         texts = asyncio.run(_one_session_texts(srv.url(), source_speech(30, seed=2)))
-    assert "</s>" in texts  # the end marker, as its own text message
+    assert "</s>" in texts, texts  # the end marker, as its own text message
 
 
 async def _one_session_texts(url: str, frames: np.ndarray) -> list[str]:
