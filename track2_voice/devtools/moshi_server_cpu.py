@@ -60,8 +60,15 @@ class LocalMoshiServer:
 
     name = "moshi.server"  # in error messages
 
-    def __init__(self, checkpoint: str | Path, port: int | None = None, float32: bool = True):
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        port: int | None = None,
+        float32: bool = True,
+        threads: int | None = None,
+    ):
         self.checkpoint = Path(checkpoint)
+        self.threads = threads  # torch intra-op threads in the child (None: torch's choice)
         self.port = port or free_port()
         self.float32 = float32
         self.proc: subprocess.Popen | None = None
@@ -104,6 +111,10 @@ class LocalMoshiServer:
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
         }
+        if self.threads:
+            # on a shared CPU, spinning threads cost more than they give (an order of
+            # magnitude per frame for a tiny model on 2 loaded cores)
+            env["OMP_NUM_THREADS"] = str(self.threads)
         fd, name = tempfile.mkstemp(prefix="moshi-server-", suffix=".log")
         self.log_path = Path(name)
         self.proc = subprocess.Popen(
