@@ -207,6 +207,14 @@ class Rollover(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
+class PassageEnded(Happening):
+    """A translation model (Hibiki) closed a translated passage: its end-of-sequence token,
+    in the frame where it was generated (in-process) or played (remote)."""
+
+    kind: ClassVar[str] = "passage_end"
+
+
+@dataclass(slots=True, kw_only=True)
 class SceneLine(Happening):
     """The replay backend started a scripted line (``start``: what let it start)."""
 

@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from track2_voice.backends.base import Backend, BackendError, StepResult
+from track2_voice.backends.model_kind import (
+    CONDITION,
+    ModelKind,
+    is_end_of_passage,
+    mlx_unsupported,
+)
 from track2_voice.config import MlxConfig, RolloverConfig, SamplingConfig
+from track2_voice.events import PassageEnded
 from track2_voice.frames import FRAME_SAMPLES, silence
 from track2_voice.models import ModelRepo
 from track2_voice.rollover import RolloverPolicy
@@ -79,6 +86,8 @@ class MlxBackend(Backend):
         self.sampling = sampling or SamplingConfig()
         self.policy = RolloverPolicy(rollover)
         self.gen = None
+        self.kind = ModelKind.MOSHI  # from config.json once started
+        self.ct = None  # Hibiki's condition tensor
         self.info: dict = {}
 
     # -- loading ---------------------------------------------------------------------------
@@ -105,6 +114,17 @@ class MlxBackend(Backend):
         tokenizer = repo.file(tok_name, "text tokenizer")
         mimi = repo.file(mimi_name, "Mimi codec weights")
 
+        try:
+            self.kind = ModelKind.of((config or {}).get("model_type"))
+        except ValueError as e:
+            raise BackendError(f"{self.cfg.hf_repo}: {e}") from None
+        unsupported = mlx_unsupported(config or {})
+        if unsupported:
+            raise BackendError(
+                f"{self.cfg.hf_repo}: moshi_mlx cannot run this {self.kind.value} layout "
+                f"(config.json: {', '.join(unsupported)}); Hibiki-Zero runs with the torch "
+                "backend (voice.backend: torch) or a remote one"
+            )
         self.text_tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(tokenizer))
         lm_config = models.LmConfig.from_config_dict(config) if config else models.config_v0_1()
         mx.random.seed(self.sampling.seed)
@@ -126,6 +146,13 @@ class MlxBackend(Backend):
         # which a small checkpoint hits by chance (tests/test_mlx_backend.py has the seed).
         # ``_warm_up`` below runs real steps instead, which also builds the decode graph.
         self.model = model
+        # Hibiki 1B/2B: conditioned on every step, as moshi_mlx's own server does it
+        provider = getattr(model, "condition_provider", None)
+        self.ct = (
+            provider.condition_tensor("description", CONDITION)
+            if provider is not None and self.kind.translates
+            else None
+        )
         self.lm_config = lm_config
         self.main_codebooks = lm_config.depformer.num_slices
         other = lm_config.other_codebooks
@@ -193,8 +220,11 @@ class MlxBackend(Backend):
         events = [rolled] if rolled is not None else []
         codes = self.codec.encode_step(pcm)
         other = mx.array(codes[: self.other_codebooks].astype(np.int32))[None, :]
-        text_tokens, _ = self.gen.step(other)
-        text = piece_text(self.text_tokenizer, int(text_tokens[0].item()))
+        text_tokens, _ = self.gen.step(other, ct=self.ct)
+        text_id = int(text_tokens[0].item())
+        text = piece_text(self.text_tokenizer, text_id)
+        if is_end_of_passage(text_id, self.kind):
+            events.append(PassageEnded())
         audio_tokens = self.gen.last_audio_tokens()
         if audio_tokens is not None:
             out = self.codec.decode_step(np.array(audio_tokens[0]).astype(np.uint32))

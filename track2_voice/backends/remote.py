@@ -34,9 +34,10 @@ from track2_voice.backends.moshi_protocol import (
     where,
 )
 from track2_voice.config import VoiceConfig
-from track2_voice.events import Connected, Disconnected, Happening, VoiceError
+from track2_voice.events import Connected, Disconnected, Happening, PassageEnded, VoiceError
 from track2_voice.frames import SAMPLE_RATE, silence
 from track2_voice.jitter import JitterBuffer
+from track2_voice.texttap import split_end_marker
 from track2_voice.waker import LoopWaker
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class RemoteBackend(Backend):
         self.sessions = 0
         self.sent_frames = 0
         self.dropped_sends = 0
+        self.passages_ended = 0  # translation ends (</s>) heard from a Hibiki server
         self._last_sent = 0.0
         self._last_recv = 0.0
         self.timing = RemoteTiming()
@@ -114,9 +116,17 @@ class RemoteBackend(Backend):
             if self._sender_waker is not None:
                 self._sender_waker.wake()  # no system call on the fast loop's thread
         frame, text = self.jitter.pop()
-        events = []
+        events: list[Happening] = []
         while self._events:
             events.append(self._events.popleft())
+        if text:
+            # Kyutai's hibiki-zero server sends a translation's end as the text </s>; it
+            # travelled with its audio frame, so it is placed where it is heard
+            text, ended = split_end_marker(text)
+            text = text or None
+            if ended:
+                self.passages_ended += 1
+                events.append(PassageEnded())
         return StepResult(frame.pcm if frame is not None else silence(), text, events)
 
     def reset(self) -> None:
@@ -150,6 +160,7 @@ class RemoteBackend(Backend):
             "underruns": s.underruns,
             "dropped_frames": s.dropped,
             "late_text": s.late_text,
+            "passages_ended": self.passages_ended,
         }
 
     # -- network side ---------------------------------------------------------------------------

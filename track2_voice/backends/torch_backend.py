@@ -4,6 +4,10 @@ Loads with ``CheckpointInfo.from_hf_repo`` (a repo id, or a local directory in t
 layout), runs Mimi and ``LMGen`` in streaming mode one 80 ms frame at a time (bfloat16 on
 CUDA, float32 on CPU), taps the text stream, and rolls the generator state over at a quiet
 moment before its step budget runs out (``track2_voice.rollover``).
+
+A Hibiki(-Zero) checkpoint (``model_type: "hibiki"``) loads the same way and runs as an
+interpreter: conditioned, its sampling defaults from its config, its end-of-passage token
+kept out of the text (``track2_voice.backends.model_kind``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from typing import Any
 import numpy as np
 
 from track2_voice.backends.base import Backend, BackendError, StepResult
+from track2_voice.backends.model_kind import (
+    CFG_COEF,
+    ModelKind,
+    condition_tensors,
+    is_end_of_passage,
+    sampling_for,
+)
 from track2_voice.config import VoiceConfig
+from track2_voice.events import Happening, PassageEnded
 from track2_voice.frames import FRAME_SAMPLES, silence
 from track2_voice.rollover import RolloverPolicy
 from track2_voice.texttap import piece_text
@@ -91,6 +103,8 @@ class TorchBackend(Backend):
         self._skip_first = True
         self.mimi = self.lm_gen = self.tokenizer = None
         self.device = "cpu"
+        self.kind = ModelKind.MOSHI  # from the checkpoint's config.json once started
+        self.passages_ended = 0  # end-of-passage tokens a translation model emitted
 
     def start(self) -> None:
         import torch
@@ -110,7 +124,12 @@ class TorchBackend(Backend):
             raise
         except Exception as e:
             raise BackendError(f"cannot load the Moshi checkpoint {repo!r}: {e}") from e
-        log.info("torch: loading %s on %s (%s)", repo, self.device, dtype)
+        try:
+            self.kind = ModelKind.of(info.model_type)
+            self.sampling = sampling_for(self.sampling, info.lm_gen_config)
+        except ValueError as e:
+            raise BackendError(f"{repo}: {e}") from None
+        log.info("torch: loading %s (%s) on %s (%s)", repo, self.kind.value, self.device, dtype)
         torch.manual_seed(self.sampling.seed)
         self.mimi = info.get_mimi(device=self.device)
         lm = info.get_moshi(device=self.device, dtype=dtype)
@@ -121,6 +140,8 @@ class TorchBackend(Backend):
             temp_text=self.sampling.temp_text,
             top_k=self.sampling.top_k,
             top_k_text=self.sampling.top_k_text,
+            cfg_coef=CFG_COEF,
+            condition_tensors=condition_tensors(self.kind, lm, 1),
         )
         self.mimi.streaming_forever(1)
         self.lm_gen.streaming_forever(1)
@@ -162,10 +183,16 @@ class TorchBackend(Backend):
         if out is None or out.shape[0] != FRAME_SAMPLES:
             out = silence()
         text = piece_text(self.tokenizer, text_id) if text_id is not None else None
+        events: list[Happening] = []
+        if is_end_of_passage(text_id, self.kind):
+            self.passages_ended += 1
+            events.append(PassageEnded())
         self.step_idx += 1
         self.rollover.observe(pcm, out)
         rolled = self.rollover.maybe_roll(self.step_idx, self._reset_state)
-        return StepResult(out, text, [rolled] if rolled is not None else [])
+        if rolled is not None:
+            events.append(rolled)
+        return StepResult(out, text, events)
 
     def reset(self) -> None:
         if self.lm_gen is not None:

@@ -58,8 +58,17 @@ class LocalMoshiServer:
     tests, benchmarks and labs without a GPU. ``kill()`` and ``start()`` again simulate a
     crash and a restart on the same port."""
 
-    def __init__(self, checkpoint: str | Path, port: int | None = None, float32: bool = True):
+    name = "moshi.server"  # in error messages
+
+    def __init__(
+        self,
+        checkpoint: str | Path,
+        port: int | None = None,
+        float32: bool = True,
+        threads: int | None = None,
+    ):
         self.checkpoint = Path(checkpoint)
+        self.threads = threads  # torch intra-op threads in the child (None: torch's choice)
         self.port = port or free_port()
         self.float32 = float32
         self.proc: subprocess.Popen | None = None
@@ -102,6 +111,10 @@ class LocalMoshiServer:
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
         }
+        if self.threads:
+            # on a shared CPU, spinning threads cost more than they give (an order of
+            # magnitude per frame for a tiny model on 2 loaded cores)
+            env["OMP_NUM_THREADS"] = str(self.threads)
         fd, name = tempfile.mkstemp(prefix="moshi-server-", suffix=".log")
         self.log_path = Path(name)
         self.proc = subprocess.Popen(
@@ -116,13 +129,13 @@ class LocalMoshiServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"moshi.server exited early:\n{self.log()}")
+                raise RuntimeError(f"{self.name} exited early:\n{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(READY_POLL_S)
-        raise RuntimeError(f"moshi.server not listening after {timeout:g} s:\n{self.log()}")
+        raise RuntimeError(f"{self.name} not listening after {timeout:g} s:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""

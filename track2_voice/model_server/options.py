@@ -31,6 +31,8 @@ class ServerOptions:
         None  # LM attention window in steps (KV memory per slot); None: the model's
     )
     sampling: SlotSampling = field(default_factory=SlotSampling)  # seeds: random per session
+    # the sampling fields set by flags; the others come from the checkpoint's lm_gen_config
+    sampling_given: frozenset[str] = frozenset()
     rollover: RolloverConfig = field(default_factory=RolloverConfig)
     frame_s: float = 0.08
     input_queue_frames: int = 8  # per session; beyond it the oldest frame is dropped

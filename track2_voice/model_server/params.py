@@ -62,3 +62,26 @@ def session_sampling(query: Mapping[str, str], defaults: SlotSampling) -> SlotSa
         if raw is not None and raw != "":
             chosen[field] = _parse(name, raw, kind, low)
     return replace(defaults, **chosen)
+
+
+# lm_gen_config key (a checkpoint's sampling defaults, as LMGen names them) -> SlotSampling field
+LM_GEN_FIELDS = {
+    "temp": "temp_audio",
+    "temp_text": "temp_text",
+    "top_k": "top_k_audio",
+    "top_k_text": "top_k_text",
+}
+
+
+def checkpoint_defaults(
+    defaults: SlotSampling, given: frozenset[str], lm_gen_config: Mapping | None
+) -> SlotSampling:
+    """The server's per-session defaults: flags given on the command line, then the
+    checkpoint's ``lm_gen_config`` (Kyutai's Hibiki configs carry one), then ``defaults``."""
+    chosen = {
+        field: kind(lm_gen_config[key])
+        for key, field in LM_GEN_FIELDS.items()
+        if field not in given and key in (lm_gen_config or {})
+        for kind in (type(getattr(defaults, field)),)
+    }
+    return replace(defaults, **chosen)

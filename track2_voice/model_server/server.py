@@ -30,13 +30,14 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from track2_voice.backends.model_kind import ModelKind, is_end_of_passage
 from track2_voice.backends.moshi_protocol import Kind, PcmFramer
 from track2_voice.frames import SAMPLE_RATE
 from track2_voice.model_server.engine import BatchEngine, SlotOutput
 from track2_voice.model_server.options import ServerOptions
-from track2_voice.model_server.params import ParamError, session_sampling
+from track2_voice.model_server.params import ParamError, checkpoint_defaults, session_sampling
 from track2_voice.model_server.scheduler import NoFreeSlot, Scheduler, Session, SessionStats
-from track2_voice.texttap import piece_text
+from track2_voice.texttap import EOS_PIECE, piece_text
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,10 @@ class ModelServer:
                 warmup=opts.warmup,
             )
         self.engine = engine
+        self.kind = ModelKind.of(engine.model.model_type)
+        self.session_defaults = checkpoint_defaults(
+            opts.sampling, opts.sampling_given, engine.model.lm_gen_config
+        )
         self.scheduler = Scheduler(engine, opts.frame_s, opts.input_queue_frames, opts.rollover)
         self.token = None if opts.open_access else opts.token
         self.app = self._build_app()
@@ -207,7 +212,7 @@ class ModelServer:
         if reason is not None:
             return await self._refuse(ws, reason, CLOSE_POLICY)
         try:
-            sampling = session_sampling(ws.query_params, self.opts.sampling)
+            sampling = session_sampling(ws.query_params, self.session_defaults)
         except ParamError as e:
             return await self._refuse(ws, str(e), CLOSE_POLICY)
         box = _Outbox(asyncio.get_running_loop(), self.opts.output_queue_frames)
@@ -291,6 +296,8 @@ class ModelServer:
                         msgs.append(bytes([Kind.AUDIO]) + page)
                 if out.text_id is not None:
                     piece = piece_text(tok, out.text_id)
+                    if is_end_of_passage(out.text_id, self.kind):
+                        piece = EOS_PIECE  # as hibiki-zero serve sends it: its clients know it
                     if piece:
                         msgs.append(bytes([Kind.TEXT]) + piece.encode())
                 for m in msgs:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+MODELS = ("moshi", "hibiki")  # config.json model_type: conversation, or translation
+MODEL_HELP = "moshi: conversation; hibiki: Hibiki-Zero's translation layout (torch only)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,10 +24,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("dir", help="output directory (created)")
     t.add_argument("--backend", choices=["mlx", "torch"], default="mlx")
+    t.add_argument("--model", choices=MODELS, default="moshi", help=MODEL_HELP)
     t.add_argument(
-        "--dim", type=int, default=128, help="transformer width (q4: multiple of 128; q8: 256)"
+        "--dim",
+        type=int,
+        help="transformer width (default 128, hibiki 64; q4: multiple of 128; q8: 256)",
     )
-    t.add_argument("--layers", type=int, default=2, help="transformer layers")
+    t.add_argument("--layers", type=int, help="transformer layers (default 2, hibiki 1)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quantize", type=int, choices=[4, 8], help="also write quantized weights")
     t.set_defaults(func=main)
@@ -31,13 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "random",
         help="write a random-weight PyTorch Moshi + Mimi in the published layout (tiny or full)",
         description=(
-            "--size full: Moshi 7B + Mimi with the published shapes (about 15 GB of bfloat16), "
-            "to measure the real compute cost on a GPU without downloading; written tensor by "
-            "tensor. --size tiny: the same layout at a CPU size, with a Mimi whose codes follow "
-            "the input (for tests of many sessions). --dry-run prints the size only."
+            "--size full: Moshi 7B + Mimi with the published shapes (about 15 GB of bfloat16; "
+            "--model hibiki: Hibiki-Zero 3B, about 6.5 GB), to measure the real compute cost "
+            "on a GPU without downloading; written tensor by tensor. --size tiny: the same "
+            "layout at a CPU size, with a Mimi whose codes follow the input (for tests of many "
+            "sessions). --dry-run prints the size only."
         ),
     )
     r.add_argument("dir", help="output directory (created)")
+    r.add_argument("--model", choices=MODELS, default="moshi", help=MODEL_HELP)
     r.add_argument("--size", choices=["tiny", "full"], default="tiny")
     r.add_argument("--dim", type=int, default=64, help="tiny only: transformer width")
     r.add_argument("--layers", type=int, default=1, help="tiny only: transformer layers")
@@ -49,6 +58,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     out = Path(args.dir)
+    if args.model == "hibiki":
+        if args.backend == "mlx":
+            from track2_voice.backends.model_kind import mlx_unsupported
+            from track2_voice.devtools.checkpoint_hibiki import hibiki_config
+
+            why = ", ".join(mlx_unsupported(hibiki_config("tiny")))
+            print(
+                f"creature: error: --model hibiki: moshi_mlx cannot run Hibiki-Zero's layout "
+                f"({why}); use --backend torch",
+                file=sys.stderr,
+            )
+            return 2
+        args.size = "tiny"
+        args.dim = args.dim or 64
+        args.layers = args.layers or 1
+        args.dtype = None
+        args.dry_run = False
+        return main_random(args)
+    args.dim = args.dim or 128
+    args.layers = args.layers or 2
     if args.backend == "mlx":
         from track2_voice.devtools.checkpoint_mlx import write_tiny_mlx_checkpoint
 
@@ -65,13 +94,19 @@ def main(args: argparse.Namespace) -> int:
 
 
 def main_random(args: argparse.Namespace) -> int:
-    import sys
-
     from track2_voice.devtools.checkpoint_random import (
         CheckpointError,
         describe_checkpoint,
         write_random_checkpoint,
     )
+
+    if args.model == "hibiki":
+        from track2_voice.devtools.checkpoint_hibiki import (
+            describe_hibiki_checkpoint as describe_checkpoint,
+        )
+        from track2_voice.devtools.checkpoint_hibiki import (
+            write_hibiki_checkpoint as write_random_checkpoint,
+        )
 
     try:
         if args.dry_run:

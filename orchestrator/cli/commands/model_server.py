@@ -65,10 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ssl-certfile", help="serve wss:// with this certificate (PEM)")
     p.add_argument("--ssl-keyfile", help="and this key (PEM)")
     s = d.sampling
-    p.add_argument("--temp", type=float, default=s.temp_audio, help="default audio temperature")
-    p.add_argument("--temp-text", type=float, default=s.temp_text, help="default text temperature")
-    p.add_argument("--top-k", type=int, default=s.top_k_audio, help="default audio top-k")
-    p.add_argument("--top-k-text", type=int, default=s.top_k_text, help="default text top-k")
+    # unset: the checkpoint's lm_gen_config (Hibiki's carry one), else these defaults
+    p.add_argument("--temp", type=float, help=f"default audio temperature ({s.temp_audio})")
+    p.add_argument("--temp-text", type=float, help=f"default text temperature ({s.temp_text})")
+    p.add_argument("--top-k", type=int, help=f"default audio top-k ({s.top_k_audio})")
+    p.add_argument("--top-k-text", type=int, help=f"default text top-k ({s.top_k_text})")
     p.add_argument(
         "--context",
         type=int,
@@ -127,12 +128,17 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         rollover = RolloverConfig(max_steps=args.max_steps)
     except ValueError:
         raise ValueError(f"--max-steps must be at least 16, got {args.max_steps}") from None
-    for flag, v in (("--temp", args.temp), ("--temp-text", args.temp_text)):
-        if v < 0:
+    given = {}  # SlotSampling field -> value, for the sampling flags on the command line
+    for flag, field, v in (
+        ("--temp", "temp_audio", args.temp),
+        ("--temp-text", "temp_text", args.temp_text),
+        ("--top-k", "top_k_audio", args.top_k),
+        ("--top-k-text", "top_k_text", args.top_k_text),
+    ):
+        if v is not None and v < 0:
             raise ValueError(f"{flag} must be >= 0, got {v}")
-    for flag, v in (("--top-k", args.top_k), ("--top-k-text", args.top_k_text)):
-        if v < 0:
-            raise ValueError(f"{flag} must be >= 0, got {v}")
+        if v is not None:
+            given[field] = v
     return replace(
         base,
         slots=args.slots,
@@ -146,13 +152,8 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         static_dir=args.static,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
-        sampling=replace(
-            base.sampling,
-            temp_audio=args.temp,
-            temp_text=args.temp_text,
-            top_k_audio=args.top_k,
-            top_k_text=args.top_k_text,
-        ),
+        sampling=replace(base.sampling, **given),
+        sampling_given=frozenset(given),
         rollover=rollover,
         context=args.context,
         input_queue_frames=args.input_queue_frames,

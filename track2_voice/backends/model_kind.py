@@ -1,0 +1,105 @@
+"""What a checkpoint is for, read from its config.json: conversation (Moshi) or translation
+(Hibiki, Hibiki-Zero), and what that changes when it runs.
+
+Kyutai's loaders take both kinds through the same ``CheckpointInfo``; the differences are
+few and all here, so the in-process backend and the model server apply them the same way:
+
+- a Hibiki model is conditioned on every stream (``description = "very_good"``, through
+  ``moshi.run_inference.get_condition_tensors``) with classifier-free guidance off
+  (``cfg_coef`` 1, as Kyutai's ``hibiki-zero serve`` runs it);
+- it ends a translated passage with the text token EOS (id 2, the piece ``</s>``): never a
+  caption, a marker (``hibiki-zero serve`` sends it to clients as the text ``</s>``);
+- the checkpoint's ``lm_gen_config`` (its sampling defaults) applies to every key the
+  creature's config does not set.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import ValidationError
+
+from track2_voice.config import SamplingConfig
+from track2_voice.texttap import EOS_ID
+
+CFG_COEF = 1.0  # Hibiki-Zero's published server and generator use no guidance
+CONDITION = "very_good"  # the description every Hibiki stream is conditioned on
+# config.json key -> SamplingConfig field, for the keys LMGen takes from lm_gen_config
+LM_GEN_KEYS = {
+    "temp": "temp",
+    "temp_text": "temp_text",
+    "top_k": "top_k",
+    "top_k_text": "top_k_text",
+}
+
+
+class ModelKind(str, Enum):
+    """``model_type`` in config.json (moshi's loaders default to ``moshi``)."""
+
+    MOSHI = "moshi"
+    HIBIKI = "hibiki"
+
+    @property
+    def translates(self) -> bool:
+        return self is ModelKind.HIBIKI
+
+    @classmethod
+    def of(cls, model_type: str | None) -> ModelKind:
+        try:
+            return cls(model_type or cls.MOSHI.value)
+        except ValueError:
+            known = ", ".join(k.value for k in cls)
+            raise ValueError(
+                f"config.json: model_type {model_type!r} is not one the creature runs ({known})"
+            ) from None
+
+
+def condition_tensors(kind: ModelKind, lm: Any, batch: int) -> dict:
+    """The condition tensors ``LMGen`` needs for ``batch`` streams (empty for Moshi)."""
+    from moshi.run_inference import get_condition_tensors
+
+    return get_condition_tensors(kind.value, lm, batch_size=batch, cfg_coef=CFG_COEF)
+
+
+def sampling_for(cfg: SamplingConfig, lm_gen_config: dict[str, Any] | None) -> SamplingConfig:
+    """The sampling to run: keys set in the creature's config win, then the checkpoint's
+    ``lm_gen_config``, then the creature's defaults."""
+    given = cfg.model_fields_set
+    chosen = {
+        field: (lm_gen_config or {})[key]
+        for key, field in LM_GEN_KEYS.items()
+        if field not in given and key in (lm_gen_config or {})
+    }
+    if not chosen:
+        return cfg
+    try:
+        return SamplingConfig.model_validate({**cfg.model_dump(), **chosen})
+    except ValidationError as e:
+        bad = "; ".join(f"{err['loc'][0]}: {err['msg']}" for err in e.errors())
+        raise ValueError(f"config.json: lm_gen_config: {bad}") from None
+
+
+def is_end_of_passage(token_id: int | None, kind: ModelKind) -> bool:
+    """The translation model closed a passage (its EOS); never shown as text."""
+    return kind.translates and token_id == EOS_ID
+
+
+# What moshi_mlx 0.3.0 builds whatever config.json says (its ``LmConfig.from_config_dict``):
+# Hibiki 1B/2B fit, Hibiki-Zero does not. config.json key -> the one value it honours.
+MLX_LAYOUT: dict[str, Any] = {
+    "kv_repeat": 1,
+    "depformer_kv_repeat": 1,
+    "positional_embedding": "rope",
+    "hidden_scale": 4.125,
+    "depformer_norm": None,
+}
+
+
+def mlx_unsupported(config: dict[str, Any]) -> list[str]:
+    """The config.json settings moshi_mlx cannot run, as ``key value`` (empty: it can)."""
+    return [
+        f"{key} {config[key]!r}"
+        for key, honoured in MLX_LAYOUT.items()
+        if key in config and config[key] != honoured
+    ]

@@ -1,0 +1,256 @@
+"""Random-weight Hibiki(-Zero) checkpoints in the published PyTorch layout, tiny or full.
+
+Hibiki-Zero (Kyutai, Feb 2026) is Moshi's architecture trained for simultaneous speech
+translation; its package (``hibiki-zero``) has no model code of its own and loads with
+``moshi`` 0.2.13's ``CheckpointInfo``. What makes a checkpoint a Hibiki one is all in
+``config.json``, and this writer produces those keys:
+
+- ``model_type: "hibiki"``: the loaders copy the PAD embedding over EOS (id 2), and
+  ``moshi.run_inference.get_condition_tensors`` conditions every stream on
+  ``description = "very_good"`` (``conditioners`` + ``fuser``: a lookup-table conditioner
+  summed into the input);
+- the Hibiki-Zero 3B shape: ``kv_repeat`` 2 (grouped-query attention), ``rope_concat``
+  positional embedding, ``hidden_scale`` 6, 16 + 16 audio codebooks with acoustic delay 2,
+  a depth transformer with a weights-per-step schedule and per-step output norms
+  (``depformer_norm``);
+- a 48k multilingual SentencePiece tokenizer under its published name, and the sampling
+  defaults the loaders pass to ``LMGen`` (``lm_gen_config``).
+
+``--size full`` has the published 3B shapes (about 6.5 GB of bfloat16), written tensor by
+tensor, to measure the real step cost and the slots per GPU without downloading.
+``--size tiny`` is the same layout at a size a CPU runs faster than real time, with a Mimi
+that hears (its first codebooks fitted to the encoder's own latents), so what it says
+follows what it hears.
+
+Layout::
+
+    config.json                              LM config + file names (relative)
+    model.safetensors                        the LM
+    mimi-pytorch-e351c8d8@125.safetensors    Mimi (16 codebooks used)
+    mimi_config.json                         tiny only: the small Mimi's config
+    tokenizer_spm_48k_multi6_2.model         SentencePiece, one piece per text id
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from track2_voice.devtools.checkpoint_random import (
+    CONFIG_NAME,
+    LM_NAME,
+    MIMI_CONFIG_NAME,
+    CheckpointError,
+    hearing_mimi_state,
+    lm_dtype,
+    lm_tensors,
+    random_mimi_state,
+    safetensors_header,
+    write_lm,
+    write_tokenizer,
+)
+
+MODEL_TYPE = "hibiki"
+MIMI_NAME = "mimi-pytorch-e351c8d8@125.safetensors"  # the name in Kyutai's Hibiki repos
+TOKENIZER_NAME = "tokenizer_spm_48k_multi6_2.model"
+CODEBOOKS = 16  # audio codebooks per stream (source and translation)
+ACOUSTIC_DELAY = 2  # steps the acoustic codebooks trail the semantic one
+FULL_TEXT_CARD = 48000
+TINY_TEXT_CARD = 256
+TINY_CARD = 256  # codebook size of the tiny Mimi (the real one has 2048)
+# The depth transformer shares its weights from codebook 8 on (9 distinct sets for 16 steps).
+SCHEDULE = list(range(9)) + [8] * (CODEBOOKS - 9)
+DESCRIPTION_VALUES = ["very_bad", "bad", "neutral", "good", "very_good"]
+
+
+def _conditioning() -> dict[str, Any]:
+    """A lookup-table ``description`` condition summed into the transformer's input."""
+    return {
+        "conditioners": {
+            "description": {
+                "type": "lut",
+                "lut": {
+                    "n_bins": 31,
+                    "dim": 16,
+                    "tokenizer": "noop",
+                    "possible_values": list(DESCRIPTION_VALUES),
+                },
+            }
+        },
+        "fuser": {
+            "cross_attention_pos_emb": False,
+            "cross_attention_pos_emb_scale": 1,
+            "sum": ["description"],
+            "prepend": [],
+            "cross": [],
+        },
+    }
+
+
+def _delays() -> list[int]:
+    stream = [0] + [ACOUSTIC_DELAY] * (CODEBOOKS - 1)
+    return [0] + stream + stream  # text, translation (generated), source (heard)
+
+
+def hibiki_lm_config(size: str, dim: int = 64, layers: int = 1) -> dict[str, Any]:
+    """The LM keys of config.json: Hibiki-Zero 3B's shapes, or the same layout tiny."""
+    if size == "full":
+        dim, layers, heads, text_card, card = 2048, 28, 16, FULL_TEXT_CARD, 2048
+        dep_dim, dep_heads, dep_layers = 1024, 16, 6
+    elif size == "tiny":
+        if dim < 64 or dim % 64:
+            raise CheckpointError(f"--dim must be a positive multiple of 64, got {dim}")
+        if layers < 1:
+            raise CheckpointError(f"--layers must be at least 1, got {layers}")
+        heads, text_card, card = dim // 32, TINY_TEXT_CARD, TINY_CARD
+        dep_dim, dep_heads, dep_layers = max(32, dim // 2), max(1, dim // 64), 1
+    else:
+        raise CheckpointError(f"--size must be tiny or full, got {size!r}")
+    return {
+        "dim": dim,
+        "text_card": text_card,
+        "existing_text_padding_id": 3,
+        "card": card,
+        "n_q": 2 * CODEBOOKS,
+        "dep_q": CODEBOOKS,
+        "delays": _delays(),
+        "num_heads": heads,
+        "num_layers": layers,
+        "kv_repeat": 2,
+        "hidden_scale": 6.0,
+        "causal": True,
+        "layer_scale": None,
+        "context": 3000,
+        "max_period": 20000,
+        "gating": "silu",
+        "norm": "rms_norm_f32",
+        "positional_embedding": "rope_concat",
+        "depformer_dim": dep_dim,
+        "depformer_num_heads": dep_heads,
+        "depformer_num_layers": dep_layers,
+        "depformer_dim_feedforward": None,  # hidden_scale x depformer_dim
+        "depformer_kv_repeat": 1,
+        "depformer_layer_scale": None,
+        "depformer_multi_linear": True,
+        "depformer_weights_per_step": True,
+        "depformer_weights_per_step_schedule": list(SCHEDULE),
+        "depformer_norm": "layer_norm",
+        "depformer_pos_emb": "none",
+        "depformer_context": CODEBOOKS,
+        "depformer_max_period": 10000,
+        "depformer_gating": "silu",
+        **_conditioning(),
+    }
+
+
+def hibiki_mimi_config(size: str) -> dict[str, Any] | None:
+    """The tiny Mimi with room for 16 codebooks; None for full (moshi's default Mimi)."""
+    if size == "full":
+        return None
+    from track2_voice.devtools.checkpoint_torch import tiny_mimi_config
+
+    cfg = tiny_mimi_config()
+    cfg["quantizer"]["n_q"] = CODEBOOKS
+    return cfg
+
+
+LM_GEN_CONFIG = {"temp": 0.8, "temp_text": 0.8, "top_k": 250, "top_k_text": 50}
+
+
+def hibiki_config(size: str, dim: int = 64, layers: int = 1) -> dict[str, Any]:
+    """The whole config.json."""
+    config: dict[str, Any] = {
+        **hibiki_lm_config(size, dim, layers),
+        "model_type": MODEL_TYPE,
+        "moshi_name": LM_NAME,
+        "mimi_name": MIMI_NAME,
+        "tokenizer_name": TOKENIZER_NAME,
+        "lm_gen_config": dict(LM_GEN_CONFIG),
+    }
+    if size == "tiny":
+        config["mimi_config_name"] = MIMI_CONFIG_NAME
+    return config
+
+
+def _lm_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """What ``get_moshi_lm`` takes: the config less the file names and loader keys (a deep
+    copy: moshi's conditioner factory writes into the dicts it is given)."""
+    drop = {"model_type", "moshi_name", "mimi_name", "tokenizer_name", "mimi_config_name"}
+    drop |= {"lm_gen_config"}
+    return copy.deepcopy({k: v for k, v in config.items() if k not in drop})
+
+
+def describe_hibiki_checkpoint(
+    size: str, dim: int = 64, layers: int = 1, dtype: str | None = None
+) -> str:
+    """What ``write_hibiki_checkpoint`` would write, from shapes on the meta device (JSON)."""
+    config = hibiki_config(size, dim, layers)
+    dtype = lm_dtype(size, dtype)
+    tensors = lm_tensors(_lm_kwargs(config), dtype)
+    params = sum(math.prod(shape) for _, shape, _ in tensors)
+    itemsize = 4 if dtype == "float32" else 2
+    return json.dumps(
+        {
+            "model": MODEL_TYPE,
+            "size": size,
+            "lm_dtype": dtype,
+            "lm_tensors": len(tensors),
+            "lm_parameters": params,
+            "lm_file_bytes": len(safetensors_header(tensors, dtype)) + params * itemsize,
+            "dim": config["dim"],
+            "layers": config["num_layers"],
+            "text_card": config["text_card"],
+            "files": [CONFIG_NAME, LM_NAME, MIMI_NAME, TOKENIZER_NAME]
+            + ([MIMI_CONFIG_NAME] if size == "tiny" else []),
+        }
+    )
+
+
+def write_hibiki_checkpoint(
+    out: Path | str,
+    size: str = "tiny",
+    seed: int = 0,
+    dim: int = 64,
+    layers: int = 1,
+    dtype: str | None = None,
+) -> list[Path]:
+    """Write the checkpoint into ``out`` (created); returns the files written."""
+    import torch
+    from moshi.models.loaders import get_mimi
+
+    config = hibiki_config(size, dim, layers)
+    dtype = lm_dtype(size, dtype)
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+
+    tok = out / TOKENIZER_NAME
+    pieces = write_tokenizer(tok, config["text_card"])
+    if pieces != config["text_card"]:
+        raise CheckpointError(f"tokenizer has {pieces} pieces, the LM {config['text_card']}")
+    files.append(tok)
+
+    torch.manual_seed(seed)
+    mcfg = hibiki_mimi_config(size)
+    mimi = get_mimi(None, mcfg, device="cpu", num_codebooks=CODEBOOKS)
+    state = hearing_mimi_state(mimi, seed) if size == "tiny" else random_mimi_state(mimi, seed)
+    mimi_path = out / MIMI_NAME
+    from safetensors.torch import save_file
+
+    save_file(state, str(mimi_path))
+    files.append(mimi_path)
+    if mcfg is not None:
+        mcfg_path = out / MIMI_CONFIG_NAME
+        mcfg_path.write_text(json.dumps(mcfg, indent=2))
+        files.append(mcfg_path)
+
+    lm_path = out / LM_NAME
+    write_lm(lm_path, _lm_kwargs(config), dtype, seed)
+    files.append(lm_path)
+    cfg_path = out / CONFIG_NAME
+    cfg_path.write_text(json.dumps(config, indent=2))
+    files.insert(0, cfg_path)
+    return files
