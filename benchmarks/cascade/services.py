@@ -106,11 +106,12 @@ class PocketsphinxSTTService(STTService):
         if isinstance(frame, VADUserStoppedSpeakingFrame) and self._in_utt:
             self._in_utt = False
             text = await self._on_worker(self._end_utt)
-            self.request_finalize()
-            self.confirm_finalize()  # the next transcript is final: its TTFB is reported now
-            await self.push_frame(
-                TranscriptionFrame(text or "", self._user_id, time_now_iso8601(), Language.EN_US)
-            )
+            if text:  # a segment it heard nothing in gets no transcript, as with any STT
+                self.request_finalize()
+                self.confirm_finalize()  # the next transcript is final: TTFB reported now
+                await self.push_frame(
+                    TranscriptionFrame(text, self._user_id, time_now_iso8601(), Language.EN_US)
+                )
 
     async def cleanup(self) -> None:
         await super().cleanup()

@@ -71,6 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--against", choices=["none", "creature"], default="none", help="also time the creature"
     )
     p.add_argument("--json", metavar="FILE", default="cascade.json", help="where to write results")
+    p.add_argument("--html", metavar="FILE",
+                   help="also draw the turns (stacked stages beside the creature) as one HTML page")  # fmt: skip
     llm = p.add_argument_group("the cascade's LLM")
     llm.add_argument("--llm-shape", choices=llm_shapes(), default="smollm2-135m",
                      help="local model shape, random weights (default smollm2-135m)")  # fmt: skip
@@ -128,6 +130,11 @@ def main(args: argparse.Namespace) -> int:
         return _fail(str(e))
     if args.llm_url and (why := check_llm_url(args.llm_url)):
         return _fail(why)
+    for flag, path in (("--json", args.json), ("--html", args.html)):
+        if path and not Path(path).resolve().parent.is_dir():
+            return _fail(f"{flag} {path}: directory {Path(path).parent} does not exist")
+    if args.html and importlib.util.find_spec("matplotlib") is None:
+        return _fail("--html draws with matplotlib: pip install 'creature[report]'")
     if args.max_tokens < 1:
         return _fail(f"--max-tokens {args.max_tokens}: expected a positive number")
     if not args.setup_only and shutil.which("espeak-ng") is None:
@@ -183,10 +190,15 @@ def main(args: argparse.Namespace) -> int:
     for name, part in (("cascade", cascade), ("creature", report.get("creature"))):
         if part:
             print(f"{name}: " + "; ".join(f"{k} {v}" for k, v in part["describe"].items()))
-    print(side_by_side(columns, os.getloadavg()))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    table = side_by_side(columns, os.getloadavg())
+    print(table)
     Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.json}")
+    if args.html:
+        from orchestrator.analysis.cascade_plot import write_html
+
+        write_html(report, table, args.html)
+        print(f"wrote {args.html}")
     return 0
 
 
