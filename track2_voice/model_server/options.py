@@ -43,6 +43,10 @@ class ServerOptions:
     max_message_bytes: int = 256 * 1024  # one 80 ms Opus page is a few hundred bytes
     extra_connections: int = 16  # sockets allowed beyond the slots (refusals, health checks)
     warmup: bool = True
+    # sent to every session as Moshi metadata (kind 4, JSON) before the handshake, as Kyutai's
+    # Rust server sends its own: a cluster replica names itself so a client's record shows
+    # where each session ran (docs/ray_serve.md)
+    instance: dict[str, str | int] | None = None
 
     def check(self) -> None:
         """Raise ValueError naming the flag when a value cannot work."""

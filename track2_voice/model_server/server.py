@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import socket
 import threading
@@ -45,6 +46,7 @@ CHAT_PATH = "/api/chat"
 HANDSHAKE = bytes([Kind.HANDSHAKE])
 CLOSE_TRY_LATER = 1013  # RFC 6455 registry: "Try Again Later"
 CLOSE_POLICY = 1008  # "Policy Violation": token, origin, parameters
+CLOSE_TOO_BIG = 1009  # "Message Too Big", as uvicorn closes over ws_max_size
 CLOSE_STALLED = 1011  # "Internal Error" is the closest standard code to "you stopped reading"
 START_TIMEOUT_S = 600.0  # loading a 7B model from disk can take minutes
 STOP_TIMEOUT_S = 5.0
@@ -206,6 +208,11 @@ class ModelServer:
         except Exception:  # the client left first
             pass
 
+    async def chat(self, ws) -> None:
+        """One ``/api/chat`` session on a Starlette WebSocket not yet accepted: what another
+        front (a Ray Serve replica, ``cluster.py``) calls instead of this server's own app."""
+        await self._chat(ws)
+
     async def _chat(self, ws) -> None:
         await ws.accept()
         reason = self._access_refusal(ws)
@@ -224,6 +231,9 @@ class ModelServer:
         log.info("session in slot %d (%d free)", session.slot, self.scheduler.free_slots())
         tasks: list[asyncio.Task] = []
         try:
+            if self.opts.instance is not None:
+                meta = json.dumps({**self.opts.instance, "slot": session.slot})
+                await ws.send_bytes(bytes([Kind.METADATA]) + meta.encode())
             await ws.send_bytes(HANDSHAKE)
             tasks = [
                 asyncio.create_task(self._send_loop(ws, box, session)),
@@ -264,6 +274,11 @@ class ModelServer:
                 continue
             if not data:
                 continue
+            if len(data) > self.opts.max_message_bytes:  # a front that allows more (Ray's proxy)
+                limit = self.opts.max_message_bytes
+                await self._error(ws, f"a {len(data)}-byte message is over {limit} bytes; closing")
+                await ws.close(code=CLOSE_TOO_BIG)
+                return
             kind = data[0]
             if kind != Kind.AUDIO:
                 continue  # as moshi.server: other kinds from a client are ignored

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 
+from orchestrator.cli.commands import model_server_ray
 from track2_voice.model_server.options import DEFAULT_PORT, ServerOptions
 
 DEFAULT_CHECKPOINT = "kyutai/moshiko-pytorch-bf16"
@@ -115,6 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="per-client send buffer (kernel and event loop); default: the OS's",
     )
+    model_server_ray.add_arguments(p)
     p.set_defaults(func=main)
 
 
@@ -189,6 +191,8 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"creature: error: {e}", file=sys.stderr)
         return 2
+    if args.ray:
+        return model_server_ray.run(args, opts)
     from track2_voice.model_server.server import ModelServer, resolve_device
 
     try:

@@ -1,0 +1,139 @@
+"""``creature model-server --ray``: the same server as Ray Serve replicas (docs/ray_serve.md).
+
+Not a command of its own: ``model_server`` adds these flags to its parser and hands over
+when ``--ray`` is given, so every model flag means the same in both modes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from track2_voice.model_server.cluster_options import ClusterOptions
+from track2_voice.model_server.options import ServerOptions
+
+RAY_MISSING = (
+    "--ray needs Ray Serve, which is not installed: pip install 'creature[ray]' "
+    "(in its own virtual environment: Ray's aiohttp conflicts with moshi_mlx, docs/ray_serve.md)"
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = ClusterOptions()
+    g = p.add_argument_group("Ray Serve (--ray)")
+    g.add_argument(
+        "--ray",
+        action="store_true",
+        help="serve through Ray Serve replicas, sessions placed by free slots",
+    )
+    g.add_argument(
+        "--replicas", type=int, default=d.replicas, help=f"model servers (GPUs) ({d.replicas})"
+    )
+    g.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="join a running Ray cluster ('auto' after `ray start --head`); default: start a "
+        "local Ray instance",
+    )
+    g.add_argument(
+        "--gpus-per-replica",
+        type=float,
+        metavar="N",
+        help="GPUs per replica, fractions allowed (default: 1 when the cluster has GPUs, else 0)",
+    )
+    g.add_argument(
+        "--cpus-per-replica",
+        type=float,
+        default=d.cpus_per_replica,
+        metavar="N",
+        help=f"CPUs Ray reserves per replica ({d.cpus_per_replica:g})",
+    )
+    g.add_argument(
+        "--refusal-lanes",
+        type=int,
+        default=d.refusal_lanes,
+        metavar="N",
+        help="sessions beyond --slots a replica takes only to refuse them at once "
+        f"(kind 5, 1013) ({d.refusal_lanes})",
+    )
+    g.add_argument(
+        "--max-queued",
+        type=int,
+        default=d.max_queued,
+        metavar="N",
+        help=f"sessions Ray holds while every lane is busy; beyond: HTTP 503 ({d.max_queued})",
+    )
+    g.add_argument(
+        "--graceful-shutdown-timeout",
+        type=float,
+        default=d.graceful_shutdown_timeout_s,
+        metavar="S",
+        help="a replica being removed keeps its sessions this long "
+        f"({d.graceful_shutdown_timeout_s:g})",
+    )
+    g.add_argument(
+        "--health-check-period",
+        type=float,
+        default=d.health_check_period_s,
+        metavar="S",
+        help=f"how often Serve asks each replica's batch loop ({d.health_check_period_s:g})",
+    )
+    g.add_argument(
+        "--health-check-timeout",
+        type=float,
+        default=d.health_check_timeout_s,
+        metavar="S",
+        help=f"an answer slower than this fails the check ({d.health_check_timeout_s:g})",
+    )
+    g.add_argument(
+        "--haproxy",
+        action="store_true",
+        help="Serve's HAProxy ingress instead of its Python proxy (local instance; HTTP only)",
+    )
+
+
+def cluster_options(args: argparse.Namespace) -> ClusterOptions:
+    return ClusterOptions(
+        replicas=args.replicas,
+        address=args.ray_address,
+        gpus_per_replica=args.gpus_per_replica,
+        cpus_per_replica=args.cpus_per_replica,
+        refusal_lanes=args.refusal_lanes,
+        max_queued=args.max_queued,
+        graceful_shutdown_timeout_s=args.graceful_shutdown_timeout,
+        health_check_period_s=args.health_check_period,
+        health_check_timeout_s=args.health_check_timeout,
+        haproxy=args.haproxy,
+    )
+
+
+def run(args: argparse.Namespace, opts: ServerOptions) -> int:
+    try:
+        cluster = cluster_options(args)
+        cluster.check()
+    except ValueError as e:
+        print(f"creature: error: {e}", file=sys.stderr)
+        return 2
+    if opts.static_dir:
+        print("creature: error: --static is not served with --ray", file=sys.stderr)
+        return 2
+    try:
+        from track2_voice.model_server.cluster import serve_cluster
+    except ImportError:
+        print(f"creature: error: {RAY_MISSING}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())  # remove the application, then exit
+
+    def announce(url: str) -> None:
+        print(f"model server listening (Ray Serve): {url}", flush=True)
+
+    try:
+        serve_cluster(opts, cluster, announce, stop)
+    except ValueError as e:
+        print(f"creature: error: {e}", file=sys.stderr)
+        return 2
+    return 0
