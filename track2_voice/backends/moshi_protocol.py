@@ -120,11 +120,7 @@ async def open_session(
             f"connection refused by {where(url)}: is the Moshi server running there?"
         ) from e
     except InvalidStatus as e:
-        code = e.response.status_code
-        raise ConnectError(
-            f"{url}: the server answered HTTP {code} instead of opening a WebSocket "
-            "(is the path /api/chat?)"
-        ) from e
+        raise ConnectError(upgrade_refused(url, e.response.status_code)) from e
     except InvalidURI as e:
         raise ConnectError(f"{url!r} is not a valid WebSocket URL") from e
     except ssl.SSLCertVerificationError as e:
@@ -146,6 +142,19 @@ async def open_session(
         await close_quietly(ws)
         raise
     return ws, info
+
+
+def upgrade_refused(url: str, code: int) -> str:
+    """What an HTTP answer to the WebSocket upgrade means for a Moshi client."""
+    if code in (429, 503):
+        return f"{where(url)} is busy (HTTP {code}): no free slot or queue place; try again later"
+    if code == 500:
+        # Ray Serve's proxy answers a WebSocket it cannot queue with a bare 500 (docs/ray_serve.md)
+        return (
+            f"{where(url)} answered HTTP 500 to the WebSocket upgrade: the server failed, or "
+            "it is a full cluster (every slot, refusal lane and queue place taken)"
+        )
+    return f"{url}: the server answered HTTP {code} instead of opening a WebSocket (is the path /api/chat?)"
 
 
 async def wait_handshake(ws, timeout: float) -> dict[str, Any]:

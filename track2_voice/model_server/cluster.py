@@ -17,10 +17,11 @@ Two ways in: ``serve_cluster`` (``creature model-server --ray``) and ``build_app
 ``import_path`` of a Serve config file for ``serve deploy`` and KubeRay, docs/ray_serve.md).
 """
 
-from __future__ import annotations
-
+# no ``from __future__ import annotations``: FastAPI reads the ``ws: WebSocket`` annotation
+# at run time to tell a WebSocket route from a query parameter
 import logging
 import os
+import signal
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -41,7 +42,7 @@ from track2_voice.model_server.cluster_options import (
     deployment_options,
 )
 from track2_voice.model_server.options import ServerOptions
-from track2_voice.model_server.server import CHAT_PATH, ModelServer, load_or_make_token
+from track2_voice.model_server.server import CHAT_PATH, ModelServer
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,9 @@ def server_options(args: Mapping[str, Any]) -> tuple[ServerOptions, ClusterOptio
     opts = ServerOptions(**plain)
     if "max_steps" in args:
         opts.rollover = RolloverConfig(max_steps=int(args["max_steps"]))
-    cluster = ClusterOptions(refusal_lanes=int(args.get("refusal_lanes", 1)))
-    opts.check()
+    lanes = args.get("refusal_lanes", ClusterOptions.refusal_lanes)
+    cluster = ClusterOptions(refusal_lanes=int(lanes))
+    replace(opts, open_access=True).check()  # all but the token, which replicas read from env
     cluster.check()
     return opts, cluster, str(args.get("token_env", TOKEN_ENV))
 
@@ -174,7 +176,8 @@ def serve_cluster(
     stop: threading.Event | None = None,
 ) -> None:
     """Start (or join) Ray, run the application, announce the URL and serve until ``stop``
-    is set (or the process is interrupted); then remove the application."""
+    is set (or, on the main thread, SIGTERM or SIGINT arrives); then remove the application
+    and, for a local instance, stop Serve and Ray."""
     import ray
 
     server.check()
@@ -185,7 +188,7 @@ def serve_cluster(
                 "--haproxy serves plain HTTP only: put TLS in front of it (docs/ray_serve.md)"
             )
         os.environ[HAPROXY_ENV] = "1"  # read by Serve's controller and proxies at start
-    token = None if server.open_access else (server.token or load_or_make_token(server.state_dir))
+    token = None if server.open_access else server.token  # made by the command (state dir)
     pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
     local = cluster.address is None
     ray.init(
@@ -194,6 +197,11 @@ def serve_cluster(
         runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
         log_to_driver=False,
     )
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # after ray.init, whose own SIGTERM handler aborts the process without cleaning up
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
     try:
         http: dict[str, Any] = {"host": server.host, "port": server.port}
         if server.ssl_certfile:
@@ -207,11 +215,11 @@ def serve_cluster(
             cluster.refusal_lanes,
             gpus,
         )
-        app = bind(replace(server, token=token), cluster, gpus)
+        app = bind(server, cluster, gpus)
         serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
         if announce is not None:
             announce(chat_url(server, token, bool(server.ssl_certfile)))
-        (stop or threading.Event()).wait()
+        stop.wait()
     finally:
         try:
             serve.delete(APP_NAME)

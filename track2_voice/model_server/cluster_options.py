@@ -11,7 +11,9 @@ the fewest, so a session only lands on a lane when every replica's slots are tak
 replica then refuses it at once with the protocol's "no free slot" (kind 5, close 1013).
 With ``max_ongoing_requests = slots`` alone, Ray would instead hold the extra session in its
 queue, where it waits without an answer until a slot frees (Ray's queue cannot be made
-shorter than one).
+shorter than one). Past the lanes and ``max_queued`` (a burst of dozens of sessions at
+once), Serve's proxy answers the WebSocket upgrade with a bare HTTP 500, which the
+creature's client reports as a failing or full server and retries.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ class ClusterOptions:
     address: str | None = None  # None: start a local Ray instance; "auto": join `ray start`
     gpus_per_replica: float | None = None  # None: 1 when the Ray cluster has GPUs, else 0
     cpus_per_replica: float = 1.0
-    refusal_lanes: int = 1  # sessions beyond the slots that a replica takes only to refuse
-    max_queued: int = 8  # sessions Ray holds while every lane is busy; beyond: HTTP 503
+    refusal_lanes: int = 2  # sessions beyond the slots that a replica takes only to refuse
+    max_queued: int = 64  # sessions Ray holds while every lane is busy; beyond: HTTP 500
     graceful_shutdown_timeout_s: float = 300.0  # a draining replica's sessions get this long
     graceful_shutdown_wait_loop_s: float = 2.0
     health_check_period_s: float = 5.0
@@ -54,7 +56,9 @@ class ClusterOptions:
                 "lane a full cluster leaves the next session waiting instead of refusing it"
             )
         if self.max_queued < 1:
-            raise ValueError(f"--max-queued must be at least 1 (Ray's minimum), got {self.max_queued}")
+            raise ValueError(
+                f"--max-queued must be at least 1 (Ray's minimum), got {self.max_queued}"
+            )
         for flag, v in (
             ("--graceful-shutdown-timeout", self.graceful_shutdown_timeout_s),
             ("--health-check-period", self.health_check_period_s),

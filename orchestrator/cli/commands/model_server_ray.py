@@ -7,9 +7,7 @@ when ``--ray`` is given, so every model flag means the same in both modes.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from track2_voice.model_server.cluster_options import ClusterOptions
 from track2_voice.model_server.options import ServerOptions
@@ -63,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=d.max_queued,
         metavar="N",
-        help=f"sessions Ray holds while every lane is busy; beyond: HTTP 503 ({d.max_queued})",
+        help=f"sessions Ray holds while every lane is busy; beyond: HTTP 500 ({d.max_queued})",
     )
     g.add_argument(
         "--graceful-shutdown-timeout",
@@ -124,15 +122,11 @@ def run(args: argparse.Namespace, opts: ServerOptions) -> int:
     except ImportError:
         print(f"creature: error: {RAY_MISSING}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())  # remove the application, then exit
-
     def announce(url: str) -> None:
         print(f"model server listening (Ray Serve): {url}", flush=True)
 
     try:
-        serve_cluster(opts, cluster, announce, stop)
+        serve_cluster(opts, cluster, announce)  # until SIGTERM or Ctrl-C
     except ValueError as e:
         print(f"creature: error: {e}", file=sys.stderr)
         return 2

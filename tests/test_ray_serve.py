@@ -1,0 +1,367 @@
+"""The model server as Ray Serve replicas, on this CPU: a local Ray instance started by
+``creature model-server --ray`` (2 replicas x 2 slots of a tiny random checkpoint), real
+WebSockets through Serve's proxy, a real creature (``creature run --backend remote``).
+
+Four sessions are placed 2/2 and each gets exactly the tokens it would get alone; a fifth is
+refused at once with the protocol's "no free slot" (kind 5, close 1013); a replica killed
+with SIGKILL: its creature reconnects through the same URL and resumes on the other replica
+(the record shows disconnected, then connected elsewhere), the other replica's session goes
+on untouched; SIGTERM removes the application and stops Ray.
+
+Ray runs in its own environment (.ci/install: its aiohttp conflicts with moshi_mlx), so
+these tests are marked ``ray`` and .ci/run runs them with that environment's Python; there,
+a missing Ray fails them (``require_module``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, require_module
+from tests.test_model_server import GREEDY_QUERY, TOKEN, opus_pages, reference, sounds
+
+pytestmark = [pytest.mark.ray, pytest.mark.torch]
+
+SLOTS, REPLICAS = 2, 2
+START_TIMEOUT_S = 240  # Ray, Serve and two replicas loading torch on a loaded 2-core machine
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    from orchestrator.cli import main
+
+    d = tmp_path_factory.mktemp("random-tiny")
+    assert main(["checkpoint", "random", str(d), "--size", "tiny", "--seed", "3"]) == 0
+    return d
+
+
+class Cluster:
+    """``creature model-server --ray`` in its own process, with a Ray of its own."""
+
+    def __init__(self, ckpt: Path, tmp: Path) -> None:
+        require_module("ray")
+        require_module("fastapi")
+        # Ray's socket paths must stay under the 107-byte limit of a Unix socket name: a
+        # pytest tmp path is too deep for them, so Ray's own directory is a short one
+        self.ray_tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+        self.port = free_port()
+        env = {
+            **os.environ,
+            **ONE_THREAD,
+            "PYTHONPATH": str(ROOT),
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_TMPDIR": str(self.ray_tmp),
+            "NO_TORCH_COMPILE": "1",
+        }
+        cmd = [
+            sys.executable, "-m", "orchestrator.cli", "model-server", "--ray",
+            "--checkpoint", str(ckpt), "--slots", str(SLOTS), "--replicas", str(REPLICAS),
+            "--cpus-per-replica", "0.5", "--port", str(self.port), "--token", TOKEN,
+            "--input-queue-frames", "200", "--health-check-period", "1",
+            "--graceful-shutdown-timeout", "5", "--state-dir", str(tmp / "state"),
+        ]  # fmt: skip
+        self.err = open(tmp / "cluster.err", "w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.err, text=True
+        )
+        self.url = self._wait_url()
+        self.pids: set[int] = set()  # every replica process a session reported
+
+    def _wait_url(self) -> str:
+        got: list[str] = []
+        t = threading.Thread(target=lambda: got.append(self.proc.stdout.readline()), daemon=True)
+        t.start()
+        t.join(START_TIMEOUT_S)
+        line = got[0] if got else ""
+        if not line.startswith("model server listening (Ray Serve): ws://"):
+            self.stop()
+            self.err.seek(0)
+            pytest.fail(f"the cluster did not start: {line!r}\n{self.err.read()[-3000:]}")
+        return line.split(": ", 1)[1].strip()
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        shutil.rmtree(self.ray_tmp, ignore_errors=True)
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def cluster(ckpt, tmp_path_factory):
+    c = Cluster(ckpt, tmp_path_factory.mktemp("cluster"))
+    yield c
+    c.stop()
+
+
+class Session:
+    """A Moshi-protocol client that remembers which replica it landed on."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.ws = None
+        self.where: dict = {}
+        self.audio_at: list[float] = []
+        self.texts: list[str] = []
+        self.errors: list[str] = []
+
+    async def open(self) -> Session:
+        from track2_voice.backends.moshi_protocol import open_session
+
+        self.ws, info = await open_session(self.url)
+        self.where = info["metadata"]
+        return self
+
+    async def stream(self, pages: list[bytes], pace_s: float | None, until, tail_s: float):
+        rx = asyncio.create_task(self._receive())
+        try:
+            t0 = time.monotonic()
+            for i, p in enumerate(pages):
+                await self.ws.send(b"\x01" + p)
+                if pace_s:
+                    await asyncio.sleep(max(0.0, t0 + (i + 1) * pace_s - time.monotonic()))
+            deadline = time.monotonic() + tail_s
+            while time.monotonic() < deadline and not until(self):
+                await asyncio.sleep(0.02)
+        finally:
+            rx.cancel()
+            await self.ws.close()
+
+    async def _receive(self) -> None:
+        async for m in self.ws:
+            if m[0] == 1:
+                self.audio_at.append(time.monotonic())
+            elif m[0] == 2:
+                self.texts.append(m[1:].decode())
+            elif m[0] == 5:
+                self.errors.append(m[1:].decode())
+
+
+def test_four_sessions_are_placed_two_and_two_each_gets_its_own_tokens_and_a_fifth_is_refused(
+    cluster, ckpt
+):
+    from websockets.asyncio.client import connect
+
+    from track2_voice.backends.moshi_protocol import HandshakeError, open_session
+    from track2_voice.model_server.engine import load_model
+    from track2_voice.texttap import piece_text
+
+    tok = load_model(ckpt, "cpu", __import__("torch").float32).tokenizer
+    plans = []
+    for seed in (51, 52, 53, 54):
+        pages, decoded = opus_pages(sounds(24, seed))
+        ref = [r for r in reference(ckpt, decoded) if r is not None]
+        plans.append((pages, [p for p in (piece_text(tok, int(r[0][0])) for r in ref) if p]))
+    url = f"{cluster.url}&{GREEDY_QUERY}"
+    refusal: dict = {}
+
+    async def run() -> list[Session]:
+        sessions = [await Session(url).open() for _ in plans]
+        t0 = time.monotonic()
+        with pytest.raises(HandshakeError, match="no free slot") as e:
+            await open_session(url)
+        refusal["s"], refusal["message"] = time.monotonic() - t0, str(e.value)
+        async with connect(url) as ws:  # the close code too
+            refusal["first"] = await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.wait_closed(), 5)
+        refusal["code"] = ws.close_code
+
+        def enough(n):
+            return lambda s: len(s.texts) >= n
+
+        await asyncio.gather(
+            *(
+                s.stream(pages, None, until=enough(len(pieces)), tail_s=60)
+                for s, (pages, pieces) in zip(sessions, plans)
+            )
+        )
+        return sessions
+
+    sessions = asyncio.run(run())
+    cluster.pids |= {s.where["pid"] for s in sessions}
+    per_replica: dict[str, int] = {}
+    for s in sessions:
+        per_replica[s.where["replica"]] = per_replica.get(s.where["replica"], 0) + 1
+    assert sorted(per_replica.values()) == [2, 2], [s.where for s in sessions]
+    assert refusal["s"] < 1.0, refusal
+    assert refusal["first"][0] == 5 and b"no free slot" in refusal["first"]
+    assert refusal["code"] == 1013
+    for s, (_, pieces) in zip(sessions, plans):
+        assert len(pieces) > 5 and not s.errors
+        assert s.texts[: len(pieces)] == pieces  # through Serve, exactly what it gets alone
+    assert len({tuple(p) for _, p in plans}) == len(plans)  # and they differ
+
+
+def read_record(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a line being written
+            break
+    return out
+
+
+def wait_for(cond, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_a_killed_replicas_creature_resumes_on_the_other_and_the_other_session_goes_on(
+    cluster, tmp_path
+):
+    import soundfile as sf
+
+    wav, rec = tmp_path / "in.wav", tmp_path / "events.jsonl"
+    sf.write(wav, sounds(125, seed=61).reshape(-1), 24000)  # 10 s at the real pace
+    env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT)}
+    creature = subprocess.Popen(
+        [
+            sys.executable, "-m", "orchestrator.cli", "run", "--backend", "remote",
+            "--url", cluster.url, "--input", str(wav), "--record", str(rec), "--realtime",
+        ],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        def connected(events):
+            return [e for e in events if e["kind"] == "connected"]
+
+        first = wait_for(lambda: connected(read_record(rec)), 30, "the creature's session")[0]
+        victim = first["metadata"]
+        other = Session(cluster.url)
+        pages, _ = opus_pages(sounds(62, seed=62))  # 5 s
+        result: dict = {}
+
+        async def bystander() -> None:
+            await other.open()
+            result["opened"] = True
+            everything = lambda s: len(s.audio_at) >= len(pages) - 3  # noqa: E731
+            await other.stream(pages, 0.08, until=everything, tail_s=20)
+
+        t = threading.Thread(target=lambda: asyncio.run(bystander()), daemon=True)
+        t.start()
+        wait_for(lambda: len(other.audio_at) >= 10, 30, "the other session's audio")
+        # the router put it on the replica with the fewest sessions: not the creature's
+        assert other.where["replica"] != victim["replica"], (other.where, victim)
+        killed_at = time.monotonic()
+        os.kill(victim["pid"], signal.SIGKILL)  # a crash: no goodbye on any socket
+        back = wait_for(
+            lambda: connected(read_record(rec))[1:], 30, "the creature's second session"
+        )[0]
+        t.join(40)
+        out, err = creature.communicate(timeout=60)
+    finally:
+        if creature.poll() is None:
+            creature.kill()
+    assert creature.returncode == 0, err[-2000:]
+    events = read_record(rec)
+    kinds = [e["kind"] for e in events if e["kind"] in ("connected", "disconnected")]
+    assert kinds[:3] == ["connected", "disconnected", "connected"], kinds
+    resumed_on = back["metadata"]
+    assert resumed_on["replica"] != victim["replica"]
+    resumed_s = back["t"] - killed_at  # both monotonic clocks of this machine
+    gone = next(e for e in events if e["kind"] == "disconnected")
+    print(
+        f"\ndisconnected {(gone['t'] - killed_at) * 1e3:.0f} ms after the kill "
+        f"({gone['reason']}); resumed on another replica after {resumed_s * 1e3:.0f} ms; "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    print("\n".join(line for line in err.splitlines() if "remote" in line)[-1500:])
+    assert resumed_s < 5.0, resumed_s
+    frames_after = [e for e in events if e["kind"] == "frame" and e["t"] > back["t"]]
+    assert len(frames_after) > 12  # the creature went on through the reconnect
+    # the other replica's session never noticed: frames kept coming at the sending pace
+    assert result.get("opened") and not other.errors
+    gaps = np.diff([a for a in other.audio_at if a > killed_at - 1.0])
+    worst = int(np.argmax(gaps))
+    print(
+        f"the other session's longest gap: {gaps[worst] * 1e3:.0f} ms, from "
+        f"{(other.audio_at[-len(gaps) - 1 + worst] - killed_at) * 1e3:.0f} ms after the kill; "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    # every frame came back, on one socket; the bound allows for Serve's replacement replica
+    # loading torch on the same two cores meanwhile (a dropped session would show no frames)
+    assert len(other.audio_at) >= len(pages) - 3 and gaps.max() < 2.0, gaps.max()
+    cluster.pids |= {victim["pid"], resumed_on["pid"], other.where["pid"]}
+
+
+def test_sigterm_removes_the_application_and_stops_ray(cluster):
+    t0 = time.monotonic()
+    rc = cluster.stop()
+    cluster.err.seek(0)
+    assert rc == 0, cluster.err.read()[-3000:]
+    took = time.monotonic() - t0
+    assert cluster.pids  # the other tests saw replicas
+    for pid in cluster.pids:
+        assert not Path(f"/proc/{pid}").exists() or _zombie(pid), f"replica {pid} still runs"
+    assert took < 60
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def test_the_shipped_serve_config_is_valid_and_bad_args_name_themselves():
+    """configs/ray_serve.yaml parses with Serve's own schema (what `serve deploy` checks), its
+    args become the options a replica gets, and a wrong key is named."""
+    import yaml
+
+    require_module("ray")
+    from ray.serve.schema import ServeDeploySchema
+
+    from track2_voice.model_server.cluster import server_options
+    from track2_voice.model_server.cluster_options import DEPLOYMENT_NAME
+
+    raw = yaml.safe_load((ROOT / "configs" / "ray_serve.yaml").read_text())
+    schema = ServeDeploySchema.model_validate(raw)
+    app = schema.applications[0]
+    assert app.import_path == "track2_voice.model_server.cluster:build_app"
+    assert [d.name for d in app.deployments] == [DEPLOYMENT_NAME]
+    opts, cluster, token_env = server_options(app.args)
+    assert (opts.slots, opts.device, opts.token) == (32, "cuda", None)
+    assert cluster.refusal_lanes == 2 and token_env == "CREATURE_MODEL_SERVER_TOKEN"
+    for args, message in (
+        ({**app.args, "slot": 4}, "args.slot: unknown key"),
+        ({**app.args, "token": "in-a-file"}, "args.token: not settable"),
+        ({"slots": 4}, "args.checkpoint: required"),
+        ({**app.args, "slots": 0}, "--slots must be at least 1"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            server_options(args)
