@@ -122,6 +122,7 @@ def run(args: argparse.Namespace, opts: ServerOptions) -> int:
     except ImportError:
         print(f"creature: error: {RAY_MISSING}", file=sys.stderr)
         return 2
+
     def announce(url: str) -> None:
         print(f"model server listening (Ray Serve): {url}", flush=True)
 
