@@ -8,9 +8,10 @@ with SIGKILL: its creature reconnects through the same URL and resumes on the ot
 (the record shows disconnected, then connected elsewhere), the other replica's session goes
 on untouched; SIGTERM removes the application and stops Ray.
 
-Ray runs in its own environment (.ci/install: its aiohttp conflicts with moshi_mlx), so
-these tests are marked ``ray`` and .ci/run runs them with that environment's Python; there,
-a missing Ray fails them (``require_module``).
+Ray runs in its own environment (its aiohttp conflicts with moshi_mlx's pin), built by
+``creature model-server --ray-setup`` in the user's state directory (.ci/install does it);
+the command re-runs itself with that environment's python. Without it these tests skip
+locally and fail under CI (``require``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, require_module
+from tests.conftest import ROOT, USER_XDG_STATE_HOME, require
 from tests.test_model_server import GREEDY_QUERY, TOKEN, opus_pages, reference, sounds
 
 pytestmark = [pytest.mark.ray, pytest.mark.torch]
@@ -48,6 +49,24 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
+def ray_python() -> Path:
+    """The environment .ci/install built in the user's state directory (the tests' own state
+    directory is a fresh temporary one)."""
+    from orchestrator.cli.ray_env import default_venv, is_ready, venv_python
+    from orchestrator.state_dir import default_state_dir
+
+    mp = pytest.MonkeyPatch()
+    if USER_XDG_STATE_HOME is None:
+        mp.delenv("XDG_STATE_HOME", raising=False)
+    else:
+        mp.setenv("XDG_STATE_HOME", USER_XDG_STATE_HOME)
+    env = default_venv(default_state_dir())
+    mp.undo()
+    require(f"Ray Serve's environment at {env}", is_ready(env), "creature model-server --ray-setup")
+    return venv_python(env)
+
+
+@pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
     from orchestrator.cli import main
 
@@ -59,9 +78,7 @@ def ckpt(tmp_path_factory) -> Path:
 class Cluster:
     """``creature model-server --ray`` in its own process, with a Ray of its own."""
 
-    def __init__(self, ckpt: Path, tmp: Path) -> None:
-        require_module("ray")
-        require_module("fastapi")
+    def __init__(self, ckpt: Path, tmp: Path, ray_python: Path) -> None:
         # Ray's socket paths must stay under the 107-byte limit of a Unix socket name: a
         # pytest tmp path is too deep for them, so Ray's own directory is a short one
         self.ray_tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
@@ -74,12 +91,13 @@ class Cluster:
             "RAY_TMPDIR": str(self.ray_tmp),
             "NO_TORCH_COMPILE": "1",
         }
-        cmd = [
+        cmd = [  # the command finds Ray's environment itself and re-runs there
             sys.executable, "-m", "orchestrator.cli", "model-server", "--ray",
             "--checkpoint", str(ckpt), "--slots", str(SLOTS), "--replicas", str(REPLICAS),
             "--cpus-per-replica", "0.5", "--port", str(self.port), "--token", TOKEN,
             "--input-queue-frames", "200", "--health-check-period", "1",
             "--graceful-shutdown-timeout", "5", "--state-dir", str(tmp / "state"),
+            "--ray-venv", str(ray_python.parent.parent),
         ]  # fmt: skip
         self.err = open(tmp / "cluster.err", "w+")  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -113,8 +131,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(ckpt, tmp_path_factory):
-    c = Cluster(ckpt, tmp_path_factory.mktemp("cluster"))
+def cluster(ray_python, ckpt, tmp_path_factory):
+    c = Cluster(ckpt, tmp_path_factory.mktemp("cluster"), ray_python)
     yield c
     c.stop()
 
@@ -338,30 +356,44 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-def test_the_shipped_serve_config_is_valid_and_bad_args_name_themselves():
+SCHEMA_CHECK = """
+import json, sys, yaml
+from ray.serve.schema import ServeDeploySchema
+from track2_voice.model_server.cluster import server_options
+raw = yaml.safe_load(open(sys.argv[1]).read())
+app = ServeDeploySchema.model_validate(raw).applications[0]
+opts, cluster, token_env = server_options(app.args)
+errors = []
+for args in ({**app.args, "slot": 4}, {**app.args, "token": "in-a-file"}, {"slots": 4},
+             {**app.args, "slots": 0}):
+    try:
+        server_options(args)
+        errors.append(None)
+    except ValueError as e:
+        errors.append(str(e))
+print(json.dumps({"import_path": app.import_path, "deployments": [d.name for d in app.deployments],
+                  "slots": opts.slots, "device": opts.device, "token": opts.token,
+                  "lanes": cluster.refusal_lanes, "token_env": token_env, "errors": errors}))
+"""
+
+
+def test_the_shipped_serve_config_is_valid_and_bad_args_name_themselves(ray_python):
     """configs/ray_serve.yaml parses with Serve's own schema (what `serve deploy` checks), its
     args become the options a replica gets, and a wrong key is named."""
-    import yaml
+    from track2_voice.model_server.cluster_options import DEPLOYMENT_NAME, TOKEN_ENV
 
-    require_module("ray")
-    from ray.serve.schema import ServeDeploySchema
-
-    from track2_voice.model_server.cluster import server_options
-    from track2_voice.model_server.cluster_options import DEPLOYMENT_NAME
-
-    raw = yaml.safe_load((ROOT / "configs" / "ray_serve.yaml").read_text())
-    schema = ServeDeploySchema.model_validate(raw)
-    app = schema.applications[0]
-    assert app.import_path == "track2_voice.model_server.cluster:build_app"
-    assert [d.name for d in app.deployments] == [DEPLOYMENT_NAME]
-    opts, cluster, token_env = server_options(app.args)
-    assert (opts.slots, opts.device, opts.token) == (32, "cuda", None)
-    assert cluster.refusal_lanes == 2 and token_env == "CREATURE_MODEL_SERVER_TOKEN"
-    for args, message in (
-        ({**app.args, "slot": 4}, "args.slot: unknown key"),
-        ({**app.args, "token": "in-a-file"}, "args.token: not settable"),
-        ({"slots": 4}, "args.checkpoint: required"),
-        ({**app.args, "slots": 0}, "--slots must be at least 1"),
-    ):
-        with pytest.raises(ValueError, match=message):
-            server_options(args)
+    r = subprocess.run(
+        [str(ray_python), "-c", SCHEMA_CHECK, str(ROOT / "configs" / "ray_serve.yaml")],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["import_path"] == "track2_voice.model_server.cluster:build_app"
+    assert got["deployments"] == [DEPLOYMENT_NAME]
+    assert (got["slots"], got["device"], got["token"]) == (32, "cuda", None)
+    assert got["lanes"] == 2 and got["token_env"] == TOKEN_ENV
+    expected = ["args.slot: unknown key", "args.token: not settable", "args.checkpoint: required",
+                "--slots must be at least 1"]  # fmt: skip
+    for message, error in zip(expected, got["errors"]):
+        assert error is not None and message in error, (message, error)

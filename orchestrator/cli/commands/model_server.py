@@ -180,6 +180,8 @@ def guarded_http(opts: ServerOptions) -> dict:
 def main(args: argparse.Namespace) -> int:
     import sys
 
+    if args.ray_setup:
+        return model_server_ray.setup(args)
     try:
         opts = options_from_args(args)
         if not opts.open_access and not opts.token:

@@ -7,14 +7,16 @@ when ``--ray`` is given, so every model flag means the same in both modes.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from track2_voice.model_server.cluster_options import ClusterOptions
 from track2_voice.model_server.options import ServerOptions
 
 RAY_MISSING = (
-    "--ray needs Ray Serve, which is not installed: pip install 'creature[ray]' "
-    "(in its own virtual environment: Ray's aiohttp conflicts with moshi_mlx, docs/ray_serve.md)"
+    "--ray needs Ray Serve: run `creature model-server --ray-setup` once (it builds Ray's own "
+    "environment, {env}), or pip install 'creature[ray]' where moshi_mlx is not installed"
 )
 
 
@@ -25,6 +27,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--ray",
         action="store_true",
         help="serve through Ray Serve replicas, sessions placed by free slots",
+    )
+    g.add_argument(
+        "--ray-setup",
+        action="store_true",
+        help="build Ray Serve's own environment in the state directory, then exit",
+    )
+    g.add_argument(
+        "--ray-venv",
+        metavar="DIR",
+        help="where Ray's environment lives (default: <state dir>/ray-venv)",
     )
     g.add_argument(
         "--replicas", type=int, default=d.replicas, help=f"model servers (GPUs) ({d.replicas})"
@@ -107,6 +119,43 @@ def cluster_options(args: argparse.Namespace) -> ClusterOptions:
     )
 
 
+def ray_venv(args: argparse.Namespace) -> Path:
+    from orchestrator.cli.ray_env import default_venv
+    from orchestrator.state_dir import state_dir
+
+    if args.ray_venv:
+        return Path(args.ray_venv).expanduser()
+    return default_venv(state_dir(args.state_dir, "--state-dir"))
+
+
+def setup(args: argparse.Namespace) -> int:
+    """``--ray-setup``: build (or bring up to date) Ray Serve's environment."""
+    from orchestrator.cli.ray_env import RayEnvError, build
+
+    try:
+        build(ray_venv(args), lambda line: print(f"ray setup: {line}", flush=True))
+    except RayEnvError as e:
+        print(f"creature: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_in_ray_env(args: argparse.Namespace) -> int:
+    """This interpreter has no Ray: run the same command line with the Ray environment's
+    python (it replaces this process, so signals reach the server directly)."""
+    from orchestrator.cli.ray_env import ROOT, is_ready, venv_python
+
+    env = ray_venv(args)
+    started_as_command = "--ray" in sys.orig_argv  # not a call of main() from a program
+    if not is_ready(env) or not started_as_command:
+        print(f"creature: error: {RAY_MISSING.format(env=env)}", file=sys.stderr)
+        return 2
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    os.environ["PYTHONPATH"] = path  # the replicas import this checkout
+    python = str(venv_python(env))
+    os.execv(python, [python, *sys.orig_argv[1:]])
+
+
 def run(args: argparse.Namespace, opts: ServerOptions) -> int:
     try:
         cluster = cluster_options(args)
@@ -120,8 +169,7 @@ def run(args: argparse.Namespace, opts: ServerOptions) -> int:
     try:
         from track2_voice.model_server.cluster import serve_cluster
     except ImportError:
-        print(f"creature: error: {RAY_MISSING}", file=sys.stderr)
-        return 2
+        return run_in_ray_env(args)
 
     def announce(url: str) -> None:
         print(f"model server listening (Ray Serve): {url}", flush=True)
