@@ -1,9 +1,10 @@
 """What Ray Serve adds to the batched model server, and how it behaves when a replica dies.
 
 1. Added latency. N real clients (WebSocket, Opus, 80 ms pace, as benchmarks/sessions.py
-   ``--wire``) on one model server of max(N) slots reached directly (``creature
+   ``--wire``) on one model server reached directly (``creature
    model-server``), and on one Serve replica of the same slots through Serve's proxy
-   (``creature model-server --ray --replicas 1``), both running at once, rounds interleaved
+   (``creature model-server --ray --replicas 1``), both running at once (each N gets servers
+   of N slots: idle slots cost step time), rounds interleaved
    (direct, Serve, direct, Serve, ...) so that the machine's load falls on both alike. Per N:
    reply lag p50 (median of the sessions' medians) and p99 (the worst session's), and the
    difference Serve - direct. Then the same against Serve's HAProxy ingress (``--haproxy``,
@@ -113,30 +114,32 @@ def summary(per: list[dict]) -> dict:
     }
 
 
-def latency_rows(ckpt: str, counts: list[int], seconds: float, rounds: int, haproxy: bool):
-    slots = max(counts)
-    direct, direct_url, _ = server_process(ckpt, slots, "cpu", "float32", 1)
-    rows = []
+def latency_row(ckpt: str, n: int, seconds: float, rounds: int, haproxy: bool) -> dict:
+    """N sessions on a direct server and on one Serve replica, both of N slots (idle slots
+    cost step time, so each N gets servers of its own size)."""
+    direct, direct_url, _ = server_process(ckpt, n, "cpu", "float32", 1)
+    got: dict[str, list[dict]] = {"direct": [], "serve": []}
     try:
-        with ray_cluster(ckpt, 1, slots, haproxy) as serve_url:
-            for n in counts:
-                got: dict[str, list[dict]] = {"direct": [], "serve": []}
-                for _ in range(rounds):
-                    for name, url in (("direct", direct_url), ("serve", serve_url)):
-                        got[name].append(summary(asyncio.run(wire_run(url, n, seconds))))
-                row = {"sessions": n, "slots": slots}
-                for name, runs in got.items():
-                    row[f"{name}_served"] = min(r["served"] for r in runs)
-                    row[f"{name}_lag_ms_p50"] = pct([r["lag_ms_p50"] for r in runs], 50)
-                    row[f"{name}_lag_ms_p99"] = max(r["lag_ms_p99"] for r in runs)
-                row["added_ms_p50"] = round(row["serve_lag_ms_p50"] - row["direct_lag_ms_p50"], 2)
-                row["added_ms_p99"] = round(row["serve_lag_ms_p99"] - row["direct_lag_ms_p99"], 2)
-                rows.append(row)
-                print_rows([row], flush=True)
+        with ray_cluster(ckpt, 1, n, haproxy) as serve_url:
+            for _ in range(rounds):
+                for name, url in (("direct", direct_url), ("serve", serve_url)):
+                    got[name].append(summary(asyncio.run(wire_run(url, n, seconds))))
     finally:
         direct.terminate()
         direct.wait(10)
-    return rows
+    row: dict = {"sessions": n, "slots": n, "load_1min": round(os.getloadavg()[0], 2)}
+    for name, runs in got.items():
+        row[f"{name}_served"] = min(r["served"] for r in runs)
+        row[f"{name}_lag_ms_p50"] = pct([r["lag_ms_p50"] for r in runs], 50)
+        row[f"{name}_lag_ms_p99"] = max(r["lag_ms_p99"] for r in runs)
+    row["added_ms_p50"] = round(row["serve_lag_ms_p50"] - row["direct_lag_ms_p50"], 2)
+    row["added_ms_p99"] = round(row["serve_lag_ms_p99"] - row["direct_lag_ms_p99"], 2)
+    print_rows([row], flush=True)
+    return row
+
+
+def latency_rows(ckpt: str, counts: list[int], seconds: float, rounds: int, haproxy: bool):
+    return [latency_row(ckpt, n, seconds, rounds, haproxy) for n in counts]
 
 
 class Holder:
