@@ -179,4 +179,9 @@ def run(args: argparse.Namespace, opts: ServerOptions) -> int:
     except ValueError as e:
         print(f"creature: error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:  # Serve: "Deploying application ... failed: <replica traceback>"
+        lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+        cause = lines[-1] if len(lines) > 1 else ""
+        print(f"creature: error: {lines[0] if lines else e} {cause}".rstrip(), file=sys.stderr)
+        return 1
     return 0
