@@ -129,11 +129,15 @@ def ray_venv(args: argparse.Namespace) -> Path:
 
 
 def setup(args: argparse.Namespace) -> int:
-    """``--ray-setup``: build (or bring up to date) Ray Serve's environment."""
-    from orchestrator.cli.ray_env import RayEnvError, build
+    """``--ray-setup``: build Ray Serve's environment, unless it is there with these pins."""
+    from orchestrator.cli.ray_env import RayEnvError, build, is_ready
 
+    env = ray_venv(args)
+    if is_ready(env):
+        print(f"ray setup: Ray environment up to date: {env}")
+        return 0
     try:
-        build(ray_venv(args), lambda line: print(f"ray setup: {line}", flush=True))
+        build(env, lambda line: print(f"ray setup: {line}", flush=True))
     except RayEnvError as e:
         print(f"creature: error: {e}", file=sys.stderr)
         return 2
