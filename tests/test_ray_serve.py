@@ -331,9 +331,10 @@ def test_a_killed_replicas_creature_resumes_on_the_other_and_the_other_session_g
         f"{(other.audio_at[-len(gaps) - 1 + worst] - killed_at) * 1e3:.0f} ms after the kill; "
         f"load {os.getloadavg()[0]:.1f}"
     )
-    # every frame came back, on one socket; the bound allows for Serve's replacement replica
-    # loading torch on the same two cores meanwhile (a dropped session would show no frames)
-    assert len(other.audio_at) >= len(pages) - 3 and gaps.max() < 2.0, gaps.max()
+    # every frame came back, on one socket, with no error; the gap bound allows for Serve's
+    # replacement replica loading torch on the same two cores meanwhile (up to 1.8 s seen at
+    # load 5); a session that had dropped would have lost its socket and its frames
+    assert len(other.audio_at) >= len(pages) - 3 and gaps.max() < 3.0, gaps.max()
     cluster.pids |= {victim["pid"], resumed_on["pid"], other.where["pid"]}
 
 

@@ -3,7 +3,19 @@ one line naming the flag and exit code 2, with or without Ray installed."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def keep_logging():
+    """The CLI's main() points the root logger at this test's captured stderr; later tests
+    must not log into that closed stream."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    yield
+    root.handlers[:] = handlers
 
 
 @pytest.mark.parametrize(
