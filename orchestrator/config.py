@@ -17,7 +17,7 @@ from face.config import FaceConfig
 from face.phone.phone_config import PhoneConfig
 from face.phone.telephony_config import TelephonyConfig
 from orchestrator.data_files import CONFIGS_DIR
-from orchestrator.slow_config import SlowLoopConfig
+from orchestrator.slow_config import InterpretConfig, SlowLoopConfig
 from orchestrator.yaml_file import read_yaml_mapping
 from track2_voice.config import EchoConfig, Strict, VoiceConfig
 
@@ -58,6 +58,13 @@ class CreatureConfig(Strict):
         description="where the outbox, session records, secrets and the phone's certificate "
         "live (docs/security.md); null: $XDG_STATE_HOME/creature, i.e. ~/.local/state/creature",
     )
+    mode: Literal["converse", "interpret"] = Field(
+        "converse",
+        description="converse: the creature's words are its own (Moshi); interpret: its voice "
+        "translates a visitor (Hibiki), with captions and no intents by default "
+        "(docs/interpreter.md)",
+    )
+    interpret: InterpretConfig = InterpretConfig()
     voice: VoiceConfig = VoiceConfig()
     audio: AudioConfig = AudioConfig()
     log: LogConfig = LogConfig()
@@ -66,6 +73,11 @@ class CreatureConfig(Strict):
     telephony: TelephonyConfig = TelephonyConfig()
     slow_loop: SlowLoopConfig = SlowLoopConfig()
     metrics: MetricsConfig = MetricsConfig()
+
+    @property
+    def interpreting(self) -> InterpretConfig | None:
+        """The interpreter's settings in interpret mode, else None."""
+        return self.interpret if self.mode == "interpret" else None
 
 
 class ConfigError(Exception):

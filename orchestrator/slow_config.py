@@ -112,6 +112,28 @@ class AffectMapConfig(Strict):
     file: str | None = Field(None, description="affect YAML; null = configs/affect.yaml")
 
 
+class InterpretConfig(Strict):
+    """Interpreter mode (``mode: interpret``, docs/interpreter.md): the voice is a translation
+    of a visitor's words."""
+
+    intents: bool = Field(
+        False,
+        description="watch the translated words for commitments to act (off: they are a "
+        "visitor's words, translated, not the creature's promises)",
+    )
+    captions: bool = Field(True, description="send the translated text to the face")
+    caption_hold_s: float = Field(
+        4.0, ge=0, description="a finished passage's caption stays this long"
+    )
+    caption_chars: int = Field(160, ge=20, description="the newest characters a caption shows")
+    passage_gap_s: float = Field(
+        2.0,
+        gt=0,
+        description="quiet on both sides that ends a passage when the model gives no end of "
+        "passage",
+    )
+
+
 class SlowLoopConfig(Strict):
     enabled: bool = Field(True, description="run intents, tools, state machine and affect")
     queue_size: int = Field(2048, ge=16, description="events buffered for the slow loop")

@@ -226,6 +226,43 @@ def test_malformed_messages_change_nothing(page, server: FaceServer, stream: Str
     page.wait_for_function("document.documentElement.dataset.emotion === 'happy'")
 
 
+SHOWN = "(id) => getComputedStyle(document.getElementById(id)).display !== 'none'"
+
+
+def test_an_interpreter_face_shows_who_speaks_and_the_caption_as_text(
+    page, stream: Streamer
+) -> None:
+    """Interpreter mode's face keys (docs/interpreter.md): a badge for who speaks, the
+    translation as a caption, set as text (markup in it is shown, never parsed)."""
+    assert page.evaluate("document.documentElement.dataset.speaker") == "none"
+    assert not page.evaluate(SHOWN, "caption")
+    stream.update(speaker="visitor", caption="", listening=True)
+    page.wait_for_function("document.documentElement.dataset.speaker === 'visitor'")
+    assert page.evaluate("document.getElementById('speaker').textContent") == (
+        "listening to the visitor"
+    )
+    caption = "Good morning, <b>where</b> is the station?"
+    stream.update(speaker="interpreter", caption=caption, listening=False, speaking=True)
+    page.wait_for_function("document.documentElement.dataset.caption === 'true'")
+    shown = page.evaluate(
+        "(() => { const c = document.getElementById('caption');"
+        " return {text: c.textContent, bold: c.querySelectorAll('b').length,"
+        " visible: getComputedStyle(c).display !== 'none'}; })()"
+    )
+    assert shown == {"text": caption, "bold": 0, "visible": True}
+    assert page.evaluate("document.getElementById('speaker').textContent") == "translating"
+    assert page.evaluate(SHOWN, "speaker")
+    # an unknown speaker is a malformed message: the page keeps what it showed
+    n = page.evaluate("window.face.state.malformed")
+    stream.update(speaker="robot")
+    page.wait_for_function(f"window.face.state.malformed > {n}")
+    assert page.evaluate("document.documentElement.dataset.speaker") == "interpreter"
+    stream.update(speaker="nobody", caption="")
+    page.wait_for_function("document.documentElement.dataset.caption === 'false'")
+    assert page.evaluate("document.documentElement.dataset.speaker") == "nobody"
+    assert not page.evaluate(SHOWN, "speaker")
+
+
 def test_shows_disconnection_and_reconnects_after_a_server_restart(browser) -> None:
     with socket.socket() as s:  # a fixed free port, so the restarted server is at the same URL
         s.bind(("127.0.0.1", 0))

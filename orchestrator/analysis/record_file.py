@@ -34,6 +34,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     voice.Rollover,
     voice.SceneLine,
     voice.SceneEnd,
+    voice.PassageEnded,
     brain.IntentDetected,
     brain.ToolCallSent,
     brain.ToolRejected,
@@ -48,6 +49,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     brain.RobotRefused,
     brain.RobotReplaced,
     brain.StatusRefused,
+    brain.TranslationStarted,
+    brain.PassageTranslated,
     *CALL_EVENTS,
 )
 BY_KIND: dict[str, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}

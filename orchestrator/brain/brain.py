@@ -3,7 +3,9 @@
 It hears the creature's own words (frame events with text pieces) and turns commitments into
 ``do_physical_task`` calls (intent watcher -> safety gate -> outbox -> the robot link it is
 given), keeps the state machine in step with who is speaking, plays the affect map, and
-composes the face state for each frame. Everything it decides is published as a typed event
+composes the face state for each frame. As an interpreter (``mode: interpret``) its voice is a
+visitor's words translated: it follows the passages (``interpreter.py``), puts the captions and
+who speaks on the face, and watches for commitments only if told to. Everything it decides is published as a typed event
 (``orchestrator.brain.events``), which is also how it reacts to its own decisions: by type.
 
 The runtime hosts it (``orchestrator.runtime``): it feeds the bus's events to :meth:`handle`,
@@ -37,13 +39,14 @@ from orchestrator.brain.events import (
 from orchestrator.brain.face_state import face_state, frame_visemes
 from orchestrator.brain.intent_rules import load_rules
 from orchestrator.brain.intents import Intent, IntentWatcher
+from orchestrator.brain.interpreter import Interpreter
 from orchestrator.brain.outbox import Outbox
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.brain.states import CreatureStates
 from orchestrator.brain.tool_schema import tool_schema
 from orchestrator.brain.tools import SafetyGate
 from orchestrator.brain.viseme_track import VisemeTracker
-from orchestrator.slow_config import SlowLoopConfig
+from orchestrator.slow_config import InterpretConfig, SlowLoopConfig
 from track2_voice.events import (
     Connected,
     Disconnected,
@@ -75,6 +78,7 @@ class Brain:
         publish: Publish,
         clock: Callable[[], float] = time.monotonic,
         visemes: VisemeTracker | None = None,
+        interpret: InterpretConfig | None = None,
     ) -> None:
         self.cfg = cfg
         self.visemes = visemes  # the mouth's shapes (face.lipsync: visemes)
@@ -97,6 +101,9 @@ class Brain:
         self.connected = True
         self.intents = 0
         self._last_index = -1
+        # an interpreter's words are a visitor's: commitments in them are not the creature's
+        self.interpreter = Interpreter(interpret, self.emit) if interpret is not None else None
+        self.watching = interpret is None or interpret.intents
 
     # -- events in ------------------------------------------------------------------------
     async def handle(self, ev: Event) -> None:
@@ -114,14 +121,18 @@ class Brain:
             self.connected = True
             await self.states.found()
         elif isinstance(ev, LoopStopped):
-            for intent in self.watcher.flush():
-                self._act_on(intent, None)
+            if self.watching:
+                for intent in self.watcher.flush():
+                    self._act_on(intent, None)
+        if self.interpreter is not None:  # after the frame: it asks whether the voice speaks
+            self.interpreter.handle(ev, self.speaking.speaking)
 
     async def _frame(self, ev: FrameEvent) -> None:
         self._last_index = ev.index
-        for intent in self.watcher.feed(ev.index, ev.t, ev.text, ev.mouth):
-            self._act_on(intent, (self._clock() - ev.t) * 1000.0)
-            await asyncio.sleep(0)  # let the robot's sender go before the next event
+        if self.watching:
+            for intent in self.watcher.feed(ev.index, ev.t, ev.text, ev.mouth):
+                self._act_on(intent, (self._clock() - ev.t) * 1000.0)
+                await asyncio.sleep(0)  # let the robot's sender go before the next event
         if self.visemes is not None:
             self.visemes.update(ev)
         speaking = self.speaking.update(ev)
@@ -208,4 +219,5 @@ class Brain:
             state=self.states.state,
             robot=bool(self.dispatcher.robots),
             visemes=frame_visemes(self.visemes, frame),
+            interpreter=self.interpreter,
         )

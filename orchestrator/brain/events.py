@@ -220,6 +220,36 @@ class ServiceError(Happening):
     error: str
 
 
+@dataclass(slots=True, kw_only=True)
+class TranslationStarted(Happening):
+    """Interpreter mode: the first translated audio of a passage. ``lag_ms``: after the
+    visitor's speech was detected (``source_t``; None when none was heard)."""
+
+    kind: ClassVar[str] = "translation_started"
+    passage: int
+    source_t: float | None
+    lag_ms: float | None
+
+
+@dataclass(slots=True, kw_only=True)
+class PassageTranslated(Happening):
+    """Interpreter mode: a passage ended (``ended_by``: ``eos``, the model's end of passage;
+    ``quiet``, a gap with nobody speaking; ``session``, the session stopped). Its times are
+    the frames' clock; ``lag_ms`` is its ``translation_started`` line's (None when the voice
+    began before any source speech was detected)."""
+
+    kind: ClassVar[str] = "translation"
+    passage: int
+    text: str
+    source_start_t: float | None
+    source_end_t: float | None
+    first_audio_t: float | None
+    first_text_t: float | None
+    end_t: float
+    lag_ms: float | None
+    ended_by: str
+
+
 BrainEvent = (
     IntentDetected
     | ToolCallSent
@@ -236,4 +266,6 @@ BrainEvent = (
     | StateChanged
     | AffectChanged
     | ServiceError
+    | TranslationStarted
+    | PassageTranslated
 )

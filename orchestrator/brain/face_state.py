@@ -1,6 +1,7 @@
 """The face message for one frame: the face contract ``{emotion, mouth, speaking}`` plus the
-extras the page uses (valence, arousal, listening, t, connected, state, mood, robot, and with
-``face.lipsync: visemes`` the frame's ``visemes`` weights and its ``index``).
+extras the page uses (valence, arousal, listening, t, connected, state, mood, robot, with
+``face.lipsync: visemes`` the frame's ``visemes`` weights and its ``index``, and as an
+interpreter ``speaker`` and ``caption``).
 
 The brain composes it with its look and state; a creature without a brain (``slow_loop.
 enabled: false``) uses :class:`NeutralFace`, which shows the mouth and speaking on a neutral
@@ -9,12 +10,15 @@ look. Both answer ``speaking`` with the same :class:`SpeakingDetector`.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from affect.blend import NEUTRAL, Affect
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.brain.viseme_track import VisemeTracker
 from track2_voice.events import Connected, Disconnected, Event, FrameEvent
+
+if TYPE_CHECKING:
+    from orchestrator.brain.interpreter import Interpreter
 
 
 def face_state(
@@ -26,6 +30,7 @@ def face_state(
     state: str | None = None,
     robot: bool | None = None,
     visemes: dict[str, float] | None = None,
+    interpreter: Interpreter | None = None,
 ) -> dict[str, Any]:
     mouth = min(1.0, max(0.0, float(frame.mouth)))
     out: dict[str, Any] = {
@@ -46,6 +51,9 @@ def face_state(
     if visemes is not None:  # the index lets a page show them when the frame is heard
         out["visemes"] = {k: round(v, 3) for k, v in visemes.items()}
         out["index"] = frame.index
+    if interpreter is not None:
+        out["speaker"] = interpreter.speaker.value
+        out["caption"] = interpreter.caption
     return out
 
 

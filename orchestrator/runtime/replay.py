@@ -57,6 +57,7 @@ from track2_voice.events import (
     FrameEvent,
     LoopStarted,
     LoopStopped,
+    PassageEnded,
     Rollover,
     SceneEnd,
     SceneLine,
@@ -79,6 +80,7 @@ VOICE_TYPES: tuple[type[Event], ...] = (
     Rollover,
     SceneLine,
     SceneEnd,
+    PassageEnded,
 )
 DECISIONS: tuple[type[Event], ...] = (IntentDetected, ToolCallSent, ToolStatusChanged, StateChanged,
                                       AffectChanged)  # fmt: skip
@@ -294,7 +296,13 @@ class ReplaySession:
         self.state = state_dir(cfg.state_dir)
         self.visemes = build_viseme_tracker(self._as_recorded(self.cfg))
         self.slow = SlowLoop(
-            self.cfg.slow_loop, self.bus, self.io, self.state, self.visemes, clock=self.clock
+            self.cfg.slow_loop,
+            self.bus,
+            self.io,
+            self.state,
+            self.visemes,
+            clock=self.clock,
+            interpret=self.cfg.interpreting,
         )
         self.recorder = (
             JsonlRecorder(record_to, self.bus, self.cfg.voice.loop.record_queue_size)

@@ -32,13 +32,14 @@ from orchestrator.data_files import load_affect_map
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.robot_channel import build_app
 from orchestrator.runtime.webhook import WebhookSink
-from orchestrator.slow_config import SlowLoopConfig
+from orchestrator.slow_config import InterpretConfig, SlowLoopConfig
 from orchestrator.state_dir import OUTBOX, ROBOT_TOKEN, WEBHOOK_SECRET, state_dir
 from track2_voice.events import (
     Connected,
     Disconnected,
     FrameEvent,
     LoopStopped,
+    PassageEnded,
     UserSpeechEnded,
     UserSpeechStarted,
 )
@@ -51,6 +52,7 @@ INPUT_TYPES = (
     Connected,
     Disconnected,
     LoopStopped,
+    PassageEnded,
 )
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
 SECRET_ENV = "CREATURE_WEBHOOK_SECRET"
@@ -89,8 +91,10 @@ class SlowLoop:
         state: Path | None = None,
         visemes: VisemeTracker | None = None,
         clock: Callable[[], float] = time.monotonic,
+        interpret: InterpretConfig | None = None,
     ) -> None:
         self.cfg = cfg
+        self.interpret = interpret  # interpreter mode's settings, or None
         self.visemes = visemes
         self.bus = bus
         self.clock = clock  # the frames' clock: a replay runs the record's
@@ -159,6 +163,7 @@ class SlowLoop:
             self.bus.publish,
             self.clock,
             visemes=self.visemes,
+            interpret=self.interpret,
         )
         if self.cfg.webhook.url:
             self._webhook = WebhookSink(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.bus import Bus
-from orchestrator.config import CreatureConfig
+from orchestrator.config import ConfigError, CreatureConfig
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.metrics import MetricsService
 from orchestrator.runtime.record import JsonlRecorder
@@ -71,8 +71,20 @@ class VoiceSession:
         self.io = IoLoop()
         # first: its rules and maps are checked before any audio or model is opened
         self.visemes = build_viseme_tracker(self.cfg)  # the face's, fed on the I/O loop
+        if self.cfg.interpreting is not None and not self.cfg.slow_loop.enabled:
+            raise ConfigError(
+                "mode: interpret needs slow_loop.enabled: true (the brain follows the "
+                "translation for the captions and the record)"
+            )
         self.slow = (
-            SlowLoop(self.cfg.slow_loop, self.bus, self.io, self.state, visemes=self.visemes)
+            SlowLoop(
+                self.cfg.slow_loop,
+                self.bus,
+                self.io,
+                self.state,
+                visemes=self.visemes,
+                interpret=self.cfg.interpreting,
+            )
             if self.cfg.slow_loop.enabled
             else None
         )
@@ -108,6 +120,17 @@ class VoiceSession:
     def start_backend(self) -> None:
         log.info("starting backend %s", self.backend.name)
         self.backend.start()
+        kind = getattr(self.backend, "kind", None)  # known for the in-process backends
+        if kind is not None and kind.translates != (self.cfg.interpreting is not None):
+            log.warning(
+                "the model is a %s model (model_type %s) but mode is %s: %s",
+                "translation" if kind.translates else "conversation",
+                kind.value,
+                self.cfg.mode,
+                "use --mode interpret for captions and no intents from a visitor's words"
+                if kind.translates
+                else "its words are its own, not a translation",
+            )
 
     def run(self, max_frames: int | None = None, stop_when_finished: bool = False) -> LoopStats:
         """Run the loop on this thread; Ctrl-C stops it cleanly after the current frame."""

@@ -31,8 +31,10 @@ const el = {
   cheekL: $("cheek-l"), cheekR: $("cheek-r"), browL: $("brow-l"), browR: $("brow-r"),
   irisL: $("iris-l"), irisR: $("iris-r"), lidUpL: $("lid-up-l"), lidUpR: $("lid-up-r"),
   lidLoL: $("lid-lo-l"), lidLoR: $("lid-lo-r"), lashL: $("lash-l"), lashR: $("lash-r"),
-  statusText: $("status-text"),
+  statusText: $("status-text"), caption: $("caption"), speaker: $("speaker"),
 };
+// what the speaker badge says (an interpreter's face; none when it is not interpreting)
+const SPEAKER_LABELS = { nobody: "", visitor: "listening to the visitor", interpreter: "translating", both: "listening and translating" };
 
 const input = createInput(); // what the server told us (validated)
 let presets = EMPTY_PRESETS;
@@ -53,7 +55,7 @@ const state = {
   blinking: false, blinks: 0, eyeOpen: 0, pupilX: 0, pupilY: 0, nod: 0, nodding: false,
   listenAmount: 0, params: {}, messages: 0, malformed: 0, frameTime: 0, connectAttempts: 0,
   gaze: { enabled: false, active: false, seen: false, faceX: null, faceY: null, x: 0, y: 0, error: null },
-  presetsLoaded: false, viseme: null, mouthWidthPx: 0,
+  presetsLoaded: false, viseme: null, mouthWidthPx: 0, speaker: null, caption: "",
 };
 window.face = { state, input, get presets() { return presets; } };
 // Phone audio drives the mouth from its playback clock: fn(now) -> 0..1, or null to use ours.
@@ -182,9 +184,24 @@ function frame(now) {
   setData("connected", state.connected);
   setData("blinking", state.blinking);
   setData("presets", !!target);
+  showInterpreter();
   el.statusText.textContent = state.server !== "open" ? "face server unreachable, reconnecting"
     : !target ? "no face presets from the server" : "voice offline";
   requestAnimationFrame(frame);
+}
+
+// An interpreter's face: the speaker badge and the caption (text only: never HTML).
+function showInterpreter() {
+  if (state.speaker !== input.speaker) {
+    state.speaker = input.speaker;
+    el.speaker.textContent = SPEAKER_LABELS[input.speaker] || "";
+    setData("speaker", input.speaker || "none");
+  }
+  if (state.caption !== input.caption) {
+    state.caption = input.caption;
+    el.caption.textContent = input.caption;
+    setData("caption", input.caption !== "");
+  }
 }
 
 // ---- gaze start-up --------------------------------------------------------------------------

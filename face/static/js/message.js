@@ -1,5 +1,5 @@
 // The face message (docs/face.md): {emotion, mouth, speaking, listening?, connected?, valence?,
-// arousal?, ...}. Validated here so that a malformed message changes nothing; keys the page does
+// arousal?, speaker?, caption?, ...}. Validated here so that a malformed message changes nothing; keys the page does
 // not know are ignored, so the server can add some without breaking older pages.
 
 import { clamp, isNum } from "./util.js";
@@ -7,13 +7,16 @@ import { validWeights } from "./visemes.js";
 
 const BOOL_KEYS = ["speaking", "listening", "connected"];
 const AFFECT_KEYS = ["valence", "arousal"];
+// An interpreter's face (docs/interpreter.md): who speaks, and the translation as a caption.
+export const SPEAKERS = ["nobody", "visitor", "interpreter", "both"];
+export const MAX_CAPTION_CHARS = 400;
 
 // What the server last told the page (already validated and clamped).
 export function createInput() {
   return {
     emotion: "neutral", mouth: 0, speaking: false, listening: false, backend: true,
     valence: null, arousal: null, messages: 0, malformed: 0, lastAt: 0,
-    visemes: null, index: null,
+    visemes: null, index: null, speaker: null, caption: "",
   };
 }
 
@@ -28,6 +31,8 @@ export function parseMessage(text) {
   for (const k of AFFECT_KEYS) if (k in msg && msg[k] !== null && !isNum(msg[k])) return null;
   if ("visemes" in msg && !validWeights(msg.visemes)) return null;
   if ("index" in msg && !Number.isInteger(msg.index)) return null;
+  if ("speaker" in msg && msg.speaker !== null && !SPEAKERS.includes(msg.speaker)) return null;
+  if ("caption" in msg && typeof msg.caption !== "string") return null;
   return msg;
 }
 
@@ -43,6 +48,8 @@ export function applyMessage(input, msg, canShow, now) {
   input.arousal = isNum(msg.arousal) ? clamp(msg.arousal, -1, 1) : null;
   input.visemes = "visemes" in msg ? msg.visemes : null; // none: the RMS mouth
   input.index = Number.isInteger(msg.index) ? msg.index : null;
+  input.speaker = typeof msg.speaker === "string" ? msg.speaker : null; // none: not interpreting
+  input.caption = typeof msg.caption === "string" ? msg.caption.slice(-MAX_CAPTION_CHARS) : "";
   input.messages++;
   input.lastAt = now;
 }

@@ -44,6 +44,12 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--insecure", action="store_true", help="remote backend: accept a self-signed wss:// cert"
     )
+    p.add_argument(
+        "--mode",
+        choices=["converse", "interpret"],
+        help="converse (default): the creature talks; interpret: its voice translates a "
+        "visitor (a Hibiki checkpoint), with captions and no intents (docs/interpreter.md)",
+    )
 
 
 def config_from_args(
@@ -55,6 +61,7 @@ def config_from_args(
         "scene": "voice.replay.scene",
         "max_steps": "voice.rollover.max_steps",
         "url": "voice.remote.url",
+        "mode": "mode",
     }
     for attr, key in flag_keys.items():
         val = getattr(args, attr, None)

@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Push audio through the fast loop (as fast as the model allows, or --realtime) and "
             "write the creature's audio and a JSONL record: one line per frame (index, t, mouth, "
-            "text, model_ms, overhead_ms, missed) plus events (rollover, user speech, errors)."
+            "text, model_ms, overhead_ms, missed) plus events (rollover, user speech, errors). "
+            "With --mode interpret the brain follows the translation too, so the record gets "
+            "its passages and their timing (docs/interpreter.md)."
         ),
     )
     add_config_options(p)
@@ -51,6 +53,8 @@ def main(args: argparse.Namespace) -> int:
     record = record_path(state, args.record, "run") if args.record else None
     session = VoiceSession(cfg, record, state=state)
     try:
+        if cfg.interpreting is not None:  # the passages and their timing, in the record
+            session.start_slow()
         session.start_backend()
         stats = session.run(max_frames=args.max_frames)
     finally:
