@@ -124,3 +124,26 @@ def test_offline_config_points_mimi_config_at_the_file(tmp_path):
     cfg = json.loads(offline_config(ckpt, tmp_path).read_text())
     assert cfg["mimi_config_name"] == f"file://{(ckpt / 'mimi_config.json').resolve()}"
     assert Path(cfg["mimi_config_name"].removeprefix("file://")).exists()
+
+
+def test_run_interprets_through_hibiki_zero_serve(hibiki_zero_server, tmp_path):
+    """`creature run --mode interpret --backend remote`: the brain follows the passages Kyutai's
+    server ends (its ``</s>``), records their timing, and acts on none of the words."""
+    import json
+
+    from tests.hibiki_support import cli
+
+    wav = tmp_path / "visitor.wav"
+    sf.write(wav, source_speech(SOURCE_FRAMES, seed=5).reshape(-1), 24000)
+    record = tmp_path / "interpret.jsonl"
+    assert cli("run", "--mode", "interpret", "--backend", "remote",
+               "--url", hibiki_zero_server.url, "--input", str(wav), "--record", str(record),
+               "--set", f"state_dir={tmp_path / 'state'}",
+               "--set", "slow_loop.robot.enabled=false") == 0  # fmt: skip
+    lines = [json.loads(x) for x in record.read_text().splitlines()]
+    kinds = [x["kind"] for x in lines]
+    assert "connected" in kinds and "passage_end" in kinds
+    passages = [x for x in lines if x["kind"] == "translation"]
+    assert any(p["ended_by"] == "eos" for p in passages), passages
+    assert "translation_started" in kinds
+    assert "intent" not in kinds and "tool_call" not in kinds
