@@ -7,13 +7,17 @@ device.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from websockets.sync.client import connect
 
 from face import FaceConfig, FaceServer
 from orchestrator.data_files import load_presets
@@ -123,3 +127,25 @@ def write_y4m(path: Path, segments: list[tuple[float | None, float]], fps: int =
                 for p in planes:
                     f.write(p.tobytes())
     return path
+
+
+def serve_face_states(proc: subprocess.Popen, log: list[str], timeout_s: float = 10.0) -> list:
+    """Every face state a ``creature serve`` process streams to a face client, from the URL it
+    prints until it goes away (its output so far is kept in ``log``)."""
+    url = None
+    for line in proc.stdout:
+        log.append(line)
+        m = re.search(r"face: open (http://\S+)", line)
+        if m:
+            url = m.group(1)
+            break
+    assert url, "serve printed no face URL:\n" + "".join(log)
+    ws_url = url.split("?")[0].replace("http://", "ws://") + "ws/face"
+    states = []
+    with connect(ws_url) as ws:
+        try:
+            while True:
+                states.append(json.loads(ws.recv(timeout=timeout_s)))
+        except Exception:  # the server went away at the end of the run
+            pass
+    return states

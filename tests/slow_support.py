@@ -22,6 +22,19 @@ def slow_cfg(tmp_path: Path, **overrides) -> SlowLoopConfig:
     return load_config(overrides=base).slow_loop
 
 
+class LinkToARobot:
+    """Where the dispatcher sends messages: a list (a robot arm cannot exist here)."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    def send(self, message: dict) -> bool:
+        self.messages.append(message)
+        return True
+
+
 def frame(i: int, text: str | None = None, mouth: float = 0.5) -> FrameEvent:
     return FrameEvent(
         i, time.monotonic(), mouth, -30.0, text, 0.0, 0.0, False, False, np.zeros(1920, np.float32)

@@ -18,21 +18,8 @@ from orchestrator.brain.events import (
 )
 from orchestrator.brain.outbox import Outbox
 from orchestrator.data_files import load_affect_map
-from tests.slow_support import frame, slow_cfg
+from tests.slow_support import LinkToARobot, frame, slow_cfg
 from track2_voice.events import Disconnected, UserSpeechStarted
-
-
-class LinkToARobot:
-    """Where the dispatcher sends messages: a list (a robot arm cannot exist here)."""
-
-    name = "scripted"
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-
-    def send(self, message: dict) -> bool:
-        self.messages.append(message)
-        return True
 
 
 @pytest.fixture

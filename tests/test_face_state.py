@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import subprocess
 import sys
 from pathlib import Path
-
-from websockets.sync.client import connect
 
 from orchestrator.brain.face_state import NeutralFace, face_state
 from orchestrator.brain.speaking import HANGOVER_FRAMES
 from orchestrator.bus import Bus
 from orchestrator.runtime.slow_loop import feed
+from tests.face_support import serve_face_states
 from track2_voice.events import Connected, Disconnected, FrameEvent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,21 +70,7 @@ def test_creature_serve_streams_the_replay_scene_to_the_face() -> None:
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        url = None
-        for line in proc.stdout:
-            m = re.search(r"face: open (http://\S+)", line)
-            if m:
-                url = m.group(1)
-                break
-        assert url, "serve printed no face URL"
-        ws_url = url.split("?")[0].replace("http://", "ws://") + "ws/face"
-        states = []
-        with connect(ws_url) as ws:
-            try:
-                while True:
-                    states.append(json.loads(ws.recv(timeout=10)))
-            except Exception:  # the server went away at the end of the run
-                pass
+        states = serve_face_states(proc, [])
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()

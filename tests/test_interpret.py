@@ -20,7 +20,7 @@ from orchestrator.brain.interpreter import Speaker
 from orchestrator.brain.outbox import Outbox
 from orchestrator.config import load_config
 from orchestrator.data_files import load_affect_map
-from tests.slow_support import slow_cfg
+from tests.slow_support import LinkToARobot, slow_cfg
 from track2_voice.events import (
     FrameEvent,
     LoopStopped,
@@ -42,19 +42,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
-
-
-class LinkToARobot:
-    """Where the dispatcher sends messages: a list (a robot arm cannot exist here)."""
-
-    name = "scripted"
-
-    def __init__(self) -> None:
-        self.messages: list[dict] = []
-
-    def send(self, message: dict) -> bool:
-        self.messages.append(message)
-        return True
 
 
 def make_brain(tmp_path, **interpret) -> Brain:

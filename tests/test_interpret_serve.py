@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from websockets.sync.client import connect
 
 from tests.conftest import require_module
+from tests.face_support import serve_face_states
 from tests.hibiki_support import write_tiny_hibiki
 
 pytestmark = pytest.mark.torch
@@ -42,22 +41,7 @@ def test_serve_interprets_with_the_face_moving_and_records_the_timing(hibiki, sp
     )  # fmt: skip
     log: list[str] = []
     try:
-        url = None
-        for line in proc.stdout:
-            log.append(line)
-            m = re.search(r"face: open (http://\S+)", line)
-            if m:
-                url = m.group(1)
-                break
-        assert url, "serve printed no face URL:\n" + "".join(log)
-        ws_url = url.split("?")[0].replace("http://", "ws://") + "ws/face"
-        states = []
-        with connect(ws_url) as ws:
-            try:
-                while True:
-                    states.append(json.loads(ws.recv(timeout=30)))
-            except Exception:  # the server went away at the end of the input
-                pass
+        states = serve_face_states(proc, log, timeout_s=30)
         out, _ = proc.communicate(timeout=60)
         log.append(out)
         assert proc.returncode == 0, "".join(log)
