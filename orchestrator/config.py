@@ -20,6 +20,7 @@ from orchestrator.data_files import CONFIGS_DIR
 from orchestrator.slow_config import InterpretConfig, SlowLoopConfig
 from orchestrator.yaml_file import read_yaml_mapping
 from track2_voice.config import EchoConfig, Strict, VoiceConfig
+from track2_voice.redact import redact_url
 
 DEFAULT_CONFIG = CONFIGS_DIR / "creature.yaml"
 
@@ -205,16 +206,19 @@ def load_config(
 
 
 SECRET_KEYS = (("slow_loop", "robot", "token"), ("slow_loop", "webhook", "secret"))
+# URLs that may carry a credential in their query (?token=...): shown redacted
+URL_KEYS = (("voice", "remote", "url"), ("slow_loop", "webhook", "url"))
 
 
 def dump_config(cfg: CreatureConfig) -> str:
-    """The merged config as YAML; secrets show only whether they are set (``creature config``
-    output is often pasted into bug reports)."""
+    """The merged config as YAML; secrets show only whether they are set, URLs without their
+    credentials (``creature config`` output is often pasted into bug reports)."""
     data = cfg.model_dump(mode="json")
-    for path in SECRET_KEYS:
-        node = data
-        for part in path[:-1]:
-            node = node[part]
-        if node.get(path[-1]) is not None:
-            node[path[-1]] = "<set, hidden>"
+    for keys, hide in ((SECRET_KEYS, lambda v: "<set, hidden>"), (URL_KEYS, redact_url)):
+        for path in keys:
+            node = data
+            for part in path[:-1]:
+                node = node[part]
+            if node.get(path[-1]) is not None:
+                node[path[-1]] = hide(node[path[-1]])
     return yaml.safe_dump(data, sort_keys=False)

@@ -55,6 +55,7 @@ CASES = {
         "phone.state_dir: ",
     ),
     "nan_floor": (["config", "--set", "voice.lipsync.floor_db=.nan"], "finite number"),
+    "nan_per_ip_rate": (["config", "--set", "face.limits.per_ip_rate=.nan"], "finite number"),
     "inverted_range_blames_the_flag": (
         ["config", "--set", "voice.lipsync.floor_db=-20"],
         "command line (voice.lipsync.floor_db): voice.lipsync: ",

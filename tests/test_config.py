@@ -75,3 +75,22 @@ def test_every_config_key_is_documented():
     doc = (ROOT / "docs" / "config.md").read_text()
     missing = [k for k in all_keys() if f"`{k}`" not in doc]
     assert not missing, f"regenerate docs/config.md with `creature config --docs`: {missing}"
+
+
+def test_the_shown_config_hides_credentials_in_urls():
+    from orchestrator.config import dump_config
+
+    cfg = load_config(
+        None,
+        parse_set(
+            [
+                "voice.remote.url=wss://gpu.example:8998/api/chat?token=s3cr3t&text_topk=5",
+                "slow_loop.webhook.url=https://u:pw@hook.example/in?sig=abc",
+            ]
+        ),
+    )
+    shown = dump_config(cfg)
+    assert "s3cr3t" not in shown and ":pw@" not in shown and "sig=abc" not in shown
+    assert "url: wss://gpu.example:8998/api/chat?token=***&text_topk=5" in shown
+    assert "url: https://u:***@hook.example/in?sig=***" in shown
+    assert "token=s3cr3t" in cfg.voice.remote.url  # what connects is untouched

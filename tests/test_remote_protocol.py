@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import struct
 import threading
 import time
@@ -85,11 +86,13 @@ class PeerServer:
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.received = 0
+        self.paths: list[str] = []  # each connection's request path, query included
 
     def _run(self) -> None:
         from websockets.asyncio.server import serve
 
         async def handler(ws):
+            self.paths.append(ws.request.path)
             for m in self.greeting:
                 await ws.send(m)
             async for _ in ws:  # swallow the client's audio, answer nothing
@@ -235,3 +238,104 @@ def test_wss_with_a_self_signed_certificate_needs_insecure(tmp_path):
             return info
 
         assert asyncio.run(go()) == {}
+
+
+SECRET = "s3cr3t-0f-the-model-server"
+
+
+def test_the_record_and_the_log_keep_no_token_but_every_reconnection_sends_it(tmp_path, caplog):
+    from orchestrator.bus import Bus
+    from orchestrator.runtime.record import JsonlRecorder
+    from track2_voice.backends.remote import RemoteBackend
+
+    record = tmp_path / "session.jsonl"
+    with PeerServer([b"\x00"]) as srv, caplog.at_level(logging.DEBUG):
+        cfg = VoiceConfig(backend="remote")
+        cfg.remote.url = f"{srv.url}?token={SECRET}"
+        cfg.remote.silence_timeout_s = 0.6  # the peer says nothing: it drops, then reconnects
+        cfg.remote.backoff_base_s = 0.1
+        bus = Bus()
+        rec = JsonlRecorder(record, bus)
+        b = RemoteBackend(cfg)
+        b.start()
+        kinds: list[str] = []
+        deadline = time.monotonic() + 30.0
+        try:
+            while not _came_back(kinds):
+                assert time.monotonic() < deadline, f"no disconnect and reconnect: {kinds}"
+                for ev in b.step(frame(0.01)).events:
+                    bus.publish(ev)
+                    kinds.append(ev.kind)
+                time.sleep(FRAME_SECONDS)  # the fast loop's pace
+        finally:
+            b.close()
+            rec.close()
+    assert len(srv.paths) >= 2 and all(f"token={SECRET}" in p for p in srv.paths), srv.paths
+    text = record.read_text()
+    assert SECRET not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    urls = {d["url"] for d in lines if d["kind"] in ("connected", "disconnected")}
+    assert urls == {f"{srv.url}?token=***"}
+    assert [d["kind"] for d in lines].count("connected") >= 2
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("track2_voice")]
+    assert ours and not [m for m in ours if SECRET in m]
+    # the WebSocket library's debug lines (-v) have it: the creature's log handler hides it
+    assert any(SECRET in r.getMessage() for r in caplog.records if r.name.startswith("websockets"))
+
+
+def test_the_creature_log_hides_a_token_whoever_logs_it(capsys):
+    from orchestrator.cli import logs
+
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        logs.configure("DEBUG")
+        logging.getLogger("websockets.client").debug(
+            "> GET /api/chat?text_topk=25&token=%s HTTP/1.1", SECRET
+        )
+        logging.getLogger("track2_voice.x").info("plain %s", "line")
+    finally:
+        for h in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(h)
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    assert SECRET not in err and "GET /api/chat?text_topk=25&token=*** HTTP/1.1" in err
+    assert "track2_voice.x: plain line" in err
+
+
+def test_errors_name_the_url_without_its_token():
+    from track2_voice.backends.moshi_protocol import upgrade_refused
+
+    url = f"ws://h:1/api/chat?token={SECRET}&text_topk=5"
+    said = upgrade_refused(url, 403)
+    assert SECRET not in said and "ws://h:1/api/chat?token=***&text_topk=5" in said
+    with pytest.raises(BackendError) as e:
+        session_url(f"http://h:1/api/chat?token={SECRET}")
+    assert SECRET not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("ws://h:1/api/chat?token=abc&text_topk=5", "ws://h:1/api/chat?token=***&text_topk=5"),
+        (
+            "wss://h/x?api_key=1&Signature=2&secret=3",
+            "wss://h/x?api_key=***&Signature=***&secret=***",
+        ),
+        ("https://user:pw@hook.example/in", "https://user:***@hook.example/in"),
+        ("ws://h:1/api/chat?text_topk=5&pad_mult=0", "ws://h:1/api/chat?text_topk=5&pad_mult=0"),
+        ("ws://[::1/api/chat?token=abc", "<a URL that does not parse>"),
+    ],
+)
+def test_redact_url_hides_credentials_and_keeps_the_rest(url, shown):
+    from track2_voice.redact import redact_url
+
+    assert redact_url(url) == shown
+
+
+def test_redact_text_finds_credentials_inside_a_line():
+    from track2_voice.redact import redact_text
+
+    line = 'POST "https://h/x?access_token=abc&n=1" then ws://h/?Sig=zz done'
+    assert redact_text(line) == 'POST "https://h/x?access_token=***&n=1" then ws://h/?Sig=*** done'
+    assert redact_text("no=secret here") == "no=secret here"  # not a query

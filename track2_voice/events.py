@@ -179,7 +179,7 @@ class UserSpeechEnded(Happening):
 @dataclass(slots=True, kw_only=True)
 class Connected(Happening):
     """The remote backend holds a session with a Moshi-protocol server (``extra``: what the
-    handshake said)."""
+    handshake said). ``url`` is the configured one with credentials redacted (``?token=***``)."""
 
     kind: ClassVar[str] = "connected"
     url: str

@@ -13,6 +13,8 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
+from track2_voice.redact import redact_text
+
 FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 TEXT_DATEFMT = "%H:%M:%S"
@@ -38,6 +40,18 @@ def formatter(fmt: str) -> logging.Formatter:
     return logging.Formatter(TEXT_FORMAT, datefmt=TEXT_DATEFMT)
 
 
+class RedactCredentials(logging.Filter):
+    """No log line shows a credential in a URL's query (``?token=***``): with ``-v`` the
+    WebSocket library logs every request line it sends, the model server's token included."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 def configure(level: int | str, fmt: str = "text") -> None:
     """One handler on stderr for the root logger (replacing any earlier one of ours)."""
     root = logging.getLogger()
@@ -47,5 +61,6 @@ def configure(level: int | str, fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler._creature = True  # type: ignore[attr-defined]
     handler.setFormatter(formatter(fmt))
+    handler.addFilter(RedactCredentials())
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from orchestrator.slow_config import WebhookConfig
+from track2_voice.redact import redact_url
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Creature-Signature"
@@ -110,7 +111,7 @@ class WebhookSink:
             error = await self._post(message)
             call_id = str(message.get("id", ""))
             if error is not None:
-                log.warning("webhook %s: %s", self.cfg.url, error)
+                log.warning("webhook %s: %s", redact_url(self.cfg.url), error)
             if message.get("type") == "tool_call":
                 self.on_result(call_id, "failed" if error else "done", error)
 

@@ -21,6 +21,7 @@ import numpy as np
 from track2_voice.backends.base import BackendError
 from track2_voice.config import SamplingConfig
 from track2_voice.frames import FRAME_SAMPLES
+from track2_voice.redact import redact_url
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # one Ogg page of 80 ms is a few hundred bytes
 CLOSE_TIMEOUT_S = 1.0  # how long a closing handshake may take before we drop the socket
@@ -59,7 +60,7 @@ def session_url(
     Params already in the URL win; the Python servers ignore them, the Rust server uses them."""
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss"):
-        raise RemoteError(f"{url!r}: expected a ws:// or wss:// URL")
+        raise RemoteError(f"{redact_url(url)!r}: expected a ws:// or wss:// URL")
     query: dict[str, str] = {}
     if sampling is not None:
         query.update(
@@ -122,7 +123,7 @@ async def open_session(
     except InvalidStatus as e:
         raise ConnectError(upgrade_refused(url, e.response.status_code)) from e
     except InvalidURI as e:
-        raise ConnectError(f"{url!r} is not a valid WebSocket URL") from e
+        raise ConnectError(f"{redact_url(url)!r} is not a valid WebSocket URL") from e
     except ssl.SSLCertVerificationError as e:
         raise ConnectError(
             f"{where(url)}: TLS certificate not trusted ({e.verify_message}); "
@@ -133,7 +134,7 @@ async def open_session(
     except (TimeoutError, asyncio.TimeoutError) as e:
         raise ConnectError(f"{where(url)}: no answer within {connect_timeout:g} s") from e
     except InvalidHandshake as e:
-        raise ConnectError(f"{url}: WebSocket upgrade failed ({e})") from e
+        raise ConnectError(f"{redact_url(url)}: WebSocket upgrade failed ({e})") from e
     except OSError as e:
         raise ConnectError(f"cannot reach {where(url)}: {e.strerror or e}") from e
     try:
@@ -154,7 +155,10 @@ def upgrade_refused(url: str, code: int) -> str:
             f"{where(url)} answered HTTP 500 to the WebSocket upgrade: the server failed, or "
             "it is a full cluster (every slot, refusal lane and queue place taken)"
         )
-    return f"{url}: the server answered HTTP {code} instead of opening a WebSocket (is the path /api/chat?)"
+    return (
+        f"{redact_url(url)}: the server answered HTTP {code} instead of opening a WebSocket "
+        "(is the path /api/chat?)"
+    )
 
 
 async def wait_handshake(ws, timeout: float) -> dict[str, Any]:

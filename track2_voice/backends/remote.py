@@ -37,6 +37,7 @@ from track2_voice.config import VoiceConfig
 from track2_voice.events import Connected, Disconnected, Happening, PassageEnded, VoiceError
 from track2_voice.frames import SAMPLE_RATE, silence
 from track2_voice.jitter import JitterBuffer
+from track2_voice.redact import redact_url
 from track2_voice.texttap import split_end_marker
 from track2_voice.waker import LoopWaker
 
@@ -66,6 +67,9 @@ class RemoteBackend(Backend):
         self.url = session_url(
             self.rcfg.url, cfg.sampling if self.rcfg.send_sampling else None, self.rcfg.extra_query
         )
+        # what events (so the record) and log lines say: the configured URL without its token;
+        # self.url, with it, is what every (re)connection uses
+        self.shown_url = redact_url(self.rcfg.url)
         self.jitter = JitterBuffer(self.rcfg.jitter_frames, self.rcfg.max_buffer_frames)
         self._outbox: deque[np.ndarray] = deque(maxlen=self.rcfg.send_queue_frames)
         self._events: deque[Happening] = deque()
@@ -215,7 +219,7 @@ class RemoteBackend(Backend):
             failures += 1
             if was_up:
                 log.warning("remote: %s; reconnecting in %.2f s", reason, delay)
-                self._publish(Disconnected(url=self.rcfg.url, reason=reason, retry_s=delay))
+                self._publish(Disconnected(url=self.shown_url, reason=reason, retry_s=delay))
                 was_up = False
             else:
                 log.info("remote: %s; next try in %.2f s", reason, delay)
@@ -236,7 +240,7 @@ class RemoteBackend(Backend):
         self._last_recv = time.monotonic()
         self._connected.set()
         log.info("remote: connected to %s (session %d)", where(self.url), self.sessions)
-        self._publish(Connected(url=self.rcfg.url, session=self.sessions, extra=dict(info)))
+        self._publish(Connected(url=self.shown_url, session=self.sessions, extra=dict(info)))
         sender = asyncio.create_task(self._send_loop(ws))
         receiver = asyncio.create_task(self._recv_loop(ws))
         stopper = asyncio.create_task(self._stop.wait())

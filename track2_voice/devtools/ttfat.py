@@ -24,6 +24,7 @@ from track2_voice.audio.devices import frames_of, load_audio
 from track2_voice.backends.moshi_protocol import Kind, PcmFramer, close_quietly, open_session
 from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from track2_voice.lipsync import rms_dbfs
+from track2_voice.redact import redact_url
 
 WINDOW_S = 0.010  # resolution of the end-of-speech search
 AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
@@ -74,7 +75,7 @@ class TtfatReport:
 
     def to_dict(self) -> dict:
         return {
-            "url": self.url,
+            "url": redact_url(self.url),  # the report is shared; the token is not
             "settings": asdict(self.settings),
             "summary": self.summary(),
             "results": [asdict(r) for r in self.results],

@@ -168,11 +168,16 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
 
 def guarded_http(opts: ServerOptions) -> dict:
     """The limits every endpoint of the creature has (face.limits): open connections, header
-    deadline and size, keep-alive, message size."""
+    deadline and size, keep-alive, message size, connections per address. The burst fits every
+    slot at once: the creatures of one host (or behind one NAT) all reconnect together after a
+    restart of this server."""
     from face.limits import RefusalLog, ServerLimits, uvicorn_options
 
+    defaults = ServerLimits()
     limits = ServerLimits(
-        max_connections=opts.max_connections, ws_max_message_bytes=opts.max_message_bytes
+        max_connections=opts.max_connections,
+        ws_max_message_bytes=opts.max_message_bytes,
+        per_ip_burst=max(defaults.per_ip_burst, opts.max_connections),
     )
     return uvicorn_options(limits, "model server", RefusalLog())
 
