@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from face.config import FaceConfig
 from face.phone.phone_config import PhoneConfig
@@ -19,6 +19,7 @@ from face.phone.telephony_config import TelephonyConfig
 from orchestrator.data_files import CONFIGS_DIR
 from orchestrator.slow_config import InterpretConfig, SlowLoopConfig
 from orchestrator.yaml_file import read_yaml_mapping
+from track2_voice.backends.model_kind import HIBIKI_ZERO_REPO
 from track2_voice.config import EchoConfig, Strict, VoiceConfig
 from track2_voice.redact import redact_url
 
@@ -63,7 +64,7 @@ class CreatureConfig(Strict):
         "converse",
         description="converse: the creature's words are its own (Moshi); interpret: its voice "
         "translates a visitor (Hibiki), with captions and no intents by default "
-        "(docs/interpreter.md)",
+        f"(docs/interpreter.md); the torch backend's default checkpoint is then {HIBIKI_ZERO_REPO}",
     )
     interpret: InterpretConfig = InterpretConfig()
     voice: VoiceConfig = VoiceConfig()
@@ -74,6 +75,14 @@ class CreatureConfig(Strict):
     telephony: TelephonyConfig = TelephonyConfig()
     slow_loop: SlowLoopConfig = SlowLoopConfig()
     metrics: MetricsConfig = MetricsConfig()
+
+    @model_validator(mode="after")
+    def _interpreter_model(self) -> CreatureConfig:
+        """An interpreter runs a translation model: in interpret mode the in-process default
+        checkpoint is Hibiki-Zero's (a ``voice.torch.hf_repo`` given anywhere wins)."""
+        if self.mode == "interpret" and "hf_repo" not in self.voice.torch.model_fields_set:
+            self.voice.torch.hf_repo = HIBIKI_ZERO_REPO
+        return self
 
     @property
     def interpreting(self) -> InterpretConfig | None:

@@ -21,6 +21,7 @@ from orchestrator.brain.outbox import Outbox
 from orchestrator.config import load_config
 from orchestrator.data_files import load_affect_map
 from tests.slow_support import LinkToARobot, slow_cfg
+from track2_voice.backends.model_kind import HIBIKI_ZERO_REPO
 from track2_voice.events import (
     FrameEvent,
     LoopStopped,
@@ -204,6 +205,13 @@ async def test_long_captions_keep_the_newest_words(tmp_path):
 def test_converse_mode_has_no_interpreter_keys(tmp_path):
     cfg = load_config()
     assert cfg.mode == "converse" and cfg.interpreting is None
+
+
+def test_interpret_mode_runs_hibiki_zero_unless_a_checkpoint_is_given():
+    assert load_config(overrides={"mode": "interpret"}).voice.torch.hf_repo == HIBIKI_ZERO_REPO
+    given = {"mode": "interpret", "voice.torch.hf_repo": "/models/hibiki"}
+    assert load_config(overrides=given).voice.torch.hf_repo == "/models/hibiki"
+    assert load_config().voice.torch.hf_repo != HIBIKI_ZERO_REPO
 
 
 def test_sequence_markers_are_never_text():

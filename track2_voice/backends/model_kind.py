@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from track2_voice.config import SamplingConfig
 from track2_voice.texttap import EOS_ID
 
+HIBIKI_ZERO_REPO = "kyutai/hibiki-zero-3b-pytorch-bf16"  # interpret mode's default in-process
 CFG_COEF = 1.0  # Hibiki-Zero's published server and generator use no guidance
 CONDITION = "very_good"  # the description every Hibiki stream is conditioned on
 # config.json key -> SamplingConfig field, for the keys LMGen takes from lm_gen_config
