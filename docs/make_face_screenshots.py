@@ -1,4 +1,4 @@
-"""Screenshots of the face for the docs: every emotion, mid-speech, listening.
+"""Screenshots of the face for the docs: every emotion, mid-speech, listening, interpreting.
 
 python docs/make_face_screenshots.py [OUT_DIR]   (default docs/img; needs chromium + playwright)
 """
@@ -41,7 +41,9 @@ def main(out: Path) -> None:
     shots += [
         ("speaking", {"emotion": "happy", "mouth": 0.7, "speaking": True}),
         ("listening", {"emotion": "neutral", "mouth": 0.0, "listening": True}),
-    ]
+        ("interpreter", {"emotion": "happy", "mouth": 0.5, "speaking": True,
+                         "speaker": "interpreter", "caption": "Hello, where is the station?"}),
+    ]  # fmt: skip
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport=SIZE)
