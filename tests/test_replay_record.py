@@ -72,6 +72,23 @@ def test_a_fresh_brain_hears_the_intent_and_the_recorded_robot_answers(record, t
     assert done and done[0]["t"] - call["t"] == pytest.approx(1.5, abs=0.3)
 
 
+def test_an_interpreters_record_replays_as_an_interpreter(record, tmp_path) -> None:
+    """Translation lines mark the record as an interpreter's: the translated commitment fires
+    no intent again (and the passage is followed again)."""
+    lines = record.read_text().splitlines()
+    lines.insert(2, json.dumps({"kind": "translation_started", "index": 5, "t": T0 + 0.4,
+                                "passage": 1, "source_t": T0, "lag_ms": 400.0}))  # fmt: skip
+    record.write_text("\n".join(lines) + "\n")
+    r = replay(record, tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["replay"]["intents"] == [] and out["replay"]["tool_calls"] == 0
+    replayed = [json.loads(x) for x in (tmp_path / "replayed.jsonl").read_text().splitlines()]
+    assert [x["text"] for x in replayed if x["kind"] == "translation"] == [
+        "Sure, I'll pick up the red cup."
+    ]
+
+
 def test_from_to_replays_a_slice(record, tmp_path) -> None:
     r = replay(record, tmp_path, "--from", "1.0", "--to", "2.0")
     assert r.returncode == 0, r.stderr

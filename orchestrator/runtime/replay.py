@@ -36,11 +36,13 @@ from orchestrator.brain.dispatcher import ToolDispatcher
 from orchestrator.brain.events import (
     AffectChanged,
     IntentDetected,
+    PassageTranslated,
     RobotConnected,
     RobotDisconnected,
     StateChanged,
     ToolCallSent,
     ToolStatusChanged,
+    TranslationStarted,
 )
 from orchestrator.bus import Bus
 from orchestrator.config import CreatureConfig
@@ -302,7 +304,7 @@ class ReplaySession:
             self.state,
             self.visemes,
             clock=self.clock,
-            interpret=self.cfg.interpreting,
+            interpret=self._interpreting(),
         )
         self.recorder = (
             JsonlRecorder(record_to, self.bus, self.cfg.voice.loop.record_queue_size)
@@ -320,6 +322,16 @@ class ReplaySession:
         self._stop = threading.Event()
         self._robots: dict[str, RecordedRobot] = {}
         self._decisions = self.bus.subscribe("replay-decisions", 65536, DECISIONS)
+
+    def _interpreting(self):
+        """Interpreter mode if the config asks for it or the record is an interpreter's (it
+        holds translation lines): its words are then a visitor's, and fire no intents."""
+        if self.cfg.interpreting is not None:
+            return self.cfg.interpreting
+        if any(isinstance(e, (TranslationStarted, PassageTranslated)) for e in self.rec.events):
+            log.info("the record is an interpreter's: replaying in interpret mode")
+            return self.cfg.interpret
+        return None
 
     def _as_recorded(self, cfg: CreatureConfig) -> CreatureConfig:
         """The config with the record's backend, whose text lead the visemes need."""
