@@ -16,7 +16,7 @@ from orchestrator.brain.events import (
     ToolCallSent,
     TranslationStarted,
 )
-from orchestrator.brain.interpreter import Speaker
+from orchestrator.brain.interpreter import MAX_PASSAGE_CHARS, Speaker
 from orchestrator.brain.outbox import Outbox
 from orchestrator.config import load_config
 from orchestrator.data_files import load_affect_map
@@ -200,6 +200,18 @@ async def test_long_captions_keep_the_newest_words(tmp_path):
         ev = await s.frame(" " + word, mouth=0.5)
     caption = brain.face_state(ev)["caption"]
     assert caption.endswith("eight nine") and len(caption) <= 21 and caption.startswith("…")
+
+
+async def test_a_passage_that_never_ends_stays_bounded(tmp_path):
+    brain = make_brain(tmp_path)
+    s = Script(brain)
+    await s.visitor_says(1)
+    for _ in range(3000):  # a model that babbles and never ends the passage
+        await s.frame(" babble", mouth=0.5)
+    await s.event(LoopStopped())
+    (p,) = of(brain, PassageTranslated)
+    assert len(p.text) <= MAX_PASSAGE_CHARS and p.cut_chars == 3000 * 7 - MAX_PASSAGE_CHARS
+    assert p.ended_by == "session"
 
 
 def test_converse_mode_has_no_interpreter_keys(tmp_path):

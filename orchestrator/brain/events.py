@@ -248,6 +248,7 @@ class PassageTranslated(Happening):
     end_t: float
     lag_ms: float | None
     ended_by: str
+    cut_chars: int = 0  # a passage keeps only its newest characters: how many it cut
 
 
 BrainEvent = (

@@ -22,7 +22,7 @@ whatever runs the model (in-process, a remote server, a batched model server).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from orchestrator.brain.events import PassageTranslated, TranslationStarted
@@ -36,6 +36,8 @@ from track2_voice.events import (
     UserSpeechEnded,
     UserSpeechStarted,
 )
+
+MAX_PASSAGE_CHARS = 2000  # what a passage keeps of its text (the record says how much it cut)
 
 
 class Speaker(str, Enum):
@@ -68,11 +70,19 @@ class Passage:
     first_text_t: float | None = None
     last_activity_t: float = 0.0  # the last frame anyone spoke in
     lag_ms: float | None = None  # first translated audio after the source speech
-    pieces: list[str] = field(default_factory=list)
+    said: str = ""  # the translation so far (its newest MAX_PASSAGE_CHARS)
+    cut_chars: int = 0  # what was cut from its start
+
+    def add(self, piece: str) -> None:
+        """Bounded: a model that never ends a passage must not grow it without limit."""
+        self.said += piece
+        if len(self.said) > MAX_PASSAGE_CHARS:
+            cut = len(self.said) - MAX_PASSAGE_CHARS
+            self.said, self.cut_chars = self.said[cut:], self.cut_chars + cut
 
     @property
     def text(self) -> str:
-        return "".join(self.pieces).strip()
+        return self.said.strip()
 
 
 Emit = Callable[[Event], None]
@@ -138,7 +148,7 @@ class Interpreter:
         if ev.text:
             if p.first_text_t is None:
                 p.first_text_t = ev.t
-            p.pieces.append(ev.text)
+            p.add(ev.text)
         if voiced or ev.text or ev.user_speaking:
             p.last_activity_t = ev.t
         elif ev.t - p.last_activity_t >= self.cfg.passage_gap_s and not self.visitor:
@@ -164,6 +174,7 @@ class Interpreter:
                 end_t=round(t, 6),
                 lag_ms=p.lag_ms,
                 ended_by=why.value,
+                cut_chars=p.cut_chars,
             )
         )
 
@@ -179,7 +190,7 @@ class Interpreter:
         if not self.cfg.captions:
             return ""
         p = self.passage
-        if p is None or not p.pieces:
+        if p is None or not p.said:
             held = self._last is not None and self._now - self._last_end_t < self.cfg.caption_hold_s
             p = self._last if held and p is None else None
         if p is None:
