@@ -22,12 +22,10 @@ import numpy as np
 
 from track2_voice.audio.devices import frames_of, load_audio
 from track2_voice.backends.moshi_protocol import Kind, PcmFramer, close_quietly, open_session
+from track2_voice.devtools.turn_clock import speech_end_s
 from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from track2_voice.lipsync import rms_dbfs
 from track2_voice.redact import redact_url
-
-WINDOW_S = 0.010  # resolution of the end-of-speech search
-AUDIO_EXTS = (".wav", ".flac", ".ogg", ".mp3")
 
 
 @dataclass
@@ -82,37 +80,11 @@ class TtfatReport:
         }
 
 
-def speech_end_s(pcm: np.ndarray, speech_db: float) -> float:
-    """Seconds from the start of ``pcm`` to the end of its last loud 10 ms window."""
-    win = int(WINDOW_S * SAMPLE_RATE)
-    n = pcm.size // win
-    if n == 0:
-        return pcm.size / SAMPLE_RATE
-    levels = [rms_dbfs(pcm[i * win : (i + 1) * win]) for i in range(n)]
-    loud = [i for i, db in enumerate(levels) if db > speech_db]
-    return ((loud[-1] + 1) * win if loud else pcm.size) / SAMPLE_RATE
-
-
-def find_utterances(paths: list[str | Path]) -> list[Path]:
-    """Files given directly, or every audio file in the given directories, sorted."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.suffix.lower() in AUDIO_EXTS))
-        elif p.exists():
-            out.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: no such utterance file or directory")
-    if not out:
-        raise FileNotFoundError(f"no audio files ({', '.join(AUDIO_EXTS)}) in {paths}")
-    return out
-
-
 async def measure_utterance(url: str, path: Path, s: TtfatSettings) -> UtteranceResult:
     import sphn
 
     pcm = load_audio(path)
-    end_in_file = speech_end_s(pcm, s.speech_db)
+    end_in_file = speech_end_s(pcm, SAMPLE_RATE, s.speech_db)
     lead = np.zeros(int(round(s.lead_in_s / FRAME_SECONDS)) * FRAME_SAMPLES, np.float32)
     tail_frames = int(np.ceil((s.max_wait_s + FRAME_SECONDS) / FRAME_SECONDS))
     stream = frames_of(np.concatenate([lead, pcm])) + [np.zeros(FRAME_SAMPLES, np.float32)] * (

@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main_ttfat(args: argparse.Namespace) -> int:
     from track2_voice.backends.moshi_protocol import RemoteError
-    from track2_voice.devtools.ttfat import TtfatSettings, find_utterances, run_ttfat, write_report
+    from track2_voice.devtools.ttfat import TtfatSettings, run_ttfat, write_report
+    from track2_voice.devtools.turn_clock import find_utterances
 
     files = find_utterances(args.input)
     s = TtfatSettings(
