@@ -46,17 +46,3 @@ def test_the_checker_sees_a_wrong_import(tmp_path: Path) -> None:
     f = tmp_path / "m.py"
     f.write_text("def f():\n    from orchestrator.bus import Bus\n")
     assert imported_packages(f) == {"orchestrator"}
-
-
-def test_the_cli_starts_without_torch_or_scipy():
-    """``creature --help`` and every one-line error come back in about a second: the command
-    modules import torch (the model server) and scipy (the telephone bridge) only to run."""
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; from orchestrator.cli.main import build_parser; build_parser(); "
-        "print(sorted(n for n in ('torch', 'scipy', 'moshi') if n in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -104,7 +104,7 @@ def engine(ckpt: Path, slots: int):
 
 
 def greedy():
-    from track2_voice.model_server.slot_sampling import SlotSampling
+    from track2_voice.model_server.sampling import SlotSampling
 
     return SlotSampling(temp_text=0, temp_audio=0, top_k_text=0, top_k_audio=0)
 
@@ -178,7 +178,7 @@ def test_join_leave_and_rollover_of_one_slot_leave_the_others_unchanged(ckpt):
 
 
 def test_each_slot_samples_from_its_own_seed(ckpt):
-    from track2_voice.model_server.slot_sampling import SlotSampling
+    from track2_voice.model_server.sampling import SlotSampling
 
     n = 20
     x = sounds(n, seed=5)

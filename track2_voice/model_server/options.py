@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from track2_voice.config import RolloverConfig
-from track2_voice.model_server.slot_sampling import SlotSampling
+from track2_voice.model_server.sampling import SlotSampling
 
 DEFAULT_PORT = 8998  # Kyutai's servers use it, so their clients' defaults find this one
 

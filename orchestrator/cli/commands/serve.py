@@ -19,6 +19,7 @@ from orchestrator.cli.commands.common import (
 )
 from orchestrator.config import ConfigError
 from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
+from orchestrator.runtime.telephony_link import telephony_running
 from orchestrator.runtime.voice_session import VoiceSession
 from orchestrator.state_dir import record_path, state_dir
 from track2_voice.audio.devices import ClockSource
@@ -81,11 +82,7 @@ def main(args: argparse.Namespace) -> int:
         https = False if args.no_tls else None
         with ExitStack() as stack:
             rt = stack.enter_context(face_running(session, phone_source, https))
-            tel = None
-            if telephony:  # imported here: the telephone bridge's DSP is slow to import
-                from orchestrator.runtime.telephony_link import telephony_running
-
-                tel = stack.enter_context(telephony_running(session, clock))
+            tel = stack.enter_context(telephony_running(session, clock)) if telephony else None
             session.start_backend()
             stats = session.run(max_frames=args.max_frames, stop_when_finished=args.once)
             if rt is not None:
