@@ -10,7 +10,8 @@ the brain, the robot channel, the face server with the phone endpoint, plain HTT
 * the example robot (examples/robot_client.py, a separate process with its SQLite task log),
   killed with SIGKILL and restarted every ``--robot-restart`` seconds.
 
-Figures: RSS growth after warm-up (target < 5 %), the fast loop's deadline misses (target 0),
+Figures: RSS growth after warm-up (target < 5 %; also per frame, and the RSS each minute), the
+fast loop's deadline misses (target 0),
 and exactly-once: every call the robot took on was started at most once across all robot
 processes, and every call settled. Documented figure: ``--duration 3600``.
 
@@ -184,7 +185,7 @@ def driver(session, rt, robot: Robot, args, stop: threading.Event, out: dict) ->
     for t in tasks:
         t.cancel()
     loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-    out["rss"] = rss
+    out["rss"] = rss  # (seconds since start, MB) every RSS_EVERY_S
 
 
 def main() -> None:
@@ -193,6 +194,7 @@ def main() -> None:
     p.add_argument("--call-every", type=float, default=8.0, help="seconds between tasks")
     p.add_argument("--robot-restart", type=float, default=30.0, help="kill -9 the robot this often")
     p.add_argument("--warmup", type=float, default=None, help="seconds (default: 20%%, <= 60)")
+    p.add_argument("--json", type=Path, default=RESULTS, help=f"where to write (default {RESULTS})")
     args = p.parse_args()
     warmup = args.warmup if args.warmup is not None else min(60.0, args.duration * 0.2)
     tmp = Path(tempfile.mkdtemp(prefix="creature-soak-"))
@@ -242,6 +244,10 @@ def main() -> None:
     rss = out.get("rss", [])
     after = [mb for t, mb in rss if t >= warmup]
     growth = round(100 * (after[-1] - after[0]) / after[0], 2) if len(after) >= 2 else None
+    frames_after = max(1, stats.frames - int(warmup / 0.08))
+    per_frame = (
+        round((after[-1] - after[0]) * 1024 * 1024 / frames_after, 1) if len(after) >= 2 else None
+    )
     result = {
         "duration_s": args.duration,
         "warmup_s": warmup,
@@ -250,6 +256,9 @@ def main() -> None:
         "rss_mb_after_warmup": after[0] if after else None,
         "rss_mb_end": after[-1] if after else None,
         "rss_growth_pct_after_warmup": growth,
+        "rss_growth_bytes_per_frame": per_frame,
+        # a steady climb is a leak; steps that level off are the allocator
+        "rss_mb_every_minute": [mb for t, mb in rss[:: int(60 / RSS_EVERY_S)]],
         "calls": len(rows),
         "calls_by_status": {s: sum(1 for r in rows if r[1] == s) for s in {r[1] for r in rows}},
         "calls_settled": settled,
@@ -264,8 +273,8 @@ def main() -> None:
         "python": platform.python_version(),
     }
     print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

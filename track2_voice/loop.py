@@ -27,6 +27,7 @@ from track2_voice.events import (
 )
 from track2_voice.frames import FRAME_MS, check_frame
 from track2_voice.lipsync import LipSync
+from track2_voice.timings import RecentTimings
 from track2_voice.vad import UserSpeechWorker
 
 log = logging.getLogger(__name__)
@@ -34,15 +35,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoopStats:
+    """Counts over the whole session; step and overhead percentiles over its newest
+    ``KEEP_FRAMES`` frames (a creature may run for days)."""
+
     frames: int = 0
     missed: int = 0
-    model_ms: list[float] = field(default_factory=list)
-    overhead_ms: list[float] = field(default_factory=list)
+    model_ms: RecentTimings = field(default_factory=RecentTimings)
+    overhead_ms: RecentTimings = field(default_factory=RecentTimings)
     errors: int = 0
 
     def summary(self) -> dict:
-        def pct(xs: list[float], q: float) -> float:
-            return round(float(np.percentile(xs, q)), 3) if xs else 0.0
+        def pct(xs: RecentTimings, q: float) -> float:
+            return round(float(np.percentile(xs.values(), q)), 3) if len(xs) else 0.0
 
         return {
             "frames": self.frames,
