@@ -28,7 +28,7 @@ import tempfile
 import types
 from pathlib import Path
 
-from track2_voice.devtools.moshi_server_cpu import LocalMoshiServer, patch_torch
+from track2_voice.devtools.moshi_server_cpu import LocalMoshiServer, launcher_args, patch_torch
 
 MODULE = "track2_voice.devtools.hibiki_server_cpu"
 
@@ -78,10 +78,7 @@ def patch_hibiki(float32: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    float32 = "--float32" in args
-    if float32:
-        args.remove("--float32")
+    args, float32 = launcher_args(argv)
     patch_hibiki(float32)
     import hibiki_zero.run as run
 
@@ -109,34 +106,15 @@ class LocalHibikiServer(LocalMoshiServer):
     the time the frame took (``frame N handled in X ms``)."""
 
     name = "hibiki-zero serve"
+    module = MODULE
+    subcommand = ("serve",)
+    weight_flag = "--model-weight"
+    extra_flags = ()
 
-    def command(self) -> list[str]:
-        from track2_voice.backends.torch_backend import local_checkpoint_args
-
-        files = local_checkpoint_args(self.checkpoint)
+    def config_path(self, files: dict) -> Path:
+        """An offline copy of config.json, in a directory that lives as long as this object."""
         self._tmp = tempfile.TemporaryDirectory(prefix="hibiki-serve-")
-        config = offline_config(self.checkpoint, Path(self._tmp.name))
-        cmd = [
-            sys.executable,
-            "-m",
-            MODULE,
-            "serve",
-            "--config-path",
-            str(config),
-            "--model-weight",
-            str(files["moshi_weights"]),
-            "--mimi-weight",
-            str(files["mimi_weights"]),
-            "--tokenizer",
-            str(files["tokenizer"]),
-            "--device",
-            "cpu",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
-        return cmd + (["--float32"] if self.float32 else [])
+        return offline_config(self.checkpoint, Path(self._tmp.name))
 
 
 if __name__ == "__main__":

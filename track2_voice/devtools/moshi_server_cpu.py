@@ -42,11 +42,18 @@ def patch_torch(float32: bool) -> None:
         loaders.CheckpointInfo.get_moshi = get_moshi_f32  # type: ignore[method-assign]
 
 
-def main(argv: list[str] | None = None) -> None:
+def launcher_args(argv: list[str] | None) -> tuple[list[str], bool]:
+    """The server's own arguments, without this launcher's ``--float32``, and whether it
+    was given (every CPU launcher takes that one flag)."""
     args = list(sys.argv[1:] if argv is None else argv)
     float32 = "--float32" in args
     if float32:
         args.remove("--float32")
+    return args, float32
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, float32 = launcher_args(argv)
     patch_torch(float32)
     sys.argv = ["moshi.server", *args]
     # moshi.server runs its main() at import time, inside torch.no_grad().
@@ -58,7 +65,13 @@ class LocalMoshiServer:
     tests, benchmarks and labs without a GPU. ``kill()`` and ``start()`` again simulate a
     crash and a restart on the same port."""
 
+    # what differs between the servers a subclass launches (the rest of the command, the
+    # process's life and the readiness wait are the same)
     name = "moshi.server"  # in error messages
+    module = "track2_voice.devtools.moshi_server_cpu"  # the launcher the child runs
+    subcommand: tuple[str, ...] = ()  # before the flags
+    weight_flag = "--moshi-weight"  # the flag naming the model's weights
+    extra_flags: tuple[str, ...] = ("--static", "none")  # after the checkpoint's files
 
     def __init__(
         self,
@@ -78,6 +91,10 @@ class LocalMoshiServer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/api/chat"
 
+    def config_path(self, files: dict) -> Path:
+        """The config.json the child reads (the checkpoint's own here)."""
+        return Path(files["config_path"])
+
     def command(self) -> list[str]:
         from track2_voice.backends.torch_backend import local_checkpoint_args
 
@@ -85,17 +102,17 @@ class LocalMoshiServer:
         cmd = [
             sys.executable,
             "-m",
-            "track2_voice.devtools.moshi_server_cpu",
+            self.module,
+            *self.subcommand,
             "--config-path",
-            str(files["config_path"]),
-            "--moshi-weight",
+            str(self.config_path(files)),
+            self.weight_flag,
             str(files["moshi_weights"]),
             "--mimi-weight",
             str(files["mimi_weights"]),
             "--tokenizer",
             str(files["tokenizer"]),
-            "--static",
-            "none",
+            *self.extra_flags,
             "--device",
             "cpu",
             "--host",
