@@ -34,23 +34,17 @@ Layout::
 from __future__ import annotations
 
 import copy
-import json
-import math
 from pathlib import Path
 from typing import Any
 
 from track2_voice.devtools.checkpoint_random import (
-    CONFIG_NAME,
     LM_NAME,
     MIMI_CONFIG_NAME,
     CheckpointError,
-    hearing_mimi_state,
+    describe,
     lm_dtype,
     lm_tensors,
-    random_mimi_state,
-    safetensors_header,
-    write_lm,
-    write_tokenizer,
+    write_checkpoint,
 )
 
 MODEL_TYPE = "hibiki"
@@ -190,23 +184,7 @@ def describe_hibiki_checkpoint(
     config = hibiki_config(size, dim, layers)
     dtype = lm_dtype(size, dtype)
     tensors = lm_tensors(_lm_kwargs(config), dtype)
-    params = sum(math.prod(shape) for _, shape, _ in tensors)
-    itemsize = 4 if dtype == "float32" else 2
-    return json.dumps(
-        {
-            "model": MODEL_TYPE,
-            "size": size,
-            "lm_dtype": dtype,
-            "lm_tensors": len(tensors),
-            "lm_parameters": params,
-            "lm_file_bytes": len(safetensors_header(tensors, dtype)) + params * itemsize,
-            "dim": config["dim"],
-            "layers": config["num_layers"],
-            "text_card": config["text_card"],
-            "files": [CONFIG_NAME, LM_NAME, MIMI_NAME, TOKENIZER_NAME]
-            + ([MIMI_CONFIG_NAME] if size == "tiny" else []),
-        }
-    )
+    return describe(config, tensors, size, dtype, model=MODEL_TYPE)
 
 
 def write_hibiki_checkpoint(
@@ -218,39 +196,7 @@ def write_hibiki_checkpoint(
     dtype: str | None = None,
 ) -> list[Path]:
     """Write the checkpoint into ``out`` (created); returns the files written."""
-    import torch
-    from moshi.models.loaders import get_mimi
-
     config = hibiki_config(size, dim, layers)
     dtype = lm_dtype(size, dtype)
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-
-    tok = out / TOKENIZER_NAME
-    pieces = write_tokenizer(tok, config["text_card"])
-    if pieces != config["text_card"]:
-        raise CheckpointError(f"tokenizer has {pieces} pieces, the LM {config['text_card']}")
-    files.append(tok)
-
-    torch.manual_seed(seed)
-    mcfg = hibiki_mimi_config(size)
-    mimi = get_mimi(None, mcfg, device="cpu", num_codebooks=CODEBOOKS)
-    state = hearing_mimi_state(mimi, seed) if size == "tiny" else random_mimi_state(mimi, seed)
-    mimi_path = out / MIMI_NAME
-    from safetensors.torch import save_file
-
-    save_file(state, str(mimi_path))
-    files.append(mimi_path)
-    if mcfg is not None:
-        mcfg_path = out / MIMI_CONFIG_NAME
-        mcfg_path.write_text(json.dumps(mcfg, indent=2))
-        files.append(mcfg_path)
-
-    lm_path = out / LM_NAME
-    write_lm(lm_path, _lm_kwargs(config), dtype, seed)
-    files.append(lm_path)
-    cfg_path = out / CONFIG_NAME
-    cfg_path.write_text(json.dumps(config, indent=2))
-    files.insert(0, cfg_path)
-    return files
+    mimi_cfg = hibiki_mimi_config(size)
+    return write_checkpoint(out, config, _lm_kwargs(config), mimi_cfg, dtype, seed, size == "tiny")

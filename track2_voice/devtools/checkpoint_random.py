@@ -83,6 +83,26 @@ def vocab_size(size: str) -> int:
     return 32000 if size == "full" else 256
 
 
+def moshi_config(size: str, lm_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The whole config.json around the LM keys ``lm_kwargs``."""
+    config: dict[str, Any] = {
+        **lm_kwargs,
+        "model_type": "moshi",
+        "moshi_name": LM_NAME,
+        "mimi_name": MIMI_NAME,
+        "tokenizer_name": TOKENIZER_NAME,
+    }
+    if size == "tiny":  # the full Mimi is moshi's default config: no file needed
+        config["mimi_config_name"] = MIMI_CONFIG_NAME
+    return config
+
+
+def checkpoint_files(config: dict[str, Any]) -> list[str]:
+    """The files a checkpoint holds, by the names its config.json gives them."""
+    names = [CONFIG_NAME, config["moshi_name"], config["mimi_name"], config["tokenizer_name"]]
+    return names + ([config["mimi_config_name"]] if "mimi_config_name" in config else [])
+
+
 # -- the LM: shapes on the meta device, values tensor by tensor ------------------------------
 
 
@@ -127,23 +147,33 @@ def lm_dtype(size: str, dtype: str | None) -> str:
 
 def describe_checkpoint(size: str, dim: int = 64, layers: int = 1, dtype: str | None = None) -> str:
     """What ``write_random_checkpoint`` would write, from shapes on the meta device (JSON)."""
-    kwargs = lm_config(size, dim, layers)
+    config = moshi_config(size, lm_config(size, dim, layers))
     dtype = lm_dtype(size, dtype)
-    tensors = list(tensors_for(size, dim, layers, dtype))
+    return describe(config, list(tensors_for(size, dim, layers, dtype)), size, dtype)
+
+
+def describe(
+    config: dict[str, Any],
+    tensors: list[tuple[str, tuple, str]],
+    size: str,
+    dtype: str,
+    **head: Any,
+) -> str:
+    """The dry run's JSON line for a checkpoint of ``config`` whose LM holds ``tensors``
+    (``head``: keys put first)."""
     params = sum(math.prod(shape) for _, shape, _ in tensors)
-    header = safetensors_header(tensors, dtype)
     itemsize = 4 if dtype == "float32" else 2
     info = {
+        **head,
         "size": size,
         "lm_dtype": dtype,
         "lm_tensors": len(tensors),
         "lm_parameters": params,
-        "lm_file_bytes": len(header) + params * itemsize,
-        "dim": kwargs["dim"],
-        "layers": kwargs["num_layers"],
-        "text_card": kwargs["text_card"],
-        "files": [CONFIG_NAME, LM_NAME, MIMI_NAME, TOKENIZER_NAME]
-        + ([MIMI_CONFIG_NAME] if size == "tiny" else []),
+        "lm_file_bytes": len(safetensors_header(tensors, dtype)) + params * itemsize,
+        "dim": config["dim"],
+        "layers": config["num_layers"],
+        "text_card": config["text_card"],
+        "files": checkpoint_files(config),
     }
     return json.dumps(info)
 
@@ -325,43 +355,51 @@ def write_random_checkpoint(
     dtype: str | None = None,
 ) -> list[Path]:
     """Write the checkpoint into ``out`` (created); returns the files written."""
+    lm_kwargs = lm_config(size, dim, layers)
+    dtype = lm_dtype(size, dtype)
+    config = moshi_config(size, lm_kwargs)
+    return write_checkpoint(out, config, lm_kwargs, mimi_config(size), dtype, seed, size == "tiny")
+
+
+def write_checkpoint(
+    out: Path | str,
+    config: dict[str, Any],
+    lm_kwargs: dict[str, Any],
+    mimi_cfg: dict[str, Any] | None,
+    dtype: str,
+    seed: int,
+    hearing: bool,
+) -> list[Path]:
+    """Write a checkpoint of the whole ``config.json`` ``config`` into ``out`` (created):
+    the tokenizer, Mimi from ``mimi_cfg`` (one that hears if ``hearing``, else random
+    centroids; its config file too where ``config`` names one), the LM of ``lm_kwargs``
+    streamed tensor by tensor, then config.json. Returns the files written, config first."""
     import torch
     from moshi.models.loaders import get_mimi
     from safetensors.torch import save_file
 
-    lm_kwargs = lm_config(size, dim, layers)
-    dtype = lm_dtype(size, dtype)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     files = []
 
-    tok = out / TOKENIZER_NAME
-    pieces = write_tokenizer(tok, vocab_size(size))
-    if pieces != lm_kwargs["text_card"]:
-        raise CheckpointError(f"tokenizer has {pieces} pieces, the LM {lm_kwargs['text_card']}")
+    tok = out / config["tokenizer_name"]
+    pieces = write_tokenizer(tok, config["text_card"])
+    if pieces != config["text_card"]:
+        raise CheckpointError(f"tokenizer has {pieces} pieces, the LM {config['text_card']}")
     files.append(tok)
 
     torch.manual_seed(seed)
-    mcfg = mimi_config(size)
-    mimi = get_mimi(None, mcfg, device="cpu", num_codebooks=lm_kwargs["dep_q"])
-    state = hearing_mimi_state(mimi, seed) if size == "tiny" else random_mimi_state(mimi, seed)
-    mimi_path = out / MIMI_NAME
+    mimi = get_mimi(None, mimi_cfg, device="cpu", num_codebooks=config["dep_q"])
+    state = hearing_mimi_state(mimi, seed) if hearing else random_mimi_state(mimi, seed)
+    mimi_path = out / config["mimi_name"]
     save_file(state, str(mimi_path))
     files.append(mimi_path)
-    config: dict[str, Any] = {
-        **lm_kwargs,
-        "model_type": "moshi",
-        "moshi_name": LM_NAME,
-        "mimi_name": MIMI_NAME,
-        "tokenizer_name": TOKENIZER_NAME,
-    }
-    if size == "tiny":  # the full Mimi is moshi's default config: no file needed
-        mcfg_path = out / MIMI_CONFIG_NAME
-        mcfg_path.write_text(json.dumps(mcfg, indent=2))
-        config["mimi_config_name"] = MIMI_CONFIG_NAME
+    if "mimi_config_name" in config:
+        mcfg_path = out / config["mimi_config_name"]
+        mcfg_path.write_text(json.dumps(mimi_cfg, indent=2))
         files.append(mcfg_path)
 
-    lm_path = out / LM_NAME
+    lm_path = out / config["moshi_name"]
     write_lm(lm_path, lm_kwargs, dtype, seed)
     files.append(lm_path)
     cfg_path = out / CONFIG_NAME
