@@ -7,14 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.model_server_support import cli
 from track2_voice.texttap import EOS_ID
-
-
-def cli(*args: str) -> int:
-    """The real CLI, in this process (no second interpreter to start)."""
-    from orchestrator.cli.main import main
-
-    return main(list(args))
 
 
 def write_tiny_hibiki(d: Path, seed: int = 3) -> Path:

@@ -15,7 +15,16 @@ import numpy as np
 import pytest
 
 from tests.conftest import require_module
-from tests.hibiki_support import cli, source_speech, with_frequent_eos, write_tiny_hibiki
+from tests.hibiki_support import source_speech, with_frequent_eos, write_tiny_hibiki
+from tests.model_server_support import (
+    WireClient,
+    assert_same_stream,
+    cli,
+    opus_pages,
+    reference,
+    run_schedule,
+    sounds,
+)
 from track2_voice.backends.base import BackendError
 from track2_voice.config import VoiceConfig
 from track2_voice.events import PassageEnded
@@ -163,36 +172,7 @@ def test_checkpoint_tiny_hibiki_for_mlx_is_one_clear_line(tmp_path, capsys):
 # -- batched ----------------------------------------------------------------------------------
 
 
-def reference(ckpt: Path, frames: np.ndarray):
-    """One translation session alone, as ``hibiki-zero serve`` runs it: batch of one,
-    conditioned, cfg 1, greedy. Per frame: None while the acoustic delay fills, else
-    (tokens, pcm)."""
-    import torch
-    from moshi.models import LMGen
-
-    from track2_voice.backends.model_kind import CFG_COEF, ModelKind, condition_tensors
-    from track2_voice.model_server.engine import load_model
-
-    m = load_model(ckpt, "cpu", torch.float32)
-    ct = condition_tensors(ModelKind.of(m.model_type), m.lm, 1)
-    gen = LMGen(m.lm, temp=0, temp_text=0, cfg_coef=CFG_COEF, condition_tensors=ct)
-    out: list = []
-    with torch.no_grad(), gen.streaming(1), m.mimi.streaming(1):
-        for i, f in enumerate(frames):
-            codes = m.mimi.encode(torch.from_numpy(f)[None, None])
-            if i == 0:
-                m.mimi.reset_streaming()
-            tokens = gen.step(codes[:, :, :1])
-            if tokens is None:
-                out.append(None)
-                continue
-            pcm = m.mimi.decode(tokens[:, 1:])
-            out.append((tokens[0, :, 0].numpy().copy(), pcm[0, 0].numpy().copy()))
-    return out
-
-
 def test_batched_translation_sessions_equal_unbatched_slot_by_slot(hibiki):
-    from tests.test_model_server import assert_same_stream, run_schedule, sounds
     from track2_voice.model_server.engine import BatchEngine
 
     n = 16
@@ -228,30 +208,7 @@ def test_model_server_takes_the_checkpoints_sampling_and_sends_eos_as_hibiki_doe
             lm_gen["temp"],
             lm_gen["top_k"],
         )
-        texts = asyncio.run(_one_session_texts(srv.url(), source_speech(30, seed=2)))
-    assert "</s>" in texts, texts  # the end marker, as its own text message
-
-
-async def _one_session_texts(url: str, frames: np.ndarray) -> list[str]:
-    import sphn
-    import websockets
-
-    from track2_voice.backends.moshi_protocol import Kind
-
-    texts: list[str] = []
-    writer = sphn.OpusStreamWriter(24000)
-    async with websockets.connect(url) as ws:
-        assert (await ws.recv())[0] == Kind.HANDSHAKE
-        for f in frames:
-            page = writer.append_pcm(f)
-            if len(page):
-                await ws.send(bytes([Kind.AUDIO]) + page)
-        deadline = asyncio.get_running_loop().time() + 30
-        while "</s>" not in texts and asyncio.get_running_loop().time() < deadline:
-            try:
-                msg = await asyncio.wait_for(ws.recv(), 1.0)
-            except asyncio.TimeoutError:
-                continue
-            if msg[0] == Kind.TEXT:
-                texts.append(msg[1:].decode())
-    return texts
+        client = WireClient(srv.url())
+        pages, _ = opus_pages(source_speech(30, seed=2))
+        asyncio.run(client.run(pages, None, until=lambda c: "</s>" in c.texts, tail_s=30))
+    assert "</s>" in client.texts, client.texts  # the end marker, as its own text message

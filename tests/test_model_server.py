@@ -23,11 +23,20 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, creature, require_module
+from tests.model_server_support import (
+    GREEDY_QUERY,
+    TOKEN,
+    WireClient,
+    assert_same_stream,
+    cli,
+    greedy,
+    opus_pages,
+    reference,
+    run_schedule,
+    sounds,
+)
 
 pytestmark = pytest.mark.torch
-
-GREEDY_QUERY = "text_temperature=0&audio_temperature=0"
-TOKEN = "test-token-0123"
 
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # several processes share two cores here
@@ -45,13 +54,6 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-def cli(*args: str) -> int:
-    """The real CLI, in this process (no second interpreter to start)."""
-    from orchestrator.cli.main import main
-
-    return main(list(args))
-
-
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
     """Written by the user-facing command: the tiny size, whose Mimi hears its input."""
@@ -60,79 +62,10 @@ def ckpt(tmp_path_factory) -> Path:
     return d
 
 
-def sounds(n_frames: int, seed: int) -> np.ndarray:
-    """A different sound per seed: noise or a gliding tone at its own level."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_frames * 1920) / 24000
-    level = 0.02 + 0.1 * (seed % 4)
-    if seed % 2:
-        x = np.sin(2 * np.pi * (150 + 90 * seed) * t * (1 + 0.2 * t))
-    else:
-        x = rng.standard_normal(t.size)
-    return (level * x).astype(np.float32).reshape(n_frames, 1920)
-
-
-def reference(ckpt: Path, frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """One session alone, as moshi.server runs it: batch of one, greedy. Per frame: None
-    while the acoustic delay fills, else (tokens, pcm)."""
-    import torch
-    from moshi.models import LMGen
-
-    from track2_voice.model_server.engine import load_model
-
-    m = load_model(ckpt, "cpu", torch.float32)
-    gen = LMGen(m.lm, temp=0, temp_text=0)
-    out: list = []
-    with torch.no_grad(), gen.streaming(1), m.mimi.streaming(1):
-        for i, f in enumerate(frames):
-            codes = m.mimi.encode(torch.from_numpy(f)[None, None])
-            if i == 0:
-                m.mimi.reset_streaming()
-            tokens = gen.step(codes[:, :, :1])
-            if tokens is None:
-                out.append(None)
-                continue
-            pcm = m.mimi.decode(tokens[:, 1:])
-            out.append((tokens[0, :, 0].numpy().copy(), pcm[0, 0].numpy().copy()))
-    return out
-
-
 def engine(ckpt: Path, slots: int):
     from track2_voice.model_server.engine import BatchEngine
 
     return BatchEngine.load(ckpt, slots)
-
-
-def greedy():
-    from track2_voice.model_server.sampling import SlotSampling
-
-    return SlotSampling(temp_text=0, temp_audio=0, top_k_text=0, top_k_audio=0)
-
-
-def run_schedule(eng, plan: dict[int, tuple[int, np.ndarray]], steps: int, sampling=None):
-    """plan: slot -> (first step, frames). Returns slot -> the outputs it received."""
-    got: dict[int, list] = {slot: [] for slot in plan}
-    for t in range(steps):
-        batch = {}
-        for slot, (start, frames) in plan.items():
-            if t == start:
-                eng.reset_slot(slot, sampling(slot) if sampling else greedy())
-            if start <= t < start + len(frames):
-                batch[slot] = frames[t - start]
-        for o in eng.step(batch):
-            got[o.slot].append(o)
-    return got
-
-
-def assert_same_stream(outputs, ref) -> None:
-    assert len(outputs) == len(ref)
-    for i, (o, r) in enumerate(zip(outputs, ref)):
-        if r is None:
-            assert o.pcm is None and o.tokens is None, f"frame {i}"
-            continue
-        assert o.tokens is not None, f"frame {i}: no output where moshi.server has one"
-        assert np.array_equal(o.tokens, r[0]), f"frame {i}: tokens {o.tokens} != {r[0]}"
-        np.testing.assert_allclose(o.pcm, r[1], atol=1e-5, err_msg=f"frame {i}")
 
 
 def test_each_batched_session_gets_exactly_the_tokens_it_would_get_alone(ckpt):
@@ -242,57 +175,6 @@ def test_the_rollover_policy_resets_only_its_own_slot(ckpt):
 
 
 # -- over the wire --------------------------------------------------------------------------
-
-
-def opus_pages(frames: np.ndarray) -> tuple[list[bytes], np.ndarray]:
-    """Ogg/Opus pages as a client sends them, and the frames the server will decode."""
-    import sphn
-
-    from track2_voice.backends.moshi_protocol import PcmFramer
-
-    writer, reader, framer = sphn.OpusStreamWriter(24000), sphn.OpusStreamReader(24000), PcmFramer()
-    pages = [p for p in (writer.append_pcm(f) for f in frames) if len(p)]
-    decoded = [fr for p in pages for fr in framer.push(np.asarray(reader.append_bytes(p)))]
-    return pages, np.array(decoded, dtype=np.float32)
-
-
-class WireClient:
-    """A Moshi-protocol client: sends pages (paced or all at once), records what comes back."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.audio_at: list[float] = []
-        self.texts: list[str] = []
-        self.errors: list[str] = []
-        self.sent = 0
-
-    async def run(self, pages: list[bytes], pace_s: float | None, until=None, tail_s=1.0):
-        from track2_voice.backends.moshi_protocol import open_session
-
-        ws, _ = await open_session(self.url)
-        rx = asyncio.create_task(self._receive(ws))
-        try:
-            t0 = time.monotonic()
-            for i, p in enumerate(pages):
-                await ws.send(b"\x01" + p)
-                self.sent += 1
-                if pace_s:
-                    await asyncio.sleep(max(0.0, t0 + (i + 1) * pace_s - time.monotonic()))
-            deadline = time.monotonic() + tail_s
-            while time.monotonic() < deadline and not (until and until(self)):
-                await asyncio.sleep(0.02)
-        finally:
-            rx.cancel()
-            await ws.close()
-
-    async def _receive(self, ws) -> None:
-        async for m in ws:
-            if m[0] == 1:
-                self.audio_at.append(time.monotonic())
-            elif m[0] == 2:
-                self.texts.append(m[1:].decode())
-            elif m[0] == 5:
-                self.errors.append(m[1:].decode())
 
 
 def started_server(ckpt: Path, **kw):

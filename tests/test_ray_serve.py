@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, USER_XDG_STATE_HOME, require
-from tests.test_model_server import GREEDY_QUERY, TOKEN, opus_pages, reference, sounds
+from tests.model_server_support import GREEDY_QUERY, TOKEN, opus_pages, reference, sounds
 
 pytestmark = [pytest.mark.ray, pytest.mark.torch]
 
