@@ -10,13 +10,119 @@ import argparse
 import asyncio
 import logging
 import os
+from dataclasses import replace
 
 from orchestrator.cli.commands import model_server_ray
-from track2_voice.model_server.options import DEFAULT_PORT, ServerOptions
+from orchestrator.cli.flag_table import Flag, add_flags, values
+from track2_voice.model_server.options import ServerOptions
 
 DEFAULT_CHECKPOINT = "kyutai/moshiko-pytorch-bf16"
 TOKEN_FILE = "model-server-token"  # in the state directory, made once (0600)
 log = logging.getLogger(__name__)
+
+# unset (preset=False): the checkpoint's lm_gen_config (Hibiki's carry one), else these defaults
+SAMPLING_FLAGS = (
+    Flag(
+        "--temp",
+        "default audio temperature ({default})",
+        "sampling.temp_audio",
+        float,
+        preset=False,
+    ),
+    Flag(
+        "--temp-text",
+        "default text temperature ({default})",
+        "sampling.temp_text",
+        float,
+        preset=False,
+    ),
+    Flag("--top-k", "default audio top-k ({default})", "sampling.top_k_audio", int, preset=False),
+    Flag(
+        "--top-k-text", "default text top-k ({default})", "sampling.top_k_text", int, preset=False
+    ),
+)
+SERVER_FLAGS = (
+    Flag(
+        "--checkpoint",
+        "Hugging Face repo id or local directory (default {default})",
+        "checkpoint",
+        metavar="REPO_OR_DIR",
+    ),
+    Flag("--slots", "sessions at once ({default})", "slots", int),
+    Flag("--host", "address to listen on ({default})", "host"),
+    Flag("--port", "0: any free ({default})", "port", int),
+    Flag("--device", field="device", choices=("auto", "cpu", "cuda")),
+    Flag("--dtype", field="dtype", choices=("auto", "bfloat16", "float16", "float32")),
+    Flag("--token", "access token (default: made once, kept in --state-dir)", "token"),
+    Flag(
+        "--open",
+        "no token (Kyutai's clients cannot send one): only on a trusted network",
+        "open_access",
+        switch=True,
+    ),
+    Flag(
+        "--state-dir",
+        "where the token is kept (default: the creature's state directory, "
+        "$XDG_STATE_HOME/creature)",
+    ),
+    Flag(
+        "--allow-origin",
+        "a browser origin allowed besides the server's own, e.g. https://lab:8443",
+        metavar="ORIGIN",
+        repeat=True,
+    ),
+    Flag("--static", "serve a web client from DIR at /", "static_dir", metavar="DIR"),
+    Flag("--ssl-certfile", "serve wss:// with this certificate (PEM)", "ssl_certfile"),
+    Flag("--ssl-keyfile", "and this key (PEM)", "ssl_keyfile"),
+    *SAMPLING_FLAGS,
+    Flag(
+        "--context",
+        "LM attention window (default: the model's, 3000 = 4 min): each slot's KV cache "
+        "is proportional to it",
+        "context",
+        int,
+        metavar="STEPS",
+    ),
+    Flag(
+        "--max-steps",
+        "steps per slot before its own rollover, at a quiet moment",
+        "rollover.max_steps",
+        int,
+    ),
+    Flag(
+        "--input-queue-frames",
+        "frames buffered per session before the oldest is dropped",
+        "input_queue_frames",
+        int,
+    ),
+    Flag(
+        "--output-queue-frames",
+        "frames queued per session for sending before the oldest is dropped",
+        "output_queue_frames",
+        int,
+    ),
+    Flag(
+        "--stall-timeout",
+        "close a client that reads nothing for this long",
+        "stall_timeout_s",
+        float,
+        metavar="S",
+    ),
+    Flag(
+        "--idle-timeout",
+        "close a client that sends nothing for this long (its slot is freed)",
+        "idle_timeout_s",
+        float,
+        metavar="S",
+    ),
+    Flag(
+        "--send-buffer-bytes",
+        "per-client send buffer (kernel and event loop); default: the OS's",
+        "send_buffer_bytes",
+        int,
+        metavar="N",
+    ),
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,136 +139,35 @@ def register(sub: argparse._SubParsersAction) -> None:
             "error (kind 5) and close code 1013."
         ),
     )
-    p.add_argument(
-        "--checkpoint",
-        default=DEFAULT_CHECKPOINT,
-        metavar="REPO_OR_DIR",
-        help=f"Hugging Face repo id or local directory (default {DEFAULT_CHECKPOINT})",
-    )
-    p.add_argument("--slots", type=int, default=d.slots, help=f"sessions at once ({d.slots})")
-    p.add_argument("--host", default=d.host, help=f"address to listen on ({d.host})")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"0: any free ({DEFAULT_PORT})")
-    p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
-    p.add_argument("--dtype", default=d.dtype, choices=["auto", "bfloat16", "float16", "float32"])
-    p.add_argument("--token", help="access token (default: made once, kept in --state-dir)")
-    p.add_argument(
-        "--open",
-        action="store_true",
-        help="no token (Kyutai's clients cannot send one): only on a trusted network",
-    )
-    p.add_argument(
-        "--state-dir",
-        help="where the token is kept (default: the creature's state directory, "
-        "$XDG_STATE_HOME/creature)",
-    )
-    p.add_argument(
-        "--allow-origin",
-        action="append",
-        default=[],
-        metavar="ORIGIN",
-        help="a browser origin allowed besides the server's own, e.g. https://lab:8443",
-    )
-    p.add_argument("--static", metavar="DIR", help="serve a web client from DIR at /")
-    p.add_argument("--ssl-certfile", help="serve wss:// with this certificate (PEM)")
-    p.add_argument("--ssl-keyfile", help="and this key (PEM)")
-    s = d.sampling
-    # unset: the checkpoint's lm_gen_config (Hibiki's carry one), else these defaults
-    p.add_argument("--temp", type=float, help=f"default audio temperature ({s.temp_audio})")
-    p.add_argument("--temp-text", type=float, help=f"default text temperature ({s.temp_text})")
-    p.add_argument("--top-k", type=int, help=f"default audio top-k ({s.top_k_audio})")
-    p.add_argument("--top-k-text", type=int, help=f"default text top-k ({s.top_k_text})")
-    p.add_argument(
-        "--context",
-        type=int,
-        metavar="STEPS",
-        help="LM attention window (default: the model's, 3000 = 4 min): each slot's KV cache "
-        "is proportional to it",
-    )
-    p.add_argument(
-        "--max-steps",
-        type=int,
-        default=d.rollover.max_steps,
-        help="steps per slot before its own rollover, at a quiet moment",
-    )
-    p.add_argument(
-        "--input-queue-frames",
-        type=int,
-        default=d.input_queue_frames,
-        help="frames buffered per session before the oldest is dropped",
-    )
-    p.add_argument(
-        "--output-queue-frames",
-        type=int,
-        default=d.output_queue_frames,
-        help="frames queued per session for sending before the oldest is dropped",
-    )
-    p.add_argument(
-        "--stall-timeout",
-        type=float,
-        default=d.stall_timeout_s,
-        metavar="S",
-        help="close a client that reads nothing for this long",
-    )
-    p.add_argument(
-        "--idle-timeout",
-        type=float,
-        default=d.idle_timeout_s,
-        metavar="S",
-        help="close a client that sends nothing for this long (its slot is freed)",
-    )
-    p.add_argument(
-        "--send-buffer-bytes",
-        type=int,
-        metavar="N",
-        help="per-client send buffer (kernel and event loop); default: the OS's",
-    )
+    add_flags(p, SERVER_FLAGS, d)
     model_server_ray.add_arguments(p)
     p.set_defaults(func=main)
 
 
 def options_from_args(args: argparse.Namespace) -> ServerOptions:
-    from dataclasses import replace
-
     from track2_voice.config import RolloverConfig
 
-    base = ServerOptions(checkpoint=args.checkpoint)
+    given = values(args, SERVER_FLAGS)
+    max_steps = given.pop("rollover.max_steps")
     try:
-        rollover = RolloverConfig(max_steps=args.max_steps)
+        rollover = RolloverConfig(max_steps=max_steps)
     except ValueError:
-        raise ValueError(f"--max-steps must be at least 16, got {args.max_steps}") from None
-    given = {}  # SlotSampling field -> value, for the sampling flags on the command line
-    for flag, field, v in (
-        ("--temp", "temp_audio", args.temp),
-        ("--temp-text", "temp_text", args.temp_text),
-        ("--top-k", "top_k_audio", args.top_k),
-        ("--top-k-text", "top_k_text", args.top_k_text),
-    ):
+        raise ValueError(f"--max-steps must be at least 16, got {max_steps}") from None
+    sampling = {}  # SlotSampling field -> value, for the sampling flags on the command line
+    for f in SAMPLING_FLAGS:
+        v = given.pop(f.field)
         if v is not None and v < 0:
-            raise ValueError(f"{flag} must be >= 0, got {v}")
+            raise ValueError(f"{f.name} must be >= 0, got {v}")
         if v is not None:
-            given[field] = v
+            sampling[f.field.removeprefix("sampling.")] = v
+    base = ServerOptions(checkpoint=args.checkpoint)
     return replace(
         base,
-        slots=args.slots,
-        host=args.host,
-        port=args.port,
-        device=args.device,
-        dtype=args.dtype,
-        token=args.token,
-        open_access=args.open,
+        **given,
         allowed_origins=tuple(args.allow_origin),
-        static_dir=args.static,
-        ssl_certfile=args.ssl_certfile,
-        ssl_keyfile=args.ssl_keyfile,
-        sampling=replace(base.sampling, **given),
-        sampling_given=frozenset(given),
+        sampling=replace(base.sampling, **sampling),
+        sampling_given=frozenset(sampling),
         rollover=rollover,
-        context=args.context,
-        input_queue_frames=args.input_queue_frames,
-        output_queue_frames=args.output_queue_frames,
-        stall_timeout_s=args.stall_timeout,
-        idle_timeout_s=args.idle_timeout,
-        send_buffer_bytes=args.send_buffer_bytes,
     )
 
 

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from orchestrator.cli.flag_table import Flag, add_flags, values
 from track2_voice.model_server.cluster_options import ClusterOptions
 from track2_voice.model_server.options import ServerOptions
 
@@ -20,103 +21,89 @@ RAY_MISSING = (
 )
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    d = ClusterOptions()
-    g = p.add_argument_group("Ray Serve (--ray)")
-    g.add_argument(
-        "--ray",
-        action="store_true",
-        help="serve through Ray Serve replicas, sessions placed by free slots",
-    )
-    g.add_argument(
+CLUSTER_FLAGS = (
+    Flag("--ray", "serve through Ray Serve replicas, sessions placed by free slots", switch=True),
+    Flag(
         "--ray-setup",
-        action="store_true",
-        help="build Ray Serve's own environment in the state directory, then exit",
-    )
-    g.add_argument(
-        "--ray-venv",
-        metavar="DIR",
-        help="where Ray's environment lives (default: <state dir>/ray-venv)",
-    )
-    g.add_argument(
-        "--replicas", type=int, default=d.replicas, help=f"model servers (GPUs) ({d.replicas})"
-    )
-    g.add_argument(
+        "build Ray Serve's own environment in the state directory, then exit",
+        switch=True,
+    ),
+    Flag(
+        "--ray-venv", "where Ray's environment lives (default: <state dir>/ray-venv)", metavar="DIR"
+    ),
+    Flag("--replicas", "model servers (GPUs) ({default})", "replicas", int),
+    Flag(
         "--ray-address",
-        metavar="ADDR",
-        help="join a running Ray cluster ('auto' after `ray start --head`); default: start a "
+        "join a running Ray cluster ('auto' after `ray start --head`); default: start a "
         "local Ray instance",
-    )
-    g.add_argument(
+        "address",
+        metavar="ADDR",
+    ),
+    Flag(
         "--gpus-per-replica",
-        type=float,
+        "GPUs per replica, fractions allowed (default: 1 when the cluster has GPUs, else 0)",
+        "gpus_per_replica",
+        float,
         metavar="N",
-        help="GPUs per replica, fractions allowed (default: 1 when the cluster has GPUs, else 0)",
-    )
-    g.add_argument(
+    ),
+    Flag(
         "--cpus-per-replica",
-        type=float,
-        default=d.cpus_per_replica,
+        "CPUs Ray reserves per replica ({default:g})",
+        "cpus_per_replica",
+        float,
         metavar="N",
-        help=f"CPUs Ray reserves per replica ({d.cpus_per_replica:g})",
-    )
-    g.add_argument(
+    ),
+    Flag(
         "--refusal-lanes",
-        type=int,
-        default=d.refusal_lanes,
+        "sessions beyond --slots a replica takes only to refuse them at once "
+        "(kind 5, 1013) ({default})",
+        "refusal_lanes",
+        int,
         metavar="N",
-        help="sessions beyond --slots a replica takes only to refuse them at once "
-        f"(kind 5, 1013) ({d.refusal_lanes})",
-    )
-    g.add_argument(
+    ),
+    Flag(
         "--max-queued",
-        type=int,
-        default=d.max_queued,
+        "sessions Ray holds while every lane is busy; beyond: HTTP 500 ({default})",
+        "max_queued",
+        int,
         metavar="N",
-        help=f"sessions Ray holds while every lane is busy; beyond: HTTP 500 ({d.max_queued})",
-    )
-    g.add_argument(
+    ),
+    Flag(
         "--graceful-shutdown-timeout",
-        type=float,
-        default=d.graceful_shutdown_timeout_s,
+        "a replica being removed keeps its sessions this long ({default:g})",
+        "graceful_shutdown_timeout_s",
+        float,
         metavar="S",
-        help="a replica being removed keeps its sessions this long "
-        f"({d.graceful_shutdown_timeout_s:g})",
-    )
-    g.add_argument(
+    ),
+    Flag(
         "--health-check-period",
-        type=float,
-        default=d.health_check_period_s,
+        "how often Serve asks each replica's batch loop ({default:g})",
+        "health_check_period_s",
+        float,
         metavar="S",
-        help=f"how often Serve asks each replica's batch loop ({d.health_check_period_s:g})",
-    )
-    g.add_argument(
+    ),
+    Flag(
         "--health-check-timeout",
-        type=float,
-        default=d.health_check_timeout_s,
+        "an answer slower than this fails the check ({default:g})",
+        "health_check_timeout_s",
+        float,
         metavar="S",
-        help=f"an answer slower than this fails the check ({d.health_check_timeout_s:g})",
-    )
-    g.add_argument(
+    ),
+    Flag(
         "--haproxy",
-        action="store_true",
-        help="Serve's HAProxy ingress instead of its Python proxy (local instance; HTTP only)",
-    )
+        "Serve's HAProxy ingress instead of its Python proxy (local instance; HTTP only)",
+        "haproxy",
+        switch=True,
+    ),
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_flags(p.add_argument_group("Ray Serve (--ray)"), CLUSTER_FLAGS, ClusterOptions())
 
 
 def cluster_options(args: argparse.Namespace) -> ClusterOptions:
-    return ClusterOptions(
-        replicas=args.replicas,
-        address=args.ray_address,
-        gpus_per_replica=args.gpus_per_replica,
-        cpus_per_replica=args.cpus_per_replica,
-        refusal_lanes=args.refusal_lanes,
-        max_queued=args.max_queued,
-        graceful_shutdown_timeout_s=args.graceful_shutdown_timeout,
-        health_check_period_s=args.health_check_period,
-        health_check_timeout_s=args.health_check_timeout,
-        haproxy=args.haproxy,
-    )
+    return ClusterOptions(**values(args, CLUSTER_FLAGS))
 
 
 def ray_venv(args: argparse.Namespace) -> Path:
