@@ -19,6 +19,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import (
@@ -33,6 +34,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -105,6 +107,168 @@ STATUS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 1
 LATENCY_BUCKETS = (0.08, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0)
 
 
+@dataclass(frozen=True)
+class Family:
+    """One metric family: the ``CreatureMetrics`` attribute that holds it and its declaration."""
+
+    attr: str
+    kind: type[MetricWrapperBase]
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] | None = None  # histograms
+    states: list[str] | None = None  # enums
+
+    def declare(self, registry: CollectorRegistry) -> Any:
+        extra: dict[str, Any] = {}
+        if self.buckets is not None:
+            extra["buckets"] = self.buckets
+        if self.states is not None:
+            extra["states"] = self.states
+        return self.kind(self.name, self.help, self.labels, registry=registry, **extra)
+
+
+# in exposition order
+FAMILIES = (
+    Family("frames", Counter, "creature_frames", "Frames the fast loop completed."),
+    Family(
+        "misses",
+        Counter,
+        "creature_deadline_misses",
+        "Frames finished later than 80 ms after their audio was complete.",
+    ),
+    Family(
+        "model_step",
+        Histogram,
+        "creature_model_step_seconds",
+        "Time of one backend step (model) per frame.",
+        buckets=STEP_BUCKETS,
+    ),
+    Family(
+        "overhead",
+        Histogram,
+        "creature_loop_overhead_seconds",
+        "Fast-loop time per frame outside the backend step.",
+        buckets=OVERHEAD_BUCKETS,
+    ),
+    Family(
+        "face_send",
+        Histogram,
+        "creature_face_send_seconds",
+        "From a frame's time to its face state being handed to the face server.",
+        buckets=FACE_BUCKETS,
+    ),
+    Family("intents", Counter, "creature_intents", "Committed actions heard.", ("action",)),
+    Family(
+        "decision",
+        Histogram,
+        "creature_intent_to_call_seconds",
+        "From the frame of a phrase's last text piece to its tool call being sent.",
+        buckets=DECISION_BUCKETS,
+    ),
+    Family(
+        "calls",
+        Counter,
+        "creature_tool_calls",
+        "Tool calls sent (stored and offered).",
+        ("action",),
+    ),
+    Family(
+        "rejected",
+        Counter,
+        "creature_tool_calls_rejected",
+        "Tool calls the safety gate refused.",
+        ("action",),
+    ),
+    Family(
+        "finished",
+        Counter,
+        "creature_tool_calls_finished",
+        "Tool calls by their final status.",
+        ("action", "status"),
+    ),
+    Family(
+        "status_after",
+        Histogram,
+        "creature_tool_status_seconds",
+        "From a tool call being sent to each status the robot (or the creature) reported.",
+        ("status",),
+        buckets=STATUS_BUCKETS,
+    ),
+    Family("turns", Counter, "creature_user_turns", "Times the user stopped speaking."),
+    Family(
+        "latency",
+        Histogram,
+        "creature_response_latency_seconds",
+        "From the end of the user's speech to the creature's first audio after it.",
+        buckets=LATENCY_BUCKETS,
+    ),
+    Family(
+        "connects",
+        Counter,
+        "creature_backend_connects",
+        "Sessions opened with a remote model server.",
+    ),
+    Family(
+        "disconnects",
+        Counter,
+        "creature_backend_disconnects",
+        "Sessions with a remote model server that were lost or refused.",
+    ),
+    Family(
+        "rollovers",
+        Counter,
+        "creature_rollovers",
+        "Model state resets (step budget).",
+        ("reason",),
+    ),
+    Family("errors", Counter, "creature_voice_errors", "Frames or links that failed.", ("where",)),
+    Family(
+        "robot_connects",
+        Counter,
+        "creature_robot_connects",
+        "Robot connections on the robot channel.",
+    ),
+    Family("robot_disconnects", Counter, "creature_robot_disconnects", "Robots that went away."),
+    Family(
+        "robot_refused",
+        Counter,
+        "creature_robot_refused",
+        "Robot connections turned away (a name already connected, a wrong token, a foreign "
+        "Origin).",
+    ),
+    Family(
+        "status_refused",
+        Counter,
+        "creature_tool_status_refused",
+        "Status updates the creature did not take, by error code.",
+        ("code",),
+    ),
+    Family("phone_calls", Counter, "creature_phone_calls", "Telephone calls the creature took."),
+    Family(
+        "calls_active",
+        Gauge,
+        "creature_phone_calls_active",
+        "Telephone calls in progress now.",
+    ),
+    Family("robots", Gauge, "creature_robots_connected", "Robots connected now."),
+    Family(
+        "sessions",
+        Gauge,
+        "creature_voice_sessions",
+        "Voice sessions running with a live backend (0 while a remote one is lost).",
+    ),
+    Family("faces", Gauge, "creature_faces_connected", "Face pages connected now."),
+    Family(
+        "phones",
+        Gauge,
+        "creature_phones_connected",
+        "Phones streaming audio now (0 or 1).",
+    ),
+    Family("state", Enum, "creature_state", "The creature's state machine.", states=STATES),
+)
+
+
 class _BusDrops(Collector):
     """Each consumer's dropped events, read from the bus when Prometheus scrapes (live; the
     record's ``loop_stopped`` line has the same counts at the end)."""
@@ -124,7 +288,8 @@ class _BusDrops(Collector):
 
 
 class CreatureMetrics:
-    """The metric families and how each event moves them. ``observe`` runs on the I/O loop."""
+    """The metric families (``FAMILIES``, each kept in its ``attr``) and how each event moves
+    them. ``observe`` runs on the I/O loop."""
 
     def __init__(self, bus: Bus | None = None, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
@@ -133,119 +298,8 @@ class CreatureMetrics:
         ProcessCollector(registry=r)
         if bus is not None:
             r.register(_BusDrops(bus))
-        self.frames = Counter("creature_frames", "Frames the fast loop completed.", registry=r)
-        self.misses = Counter(
-            "creature_deadline_misses",
-            "Frames finished later than 80 ms after their audio was complete.",
-            registry=r,
-        )
-        self.model_step = Histogram(
-            "creature_model_step_seconds",
-            "Time of one backend step (model) per frame.",
-            buckets=STEP_BUCKETS,
-            registry=r,
-        )
-        self.overhead = Histogram(
-            "creature_loop_overhead_seconds",
-            "Fast-loop time per frame outside the backend step.",
-            buckets=OVERHEAD_BUCKETS,
-            registry=r,
-        )
-        self.face_send = Histogram(
-            "creature_face_send_seconds",
-            "From a frame's time to its face state being handed to the face server.",
-            buckets=FACE_BUCKETS,
-            registry=r,
-        )
-        self.intents = Counter(
-            "creature_intents", "Committed actions heard.", ["action"], registry=r
-        )
-        self.decision = Histogram(
-            "creature_intent_to_call_seconds",
-            "From the frame of a phrase's last text piece to its tool call being sent.",
-            buckets=DECISION_BUCKETS,
-            registry=r,
-        )
-        self.calls = Counter(
-            "creature_tool_calls", "Tool calls sent (stored and offered).", ["action"], registry=r
-        )
-        self.rejected = Counter(
-            "creature_tool_calls_rejected",
-            "Tool calls the safety gate refused.",
-            ["action"],
-            registry=r,
-        )
-        self.finished = Counter(
-            "creature_tool_calls_finished",
-            "Tool calls by their final status.",
-            ["action", "status"],
-            registry=r,
-        )
-        self.status_after = Histogram(
-            "creature_tool_status_seconds",
-            "From a tool call being sent to each status the robot (or the creature) reported.",
-            ["status"],
-            buckets=STATUS_BUCKETS,
-            registry=r,
-        )
-        self.turns = Counter("creature_user_turns", "Times the user stopped speaking.", registry=r)
-        self.latency = Histogram(
-            "creature_response_latency_seconds",
-            "From the end of the user's speech to the creature's first audio after it.",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.connects = Counter(
-            "creature_backend_connects", "Sessions opened with a remote model server.", registry=r
-        )
-        self.disconnects = Counter(
-            "creature_backend_disconnects",
-            "Sessions with a remote model server that were lost or refused.",
-            registry=r,
-        )
-        self.rollovers = Counter(
-            "creature_rollovers", "Model state resets (step budget).", ["reason"], registry=r
-        )
-        self.errors = Counter(
-            "creature_voice_errors", "Frames or links that failed.", ["where"], registry=r
-        )
-        self.robot_connects = Counter(
-            "creature_robot_connects", "Robot connections on the robot channel.", registry=r
-        )
-        self.robot_disconnects = Counter(
-            "creature_robot_disconnects", "Robots that went away.", registry=r
-        )
-        self.robot_refused = Counter(
-            "creature_robot_refused",
-            "Robot connections turned away (a name already connected, a wrong token, a foreign "
-            "Origin).",
-            registry=r,
-        )
-        self.status_refused = Counter(
-            "creature_tool_status_refused",
-            "Status updates the creature did not take, by error code.",
-            ["code"],
-            registry=r,
-        )
-        self.phone_calls = Counter(
-            "creature_phone_calls", "Telephone calls the creature took.", registry=r
-        )
-        self.calls_active = Gauge(
-            "creature_phone_calls_active", "Telephone calls in progress now.", registry=r
-        )
-        self.robots = Gauge("creature_robots_connected", "Robots connected now.", registry=r)
-        self.sessions = Gauge(
-            "creature_voice_sessions",
-            "Voice sessions running with a live backend (0 while a remote one is lost).",
-            registry=r,
-        )
-        self.faces = Gauge("creature_faces_connected", "Face pages connected now.", registry=r)
-        self.phones = Gauge(
-            "creature_phones_connected", "Phones streaming audio now (0 or 1).", registry=r
-        )
-        self.state = Enum(
-            "creature_state", "The creature's state machine.", states=STATES, registry=r
-        )
+        for f in FAMILIES:
+            setattr(self, f.attr, f.declare(r))
         self._tracker = TurnTracker()
         self._intent_t: OrderedDict[str, float] = OrderedDict()
         self._sent_t: OrderedDict[str, float] = OrderedDict()
