@@ -82,6 +82,19 @@ def espeak_wav(path: Path, text: str, rate: int | None = None) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch intra-op thread for a module (``pytest.mark.usefixtures``): on a shared
+    2-core machine two spinning threads per process cost more than they give (18 ms a tiny
+    frame with one, 340 ms with the default here); the tests compare tokens, not speed."""
+    torch = require_module("torch")
+    require_module("moshi")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def speech_wav(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("speech")

@@ -29,19 +29,7 @@ from track2_voice.backends.base import BackendError
 from track2_voice.config import VoiceConfig
 from track2_voice.events import PassageEnded
 
-pytestmark = pytest.mark.torch
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: two spinning threads per process cost more than they give on a
-    shared 2-core machine (18 ms a frame with one, 340 ms with the default here)."""
-    torch = require_module("torch")
-    require_module("moshi")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")

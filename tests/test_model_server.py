@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, creature, require_module
+from tests.conftest import ROOT, creature
 from tests.model_server_support import (
     GREEDY_QUERY,
     TOKEN,
@@ -36,22 +36,10 @@ from tests.model_server_support import (
     sounds,
 )
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # several processes share two cores here
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine, two spinning threads per process
-    cost more than they give (and the tests compare tokens, not speed)."""
-    torch = require_module("torch")
-    require_module("moshi")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
