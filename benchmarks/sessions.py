@@ -55,7 +55,7 @@ def sound(seed: int, n_frames: int) -> np.ndarray:
 
 
 def start_sessions(eng, active: list[int], frames: int) -> dict[int, np.ndarray]:
-    from track2_voice.model_server.sampling import SlotSampling
+    from track2_voice.model_server.options import SlotSampling
 
     for i in active:
         eng.reset_slot(i, SlotSampling(seed_text=i, seed_audio=i))

@@ -99,7 +99,7 @@ def test_join_leave_and_rollover_of_one_slot_leave_the_others_unchanged(ckpt):
 
 
 def test_each_slot_samples_from_its_own_seed(ckpt):
-    from track2_voice.model_server.sampling import SlotSampling
+    from track2_voice.model_server.options import SlotSampling
 
     n = 20
     x = sounds(n, seed=5)

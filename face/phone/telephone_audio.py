@@ -19,7 +19,6 @@ import warnings
 from functools import lru_cache
 
 import numpy as np
-from scipy import signal
 
 with warnings.catch_warnings():  # the standard library's copy warns that 3.13 removes it
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -38,7 +37,11 @@ FIR_KAISER_BETA = 7.0
 
 @lru_cache(maxsize=1)
 def lowpass() -> np.ndarray:
-    """The anti-alias / anti-image filter at 24 kHz (unity gain in the pass band)."""
+    """The anti-alias / anti-image filter at 24 kHz (unity gain in the pass band). scipy is
+    imported when a call's first converter is made, not with this module: every ``creature``
+    command loads the telephone bridge, and scipy.signal takes most of a second to import."""
+    from scipy import signal
+
     return signal.firwin(
         FIR_TAPS, FIR_CUTOFF_HZ, fs=CREATURE_RATE, window=("kaiser", FIR_KAISER_BETA)
     )
@@ -58,13 +61,16 @@ class Upsampler:
     """8 -> 24 kHz, streaming: zero-stuff by 3, then the low-pass (gain 3)."""
 
     def __init__(self) -> None:
+        from scipy.signal import lfilter
+
         self._h = lowpass() * RATIO
         self._zi = np.zeros(FIR_TAPS - 1)
+        self._lfilter = lfilter
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         up = np.zeros(x.size * RATIO)
         up[::RATIO] = x
-        y, self._zi = signal.lfilter(self._h, 1.0, up, zi=self._zi)
+        y, self._zi = self._lfilter(self._h, 1.0, up, zi=self._zi)
         return y.astype(np.float32)
 
 
@@ -73,12 +79,15 @@ class Downsampler:
     chunks of any length)."""
 
     def __init__(self) -> None:
+        from scipy.signal import lfilter
+
         self._h = lowpass()
         self._zi = np.zeros(FIR_TAPS - 1)
+        self._lfilter = lfilter
         self._phase = 0  # index in the next chunk of the next sample to keep
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        y, self._zi = signal.lfilter(self._h, 1.0, np.asarray(x, dtype=np.float64), zi=self._zi)
+        y, self._zi = self._lfilter(self._h, 1.0, np.asarray(x, dtype=np.float64), zi=self._zi)
         out = y[self._phase :: RATIO]
         self._phase = (self._phase - x.size) % RATIO
         return out.astype(np.float32)

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from track2_voice.frames import FRAME_SAMPLES, silence
-from track2_voice.model_server.sampling import SlotSampler, SlotSampling
+from track2_voice.model_server.options import SlotSampling
+from track2_voice.model_server.sampling import SlotSampler
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from track2_voice.config import RolloverConfig
-from track2_voice.model_server.sampling import SlotSampling
 
 DEFAULT_PORT = 8998  # Kyutai's servers use it, so their clients' defaults find this one
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSampling:
+    """How one session samples (Kyutai's query parameters map onto these)."""
+
+    temp_text: float = 0.7
+    temp_audio: float = 0.8
+    top_k_text: int = 25
+    top_k_audio: int = 250
+    seed_text: int = 0
+    seed_audio: int = 0
 
 
 @dataclass

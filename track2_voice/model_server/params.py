@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 
-from track2_voice.model_server.sampling import SlotSampling
+from track2_voice.model_server.options import SlotSampling
 
 SEED_BITS = 63  # seeds are int64 tensors on the device
 # query name -> (SlotSampling field, type, lower bound)

@@ -13,26 +13,14 @@ Temperature 0 is greedy: ``argmax`` of the logits, exactly as ``LMGen`` does it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
+
+from track2_voice.model_server.options import SlotSampling
 
 M32 = 0xFFFFFFFF
 HASH_MUL = 0x45D9F3B  # a well-mixing 32-bit hash multiplier; x * HASH_MUL stays below 2**63
 TEXT_STREAM = 0xA5A5  # stream id of the text token; audio codebook k uses k + 1
 NOISE_BITS = 24  # float32 has a 24-bit mantissa: u in (0, 1) from the top 24 hash bits
-
-
-@dataclass(frozen=True, slots=True)
-class SlotSampling:
-    """How one session samples (Kyutai's query parameters map onto these)."""
-
-    temp_text: float = 0.7
-    temp_audio: float = 0.8
-    top_k_text: int = 25
-    top_k_audio: int = 250
-    seed_text: int = 0
-    seed_audio: int = 0
 
 
 def _mix(x: torch.Tensor) -> torch.Tensor:

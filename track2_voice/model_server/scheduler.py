@@ -36,7 +36,7 @@ import numpy as np
 
 from track2_voice.config import RolloverConfig
 from track2_voice.model_server.engine import BatchEngine, SlotOutput
-from track2_voice.model_server.sampling import SlotSampling
+from track2_voice.model_server.options import SlotSampling
 from track2_voice.rollover import RolloverPolicy
 
 log = logging.getLogger(__name__)
