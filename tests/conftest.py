@@ -96,6 +96,21 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
+def demo_once(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """One ``creature demo --once --no-face --robot`` (the shipped scene, 17 s of real time)
+    for every test that reads what the demo printed and recorded: (the run, its record)."""
+    d = tmp_path_factory.mktemp("demo-once")
+    record = d / "demo.jsonl"
+    r = creature(
+        "demo", "--once", "--no-face", "--robot", "--robot-delay", "0.5",
+        "--record", str(record), "--set", "slow_loop.robot.port=0",
+        "--set", f"slow_loop.outbox.path={d / 'outbox.sqlite3'}",
+        timeout=120,
+    )  # fmt: skip
+    return r, record
+
+
+@pytest.fixture(scope="session")
 def speech_wav(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("speech")
     return espeak_wav(

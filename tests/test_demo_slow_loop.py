@@ -1,30 +1,14 @@
 """`creature demo --once --robot`: the scene's "Sure, I'll pick up the red cup." reaches the
-example robot over the robot channel, completes, and every step is in the session record."""
+example robot over the robot channel, completes, and every step is in the session record
+(the run is conftest's ``demo_once``, shared with the other tests that read a demo)."""
 
 from __future__ import annotations
 
 import json
 
-from tests.conftest import creature
 
-
-def test_demo_fires_a_tool_call_the_example_robot_completes(tmp_path):
-    record = tmp_path / "demo.jsonl"
-    r = creature(
-        "demo",
-        "--once",
-        "--no-face",
-        "--robot",
-        "--robot-delay",
-        "0.5",
-        "--record",
-        str(record),
-        "--set",
-        "slow_loop.robot.port=0",
-        "--set",
-        f"slow_loop.outbox.path={tmp_path / 'outbox.sqlite3'}",
-        timeout=120,
-    )
+def test_demo_fires_a_tool_call_the_example_robot_completes(demo_once):
+    r, record = demo_once
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["intents"] == 1 and summary["tool_calls_settled"] is True

@@ -7,7 +7,6 @@ import json
 import numpy as np
 
 from orchestrator.bus import Bus
-from tests.conftest import creature
 from track2_voice.audio.devices import FileSource, frames_of
 from track2_voice.audio.scene import load_scene
 from track2_voice.backends.replay import ReplayBackend
@@ -72,9 +71,8 @@ def test_a_line_waits_for_the_user_and_starts_when_they_stop(speech_pcm):
     assert line2.index >= ended.index
 
 
-def test_demo_once_exits_zero_and_its_record_holds_the_scene_text(tmp_path):
-    rec = tmp_path / "demo.jsonl"
-    r = creature("demo", "--once", "--no-face", "--record", str(rec), timeout=120)
+def test_demo_once_exits_zero_and_its_record_holds_the_scene_text(demo_once):
+    r, rec = demo_once
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in rec.read_text().splitlines()]
     text = "".join(x.get("text", "") for x in lines if x["kind"] == "frame")
