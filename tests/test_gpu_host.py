@@ -55,7 +55,7 @@ def tiny_torch(tmp_path_factory) -> Path:
 def moshi_server(tiny_torch):
     from track2_voice.devtools.moshi_server_cpu import LocalMoshiServer
 
-    srv = LocalMoshiServer(tiny_torch).start()
+    srv = LocalMoshiServer(tiny_torch).start(timeout=SERVER_START_S)
     yield srv
     srv.stop()
 
@@ -168,19 +168,18 @@ def _frames_since(path: Path, kind: str) -> int:
     return sum(1 for e in events if e["kind"] == "frame" and e["index"] > at[-1])
 
 
-def test_run_survives_the_server_being_killed_and_restarted(tiny_torch, speech_wav, tmp_path):
+def test_run_survives_the_server_being_killed_and_restarted(moshi_server, speech_wav, tmp_path):
     """`creature run --backend remote` while the server crashes (SIGKILL) and comes back.
 
     The input is longer than any of this needs; once the session is back and talking, Ctrl-C
     ends the run (cleanly, after the current frame), so a slow restart on a loaded machine
-    cannot run the input out first."""
-    from track2_voice.devtools.moshi_server_cpu import LocalMoshiServer
-
+    cannot run the input out first. The server is the module's: the restart leaves it
+    serving the tests after this one."""
     sox = require_tool("sox")
     long_wav = tmp_path / "long.wav"
     subprocess.run([sox, str(speech_wav), str(long_wav), "pad", "0", str(INPUT_PAD_S)], check=True)
     out, rec = tmp_path / "out.wav", tmp_path / "ev.jsonl"
-    srv = LocalMoshiServer(tiny_torch).start(timeout=SERVER_START_S)
+    srv = moshi_server
     stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     args = (
         "run", "--backend", "remote", "--url", srv.url, "--input", str(long_wav),
@@ -208,7 +207,8 @@ def test_run_survives_the_server_being_killed_and_restarted(tiny_torch, speech_w
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        srv.stop()
+        if srv.proc is None:  # killed and not back: the next tests need it
+            srv.start(timeout=SERVER_START_S)
     r = subprocess.CompletedProcess(
         proc.args, proc.returncode, stdout.read_text(), stderr.read_text()
     )
