@@ -107,24 +107,37 @@ def opus_pages(frames: np.ndarray) -> tuple[list[bytes], np.ndarray]:
 
 
 class WireClient:
-    """A Moshi-protocol client: sends pages (paced or all at once), records what comes back."""
+    """A Moshi-protocol client: opens a session (``where``: the handshake's metadata, e.g.
+    the replica it landed on), sends pages (paced or all at once), records what comes back."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.ws = None
+        self.where: dict = {}
         self.audio_at: list[float] = []
         self.texts: list[str] = []
         self.errors: list[str] = []
         self.sent = 0
 
-    async def run(self, pages: list[bytes], pace_s: float | None, until=None, tail_s=1.0):
+    async def open(self) -> WireClient:
         from track2_voice.backends.moshi_protocol import open_session
 
-        ws, _ = await open_session(self.url)
-        rx = asyncio.create_task(self._receive(ws))
+        self.ws, info = await open_session(self.url)
+        self.where = info.get("metadata") or {}
+        return self
+
+    async def run(self, pages: list[bytes], pace_s: float | None, until=None, tail_s=1.0):
+        """Open, then ``stream``."""
+        await self.open()
+        await self.stream(pages, pace_s, until, tail_s)
+
+    async def stream(self, pages: list[bytes], pace_s: float | None, until=None, tail_s=1.0):
+        """Send ``pages``, then listen until ``until(self)`` or for ``tail_s``; then close."""
+        rx = asyncio.create_task(self._receive())
         try:
             t0 = time.monotonic()
             for i, p in enumerate(pages):
-                await ws.send(b"\x01" + p)
+                await self.ws.send(b"\x01" + p)
                 self.sent += 1
                 if pace_s:
                     await asyncio.sleep(max(0.0, t0 + (i + 1) * pace_s - time.monotonic()))
@@ -133,10 +146,10 @@ class WireClient:
                 await asyncio.sleep(0.02)
         finally:
             rx.cancel()
-            await ws.close()
+            await self.ws.close()
 
-    async def _receive(self, ws) -> None:
-        async for m in ws:
+    async def _receive(self) -> None:
+        async for m in self.ws:
             if m[0] == 1:
                 self.audio_at.append(time.monotonic())
             elif m[0] == 2:

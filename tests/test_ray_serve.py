@@ -33,7 +33,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, USER_XDG_STATE_HOME, require
-from tests.model_server_support import GREEDY_QUERY, TOKEN, opus_pages, reference, sounds
+from tests.model_server_support import (
+    GREEDY_QUERY,
+    TOKEN,
+    WireClient,
+    opus_pages,
+    reference,
+    sounds,
+)
 
 pytestmark = [pytest.mark.ray, pytest.mark.torch]
 
@@ -137,49 +144,6 @@ def cluster(ray_python, ckpt, tmp_path_factory):
     c.stop()
 
 
-class Session:
-    """A Moshi-protocol client that remembers which replica it landed on."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.ws = None
-        self.where: dict = {}
-        self.audio_at: list[float] = []
-        self.texts: list[str] = []
-        self.errors: list[str] = []
-
-    async def open(self) -> Session:
-        from track2_voice.backends.moshi_protocol import open_session
-
-        self.ws, info = await open_session(self.url)
-        self.where = info["metadata"]
-        return self
-
-    async def stream(self, pages: list[bytes], pace_s: float | None, until, tail_s: float):
-        rx = asyncio.create_task(self._receive())
-        try:
-            t0 = time.monotonic()
-            for i, p in enumerate(pages):
-                await self.ws.send(b"\x01" + p)
-                if pace_s:
-                    await asyncio.sleep(max(0.0, t0 + (i + 1) * pace_s - time.monotonic()))
-            deadline = time.monotonic() + tail_s
-            while time.monotonic() < deadline and not until(self):
-                await asyncio.sleep(0.02)
-        finally:
-            rx.cancel()
-            await self.ws.close()
-
-    async def _receive(self) -> None:
-        async for m in self.ws:
-            if m[0] == 1:
-                self.audio_at.append(time.monotonic())
-            elif m[0] == 2:
-                self.texts.append(m[1:].decode())
-            elif m[0] == 5:
-                self.errors.append(m[1:].decode())
-
-
 def test_four_sessions_are_placed_two_and_two_each_gets_its_own_tokens_and_a_fifth_is_refused(
     cluster, ckpt
 ):
@@ -198,8 +162,8 @@ def test_four_sessions_are_placed_two_and_two_each_gets_its_own_tokens_and_a_fif
     url = f"{cluster.url}&{GREEDY_QUERY}"
     refusal: dict = {}
 
-    async def run() -> list[Session]:
-        sessions = [await Session(url).open() for _ in plans]
+    async def run() -> list[WireClient]:
+        sessions = [await WireClient(url).open() for _ in plans]
         t0 = time.monotonic()
         with pytest.raises(HandshakeError, match="no free slot") as e:
             await open_session(url)
@@ -280,7 +244,7 @@ def test_a_killed_replicas_creature_resumes_on_the_other_and_the_other_session_g
 
         first = wait_for(lambda: connected(read_record(rec)), 30, "the creature's session")[0]
         victim = first["metadata"]
-        other = Session(cluster.url)
+        other = WireClient(cluster.url)
         pages, _ = opus_pages(sounds(62, seed=62))  # 5 s
         result: dict = {}
 
