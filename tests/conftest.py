@@ -8,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -82,17 +84,57 @@ def espeak_wav(path: Path, text: str, rate: int | None = None) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def one_torch_thread():
-    """One torch intra-op thread for a module (``pytest.mark.usefixtures``): on a shared
-    2-core machine two spinning threads per process cost more than they give (18 ms a tiny
-    frame with one, 340 ms with the default here); the tests compare tokens, not speed."""
+@contextmanager
+def torch_on_one_thread() -> Iterator[None]:
+    """One torch intra-op thread: on a shared 2-core machine two spinning threads per process
+    cost more than they give (18 ms a tiny frame with one, 340 ms with the default here); the
+    tests compare tokens, not speed."""
     torch = require_module("torch")
     require_module("moshi")
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """``torch_on_one_thread`` for a whole module (``pytest.mark.usefixtures``)."""
+    with torch_on_one_thread():
+        yield
+
+
+@pytest.fixture(scope="session")
+def random_tiny(tmp_path_factory) -> Path:
+    """The tiny random PyTorch Moshi whose Mimi hears its input (``creature checkpoint random
+    --size tiny --seed 3``), written once for every module that serves or compares it."""
+    from orchestrator.cli.main import main
+
+    d = tmp_path_factory.mktemp("random-tiny")
+    with torch_on_one_thread():  # session fixtures come before a module's one_torch_thread
+        assert main(["checkpoint", "random", str(d), "--size", "tiny", "--seed", "3"]) == 0
+    return d
+
+
+@pytest.fixture(scope="session")
+def hibiki_tiny(tmp_path_factory) -> Path:
+    """A tiny Hibiki-Zero-layout checkpoint (``creature checkpoint tiny --model hibiki``),
+    written once for the interpreter tests."""
+    from tests.hibiki_support import write_tiny_hibiki
+
+    with torch_on_one_thread():
+        return write_tiny_hibiki(tmp_path_factory.mktemp("hibiki-tiny"))
+
+
+@pytest.fixture(scope="session")
+def hibiki_eos(hibiki_tiny, tmp_path_factory) -> Path:
+    """``hibiki_tiny`` whose text head ends a passage about every third frame."""
+    from tests.hibiki_support import with_frequent_eos
+
+    with torch_on_one_thread():
+        return with_frequent_eos(hibiki_tiny, tmp_path_factory.mktemp("eos") / "ckpt")
 
 
 @pytest.fixture(scope="session")

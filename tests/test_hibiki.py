@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import require_module
-from tests.hibiki_support import source_speech, with_frequent_eos, write_tiny_hibiki
+from tests.hibiki_support import source_speech
 from tests.model_server_support import (
     WireClient,
     assert_same_stream,
@@ -33,13 +33,9 @@ pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 
 @pytest.fixture(scope="module")
-def hibiki(tmp_path_factory) -> Path:
-    return write_tiny_hibiki(tmp_path_factory.mktemp("hibiki-tiny"))
-
-
-@pytest.fixture(scope="module")
-def hibiki_eos(hibiki, tmp_path_factory) -> Path:
-    return with_frequent_eos(hibiki, tmp_path_factory.mktemp("eos") / "ckpt")
+def hibiki(hibiki_tiny) -> Path:
+    """The session's tiny Hibiki-Zero checkpoint (conftest; ``hibiki_eos`` is there too)."""
+    return hibiki_tiny
 
 
 def torch_backend(repo: Path, **sampling):

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from orchestrator.bus import Bus
 from tests.conftest import require_module
-from tests.hibiki_support import source_speech, with_frequent_eos, write_tiny_hibiki
+from tests.hibiki_support import source_speech
 from tests.slow_support import wait_until
 from track2_voice.audio.devices import FileSource, NullSink
 from track2_voice.config import VoiceConfig
@@ -33,7 +33,7 @@ STEP_LINE = re.compile(r"frame (\d+) handled in ([\d.]+)ms")
 
 
 @pytest.fixture(scope="module")
-def hibiki_zero_server(tmp_path_factory):
+def hibiki_zero_server(hibiki_eos):
     require_module("torch")
     require_module("moshi")
     require_module("typer")  # hibiki-zero's CLI imports it, and IPython, at start
@@ -41,9 +41,7 @@ def hibiki_zero_server(tmp_path_factory):
     require_module("hibiki_zero")
     from track2_voice.devtools.hibiki_server_cpu import LocalHibikiServer
 
-    base = write_tiny_hibiki(tmp_path_factory.mktemp("hz") / "tiny")
-    ckpt = with_frequent_eos(base, base.parent / "eos")
-    srv = LocalHibikiServer(ckpt, threads=1).start(SERVER_START_S)
+    srv = LocalHibikiServer(hibiki_eos, threads=1).start(SERVER_START_S)
     yield srv
     srv.stop()
 
@@ -115,12 +113,12 @@ def test_launcher_neutralises_only_the_cuda_guard():
         run.torch = original_torch
 
 
-def test_offline_config_points_mimi_config_at_the_file(tmp_path):
+def test_offline_config_points_mimi_config_at_the_file(hibiki_tiny, tmp_path):
     import json
 
     from track2_voice.devtools.hibiki_server_cpu import offline_config
 
-    ckpt = write_tiny_hibiki(tmp_path / "c")
+    ckpt = hibiki_tiny
     cfg = json.loads(offline_config(ckpt, tmp_path).read_text())
     assert cfg["mimi_config_name"] == f"file://{(ckpt / 'mimi_config.json').resolve()}"
     assert Path(cfg["mimi_config_name"].removeprefix("file://")).exists()

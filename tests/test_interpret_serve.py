@@ -13,19 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_module
 from tests.face_support import serve_face_states
-from tests.hibiki_support import write_tiny_hibiki
 
 pytestmark = pytest.mark.torch
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def hibiki(tmp_path_factory) -> Path:
-    require_module("torch")
-    require_module("moshi")
-    return write_tiny_hibiki(tmp_path_factory.mktemp("hibiki-tiny"))
+def hibiki(hibiki_tiny) -> Path:
+    """The session's tiny Hibiki-Zero checkpoint (conftest)."""
+    return hibiki_tiny
 
 
 def test_serve_interprets_with_the_face_moving_and_records_the_timing(hibiki, speech_wav, tmp_path):

@@ -43,11 +43,9 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # several processes share two cores here
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    """Written by the user-facing command: the tiny size, whose Mimi hears its input."""
-    d = tmp_path_factory.mktemp("random-tiny")
-    assert cli("checkpoint", "random", str(d), "--size", "tiny", "--seed", "3") == 0
-    return d
+def ckpt(random_tiny) -> Path:
+    """The session's tiny checkpoint, whose Mimi hears its input (conftest)."""
+    return random_tiny
 
 
 def engine(ckpt: Path, slots: int):

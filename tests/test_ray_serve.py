@@ -74,12 +74,9 @@ def ray_python() -> Path:
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    from orchestrator.cli import main
-
-    d = tmp_path_factory.mktemp("random-tiny")
-    assert main(["checkpoint", "random", str(d), "--size", "tiny", "--seed", "3"]) == 0
-    return d
+def ckpt(random_tiny) -> Path:
+    """The session's tiny checkpoint (conftest), the one the model server's tests use."""
+    return random_tiny
 
 
 class Cluster:
