@@ -1,12 +1,15 @@
 """What the model server's tests share with the Ray Serve and interpreter tests: the real
 CLI in this process, test sounds, the unbatched reference a batched session must equal, a
-schedule runner for the batch engine, and a Moshi-protocol client over the wire."""
+schedule runner for the batch engine, a Moshi-protocol client over the wire, and the
+creature's own remote backend holding one session."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -156,3 +159,43 @@ class WireClient:
                 self.texts.append(m[1:].decode())
             elif m[0] == 5:
                 self.errors.append(m[1:].decode())
+
+
+@dataclass
+class RemoteRun:
+    """What one session of the remote backend left: the loop's stats, the backend's (after
+    the replies), every event the loop published, and the input's length in frames."""
+
+    stats: Any
+    backend: dict
+    events: list
+    frames: int
+
+
+def remote_session(cfg, wav: Path, behind: int, wait_s: float = 30.0) -> RemoteRun:
+    """The real fast loop reads ``wav`` in real time through the remote backend of ``cfg``
+    (to ``cfg.remote.url``); after the input, until every reply but ``behind`` came back
+    (the pipeline's delay; a loaded CPU lags), at most ``wait_s``."""
+    from orchestrator.bus import Bus
+    from tests.slow_support import wait_until
+    from track2_voice.audio.devices import FileSource, NullSink
+    from track2_voice.backends.remote import RemoteBackend
+    from track2_voice.loop import FastLoop
+
+    cfg.remote.max_buffer_frames = 50  # keep every reply, even if the shared CPU stalls
+    backend = RemoteBackend(cfg)
+    hub = Bus()
+    sub = hub.subscribe("test", 100_000)
+    source = FileSource(wav, realtime=True)
+    loop = FastLoop(backend, source, NullSink(), hub, cfg)
+    backend.start()
+    try:
+        stats = loop.run()
+        try:
+            wait_until(lambda: backend.stats()["received_frames"] >= len(source) - behind, wait_s)
+        except AssertionError:
+            raise AssertionError(f"replies missing: {backend.stats()}") from None
+        st = backend.stats()
+    finally:
+        loop.close()
+    return RemoteRun(stats, st, sub.drain(), len(source))

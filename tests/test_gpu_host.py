@@ -18,6 +18,7 @@ import pytest
 
 from orchestrator.bus import Bus
 from tests.conftest import ROOT, creature, require_module, require_tool
+from tests.model_server_support import remote_session
 from tests.slow_support import wait_until
 from track2_voice.audio.devices import FileSource, NullSink
 from track2_voice.config import VoiceConfig
@@ -91,32 +92,17 @@ def assert_mouth_follows_audio(frames: list[FrameEvent], cfg: VoiceConfig) -> No
 
 
 def test_remote_backend_holds_a_session_with_the_official_server(moshi_server, speech_wav):
-    from track2_voice.backends.remote import RemoteBackend
-
     cfg = remote_cfg(moshi_server.url)
-    cfg.remote.max_buffer_frames = 50  # keep every reply, even if the shared CPU stalls
-    backend = RemoteBackend(cfg)
-    hub = Bus()
-    sub = collect(hub)
-    source = FileSource(speech_wav, realtime=True)
-    loop = FastLoop(backend, source, NullSink(), hub, cfg)
-    backend.start()
-    try:
-        stats = loop.run()
-        # replies still in flight (a loaded CPU lags): all but the pipeline delay's (see below)
-        wait_until(lambda: backend.stats()["received_frames"] >= len(source) - 1, 30, "the replies")
-        st = backend.stats()
-    finally:
-        loop.close()
-    events = sub.drain()
-    frames = [e for e in events if isinstance(e, FrameEvent)]
-    kinds = [e.kind for e in events if isinstance(e, Happening)]
-    assert stats.frames == len(source) and stats.errors == 0
+    run = remote_session(cfg, speech_wav, behind=1)  # the pipeline delay's (see below)
+    stats, st, n = run.stats, run.backend, run.frames
+    frames = [e for e in run.events if isinstance(e, FrameEvent)]
+    kinds = [e.kind for e in run.events if isinstance(e, Happening)]
+    assert stats.frames == n and stats.errors == 0
     assert kinds[0] == "loop_started" and "connected" in kinds and "disconnected" not in kinds
-    assert st["sent_frames"] == len(source)
+    assert st["sent_frames"] == n
     # audio round-trips frame by frame: one 1920-sample frame back per frame sent, minus the
     # pipeline delay (a couple of frames at the start)
-    assert st["received_frames"] >= len(source) - 1
+    assert st["received_frames"] >= n - 1
     # how much played in time depends on the server keeping up on this shared CPU (a figure
     # for benchmarks/remote_loop.py); the test needs some of the server's voice on the frames
     voiced = [f for f in frames if f.rms_db > SILENT_DB]

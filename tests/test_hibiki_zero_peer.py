@@ -15,14 +15,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from orchestrator.bus import Bus
 from tests.conftest import require_module
 from tests.hibiki_support import source_speech
-from tests.slow_support import wait_until
-from track2_voice.audio.devices import FileSource, NullSink
+from tests.model_server_support import remote_session
 from track2_voice.config import VoiceConfig
 from track2_voice.events import FrameEvent, Happening, PassageEnded
-from track2_voice.loop import FastLoop
 
 pytestmark = pytest.mark.torch
 
@@ -47,39 +44,22 @@ def hibiki_zero_server(hibiki_eos):
 
 
 def test_remote_backend_holds_a_session_with_hibiki_zero_serve(hibiki_zero_server, tmp_path):
-    from track2_voice.backends.remote import RemoteBackend
-
     wav = tmp_path / "visitor.wav"
     sf.write(wav, source_speech(SOURCE_FRAMES, seed=4).reshape(-1), 24000)
     cfg = VoiceConfig(backend="remote")
     cfg.remote.url = hibiki_zero_server.url
-    cfg.remote.max_buffer_frames = 50  # keep every reply, even if the shared CPU stalls
-    backend = RemoteBackend(cfg)
-    hub = Bus()
-    sub = hub.subscribe("test", 100_000)
-    source = FileSource(wav, realtime=True)
-    loop = FastLoop(backend, source, NullSink(), hub, cfg)
-    backend.start()
-    try:
-        stats = loop.run()
-        try:
-            wait_until(lambda: backend.stats()["received_frames"] >= len(source) - DELAY, 30)
-        except AssertionError:
-            raise AssertionError(f"replies missing: {backend.stats()}") from None
-        st = backend.stats()
-    finally:
-        loop.close()
-    events = sub.drain()
+    run = remote_session(cfg, wav, behind=DELAY)
+    stats, st, n, events = run.stats, run.backend, run.frames, run.events
     frames = [e for e in events if isinstance(e, FrameEvent)]
     kinds = [e.kind for e in events if isinstance(e, Happening)]
-    assert stats.frames == len(source) and stats.errors == 0
+    assert stats.frames == n and stats.errors == 0
     assert "connected" in kinds and "disconnected" not in kinds
-    assert st["sent_frames"] == len(source)
+    assert st["sent_frames"] == n
     # one translated frame back per source frame, less Hibiki-Zero's acoustic delay
-    assert st["received_frames"] >= len(source) - DELAY
+    assert st["received_frames"] >= n - DELAY
     # Kyutai's server stepped its model once per frame it received (its own log says so)
     steps = [float(ms) for _, ms in STEP_LINE.findall(hibiki_zero_server.log())]
-    assert len(steps) >= len(source) - 2
+    assert len(steps) >= n - 2
     # translated text pieces, and the server's </s> became markers, never text
     texts = [f.text for f in frames if f.text]
     assert texts and all("</s>" not in t for t in texts)

@@ -32,6 +32,7 @@ from tests.model_server_support import (
     greedy,
     opus_pages,
     reference,
+    remote_session,
     run_schedule,
     sounds,
 )
@@ -244,37 +245,20 @@ def test_kyutai_python_client_holds_a_session(server):
 def test_remote_backend_holds_a_session(server, tmp_path):
     import soundfile as sf
 
-    from orchestrator.bus import Bus
-    from track2_voice.audio.devices import FileSource, NullSink
-    from track2_voice.backends.remote import RemoteBackend
     from track2_voice.config import VoiceConfig
     from track2_voice.events import FrameEvent
-    from track2_voice.loop import FastLoop
 
     wait_idle(server)
     wav = tmp_path / "in.wav"
     sf.write(wav, sounds(30, seed=8).reshape(-1), 24000)
     cfg = VoiceConfig(backend="remote")
     cfg.remote.url = url(server)
-    cfg.remote.max_buffer_frames = 50
-    backend = RemoteBackend(cfg)
-    hub = Bus()
-    sub = hub.subscribe("test", 100_000)
-    source = FileSource(wav, realtime=True)
-    loop = FastLoop(backend, source, NullSink(), hub, cfg)
-    backend.start()
-    try:
-        stats = loop.run()
-        deadline = time.monotonic() + 5.0
-        while backend.stats()["received_frames"] < len(source) - 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        st = backend.stats()
-    finally:
-        loop.close()
-    frames = [e for e in sub.drain() if isinstance(e, FrameEvent)]
-    assert stats.frames == len(source) and stats.errors == 0
-    assert st["sessions"] == 1 and st["sent_frames"] == len(source)
-    assert st["received_frames"] >= len(source) - 1
+    run = remote_session(cfg, wav, behind=1)
+    stats, st, n = run.stats, run.backend, run.frames
+    frames = [e for e in run.events if isinstance(e, FrameEvent)]
+    assert stats.frames == n and stats.errors == 0
+    assert st["sessions"] == 1 and st["sent_frames"] == n
+    assert st["received_frames"] >= n - 1
     assert sum(1 for f in frames if f.text) >= 5
 
 
