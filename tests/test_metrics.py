@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from orchestrator.brain.calls import CallStatus
 from orchestrator.brain.events import (
     IntentDetected,
+    PassageTranslated,
     RobotConnected,
     RobotRefused,
     StateChanged,
@@ -19,6 +20,7 @@ from orchestrator.brain.events import (
     ToolCallSent,
     ToolRejected,
     ToolStatusChanged,
+    TranslationStarted,
 )
 from orchestrator.brain.intents import Intent
 from orchestrator.bus import Bus
@@ -112,6 +114,21 @@ def test_each_event_moves_its_metric() -> None:
         CallStarted(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", via="token"),
         CallStarted(index=9, t=11.0, call_sid="CA2", stream_sid="MZ2", via="token"),
         CallEnded(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", reason="stop"),
+        TranslationStarted(index=9, t=11.0, passage=1, source_t=9.0, lag_ms=2000.0),
+        TranslationStarted(index=9, t=11.0, passage=2, source_t=None, lag_ms=None),
+        PassageTranslated(
+            index=9,
+            t=12.0,
+            passage=1,
+            text="Hello.",
+            source_start_t=9.0,
+            source_end_t=10.0,
+            first_audio_t=11.0,
+            first_text_t=10.9,
+            end_t=12.0,
+            lag_ms=2000.0,
+            ended_by="eos",
+        ),  # fmt: skip
     ]
     for ev in events:
         bus.publish(ev)
@@ -142,6 +159,10 @@ def test_each_event_moves_its_metric() -> None:
     assert value(m, "creature_tool_status_refused_total", code="ILLEGAL_TRANSITION") == 1
     assert value(m, "creature_phone_calls_total") == 2
     assert value(m, "creature_phone_calls_active") == 1
+    # a passage whose voice began before any source speech has no lag to observe
+    assert value(m, "creature_translation_lag_seconds_count") == 1
+    assert value(m, "creature_translation_lag_seconds_sum") == 2.0
+    assert value(m, "creature_translated_passages_total", ended_by="eos") == 1
     # a consumer that reads nothing has lost all but its newest event
     assert (
         value(m, "creature_consumer_dropped_events_total", consumer="slow-reader")

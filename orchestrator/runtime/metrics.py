@@ -44,6 +44,7 @@ from face.web import bearer, token_ok
 from orchestrator.analysis.turns import TurnTracker
 from orchestrator.brain.events import (
     IntentDetected,
+    PassageTranslated,
     RobotConnected,
     RobotDisconnected,
     RobotRefused,
@@ -52,6 +53,7 @@ from orchestrator.brain.events import (
     ToolCallSent,
     ToolRejected,
     ToolStatusChanged,
+    TranslationStarted,
 )
 from orchestrator.brain.states import STATES
 from orchestrator.bus import Bus, Subscription
@@ -95,6 +97,8 @@ INPUT_TYPES: tuple[type[Event], ...] = (
     StatusRefused,
     CallStarted,
     CallEnded,
+    TranslationStarted,
+    PassageTranslated,
 )
 OPEN_CALLS_KEPT = 1024  # calls whose status times are still being measured (oldest forgotten)
 # bucket bounds in seconds; the 80 ms frame budget is a bound wherever it matters
@@ -105,6 +109,7 @@ FACE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)
 DECISION_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 STATUS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 LATENCY_BUCKETS = (0.08, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0)
+TRANSLATION_BUCKETS = (0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0)
 
 
 @dataclass(frozen=True)
@@ -251,6 +256,20 @@ FAMILIES = (
         "creature_phone_calls_active",
         "Telephone calls in progress now.",
     ),
+    Family(
+        "translation_lag",
+        Histogram,
+        "creature_translation_lag_seconds",
+        "Interpreter mode: first translated audio after the visitor's speech, per passage.",
+        buckets=TRANSLATION_BUCKETS,
+    ),
+    Family(
+        "passages",
+        Counter,
+        "creature_translated_passages",
+        "Interpreter mode: passages that ended, by how (eos, quiet, session).",
+        ("ended_by",),
+    ),
     Family("robots", Gauge, "creature_robots_connected", "Robots connected now."),
     Family(
         "sessions",
@@ -390,6 +409,11 @@ class CreatureMetrics:
             self.calls_active.inc()
         elif isinstance(ev, CallEnded):
             self.calls_active.dec()
+        elif isinstance(ev, TranslationStarted):
+            if ev.lag_ms is not None:
+                self.translation_lag.observe(ev.lag_ms / 1000.0)
+        elif isinstance(ev, PassageTranslated):
+            self.passages.labels(ev.ended_by).inc()
         elif isinstance(ev, LoopStarted):
             # a remote backend counts once its server holds the session (``connected``)
             self._remote = ev.backend == "remote"
