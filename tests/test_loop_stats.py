@@ -24,5 +24,16 @@ def test_a_day_of_frames_keeps_a_fixed_window_of_timings():
     assert s["overhead_ms_p99"] == 0.5
 
 
+def test_since_gives_what_came_after_a_count():
+    r = RecentTimings(keep=4)
+    for i in range(3):
+        r.append(i)
+    assert list(r.since(1)) == [1.0, 2.0] and list(r.since(3)) == []
+    for i in range(3, 9):
+        r.append(i)
+    assert list(r.since(6)) == [6.0, 7.0, 8.0]
+    assert list(r.since(2)) == [5.0, 6.0, 7.0, 8.0]  # only the kept ones
+
+
 def test_an_empty_session_summarises_to_zeros():
     assert LoopStats().summary()["model_ms_p99"] == 0.0

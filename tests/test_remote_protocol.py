@@ -243,13 +243,23 @@ def test_wss_with_a_self_signed_certificate_needs_insecure(tmp_path):
 SECRET = "s3cr3t-0f-the-model-server"
 
 
-def test_the_record_and_the_log_keep_no_token_but_every_reconnection_sends_it(tmp_path, caplog):
+def test_the_record_and_the_log_keep_no_token_but_every_reconnection_sends_it(
+    tmp_path, caplog, monkeypatch
+):
     from orchestrator.bus import Bus
     from orchestrator.runtime.record import JsonlRecorder
     from track2_voice.backends.remote import RemoteBackend
 
     record = tmp_path / "session.jsonl"
-    with PeerServer([b"\x00"]) as srv, caplog.at_level(logging.DEBUG):
+    # the library's own loggers as a fresh process has them (an earlier test's logging
+    # config may have disabled them, or raised their level)
+    for name in ("websockets", "websockets.client"):
+        monkeypatch.setattr(logging.getLogger(name), "disabled", False)
+    with (
+        PeerServer([b"\x00"]) as srv,
+        caplog.at_level(logging.DEBUG),
+        caplog.at_level(logging.DEBUG, logger="websockets"),
+    ):
         cfg = VoiceConfig(backend="remote")
         cfg.remote.url = f"{srv.url}?token={SECRET}"
         cfg.remote.silence_timeout_s = 0.6  # the peer says nothing: it drops, then reconnects

@@ -32,6 +32,10 @@ class RecentTimings:
         """Every figure ever appended (the kept ones are the newest ``len(self)``)."""
         return self._n
 
+    def since(self, total: int) -> np.ndarray:
+        """The figures appended after the first ``total`` (those still kept)."""
+        return self.values()[len(self) - min(len(self), max(0, self._n - total)) :]
+
     def values(self) -> np.ndarray:
         keep = self._buf.size
         if self._n <= keep:

@@ -78,10 +78,11 @@ class CreatureSystem:
         return True
 
     def end_turn(self, first_audio_t: float | None) -> TurnDetail:
-        steps = self.loop.stats.model_ms[self._seen_steps :]
-        self._seen_steps += len(steps)
+        timings = self.loop.stats.model_ms
+        steps = timings.since(self._seen_steps)
+        self._seen_steps = timings.total
         detail = TurnDetail()
-        if steps:
+        if steps.size:
             detail.metrics_ms[MODEL_STEP] = percentile(list(steps), 50) or 0.0
         return detail
 
