@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import shutil
 import subprocess
@@ -191,3 +192,15 @@ def tiny_mlx(tmp_path_factory) -> dict[str, Path]:
         assert r.returncode == 0, r.stderr
         out[name] = d
     return out
+
+
+@pytest.fixture(autouse=True)
+def no_creature_log_handler_left() -> Iterator[None]:
+    """An in-process CLI call puts the creature's stderr handler on the root logger. Pytest
+    closes that stderr after the test, so a later test's log lines would fail to write, and
+    the handler's redaction (it rewrites the record) would change what later tests capture."""
+    yield
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_creature", False):
+            root.removeHandler(h)
