@@ -2,9 +2,15 @@
 when the ``ray`` extra's pins (pyproject.toml) change.
 
 ray[serve] 2.60 needs aiohttp >= 3.12; moshi_mlx 0.3.0 pins aiohttp < 3.12: one environment
-cannot hold both. This one sees the project's environment (``--system-site-packages``:
-torch, moshi, the creature itself) and adds only Ray and what it needs on top (~490 MB), so
-a replica runs the very model code the creature's own environment has. ``creature
+cannot hold both. This one sees the project's environment (torch, moshi, the creature
+itself) and adds only Ray and what it needs on top (~490 MB), so a replica runs the very model
+code the creature's own environment has.
+
+"The project's environment" is whatever ``sys.prefix`` is: the system Python, or a virtual
+environment. ``venv``'s ``system_site_packages`` alone reaches only the *base* interpreter's
+packages (a venv made from inside a venv is built on the base), so the creature's own
+site-packages are added by a ``.pth`` file, after the Ray environment's own (Ray's aiohttp
+wins over the creature's). ``creature
 model-server --ray`` re-runs itself with this environment's python when its own has no Ray.
 """
 
@@ -52,8 +58,36 @@ def ray_requirements() -> list[str]:
     return reqs
 
 
+LAYER_PTH = "creature-base-env.pth"  # inside the venv's site-packages: the creature's env
+
+
+def creature_site_dirs() -> list[str]:
+    """The site-packages of the environment this creature runs in (a venv or the system)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return list(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+
+
+def env_site_dir(env: Path) -> Path:
+    """The Ray environment's own site-packages (asked of its python: layouts differ by OS)."""
+    out = subprocess.run(
+        [str(venv_python(env)), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(out.stdout.strip())
+
+
+def layer_on_creature_env(env: Path) -> None:
+    """Make the Ray environment see the creature's packages, whatever kind of env holds them."""
+    (env_site_dir(env) / LAYER_PTH).write_text("\n".join(creature_site_dirs()) + "\n")
+
+
 def wanted_stamp() -> str:
-    h = hashlib.sha256(f"{sys.version_info[:2]} {sys.prefix}".encode())
+    # the layering is in the stamp: an environment built before it is rebuilt
+    h = hashlib.sha256(f"{sys.version_info[:2]} {sys.prefix} {LAYER_PTH}".encode())
     h.update("\n".join(ray_requirements()).encode())
     return h.hexdigest()[:16]
 
@@ -74,7 +108,8 @@ def build(env: Path, progress: Callable[[str], None], quiet: bool = True) -> Pat
         env.parent.mkdir(parents=True, exist_ok=True)
         if not venv_python(env).exists():
             venv.EnvBuilder(with_pip=True, system_site_packages=True).create(env)
-    except OSError as e:
+        layer_on_creature_env(env)
+    except (OSError, subprocess.CalledProcessError) as e:
         raise RayEnvError(f"{env}: cannot create the environment ({e})") from e
     reqs = ray_requirements()
     progress(f"installing {' '.join(reqs)}")
