@@ -230,4 +230,22 @@ class SceneEnd(Happening):
     scene: str
 
 
+@dataclass(slots=True, kw_only=True)
+class UserWord(Happening):
+    """One word of the user's side, from the transcript worker (off the fast loop).
+
+    ``start``/``end`` are on the mic clock (seconds of user audio since the session began), so
+    they line up with the frames and with the creature's own text. ``final`` False is a
+    hypothesis that a later event may revise (a streaming recogniser's partial); True is
+    settled. ``source`` names what heard it (``pocketsphinx``, ``kyutai``, ``kyutai-remote``,
+    ``scene`` for a scripted line)."""
+
+    kind: ClassVar[str] = "user_word"
+    text: str
+    start: float
+    end: float
+    final: bool = True
+    source: str = ""
+
+
 USER_SPEECH = {"started": UserSpeechStarted, "ended": UserSpeechEnded}
