@@ -19,7 +19,7 @@ class VisemeConfig(BaseModel):
     """Settings of the viseme track (``face.lipsync: visemes``); the shapes, the phoneme map
     and the blending are data in configs/visemes.yaml."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     file: str | None = Field(None, description="viseme YAML; null = configs/visemes.yaml")
     language: str = Field("en-us", description="espeak-ng voice that turns words into phonemes")

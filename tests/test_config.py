@@ -94,3 +94,32 @@ def test_the_shown_config_hides_credentials_in_urls():
     assert "url: wss://gpu.example:8998/api/chat?token=***&text_topk=5" in shown
     assert "url: https://u:***@hook.example/in?sig=***" in shown
     assert "token=s3cr3t" in cfg.voice.remote.url  # what connects is untouched
+
+
+def _float_keys():
+    """Every float config key, from the models (so a settings class added later is covered)."""
+    from orchestrator.cli.config_docs import all_keys
+
+    cfg = load_config()
+    for key in all_keys():
+        node = cfg
+        for part in key.split("."):
+            node = getattr(node, part, None)
+        if isinstance(node, float):
+            yield key
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_no_float_setting_takes_nan_or_infinity(value):
+    """A NaN floor keeps the mouth shut without an error: every settings class refuses it (a
+    copy of the strict policy without allow_inf_nan=False took face.visemes.gate_db=nan)."""
+    keys = list(_float_keys())
+    assert "face.visemes.gate_db" in keys and len(keys) > 40
+    taken = []
+    for key in keys:
+        try:
+            load_config(overrides={key: value})
+        except ConfigError:
+            continue
+        taken.append(key)
+    assert not taken, f"took {value}: {taken}"

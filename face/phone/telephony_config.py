@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class TelephonyConfig(BaseModel):
     """Unknown keys are errors, so a typo never silently falls back to a default."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     host: str = Field(
         "127.0.0.1",
