@@ -54,13 +54,11 @@ class VisemeTracker:
     vs: VisemeSet
     phonemes: Phonemes
     lead_frames: int = 0
-    lookahead_frames: int = 0
     gate_db: float = -55.0
     frame_ms: float = FRAME_MS
     scale: float = 1.0
     weights: dict[str, float] = field(default_factory=dict)
-    index: int = -1  # the newest frame seen
-    shown: int = -1  # the frame whose weights :attr:`weights` are (``index - lookahead_frames``)
+    index: int = -1
     words: int = 0
     _pending: deque = field(default_factory=deque)
     _segments: list[Segment] = field(default_factory=list)
@@ -84,13 +82,10 @@ class VisemeTracker:
         while self._pending and self._pending[0][0] <= index:
             self._piece(self._pending.popleft()[1], t0 + offset)
         self._follow_voice(t0, t1, rms_db >= self.gate_db)
-        self.shown = index - self.lookahead_frames
-        s0 = self.shown * self.frame_ms
-        s1 = s0 + self.frame_ms
-        lo, hi = s0 - WINDOW_MS, s1 + WINDOW_MS
+        lo, hi = t0 - WINDOW_MS, t1 + WINDOW_MS
         self._segments = [s for s in self._segments if s.end > lo]
         near = [s for s in self._segments if s.start < hi]
-        self.weights = blend(near, s0, s1, self.vs) if near else {self.vs.rest: 1.0}
+        self.weights = blend(near, t0, t1, self.vs) if near else {self.vs.rest: 1.0}
         return self.weights
 
     # -- words ------------------------------------------------------------------------------
