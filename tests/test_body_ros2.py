@@ -79,6 +79,24 @@ def test_a_bad_map_is_one_line_naming_the_key(tmp_path, text, key):
     assert len(r.stderr.strip().splitlines()) == 1 and "m.yaml" in r.stderr
 
 
+def test_the_hello_names_the_body_and_each_action_with_its_slots_and_progress_is_clipped():
+    import json
+
+    from orchestrator.bodies.ros2 import wire
+
+    hello = json.loads(wire.hello("arm", [wire.Capability("pick_up", ("object",))]))
+    assert hello == {
+        "type": "hello",
+        "body": "arm",
+        "capabilities": [{"action": "pick_up", "slots": {"object": {}}}],
+    }
+    st = json.loads(wire.status("c1", wire.Status.RUNNING, progress=1.7, text="x" * 500))
+    assert st["progress"] == 1.0 and len(st["text"]) == wire.MAX_TEXT
+    assert isinstance(wire.parse("[1]"), wire.Other)  # not an object: nothing to do
+    call = wire.parse(json.dumps({"type": "tool_call", "id": "c1", "arguments": {"action": "a"}}))
+    assert isinstance(call, wire.ToolCall) and call.action == "a"
+
+
 # -- real ROS 2 -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ros2_python() -> Path:
