@@ -27,12 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from affect.visemes import STRIP, Segment, VisemeSet, duration_factor
+from affect.visemes import STRIP, Segment, VisemeSet, duration_factor, plan_word
 
 HOP = 240  # samples: 10 ms at 24 kHz
 HOP_MS = 10.0
-HISTORY_HOPS = 120  # back-pointers kept: the path is traced over the last 1.2 s
-MAX_STATES = 96  # states kept (old words fall off the front)
+HISTORY_HOPS = 64  # back-pointers kept: the path is traced over the last 1.2 s
+MAX_STATES = 48  # states kept (old words fall off the front)
 WITHIN_HOPS = 11  # a word's piece frame (8 hops) + 30 ms: by then the path is in the word
 EMISSION_WEIGHT = 0.8  # the features' log-likelihood against the durations' (both log-probs)
 PEAK_DECAY_DB = 0.05  # per hop: the recent peak falls 5 dB a second
@@ -108,6 +108,9 @@ class PhoneAligner:
         self.peak = -30.0
         self._word_at = 0  # the newest word's first state (index since the start)
         self._word: list[str] = []  # and its phonemes
+        self._word_hop = 0  # the hop its piece came at
+        self._word_ms = 0.0  # its nominal length
+        self.scale = 1.0  # the speaking rate: durations x this (learned from the pieces)
         self._append(_State(vs.rest, _SIL, float(np.log(0.97)), False), 0.0)
 
     # -- the model ---------------------------------------------------------------------------
@@ -115,6 +118,22 @@ class PhoneAligner:
         self.vis[self.offset + len(self.states)] = st.viseme
         self.states.append(st)
         self.delta = np.append(self.delta, score)
+
+    def _learn_rate(self) -> None:
+        """The last word lasted until this piece came (to a frame): its length against its
+        nominal one moves the speaking rate, as the tracker's words do; a pause (much longer
+        than expected) says nothing about the rate."""
+        timing = self.vs.spec.timing
+        if self._word_ms <= 0:
+            return
+        r = (self.hop - self._word_hop) * HOP_MS / self._word_ms
+        if r < 1.5 * self.scale:
+            r = min(timing.max_scale, max(timing.min_scale, r))
+            self.scale += timing.adapt * (r - self.scale)
+
+    def _nominal_ms(self, phonemes: Sequence[str]) -> float:
+        plan = plan_word(phonemes, 0.0, 1.0, self.vs)
+        return plan[-1].end if plan else 0.0
 
     def _phoneme_states(self, phonemes: Sequence[str], first: bool) -> None:
         timing = self.vs.spec.timing
@@ -126,15 +145,18 @@ class PhoneAligner:
             subs = list(shapes) if len(shapes) == 2 else [shapes[0], shapes[0]]
             f = duration_factor(ph, timing) / len(subs)
             for name in subs:
-                hops = max(1.0, self.vs[name].duration_ms * f / HOP_MS)
+                hops = max(1.0, self.vs[name].duration_ms * f * self.scale / HOP_MS)
                 self._append(_State(name, cls, float(np.log(1 - 1 / (hops + 1))), first), NEG)
                 first = False
         self._append(_State(self.vs.rest, _SIL, float(np.log(0.97)), False), NEG)  # a pause
 
     def add_word(self, phonemes: Sequence[str]) -> None:
         """A new word, starting in this frame: its states, then an optional pause."""
+        self._learn_rate()
+        self._word_hop = self.hop
         self._word_at = self.offset + len(self.states)
         self._word = list(phonemes)
+        self._word_ms = self._nominal_ms(phonemes)
         self.deadlines.append((self.hop + WITHIN_HOPS, self._word_at))
         self._phoneme_states(phonemes, True)
         drop = len(self.states) - MAX_STATES
@@ -162,6 +184,7 @@ class PhoneAligner:
         self.states = self.states[:cut]
         self.delta = self.delta[:cut]
         self._word = list(phonemes)
+        self._word_ms = self._nominal_ms(phonemes)
         n = len(self.states)
         self._phoneme_states(phonemes[keep:], keep == 0)
         if len(self.states) > n:  # the path that was in a replaced state goes on from here
@@ -169,25 +192,30 @@ class PhoneAligner:
 
     # -- the audio -------------------------------------------------------------------------
     def push(self, pcm: np.ndarray) -> None:
-        """A frame's audio, hop by hop: one Viterbi step each."""
+        """A frame's audio, hop by hop: one Viterbi step each (the emissions of all its hops
+        are scored at once)."""
+        feats = features(pcm)
+        rel = np.empty(len(feats))
+        for i, e in enumerate(feats[:, 0]):
+            self.peak = max(float(e), self.peak - PEAK_DECAY_DB)
+            rel[i] = max(e - self.peak, -70.0)
+        x = np.column_stack([rel, feats[:, 1], feats[:, 2]])
+        ll = -0.5 * (((x[:, None, :] - _MEAN) / _SD) ** 2).sum(axis=2) - _LOG_SD  # hop x class
+        emit = EMISSION_WEIGHT * ll[:, [s.cls for s in self.states]]  # hop x state
         stay = np.array([s.stay for s in self.states])
         move = np.log1p(-np.exp(stay))
-        cls = np.array([s.cls for s in self.states])
-        skip_ok = np.array([0.0 if s.word_first else NEG for s in self.states])
+        skip = move[:-2] + np.array([0.0 if s.word_first else NEG for s in self.states[2:]])
         idx = np.arange(len(self.states))
-        for e, z, tilt in features(pcm):
+        c = np.full((3, len(self.states)), NEG)
+        for h in range(len(feats)):
             while self.deadlines and self.deadlines[0][0] <= self.hop:
                 self._enter(self.deadlines.popleft()[1])
-            self.peak = max(e, self.peak - PEAK_DECAY_DB)
-            x = np.array([max(e - self.peak, -70.0), z, tilt])
-            ll = -0.5 * (((x - _MEAN) / _SD) ** 2).sum(axis=1) - _LOG_SD
             d = self.delta
-            c = np.full((3, len(d)), NEG)
-            c[0] = d + stay  # stay
-            c[1, 1:] = d[:-1] + move[:-1]  # the next state
-            c[2, 2:] = d[:-2] + move[:-2] + skip_ok[2:]  # into a word, past the pause
-            bp = np.argmax(c, axis=0)
-            self.delta = c[bp, idx] + EMISSION_WEIGHT * ll[cls]
+            np.add(d, stay, out=c[0])  # stay
+            np.add(d[:-1], move[:-1], out=c[1, 1:])  # the next state
+            np.add(d[:-2], skip, out=c[2, 2:])  # into a word, past the pause
+            bp = c.argmax(axis=0)
+            self.delta = c[bp, idx] + emit[h]
             self.delta -= self.delta.max()
             self.back.append((self.offset, bp.astype(np.int8)))
             self.hop += 1

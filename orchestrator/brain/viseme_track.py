@@ -99,7 +99,11 @@ class VisemeTracker:
         al.push(pcm)
         self.shown = index - self.lookahead_frames
         s0 = self.shown * self.frame_ms
-        segs = al.segments()
+        segs = [
+            s
+            for s in al.segments()
+            if s.end > s0 - WINDOW_MS and s.start < s0 + self.frame_ms + WINDOW_MS
+        ]
         self.weights = (
             blend(segs, s0, s0 + self.frame_ms, self.vs, closure_share=0.5)
             if segs
