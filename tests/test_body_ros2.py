@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -139,7 +140,8 @@ class Proc:
 
 @pytest.fixture
 def ros_world(tmp_path, ros2_python):
-    """The creature's slow loop, ROS 2 action servers and the bridge between them."""
+    """The creature's slow loop, ROS 2 action servers and the bridge between them (and a way
+    to start another bridge on the same task log)."""
     ros_env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -151,11 +153,15 @@ def ros_world(tmp_path, ros2_python):
     slow = SlowLoop(slow_cfg(tmp_path), hub, state=tmp_path).start()
     servers = Proc([str(ros2_python), str(ROOT / "tests" / "ros2_servers.py")], ros_env)
     (tmp_path / "map.yaml").write_text(MAP)
-    bridge = Proc(
-        [str(ros2_python), "-m", "orchestrator.bodies.ros2.bridge", "--map",
-         str(tmp_path / "map.yaml"), "--url", slow.robot_url, "--db", str(tmp_path / "b.db")],
-        {**ros_env, "CREATURE_ROBOT_TOKEN": slow.token},
-    )  # fmt: skip
+
+    def start_bridge() -> Proc:
+        return Proc(
+            [str(ros2_python), "-m", "orchestrator.bodies.ros2.bridge", "--map",
+             str(tmp_path / "map.yaml"), "--url", slow.robot_url, "--db", str(tmp_path / "b.db")],
+            {**ros_env, "CREATURE_ROBOT_TOKEN": slow.token},
+        )  # fmt: skip
+
+    bridge = start_bridge()
     try:
         wait_until(lambda: servers.has("READY"), 60, "the action servers")
         # the servers are found over DDS and declared: the absent one is not
@@ -164,7 +170,7 @@ def ros_world(tmp_path, ros2_python):
             60,
             f"the bridge declaring the servers present: {bridge.lines}",
         )
-        yield slow, hub, servers, bridge
+        yield slow, hub, servers, bridge, start_bridge
     finally:
         bridge.stop()
         servers.stop()
@@ -172,7 +178,7 @@ def ros_world(tmp_path, ros2_python):
 
 
 def test_a_call_becomes_a_goal_reports_progress_and_succeeds(ros_world):
-    slow, hub, servers, bridge = ros_world
+    slow, hub, servers, bridge, _ = ros_world
     speak(hub, "Sure, I'll pick up the red cup.")
     wait_until(lambda: set(statuses(slow).values()) == {"succeeded"}, 30, "succeeded")
     assert servers.has("GOAL /arm/pick 5") and servers.has("SUCCEEDED /arm/pick")
@@ -183,7 +189,7 @@ def test_a_call_becomes_a_goal_reports_progress_and_succeeds(ros_world):
 
 
 def test_the_creatures_cancel_cancels_the_goal(ros_world):
-    slow, hub, servers, bridge = ros_world
+    slow, hub, servers, bridge, _ = ros_world
     i = speak(hub, "Sure, I'll put down the red cup.")
     wait_until(lambda: servers.has("GOAL /arm/slow"), 30, "the goal on /arm/slow")
     wait_until(lambda: "running" in statuses(slow).values(), 10, "running")
@@ -193,9 +199,29 @@ def test_the_creatures_cancel_cancels_the_goal(ros_world):
 
 
 def test_a_server_that_aborts_fails_the_call(ros_world):
-    slow, hub, servers, bridge = ros_world
+    slow, hub, servers, bridge, _ = ros_world
     speak(hub, "Sure, I'll open the door.")
     wait_until(lambda: set(statuses(slow).values()) == {"failed"}, 30, "failed")
     assert servers.has("ABORTED /arm/broken")
     calls = slow.call(lambda: slow.outbox.all_calls())
     assert "aborted" in (calls[0].reason or "") or bridge.has("goal aborted")
+
+
+def test_a_bridge_killed_mid_goal_never_sends_the_call_twice(ros_world):
+    """kill -9 of the bridge while its goal runs; restarted on the same task log, it gets the
+    call again (at-least-once) and reports it failed, not repeated, without a second goal."""
+    slow, hub, servers, bridge, start_bridge = ros_world
+    speak(hub, "Sure, I'll put down the red cup.")
+    wait_until(lambda: servers.has("GOAL /arm/slow"), 30, "the goal on /arm/slow")
+    wait_until(lambda: "running" in statuses(slow).values(), 10, "running")
+    bridge.p.send_signal(signal.SIGKILL)
+    bridge.p.wait(10)
+    again = start_bridge()
+    try:
+        wait_until(lambda: set(statuses(slow).values()) == {"failed"}, 30, f"failed: {again.lines}")
+        (call_id,) = statuses(slow)
+        call = slow.call(lambda: slow.outbox.get(call_id))
+        assert "not repeated" in (call.reason or "")
+        assert sum("GOAL /arm/slow" in ln for ln in servers.lines) == 1  # one goal, ever
+    finally:
+        again.stop()
