@@ -214,10 +214,17 @@ def weights_at(segments: Iterable[Segment], t: float, vs: VisemeSet) -> dict[str
     return {k: v / total for k, v in pulls.items()}
 
 
-def blend(segments: Sequence[Segment], t0: float, t1: float, vs: VisemeSet) -> dict[str, float]:
+def blend(
+    segments: Sequence[Segment], t0: float, t1: float, vs: VisemeSet, closure_share: float = 0.0
+) -> dict[str, float]:
     """One frame's weights over [t0, t1): the instant weights at evenly spaced points, averaged
     (a "hold: max" shape takes the share it peaks at: a closure that happens shows), sharpened,
-    normalized, small ones dropped."""
+    normalized, small ones dropped.
+
+    ``closure_share``: a closure takes its peak share only in a frame that holds at least this
+    share of it (or of the frame). 0 (any overlap) hedges timings that are guesses; with timings
+    measured on the audio, 0.5 shows each closure where most of it is, not in both frames it
+    touches (a vowel beside it keeps its frame)."""
     b = vs.spec.blend
     n = b.subsamples
     acc: dict[str, float] = {}
@@ -230,6 +237,8 @@ def blend(segments: Sequence[Segment], t0: float, t1: float, vs: VisemeSet) -> d
     for seg in segments:
         if vs[seg.viseme].hold == "max" and seg.start < t1 and seg.end > t0:
             lo, hi = max(seg.start, t0), min(seg.end, t1)
+            if hi - lo < closure_share * min(seg.length, t1 - t0):
+                continue  # most of the closure is in a neighbouring frame: it shows there
             w = weights_at(segments, (lo + hi) / 2, vs).get(seg.viseme, 0.0)
             held[seg.viseme] = max(held.get(seg.viseme, 0.0), w, acc.get(seg.viseme, 0.0))
     if held:

@@ -12,14 +12,19 @@ phoneme at the frame's middle):
   (visemes: MBP dominant; rms: the mouth below 0.1);
 - rms baseline: what an RMS mouth can show is closed (rest) or open (AA).
 
+Each look-ahead (``--lookahead``, frames; the default ``face.visemes.lookahead_frames`` is the
+headline): 0 times the phonemes from the words alone; above 0 aligns them to the audio and
+shows each frame that many frames later (audio the phone has buffered but not yet played).
+
 Cost: the tracker's update per frame (on the I/O loop, never the fast loop), p50/p99/max, with
 the G2P cache cold (first pass) and warm (later passes), in wall time and in the thread's CPU
-time (which a loaded machine's preemptions do not inflate), and the face-state composition of
-the same frames without visemes as the same-run baseline.
+time (which a loaded machine's preemptions do not inflate), per look-ahead, and the face-state
+composition of the same frames without visemes as the same-run baseline.
 
-    python benchmarks/visemes.py [--rates 150,190] [--repeat 5]
+    python benchmarks/visemes.py [--rates 150,190] [--repeat 5] [--lookahead 0,1,2,3]
+                                 [--sentences benchmark|held-out]
 
-Prints the figures and writes benchmarks/results/visemes.json.
+Prints the figures and writes benchmarks/results/visemes.json (visemes_held_out.json).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from affect.visemes import VisemeSet, dominant  # noqa: E402
+from face.config import VisemeConfig  # noqa: E402
 from orchestrator.brain.face_state import face_state  # noqa: E402
 from orchestrator.brain.g2p import Phonemizer  # noqa: E402
 from orchestrator.brain.viseme_track import VisemeTracker  # noqa: E402
@@ -61,6 +67,24 @@ SENTENCES = [
     "Look at the little yellow lamp on the table.",
     "Anything else? Maybe we could move the box by the window.",
 ]
+# sentences the aligner's class features were NOT set on: --sentences held-out checks that the
+# figures hold beyond the sentences above
+HELD_OUT = [
+    "The quick brown fox jumps over the lazy dog.",
+    "She sells sea shells by the sea shore.",
+    "Could you bring me a glass of water from the kitchen?",
+    "I will open the window and look outside.",
+    "Turn off the lights when you leave the room.",
+    "Peter Piper picked a peck of pickled peppers.",
+    "The weather today is warm and sunny with a light breeze.",
+    "Please put the book back on the shelf next to the vase.",
+    "Which way is the station from here?",
+    "Good morning, did you sleep well last night?",
+]
+SETS = {
+    "benchmark": (SENTENCES, RESULTS),
+    "held-out": (HELD_OUT, RESULTS.with_name("visemes_held_out.json")),
+}
 RMS_CLOSED = 0.1  # an RMS mouth below this shows closed lips
 
 
@@ -81,22 +105,32 @@ def truth_frames(spoken: Spoken, vs: VisemeSet, n: int) -> list[str]:
     return out
 
 
-def frame_events(spoken: Spoken) -> list[FrameEvent]:
-    """The audio as the fast loop sees it, each word a piece at the frame it starts in."""
+def frame_events(spoken: Spoken, tail: int = 4) -> list[FrameEvent]:
+    """The audio as the fast loop sees it (with its PCM), each word a piece at the frame it
+    starts in, then ``tail`` frames of silence."""
     lips = LipSync()
     pieces: dict[int, str] = {}
     for w in spoken.words:
         k = int(w.start / FRAME_SECONDS)
         pieces[k] = pieces.get(k, "") + " " + w.text
     frames = frames_of(spoken.pcm)
-    frames += [np.zeros_like(frames[0])] * 4  # the silence after the sentence
+    frames += [np.zeros_like(frames[0])] * tail  # the silence after the sentence
     out = []
     for k, pcm in enumerate(frames):
         m = lips.update(pcm)
         out.append(
-            FrameEvent(k, k * FRAME_SECONDS, m, lips.last_db, pieces.get(k), 0, 0, False, False)
+            FrameEvent(
+                k, k * FRAME_SECONDS, m, lips.last_db, pieces.get(k), 0, 0, False, False, pcm
+            )
         )
     return out
+
+
+def shown_weights(tracker: VisemeTracker, frames: list[FrameEvent], tail: list[FrameEvent]):
+    """Each frame's weights as shown: with look-ahead L the update of frame k shows frame
+    k - L, so ``tail`` (L more silent frames) brings the last ones out."""
+    out = [tracker.update(f) for f in frames + tail]
+    return out[len(tail) :]
 
 
 def score(spoken, frames, shown, closed, truth, vs) -> dict:
@@ -139,28 +173,39 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rates", default="150,190", help="espeak-ng words per minute, comma list")
     ap.add_argument("--repeat", type=int, default=5, help="timing passes over all sentences")
+    ap.add_argument("--lookahead", default="0,1,2,3", help="look-aheads to score, frames")
+    ap.add_argument("--sentences", choices=list(SETS), default="benchmark",
+                    help="the benchmark's sentences, or others the aligner was not set on")  # fmt: skip
     args = ap.parse_args()
+    sentences, results = SETS[args.sentences]
+    lookaheads = [int(x) for x in args.lookahead.split(",")]
+    headline = VisemeConfig().lookahead_frames
+    if headline not in lookaheads:
+        lookaheads.append(headline)
     load0 = os.getloadavg()[0]
     vs = load_visemes()
     g2p = Phonemizer("en-us")
     speaker = EspeakTruth("en-us")
-    totals = {"visemes": {}, "rms": {}}
+    modes = [f"lookahead_{n}" for n in lookaheads] + ["rms"]
+    totals: dict[str, dict] = {m: {} for m in modes}
     per_rate = {}
     cases = []
     for wpm in [int(r) for r in args.rates.split(",")]:
         speaker.set_rate(wpm)
-        acc = {"visemes": {}, "rms": {}}
-        for text in SENTENCES:
+        acc: dict[str, dict] = {m: {} for m in modes}
+        for text in sentences:
             spoken = speaker.speak(text)
             frames = frame_events(spoken)
             truth = truth_frames(spoken, vs, len(frames))
-            tracker = VisemeTracker(vs, g2p.phonemes, lead_frames=0)
-            weights = [tracker.update(f) for f in frames]
-            shown = [dominant(w) for w in weights]
-            closed = [s == "MBP" for s in shown]
+            for n in lookaheads:
+                tracker = VisemeTracker(vs, g2p.phonemes, lead_frames=0, lookahead_frames=n)
+                weights = shown_weights(tracker, frames, silence(len(frames), n))
+                shown = [dominant(w) for w in weights]
+                closed = [s == "MBP" for s in shown]
+                m = f"lookahead_{n}"
+                acc[m] = add(acc[m], score(spoken, frames, shown, closed, truth, vs))
             rms_shown = [vs.rest if f.mouth < RMS_CLOSED else "AA" for f in frames]
             rms_closed = [f.mouth < RMS_CLOSED for f in frames]
-            acc["visemes"] = add(acc["visemes"], score(spoken, frames, shown, closed, truth, vs))
             acc["rms"] = add(acc["rms"], score(spoken, frames, rms_shown, rms_closed, truth, vs))
             cases.append(frames)
         per_rate[wpm] = {k: rates(v) for k, v in acc.items()}
@@ -169,39 +214,45 @@ def main() -> None:
 
     # cost: a fresh tracker and cache (cold), then the same frames again (warm)
     cold_g2p = Phonemizer("en-us")
-    cost = {"cold": [], "warm": [], "baseline": [], "warm_cpu": []}
+    cost: dict[str, list[float]] = {"baseline": []}
     cpu = time.thread_time
+    for n in lookaheads:
+        cost.update({f"cold_{n}": [], f"warm_{n}": [], f"warm_cpu_{n}": []})
     for rep in range(args.repeat):
         for frames in cases:
-            tracker = VisemeTracker(vs, cold_g2p.phonemes, lead_frames=0)
-            for f in frames:
-                c0 = cpu()
-                t0 = time.perf_counter()
-                tracker.update(f)
-                w = tracker.weights
-                s = face_state(f, speaking=True, connected=True, visemes=w)
-                t1 = time.perf_counter()
-                c1 = cpu()
-                face_state(f, speaking=True, connected=True)
-                t2 = time.perf_counter()
-                del s
-                cost["cold" if rep == 0 else "warm"].append((t1 - t0) * 1000)
-                cost["baseline"].append((t2 - t1) * 1000)
-                if rep > 0:
-                    cost["warm_cpu"].append((c1 - c0) * 1000)
+            for n in lookaheads:
+                tracker = VisemeTracker(vs, cold_g2p.phonemes, lookahead_frames=n)
+                for f in frames:
+                    c0 = cpu()
+                    t0 = time.perf_counter()
+                    tracker.update(f)
+                    face_state(f, speaking=True, connected=True, visemes=tracker.weights)
+                    t1 = time.perf_counter()
+                    c1 = cpu()
+                    cost[f"cold_{n}" if rep == 0 else f"warm_{n}"].append((t1 - t0) * 1000)
+                    if rep > 0:
+                        cost[f"warm_cpu_{n}"].append((c1 - c0) * 1000)
+                    if n == lookaheads[0]:
+                        t2 = time.perf_counter()
+                        face_state(f, speaking=True, connected=True)
+                        cost["baseline"].append((time.perf_counter() - t2) * 1000)
     load1 = os.getloadavg()[0]
     ms = {
         k: {"p50": pct(v, 50), "p99": pct(v, 99), "max": pct(v, 100), "n": len(v)}
         for k, v in cost.items()
     }
+    accuracy = {k: rates(v) for k, v in totals.items()}
     result = {
-        "accuracy": {k: rates(v) for k, v in totals.items()},
+        "headline_lookahead_frames": headline,
+        "accuracy": {"visemes": accuracy[f"lookahead_{headline}"], **accuracy},
         "accuracy_by_rate_wpm": per_rate,
         "per_frame_ms": ms,
-        "warm_p50_over_baseline_p50": round(
-            ms["warm"]["p50"] / max(1e-9, ms["baseline"]["p50"]), 1
-        ),
-        "sentences": len(SENTENCES),
+        "warm_cpu_p50_over_baseline_p50": {
+            n: round(ms[f"warm_cpu_{n}"]["p50"] / max(1e-9, ms["baseline"]["p50"]), 1)
+            for n in lookaheads
+        },
+        "sentences": len(sentences),
+        "sentence_set": args.sentences,
         "espeak_ng": g2p.version,
         "machine": {
             "python": platform.python_version(),
@@ -211,39 +262,52 @@ def main() -> None:
             "load_avg_1m_at_end": round(load1, 2),
         },
     }
-    print(f"visemes: {len(SENTENCES)} sentences at {args.rates} wpm, espeak-ng {g2p.version}")
-    for mode in ("visemes", "rms"):
-        r = result["accuracy"][mode]
+    print(
+        f"visemes: {len(sentences)} {args.sentences} sentences at {args.rates} wpm, espeak-ng {g2p.version}"
+    )
+    for mode in modes:
+        r = accuracy[mode]
+        label = mode + (" (default)" if mode == f"lookahead_{headline}" else "")
         print(
-            f"  {mode:8s} class accuracy {100 * r['class_accuracy_speech']:.1f} % of speech frames"
-            f" ({100 * r['class_accuracy_all']:.1f} % of all frames),"
-            f" bilabial closures {100 * r['bilabial_closure_rate']:.1f} %"
-            f" ({r['bilabial_hits']}/{r['bilabials']})"
+            f"  {label:22s} class accuracy {100 * r['class_accuracy_speech']:.1f} % of speech"
+            f" frames ({100 * r['class_accuracy_all']:.1f} % of all), bilabial closures"
+            f" {100 * r['bilabial_closure_rate']:.1f} % ({r['bilabial_hits']}/{r['bilabials']})"
         )
     for wpm, by in per_rate.items():
-        v, r = by["visemes"], by["rms"]
-        print(
-            f"  at {wpm} wpm: visemes {100 * v['class_accuracy_speech']:.1f} % /"
-            f" {100 * v['bilabial_closure_rate']:.1f} % closures; rms"
-            f" {100 * r['class_accuracy_speech']:.1f} % / {100 * r['bilabial_closure_rate']:.1f} %"
-        )
-    for k in ("cold", "warm", "warm_cpu", "baseline"):
-        m = ms[k]
-        label = {
-            "cold": "tracker, G2P cold",
-            "warm": "tracker, G2P warm",
-            "warm_cpu": "tracker, G2P warm, thread CPU time",
-            "baseline": "face state alone",
-        }[k]
-        print(
-            f"  per frame ({label}): p50 {m['p50']:.4f} ms, p99 {m['p99']:.4f} ms, max {m['max']:.4f} ms"
-        )
+        parts = [
+            f"{m.removeprefix('lookahead_')}: {100 * by[m]['class_accuracy_speech']:.1f} % /"
+            f" {100 * by[m]['bilabial_closure_rate']:.1f} %"
+            for m in modes
+            if m != "rms"
+        ]
+        print(f"  at {wpm} wpm, by look-ahead: " + "; ".join(parts))
+    for n in lookaheads:
+        for k, label in (
+            (f"cold_{n}", "G2P cold"),
+            (f"warm_{n}", "G2P warm"),
+            (f"warm_cpu_{n}", "G2P warm, thread CPU time"),
+        ):
+            m = ms[k]
+            print(
+                f"  per frame, look-ahead {n} ({label}): p50 {m['p50']:.4f} ms,"
+                f" p99 {m['p99']:.4f} ms, max {m['max']:.4f} ms"
+            )
+    m = ms["baseline"]
+    print(f"  per frame (face state alone): p50 {m['p50']:.4f} ms, p99 {m['p99']:.4f} ms")
     print(
         f"  load average (1 min): {load0:.2f} at start, {load1:.2f} at end, {os.cpu_count()} CPUs"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {results.relative_to(ROOT)}")
+
+
+def silence(start: int, n: int) -> list[FrameEvent]:
+    z = np.zeros(int(round(FRAME_SECONDS * 24000)), np.float32)
+    return [
+        FrameEvent(start + i, (start + i) * FRAME_SECONDS, 0.0, -120.0, None, 0, 0, False, False, z)
+        for i in range(n)
+    ]
 
 
 if __name__ == "__main__":

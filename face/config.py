@@ -31,6 +31,14 @@ class VisemeConfig(BaseModel):
     gate_db: float = Field(
         -55.0, description="frames quieter than this (dBFS) count as silent when timing phonemes"
     )
+    lookahead_frames: int = Field(
+        1,
+        ge=0,
+        le=4,
+        description="align the phonemes to the creature's audio and show each frame's shape "
+        "this many frames later (audio the phone has buffered, not yet played; 0: timing from "
+        "the words alone; see docs/face.md)",
+    )
 
     @field_validator("text_lead_frames")
     @classmethod

@@ -36,7 +36,7 @@ from orchestrator.brain.events import (
     ToolRejected,
     ToolStatusChanged,
 )
-from orchestrator.brain.face_state import face_state, frame_visemes
+from orchestrator.brain.face_state import face_state, frame_visemes, visemes_index
 from orchestrator.brain.intent_rules import load_rules
 from orchestrator.brain.intents import Intent, IntentWatcher
 from orchestrator.brain.interpreter import Interpreter
@@ -219,5 +219,6 @@ class Brain:
             state=self.states.state,
             robot=bool(self.dispatcher.robots),
             visemes=frame_visemes(self.visemes, frame),
+            visemes_index=visemes_index(self.visemes),
             interpreter=self.interpreter,
         )

@@ -30,6 +30,7 @@ def face_state(
     state: str | None = None,
     robot: bool | None = None,
     visemes: dict[str, float] | None = None,
+    visemes_index: int | None = None,
     interpreter: Interpreter | None = None,
 ) -> dict[str, Any]:
     mouth = min(1.0, max(0.0, float(frame.mouth)))
@@ -50,7 +51,7 @@ def face_state(
         out["robot"] = robot
     if visemes is not None:  # the index lets a page show them when the frame is heard
         out["visemes"] = {k: round(v, 3) for k, v in visemes.items()}
-        out["index"] = frame.index
+        out["index"] = frame.index if visemes_index is None else visemes_index
     if interpreter is not None:
         out["speaker"] = interpreter.speaker.value
         out["caption"] = interpreter.caption
@@ -58,10 +59,16 @@ def face_state(
 
 
 def frame_visemes(tracker: VisemeTracker | None, frame: FrameEvent) -> dict[str, float] | None:
-    """The tracker's weights if they are this frame's (the tracker has seen it)."""
-    if tracker is None or tracker.index != frame.index:
+    """The tracker's weights once it has seen this frame (they are for the frame
+    ``tracker.shown``: this one, or with look-ahead an earlier one)."""
+    if tracker is None or tracker.index != frame.index or tracker.shown < 0:
         return None
     return tracker.weights
+
+
+def visemes_index(tracker: VisemeTracker | None) -> int | None:
+    """The frame the tracker's weights are for (sent as the face message's ``index``)."""
+    return None if tracker is None else tracker.shown
 
 
 class FaceSource(Protocol):
@@ -96,4 +103,5 @@ class NeutralFace:
             speaking=self.speaking.speaking,
             connected=self.connected,
             visemes=frame_visemes(self.visemes, frame),
+            visemes_index=visemes_index(self.visemes),
         )

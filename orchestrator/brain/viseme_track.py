@@ -8,9 +8,15 @@ its voice to start, a vowel waits through a silent frame, the last shape holds w
 goes on, and a word the next one cuts short says its rest quickly. Each frame's weights are the
 coarticulated blend of the shapes around it (``affect.visemes.blend``).
 
+**Look-ahead** (``face.visemes.lookahead_frames`` > 0, frames that carry their audio): the
+phonemes are instead aligned to the audio itself (``viseme_align``), and each update returns
+the weights of the frame ``lookahead_frames`` behind the newest (:attr:`shown`): by then the
+audio after it has settled where its phonemes are. The phone plays the creature's audio from a
+buffer and shows the weights of the frame it is playing (by index), so the look-ahead costs the
+audio nothing; it is audio the phone has received but not yet played.
+
 It runs where the face state is composed (the brain's consumer on the I/O loop, or the
-brainless face there), never on the fast loop: one update per frame, no look-ahead, so the mouth
-shape is ready when the frame's face state is.
+brainless face there), never on the fast loop: one update per frame.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from affect.visemes import Segment, VisemeSet, blend, plan_word
+from orchestrator.brain.viseme_align import PhoneAligner
 from track2_voice.events import FrameEvent
 from track2_voice.frames import FRAME_MS
 
@@ -54,28 +61,60 @@ class VisemeTracker:
     vs: VisemeSet
     phonemes: Phonemes
     lead_frames: int = 0
+    lookahead_frames: int = 0
     gate_db: float = -55.0
     frame_ms: float = FRAME_MS
     scale: float = 1.0
     weights: dict[str, float] = field(default_factory=dict)
-    index: int = -1
+    index: int = -1  # the newest frame seen
+    shown: int = -1  # the frame :attr:`weights` are for (``index - lookahead_frames``)
     words: int = 0
     _pending: deque = field(default_factory=deque)
     _segments: list[Segment] = field(default_factory=list)
     _word: _Word | None = None
     _closed: bool = True  # the next piece starts a new word even without a leading space
+    _aligner: PhoneAligner | None = None
 
     def __post_init__(self) -> None:
         self.weights = {self.vs.rest: 1.0}
+        if self.lookahead_frames > 0:
+            self._aligner = PhoneAligner(self.vs)
 
     # -- per frame --------------------------------------------------------------------------
     def update(self, frame: FrameEvent) -> dict[str, float]:
+        if self._aligner is not None and frame.pcm is None:
+            self._aligner = None  # frames without their audio: the planned timing it is
+        if self._aligner is not None:
+            return self._aligned(frame.index, frame.text, frame.pcm)
         return self.step(frame.index, frame.rms_db, frame.text)
+
+    def _aligned(self, index: int, text: str | None, pcm) -> dict[str, float]:
+        al = self._aligner
+        assert al is not None
+        self.index = index
+        if text:
+            self._pending.append((index + self.lead_frames, text))
+        while self._pending and self._pending[0][0] <= index:
+            self._piece(self._pending.popleft()[1], 0.0)
+        al.push(pcm)
+        self.shown = index - self.lookahead_frames
+        s0 = self.shown * self.frame_ms
+        segs = [
+            s
+            for s in al.segments()
+            if s.end > s0 - WINDOW_MS and s.start < s0 + self.frame_ms + WINDOW_MS
+        ]
+        self.weights = (
+            blend(segs, s0, s0 + self.frame_ms, self.vs, closure_share=0.5)
+            if segs
+            else {self.vs.rest: 1.0}
+        )
+        return self.weights
 
     def step(self, index: int, rms_db: float, text: str | None) -> dict[str, float]:
         t0 = index * self.frame_ms
         t1 = t0 + self.frame_ms
-        self.index = index
+        self.index = self.shown = index
         if text:
             self._pending.append((index + self.lead_frames, text))
         offset = self.vs.spec.timing.piece_offset_ms
@@ -109,6 +148,11 @@ class VisemeTracker:
         return (self._word.text, self._word.start) if self._word is not None else None
 
     def _start_word(self, text: str, t: float) -> None:
+        if self._aligner is not None:
+            self._word = _Word(text, t, 0.0, [])
+            self.words += 1
+            self._aligner.add_word(self.phonemes(text))
+            return
         start = t
         prev = self._word
         if prev is not None:
@@ -130,6 +174,9 @@ class VisemeTracker:
         assert w is not None
         w.text += more
         phonemes = self.phonemes(w.text)
+        if self._aligner is not None:
+            self._aligner.extend_word(phonemes)
+            return
         nominal = plan_word(phonemes, 0.0, 1.0, self.vs)
         w.nominal_ms = nominal[-1].end if nominal else 0.0
         fresh = plan_word(phonemes, w.start, self.scale, self.vs)

@@ -40,6 +40,7 @@ def build_viseme_tracker(cfg: CreatureConfig) -> VisemeTracker | None:
         vs,
         g2p.phonemes,
         lead_frames=vc.text_lead_frames[cfg.voice.backend],
+        lookahead_frames=vc.lookahead_frames,
         gate_db=vc.gate_db,
     )
 

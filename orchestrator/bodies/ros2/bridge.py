@@ -1,0 +1,453 @@
+"""The ROS 2 body: each creature call becomes a ROS 2 action goal.
+
+    python -m orchestrator.bodies.ros2.bridge --map MAP.yaml --url ws://HOST:8766/robot
+
+(``creature body ros2`` runs it in its own environment; the token comes from
+``$CREATURE_ROBOT_TOKEN``.) The lifecycle maps one to one: a call -> ``send_goal`` on the
+action server its action is mapped to; the goal accepted -> ``accepted`` then ``running``;
+each feedback -> ``running`` with ``progress`` (0..1) and a short ``text``; the result ->
+``succeeded`` (SUCCEEDED, and the result's success field if mapped), ``failed`` (ABORTED, a
+rejected goal, a server that is not there) or ``cancelled`` (CANCELED); the creature's
+``cancel`` -> ``cancel_goal``. The body declares as capabilities the mapped actions whose
+server is present, on connect and whenever that changes.
+
+A robot's duties (docs/slow_loop.md) hold here too: calls are deduped by id in a SQLite file
+written before a goal is sent, so a call re-sent after a reconnect or a restart of this bridge
+is never sent to ROS twice (one taken on before a restart is reported failed, not repeated).
+
+rclpy spins in a thread of its own; its callbacks hand results to the asyncio loop that owns
+the WebSocket, which never waits on ROS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import sqlite3
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from orchestrator.bodies.ros2 import wire
+from orchestrator.bodies.ros2.action_map import ActionMap, MapError, Route, get_field, load_map
+from orchestrator.bodies.ros2.wire import Capability, Status
+
+log = logging.getLogger("ros2-body")
+RECONNECT_S, RECONNECT_MAX_S = 0.5, 5.0
+ANNOUNCE_EVERY_S = 1.0  # how often the servers present are checked for a change
+INTERRUPTED = "interrupted by a restart of the ROS 2 body: not repeated"
+# action_msgs/msg/GoalStatus
+GOAL_SUCCEEDED, GOAL_CANCELED, GOAL_ABORTED = 4, 5, 6
+
+
+class TaskLog:
+    """The ids this body has taken on, in SQLite, committed before a goal is sent."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
+            "reason TEXT, updated REAL NOT NULL)"
+        )
+
+    def get(self, call_id: str) -> tuple[str, str | None] | None:
+        return self.db.execute(
+            "SELECT status, reason FROM tasks WHERE id = ?", (call_id,)
+        ).fetchone()
+
+    def put(self, call_id: str, status: Status, reason: str | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO tasks (id, status, reason, updated) VALUES (?, ?, ?, ?) ON CONFLICT(id)"
+            " DO UPDATE SET status = excluded.status, reason = excluded.reason,"
+            " updated = excluded.updated",
+            (call_id, status.value, reason, time.time()),
+        )
+
+
+class Ros:
+    """rclpy: one node, one action client per mapped server, spun in a thread."""
+
+    def __init__(self, amap: ActionMap) -> None:
+        import rclpy
+        from rclpy.action import ActionClient
+        from rclpy.executors import MultiThreadedExecutor
+
+        self.rclpy = rclpy
+        rclpy.init()
+        self.node = rclpy.create_node(
+            "creature_body_" + amap.body.replace("-", "_").replace(".", "_")
+        )
+        self.types: dict[str, Any] = {}
+        self.clients: dict[str, Any] = {}
+        routes = list(amap.routes.values()) + ([amap.generic] if amap.generic else [])
+        for r in routes:
+            t = self._interface(r)
+            if t is not None and r.server not in self.clients:
+                self.clients[r.server] = ActionClient(self.node, t, r.server)
+        self.executor = MultiThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.thread = threading.Thread(target=self._spin, name="rclpy", daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception as e:  # shutdown races end the spin; nothing else should
+            log.debug("rclpy spin ended: %s", e)
+
+    def _interface(self, r: Route) -> Any:
+        if r.interface in self.types:
+            return self.types[r.interface]
+        pkg, _, name = r.interface.split("/")
+        try:
+            t = getattr(importlib.import_module(f"{pkg}.action"), name)
+        except (ImportError, AttributeError) as e:
+            log.warning(
+                "%s: interface %s is not installed here (%s): not declared",
+                r.action,
+                r.interface,
+                e,
+            )
+            t = None
+        self.types[r.interface] = t
+        return t
+
+    def ready(self, r: Route) -> bool:
+        c = self.clients.get(r.server)
+        return c is not None and self.types.get(r.interface) is not None and c.server_is_ready()
+
+    def goal(self, r: Route, call: dict[str, Any]) -> Any:
+        """The goal message for a call; ValueError names the field that would not take it."""
+        goal = self.types[r.interface].Goal()
+        for path, value in r.goal_values(call).items():
+            *parents, last = path.split(".")
+            msg = goal
+            try:
+                for p in parents:
+                    msg = getattr(msg, p)
+                setattr(msg, last, value)
+            except (AttributeError, AssertionError, TypeError, ValueError) as e:
+                raise ValueError(f"goal field {path} of {r.interface}: {e}") from None
+        return goal
+
+    def close(self) -> None:
+        self.executor.shutdown(timeout_sec=1.0)
+        self.node.destroy_node()
+        self.rclpy.try_shutdown()
+
+
+def bridge_future(loop: asyncio.AbstractEventLoop, rfut: Any) -> asyncio.Future:
+    """An rclpy future as an asyncio one (its callback runs in the rclpy thread)."""
+    fut = loop.create_future()
+
+    def done(f: Any) -> None:
+        def settle() -> None:
+            if fut.done():
+                return
+            exc = f.exception()
+            fut.set_exception(exc) if exc is not None else fut.set_result(f.result())
+
+        loop.call_soon_threadsafe(settle)
+
+    rfut.add_done_callback(done)
+    return fut
+
+
+@dataclass
+class Live:
+    """A call whose goal is on its way or running."""
+
+    route: Route
+    task: asyncio.Task | None = None
+    handle: Any = None
+    cancel: str | None = None  # the creature asked to cancel (the reason)
+    progress: float | None = None
+    status: Status = Status.ACCEPTED
+    last_sent: float = field(default=0.0)
+
+
+class Ros2Body:
+    def __init__(self, amap: ActionMap, url: str, token: str, db: str | Path) -> None:
+        self.amap = amap
+        self.url = url
+        self.token = token
+        self.log = TaskLog(db)
+        self.ros: Ros | None = None
+        self.live: dict[str, Live] = {}
+        self._ws: Any = None
+        self._unsent: list[str] = []
+        self._declared: list[Capability] | None = None
+        self._stop = asyncio.Event()
+
+    # -- capabilities ---------------------------------------------------------------------
+    def capabilities(self) -> list[Capability]:
+        """The mapped actions whose action server is present now (the generic entry is not an
+        action of its own: it serves the creature's actions that have no entry)."""
+        assert self.ros is not None
+        return [Capability(a, r.slots) for a, r in self.amap.routes.items() if self.ros.ready(r)]
+
+    async def _announce(self, force: bool = False) -> None:
+        caps = self.capabilities()
+        if (force or caps != self._declared) and self._ws is not None:
+            self._declared = caps
+            log.info("capabilities: %s", [c.action for c in caps] or "none")
+            await self._send(wire.hello(self.amap.body, caps))
+
+    # -- messages out -----------------------------------------------------------------------
+    async def _send(self, text: str) -> None:
+        try:
+            await self._ws.send(text)
+        except (ConnectionClosed, AttributeError):
+            self._unsent.append(text)  # a status waits for the reconnect (the outbox waits too)
+
+    async def _status(self, call_id: str, st: Status, reason: str | None = None, **kw: Any) -> None:
+        extra = " ".join(
+            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in kw.items()
+            if v is not None
+        )
+        log.info(
+            "%s -> %s%s%s",
+            call_id,
+            st.value,
+            f" ({reason})" if reason else "",
+            f" {extra}" if extra else "",
+        )
+        if st is not Status.RUNNING:
+            self.log.put(call_id, st, reason)
+        text = wire.status(call_id, st, reason, **kw)
+        if st in wire.TERMINAL:
+            self.live.pop(call_id, None)
+        await self._send(text)
+
+    # -- calls ------------------------------------------------------------------------------
+    async def on_call(self, call: wire.ToolCall) -> None:
+        known = self.log.get(call.id)
+        if known is not None:  # a re-send: never sent to ROS twice, just say where it stands
+            st, reason = known
+            if call.id in self.live:
+                lv = self.live[call.id]
+                await self._send(wire.status(call.id, lv.status, progress=lv.progress))
+                return
+            if st not in {s.value for s in wire.TERMINAL}:
+                st, reason = Status.FAILED.value, INTERRUPTED
+            await self._status(call.id, Status(st), reason)
+            return
+        route = self.amap.route(call.action)
+        if route is None:
+            self.log.put(call.id, Status.FAILED, "unmapped")
+            await self._status(
+                call.id, Status.FAILED, f"no ROS 2 action server is mapped for {call.action!r}"
+            )
+            return
+        self.log.put(call.id, Status.ACCEPTED)  # committed before anything is sent to ROS
+        lv = Live(route)
+        self.live[call.id] = lv
+        lv.task = asyncio.create_task(self._run(call, lv))
+
+    async def _run(self, call: wire.ToolCall, lv: Live) -> None:
+        assert self.ros is not None
+        r = lv.route
+        loop = asyncio.get_running_loop()
+        if not self.ros.ready(r):
+            await self._status(call.id, Status.FAILED, f"action server {r.server} is not running")
+            return
+        try:
+            goal = self.ros.goal(r, {**call.arguments, "id": call.id})
+        except ValueError as e:
+            await self._status(call.id, Status.FAILED, str(e))
+            return
+
+        def feedback(msg: Any) -> None:  # rclpy thread
+            loop.call_soon_threadsafe(self._feedback, call.id, msg.feedback)
+
+        client = self.ros.clients[r.server]
+        try:
+            handle = await bridge_future(
+                loop, client.send_goal_async(goal, feedback_callback=feedback)
+            )
+        except Exception as e:  # noqa: BLE001 - whatever rclpy raises, the call failed
+            await self._status(call.id, Status.FAILED, f"send_goal to {r.server}: {e}")
+            return
+        if not handle.accepted:
+            await self._status(call.id, Status.FAILED, f"goal rejected by {r.server}")
+            return
+        lv.handle = handle
+        lv.status = Status.RUNNING
+        await self._status(call.id, Status.ACCEPTED)
+        await self._status(call.id, Status.RUNNING, progress=0.0)
+        if lv.cancel is not None:
+            handle.cancel_goal_async()
+        result = await bridge_future(loop, handle.get_result_async())
+        await self._finish(call.id, lv, result.status, result.result)
+
+    def _feedback(self, call_id: str, fb: Any) -> None:
+        lv = self.live.get(call_id)
+        if lv is None or lv.status is not Status.RUNNING:
+            return
+        r = lv.route
+        p = r.progress.read(fb) if r.progress else None
+        text = None
+        if r.text:
+            try:
+                text = str(get_field(fb, r.text))
+            except AttributeError:
+                text = None
+        if p is None and text is None:
+            return
+        lv.progress = p if p is not None else lv.progress
+        asyncio.ensure_future(self._status(call_id, Status.RUNNING, progress=p, text=text))
+
+    async def _finish(self, call_id: str, lv: Live, goal_status: int, result: Any) -> None:
+        r = lv.route
+        reason = None
+        if r.reason:
+            try:
+                reason = str(get_field(result, r.reason)) or None
+            except AttributeError:
+                pass
+        if goal_status == GOAL_SUCCEEDED:
+            ok = True
+            if r.success:
+                try:
+                    ok = bool(get_field(result, r.success))
+                except AttributeError:
+                    ok = True
+            if ok:
+                await self._status(call_id, Status.SUCCEEDED, progress=1.0)
+            else:
+                await self._status(
+                    call_id, Status.FAILED, reason or f"{r.server} reported no success"
+                )
+        elif goal_status == GOAL_CANCELED:
+            await self._status(call_id, Status.CANCELLED, lv.cancel or f"cancelled by {r.server}")
+        else:
+            why = (
+                "aborted"
+                if goal_status == GOAL_ABORTED
+                else f"ended with goal status {goal_status}"
+            )
+            await self._status(call_id, Status.FAILED, reason or f"{r.server}: goal {why}")
+
+    async def on_cancel(self, msg: wire.Cancel) -> None:
+        lv = self.live.get(msg.id)
+        log.info("cancel %s (%s)", msg.id, msg.reason)
+        if lv is not None:
+            lv.cancel = msg.reason or "cancelled by the creature"
+            if lv.handle is not None:
+                lv.handle.cancel_goal_async()  # the result comes back CANCELED
+            return
+        known = self.log.get(msg.id)
+        if known is None:
+            self.log.put(msg.id, Status.CANCELLED, "cancelled before it started")
+            await self._status(msg.id, Status.CANCELLED, "cancelled before it started")
+        elif known[0] not in {s.value for s in wire.TERMINAL}:
+            await self._status(msg.id, Status.CANCELLED, INTERRUPTED)
+        else:
+            await self._status(msg.id, Status(known[0]), known[1])
+
+    # -- the connection -----------------------------------------------------------------------
+    async def _serve(self, ws: Any) -> None:
+        self._ws = ws
+        await self._announce(force=True)
+        unsent, self._unsent = self._unsent, []
+        for text in unsent:
+            await self._send(text)
+        announcer = asyncio.create_task(self._announce_loop())
+        try:
+            async for raw in ws:
+                msg = wire.parse(raw)
+                if isinstance(msg, wire.ToolCall):
+                    await self.on_call(msg)
+                elif isinstance(msg, wire.Cancel):
+                    await self.on_cancel(msg)
+                elif msg.kind == "error":
+                    log.warning("creature says: %s", msg.text)
+                else:
+                    log.debug("%s %s", msg.kind, msg.text)
+        finally:
+            announcer.cancel()
+            self._ws = None
+
+    async def _announce_loop(self) -> None:
+        while True:
+            await asyncio.sleep(ANNOUNCE_EVERY_S)
+            await self._announce()
+
+    async def run(self) -> None:
+        self.ros = Ros(self.amap)
+        sep = "&" if "?" in self.url else "?"
+        url = f"{self.url}{sep}token={self.token}&robot={self.amap.body}"
+        delay = RECONNECT_S
+        try:
+            while not self._stop.is_set():
+                try:
+                    async with connect(url, open_timeout=3) as ws:
+                        log.info("connected to %s as %s", self.url, self.amap.body)
+                        delay = RECONNECT_S
+                        stop = asyncio.create_task(self._stop.wait())
+                        serve = asyncio.create_task(self._serve(ws))
+                        await asyncio.wait({stop, serve}, return_when=asyncio.FIRST_COMPLETED)
+                        for t in (stop, serve):
+                            t.cancel()
+                except (OSError, ConnectionClosed, InvalidStatus, asyncio.TimeoutError) as e:
+                    log.info("not connected (%s); retrying in %.1f s", e, delay)
+                if self._stop.is_set():
+                    break
+                try:
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, RECONNECT_MAX_S)
+        finally:
+            for lv in list(self.live.values()):
+                if lv.handle is not None:
+                    lv.handle.cancel_goal_async()  # a body that goes away stops what it moves
+            self.ros.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="The creature's calls as ROS 2 action goals.")
+    p.add_argument("--map", required=True, help="YAML map of actions to ROS 2 action servers")
+    p.add_argument("--url", default="ws://127.0.0.1:8766/robot", help="the robot channel")
+    p.add_argument("--db", required=True, help="SQLite file of the call ids taken on")
+    a = p.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s ros2-body: %(message)s", datefmt="%H:%M:%S"
+    )
+    token = os.environ.get("CREATURE_ROBOT_TOKEN")
+    if not token:
+        print("ros2 body: no token: set CREATURE_ROBOT_TOKEN", file=sys.stderr)
+        return 2
+    try:
+        amap = load_map(a.map)
+    except MapError as e:
+        print(f"ros2 body: {e}", file=sys.stderr)
+        return 2
+    body = Ros2Body(amap, a.url, token, a.db)
+    loop = asyncio.new_event_loop()
+    try:
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, body.stop)
+        loop.run_until_complete(body.run())
+    finally:
+        loop.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
