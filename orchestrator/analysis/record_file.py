@@ -51,6 +51,11 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     brain.StatusRefused,
     brain.TranslationStarted,
     brain.PassageTranslated,
+    brain.UserRequestHeard,
+    brain.UserStopHeard,
+    brain.DialogueBound,
+    brain.DialogueUnsent,
+    brain.CallChainDropped,
     *CALL_EVENTS,
 )
 BY_KIND: dict[str, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}
