@@ -39,7 +39,10 @@ class DialogueConfig(Strict):
         "waits this long for them",
     )
     user_gap_s: float = Field(
-        0.8, gt=0, description="user words further apart than this start a new utterance"
+        0.6,
+        gt=0,
+        description="user words further apart than this start a new utterance; a reply waits "
+        "until the user's words have paused this long",
     )
     memory_s: float = Field(
         60.0, ge=0, description="'it' may refer to an object either side named this recently"

@@ -106,6 +106,7 @@ Decision = Plan | Unsent | Stop | RequestHeard
 class _Pending:
     request: Request
     at: float
+    announced: bool = False  # RequestHeard given (once the user paused, or when bound)
 
 
 @dataclass
@@ -182,7 +183,7 @@ class Dialogue:
         self._pending = _Pending(req, now)
         for m in req.matches:
             self._remember(m, now)
-        return [RequestHeard(req)]
+        return []  # announced when the user pauses (the request may still grow: "the red ...")
 
     # -- the creature's side ----------------------------------------------------------------
     def creature_said(
@@ -202,7 +203,8 @@ class Dialogue:
         complete = boundary == "sentence_end"
         matches = commitments_in(verdict, self.rules, complete)
         held = _Held(verdict, reply, matches, index, t, boundary, now)
-        if reply is Reply.COMMITMENT:
+        pronoun = any(not _named(m, self) for m in matches)
+        if reply is Reply.COMMITMENT and not pronoun:
             return self._commit(held, now)
         if reply in (Reply.REFUSAL, Reply.DEFERRAL):
             dropped = self._pending
@@ -215,28 +217,36 @@ class Dialogue:
             if self._pending is not None:
                 self._pending.at = now  # the answer comes next: keep it
             return []
-        if reply is Reply.BACKCHANNEL and self.user_speaking(now):
-            return []  # "okay" while the user talks is listening
-        if reply in (Reply.PRONOUN, Reply.ACCEPTANCE, Reply.BACKCHANNEL):
+        if reply is Reply.BACKCHANNEL:
+            return []  # "mhm" is listening
+        if reply in (Reply.COMMITMENT, Reply.PRONOUN, Reply.ACCEPTANCE):
+            # the user's words may still be on their way (the transcript lags the voice):
+            # bind once they have paused
+            if self.user_speaking(now) or (
+                self._pending is None and now - self._last_word_at <= self.cfg.accept_wait_s
+            ):
+                self._held = held
+                return []
             if self._pending is not None:
                 return self._bind(held, now)
-            if now - self._last_word_at <= self.cfg.accept_wait_s:
-                self._held = held  # the user's words may still be on their way
-                return []
-            if reply is Reply.PRONOUN and matches:
+            if matches:
                 return self._commit(held, now)
         return []
 
     def tick(self, now: float) -> list[Decision]:
         """Expire what waited too long; bind a held reply once the user's words are in."""
         out: list[Decision] = []
+        p = self._pending
+        if p is not None and not p.announced and not self.user_speaking(now):
+            p.announced = True
+            out.append(RequestHeard(p.request))
         held = self._held
         if held is not None:
             if self._pending is not None and not self.user_speaking(now):
                 out.extend(self._bind(held, now))
             elif now - held.at > self.cfg.accept_wait_s and not self.user_speaking(now):
                 self._held = None
-                if held.reply is Reply.PRONOUN and held.matches:
+                if held.matches:
                     out.extend(self._commit(held, now))
         p = self._pending
         if p is not None and now - p.at > self.cfg.request_hold_s:
@@ -254,6 +264,7 @@ class Dialogue:
     def _bind(self, held: _Held, now: float) -> list[Decision]:
         """The pending request, taken on by the creature's reply."""
         assert self._pending is not None
+        announce = [] if self._pending.announced else [RequestHeard(self._pending.request)]
         req = self._pending.request
         self._pending = self._held = None
         own = held.matches
@@ -270,7 +281,7 @@ class Dialogue:
             steps = list(own)
             binding = Binding.PRONOUN
         first_object = next((m.slots.get("object") for m in req.matches if _named(m, self)), None)
-        return self._plan(steps, held, binding, now, req.text, fallback=first_object)
+        return announce + self._plan(steps, held, binding, now, req.text, fallback=first_object)
 
     def _commit(self, held: _Held, now: float) -> list[Decision]:
         """The creature's own commitment; its pronouns resolved from the request or memory."""
