@@ -275,7 +275,8 @@ class Dialogue:
             # the request's calls, with what the creature added ("... for you")
             start = next(i for i, m in enumerate(req.matches) if m.action == own[0].action)
             steps = [_fill(m, own[0]) if i == start else m for i, m in enumerate(req.matches)]
-            steps = steps[start:] + own[1:]
+            asked = {m.action for m in steps[start:]}
+            steps = steps[start:] + [m for m in own[1:] if m.action not in asked]
             binding = Binding.PRONOUN
         else:
             steps = list(own)
