@@ -268,6 +268,11 @@ class Dialogue:
         req = self._pending.request
         self._pending = self._held = None
         own = held.matches
+        asked = {m.action for m in req.matches}
+        if own and own[0].action not in asked and not _named(own[0], self):
+            # "I'll get it" to "Can you pick up the sock?": the pronoun agrees to the request,
+            # whose verb says what to do
+            own = []
         if not own:
             steps = list(req.matches)
             binding = Binding.ACCEPTED
