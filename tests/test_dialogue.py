@@ -15,11 +15,15 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 
+from orchestrator.brain.brain import Brain
 from orchestrator.brain.dialogue import Binding, Dialogue, Plan, RequestHeard, Stop, Unsent
 from orchestrator.brain.dialogue_play import Timing, play
 from orchestrator.brain.dialogue_rules import is_stop, load_dialogue_rules, read_request
+from orchestrator.brain.events import ToolCallSent
 from orchestrator.brain.intent_rules import load_rules
+from orchestrator.brain.outbox import Outbox
 from orchestrator.bus import Bus
+from orchestrator.data_files import load_affect_map
 from orchestrator.runtime.robot_runner import InProcessRobot
 from orchestrator.runtime.slow_loop import SlowLoop
 from orchestrator.slow_config import DialogueConfig
@@ -110,6 +114,30 @@ def test_it_is_the_last_object_either_side_named():
     plan = next(x for x in later if isinstance(x, Plan))
     assert plan.binding is Binding.MEMORY
     assert plan.intents[0].slots["object"] == "blue mug"
+
+
+async def test_the_same_pronoun_reply_to_two_requests_makes_two_calls(tmp_path):
+    """Through the brain (its watcher drops "I'll get it" said twice within its repeat window;
+    the dialogue judges the repeat once "it" is resolved)."""
+    now = [100.0]
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    published: list = []
+    brain = Brain(slow_cfg(tmp_path), load_affect_map(), outbox, published.append, lambda: now[0])
+    i = 0
+    try:
+        for obj in ("cup", "plate"):
+            for w in f"Could you bring me the {obj}?".split():
+                await brain.handle(UserWord(text=w, start=now[0], end=now[0] + 0.2))
+                now[0] += 0.3
+            for piece in [*" Sure, I'll get it for you.".split(" "), None, None, None]:
+                now[0] += 0.3  # frames (slower than real: the user's pause passes sooner)
+                await brain.handle(frame(i, " " + piece if piece else None, 0.5 if piece else 0.0))
+                i += 1
+        await asyncio.sleep(0)
+        sent = [e.arguments["object"] for e in published if isinstance(e, ToolCallSent)]
+        assert sent == ["cup", "plate"]
+    finally:
+        outbox.close()
 
 
 def test_two_actions_in_one_request_or_commitment_become_two_calls_in_order():

@@ -44,6 +44,10 @@ from orchestrator.brain.intents import Intent
 from orchestrator.slow_config import DialogueConfig
 from track2_voice.events import UserWord
 
+# a request is a sentence or two: the words of one utterance kept for reading it (the rest of
+# a long monologue without pauses is dropped from the front, so each word costs the same)
+MAX_UTTERANCE_WORDS = 40
+
 
 class Binding(str, Enum):
     """How a plan's calls came about (``creature intent --explain`` and the record name it)."""
@@ -159,6 +163,7 @@ class Dialogue:
         self._last_word_at = now
         if w.final:
             self._utt.finals.append(w.text)
+            del self._utt.finals[:-MAX_UTTERANCE_WORDS]
             self._utt.partial = ""
         else:
             self._utt.partial = w.text
@@ -196,8 +201,9 @@ class Dialogue:
         repeated: bool = False,
     ) -> list[Decision]:
         """One judged sentence of the creature's (``repeated``: the watcher dropped its match
-        as said within ``repeat_window_s``)."""
-        if repeated:
+        as said within ``repeat_window_s``: a pronoun's repeat is judged here, once it is
+        resolved, since "I'll get it" twice may be two different things)."""
+        if repeated and (verdict.match is None or _named(verdict.match, self)):
             return []
         reply = classify_reply(verdict, self.rules)
         complete = boundary == "sentence_end"
@@ -279,7 +285,10 @@ class Dialogue:
         elif own[0].action in {m.action for m in req.matches}:
             # the request's calls, with what the creature added ("... for you")
             start = next(i for i, m in enumerate(req.matches) if m.action == own[0].action)
-            steps = [_fill(m, own[0]) if i == start else m for i, m in enumerate(req.matches)]
+            pronoun = self.rules.intents.pronoun_value
+            steps = [
+                _fill(m, own[0], pronoun) if i == start else m for i, m in enumerate(req.matches)
+            ]
             asked = {m.action for m in steps[start:]}
             steps = steps[start:] + [m for m in own[1:] if m.action not in asked]
             binding = Binding.PRONOUN
@@ -384,11 +393,11 @@ def _named(m: Match, d: Dialogue) -> bool:
     return m.slots.get("object") != d.rules.intents.pronoun_value
 
 
-def _fill(request: Match, own: Match) -> Match:
+def _fill(request: Match, own: Match, pronoun: str) -> Match:
     """The request's match, with the slots the creature's own words add (never a pronoun)."""
     slots = dict(request.slots)
     for k, v in own.slots.items():
-        if v is not None and slots.get(k) is None and v != "it":
+        if v is not None and slots.get(k) is None and v != pronoun:
             slots[k] = v
     return Match(
         request.action,
