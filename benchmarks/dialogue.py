@@ -13,9 +13,13 @@ Metrics (per part and mode), as Full-Duplex-Bench v3 defines them for tool calls
 * argument accuracy: of the matched calls, those whose every slot equals the label;
 * strict pass rate: exchanges whose calls equal the label exactly (actions, slots, order);
 * acceptance -> call: simulated seconds from the creature's sentence end to the decision (the
-  wait for the user's words), and the wall time the dialogue took per reply.
+  wait for the user's words), and the wall time the dialogue took per reply;
+* the user's stop: wall time from publishing a ``user_word`` "stop" on the bus to the robot
+  receiving the ``cancel`` of each open call (the real slow loop and robot channel on
+  loopback; a robot written from the documented protocol), and the dialogue's own cost per
+  user word.
 
-    python benchmarks/dialogue.py [--errors dev|heldout|challenge|all] [--out FILE]
+    python benchmarks/dialogue.py [--errors dev|heldout|challenge|all] [--stop-trials N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -160,10 +164,123 @@ def fmt(calls: tuple[Call, ...]) -> str:
     return " | ".join(f"{a}{dict(s)}" for a, s in calls) or "nothing"
 
 
+def stop_latency(trials: int) -> dict:
+    """The user's "stop" -> the robot's cancel, ``trials`` times, two open calls each time."""
+    import asyncio
+    import tempfile
+    import threading
+
+    import numpy as np
+    from websockets.asyncio.client import connect
+
+    from orchestrator.bus import Bus
+    from orchestrator.config import load_config
+    from orchestrator.runtime.slow_loop import SlowLoop
+    from track2_voice.events import FrameEvent, UserWord
+
+    cancels: dict[str, float] = {}
+    running: list[str] = []
+    done = threading.Event()
+
+    async def robot(url: str) -> None:  # from the protocol in docs/slow_loop.md
+        async with connect(url) as ws:
+            while not done.is_set():
+                try:
+                    msg = json.loads(await asyncio.wait_for(ws.recv(), 0.1))
+                except TimeoutError:
+                    continue
+                if msg.get("type") == "tool_call":
+                    for st in ("accepted", "running"):
+                        await ws.send(json.dumps({"type": "status", "id": msg["id"], "status": st}))
+                    running.append(msg["id"])
+                elif msg.get("type") == "cancel":
+                    cancels.setdefault(msg["id"], time.perf_counter())
+                    await ws.send(
+                        json.dumps({"type": "status", "id": msg["id"], "status": "cancelled"})
+                    )
+
+    def wait(pred, timeout: float = 10.0) -> None:
+        end = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > end:
+                raise SystemExit("stop benchmark: timed out")
+            time.sleep(0.002)
+
+    out: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config(
+            overrides={
+                "slow_loop.robot.port": 0,
+                "slow_loop.outbox.path": f"{tmp}/outbox.sqlite3",
+                "slow_loop.safety.rate_limit_calls": 100000,
+                "slow_loop.intents.repeat_window_s": 0,
+            }
+        ).slow_loop
+        hub = Bus()
+        slow = SlowLoop(cfg, hub).start()
+        url = f"{slow.robot_url}?token={slow.token}&robot=bench"
+        th = threading.Thread(target=lambda: asyncio.run(robot(url)), daemon=True)
+        th.start()
+        try:
+            wait(lambda: slow.call(lambda: bool(slow.dispatcher.robots)))
+            i = 0
+            pcm = np.zeros(1920, np.float32)
+            for n in range(trials):
+                before = len(running)
+                for text in ("I'll pick up the red cup.", "I'll open the door."):
+                    for w in text.split():
+                        hub.publish(
+                            FrameEvent(
+                                i, time.monotonic(), 0.5, -30, " " + w, 0, 0, False, False, pcm
+                            )
+                        )
+                        i += 1
+                wait(lambda b=before: len(running) == b + 2)
+                ids = running[-2:]
+                time.sleep(0.05)
+                t0 = time.perf_counter()
+                hub.publish(
+                    UserWord(text="stop", start=n, end=n + 0.3, final=False, source="bench")
+                )
+                wait(lambda ids=ids: all(c in cancels for c in ids))
+                out.append((max(cancels[c] for c in ids) - t0) * 1000.0)
+        finally:
+            done.set()
+            th.join(5)
+            slow.stop()
+    return {
+        "trials": trials,
+        "open_calls_per_trial": 2,
+        "p50_ms": _r(pct(out, 50)),
+        "p99_ms": _r(pct(out, 99)),
+        "max_ms": _r(max(out) if out else None),
+    }
+
+
+def word_cost(exchanges: list[Exchange], drules) -> dict:
+    """Wall time of ``Dialogue.user_word`` per final word (the stop check and the request
+    reading), over every user sentence of the corpus."""
+    ms: list[float] = []
+    for ex in exchanges:
+        if not ex.user:
+            continue
+        d = Dialogue(DialogueConfig(), drules)
+        for k, w in enumerate(ex.user.split()):
+            from track2_voice.events import UserWord
+
+            ev = UserWord(text=w, start=k * 0.3, end=k * 0.3 + 0.2)
+            t0 = time.perf_counter()
+            d.user_word(ev, k * 0.3)
+            ms.append((time.perf_counter() - t0) * 1000.0)
+    return {"words": len(ms), "p50_ms": _r(pct(ms, 50)), "p99_ms": _r(pct(ms, 99)),
+            "max_ms": _r(max(ms))}  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--errors", choices=["none", *PARTS, "all"], default="none")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--stop-trials", type=int, default=30, help="0 skips the stop timing")
     args = ap.parse_args()
     rules = load_rules()
     drules = load_dialogue_rules(rules)
@@ -231,6 +348,16 @@ def main() -> int:
             f"{a['max']} s (simulated: the wait for the user's words); dialogue wall time per "
             f"exchange p50 {w['p50']} ms, p99 {w['p99']} ms"
         )
+    report["user_word_cost"] = wc = word_cost(exchanges, drules)
+    print(f"dialogue per user word: p50 {wc['p50_ms']} ms, p99 {wc['p99_ms']} ms, max "
+          f"{wc['max_ms']} ms over {wc['words']} words")  # fmt: skip
+    if args.stop_trials > 0:
+        report["user_stop_to_robot_cancel"] = st = stop_latency(args.stop_trials)
+        print(
+            f"user's stop -> robot cancel (2 open calls, loopback): p50 {st['p50_ms']} ms, "
+            f"p99 {st['p99_ms']} ms, max {st['max_ms']} ms over {st['trials']} trials"
+        )
+        report["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     if args.errors != "none":
         for (mode, p), errs in all_errors.items():
             if args.errors in (p, "all") and mode == "on_time":
