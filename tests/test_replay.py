@@ -81,6 +81,7 @@ def test_demo_once_exits_zero_and_its_record_holds_the_scene_text(demo_once):
     assert "get it for you" in r.stdout  # the terminal view shows the words
     words = [x["text"] for x in lines if x["kind"] == "user_word"]
     assert " ".join(words) == "Could you bring me the red cup from the table?"  # the user's side
+    assert "user: Could you bring me the red cup from the table?" in r.stdout  # both sides shown
 
 
 def test_frames_are_1920_samples():
