@@ -359,3 +359,34 @@ def test_cli_intent_user_prints_the_call_and_explain_names_the_binding():
     assert acts == ["pick_up", "put_down"] and "after" in bound["calls"][1]
     r = creature("intent", "--explain", "--user", "-", "Sure, I'll bring it over.", timeout=60)
     assert r.returncode == 0 and "refers to nothing" in r.stdout
+
+
+async def test_through_the_brain_a_request_alone_or_refused_makes_no_call(tmp_path):
+    now = [100.0]
+    outbox = Outbox(tmp_path / "outbox.sqlite3")
+    published: list = []
+    brain = Brain(slow_cfg(tmp_path), load_affect_map(), outbox, published.append, lambda: now[0])
+    i = 0
+
+    async def frames(text: str | None, n: int = 0) -> None:
+        nonlocal i
+        for piece in [*(text.split() if text else []), *[None] * n]:
+            now[0] += 0.1
+            await brain.handle(frame(i, " " + piece if piece else None, 0.5 if piece else 0.0))
+            i += 1
+
+    try:
+        for w in "Could you open the window?".split():
+            await brain.handle(UserWord(text=w, start=now[0], end=now[0] + 0.2))
+            now[0] += 0.3
+        await frames(None, 30)  # the user's words alone: heard, never a task
+        await frames("Sorry, I can't reach it.", 12)
+        await asyncio.sleep(0)
+        kinds = [e.kind for e in published]
+        assert "user_request" in kinds and "tool_call" not in kinds
+        unsent = next(e for e in published if e.kind == "dialogue_unsent")
+        assert (
+            unsent.reason == "the creature refused" and unsent.user == "Could you open the window?"
+        )
+    finally:
+        outbox.close()
