@@ -44,6 +44,12 @@ class DialogueConfig(Strict):
         description="user words further apart than this start a new utterance; a reply waits "
         "until the user's words have paused this long",
     )
+    reply_sentences: int = Field(
+        2,
+        ge=1,
+        description="a bare acceptance ('okay', 'sure') answers a request only within the "
+        "creature's first this many sentences after it",
+    )
     memory_s: float = Field(
         60.0, ge=0, description="'it' may refer to an object either side named this recently"
     )

@@ -100,6 +100,27 @@ def test_a_request_nobody_accepts_expires_with_its_reason():
     assert d.pending is None
 
 
+def test_a_stray_okay_long_after_the_request_is_no_acceptance():
+    reply = "Hmm, let me think. The weather is lovely today. Okay, that's interesting."
+    assert calls("Could you open the window?", reply) == []
+    assert calls("Could you open the window?", "Hmm, let me think. Okay!") == [
+        ("open", {"object": "window"})
+    ]
+
+
+def test_a_request_is_dropped_when_the_user_moves_on():
+    d = Dialogue(DialogueConfig(), DRULES)
+    now = 0.0
+    for utterance in ("could you open the window", "what time is it"):
+        for w in utterance.split():
+            d.user_word(UserWord(text=w, start=now, end=now + 0.2), now)
+            now += 0.3
+        now += 1.0
+        out = d.tick(now)
+    assert [type(x) for x in out] == [Unsent] and out[0].reason == "the user moved on"
+    assert d.pending is None
+
+
 def test_a_pronoun_with_nothing_named_is_not_sent_and_says_why():
     decisions = exchange(None, "Sure, I'll bring it over.")
     assert not any(isinstance(d, Plan) for d in decisions)

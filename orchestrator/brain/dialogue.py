@@ -111,6 +111,8 @@ class _Pending:
     request: Request
     at: float
     announced: bool = False  # RequestHeard given (once the user paused, or when bound)
+    utterance: int = 0  # which utterance of the user's asked
+    replies: int = 0  # the creature's sentences since: a bare "okay" later answers something else
 
 
 @dataclass
@@ -130,6 +132,7 @@ class _Held:
 class _Utterance:
     finals: list[str] = field(default_factory=list)
     partial: str = ""
+    number: int = 0
 
     def text(self, with_partial: bool = True) -> str:
         words = [*self.finals, self.partial] if with_partial and self.partial else self.finals
@@ -159,7 +162,7 @@ class Dialogue:
     # -- the user's side ------------------------------------------------------------------
     def user_word(self, w: UserWord, now: float) -> list[Decision]:
         if now - self._last_word_at > self.cfg.user_gap_s:
-            self._utt = _Utterance()
+            self._utt = _Utterance(number=self._utt.number + 1)
         self._last_word_at = now
         if w.final:
             self._utt.finals.append(w.text)
@@ -174,7 +177,7 @@ class Dialogue:
                 return []  # the final of the partial that already stopped
             self._stop_word = key
             self._pending = self._held = None
-            self._utt = _Utterance()
+            self._utt = _Utterance(number=self._utt.number + 1)
             return [Stop(heard, w.final)]
         if not w.final:
             return []
@@ -185,7 +188,7 @@ class Dialogue:
         req = read_request(text, self.rules)
         if req is None or (self._pending is not None and self._pending.request == req):
             return []
-        self._pending = _Pending(req, now)
+        self._pending = _Pending(req, now, utterance=self._utt.number)
         for m in req.matches:
             self._remember(m, now)
         return []  # announced when the user pauses (the request may still grow: "the red ...")
@@ -206,6 +209,10 @@ class Dialogue:
         if repeated and (verdict.match is None or _named(verdict.match, self)):
             return []
         reply = classify_reply(verdict, self.rules)
+        if self._pending is not None:
+            self._pending.replies += 1
+            if reply is Reply.ACCEPTANCE and self._pending.replies > self.cfg.reply_sentences:
+                reply = Reply.NONE  # "Okay, that's interesting" long after: not an answer
         complete = boundary == "sentence_end"
         matches = commitments_in(verdict, self.rules, complete)
         held = _Held(verdict, reply, matches, index, t, boundary, now)
@@ -243,9 +250,15 @@ class Dialogue:
         """Expire what waited too long; bind a held reply once the user's words are in."""
         out: list[Decision] = []
         p = self._pending
-        if p is not None and not p.announced and not self.user_speaking(now):
-            p.announced = True
-            out.append(RequestHeard(p.request))
+        if p is not None and not self.user_speaking(now):
+            if not p.announced:
+                p.announced = True
+                out.append(RequestHeard(p.request))
+            if self._utt.number != p.utterance and self._utt.finals:
+                # the user said something else since, and it asked for nothing: moved on
+                self._pending = self._held = None
+                out.append(Unsent("the user moved on", user=p.request.text))
+                return out
         held = self._held
         if held is not None:
             if self._pending is not None and not self.user_speaking(now):
