@@ -308,29 +308,25 @@ class Dialogue:
         else:
             steps = list(own)
             binding = Binding.PRONOUN
-        first_object = next((m.slots.get("object") for m in req.matches if _named(m, self)), None)
-        return announce + self._plan(steps, held, binding, now, req.text, fallback=first_object)
+        return announce + self._plan(
+            steps, held, binding, now, req.text, fallback=self._first_object(req)
+        )
 
     def _commit(self, held: _Held, now: float) -> list[Decision]:
         """The creature's own commitment; its pronouns resolved from the request or memory."""
         req = self._pending.request if self._pending is not None else None
-        fallback = None
+        fallback = user = None
         binding = Binding.CREATURE
         if req is not None:
             actions = {m.action for m in req.matches}
-            if any(m.action in actions for m in held.matches) or any(
-                not _named(m, self) for m in held.matches
-            ):
-                self._pending = None
-                fallback = next(
-                    (m.slots.get("object") for m in req.matches if _named(m, self)), None
-                )
-                if any(not _named(m, self) for m in held.matches):
+            pronoun = any(not _named(m, self) for m in held.matches)
+            if pronoun or any(m.action in actions for m in held.matches):
+                self._pending = None  # the creature answered it in its own words
+                fallback, user = self._first_object(req), req.text
+                if pronoun:
                     binding = Binding.PRONOUN
         self._held = None
-        return self._plan(
-            list(held.matches), held, binding, now, req.text if req else None, fallback
-        )
+        return self._plan(list(held.matches), held, binding, now, user, fallback)
 
     def _plan(
         self,
@@ -388,6 +384,14 @@ class Dialogue:
             if i.slots.get("object"):
                 self._objects.append((str(i.slots["object"]), now))
         return [Plan(binding, intents, held.verdict.sentence, held.reply, user, now - held.at)]
+
+    def _first_object(self, req: Request) -> str | None:
+        """The first object the request names (never a pronoun)."""
+        for m in req.matches:
+            obj = m.slots.get("object")
+            if obj and obj != self.rules.intents.pronoun_value:
+                return obj
+        return None
 
     def _remember(self, m: Match, now: float) -> None:
         obj = m.slots.get("object")
