@@ -55,6 +55,7 @@ class Rewrite:
 class DialogueRules:
     intents: IntentRules
     interjections: re.Pattern[str]
+    courtesies: re.Pattern[str] | None
     requests: tuple[Rewrite, ...]
     persons: dict[str, str]
     persons_rx: re.Pattern[str] | None
@@ -136,6 +137,7 @@ def load_dialogue_rules(intents: IntentRules, path: str | Path | None = None) ->
     return DialogueRules(
         intents=intents,
         interjections=rx("user.interjections", user.get("interjections"), "^(?:(?:{})[,.!]? )+"),
+        courtesies=opt(user, "courtesies", "user.courtesies"),
         requests=tuple(rewrites),
         persons=persons,
         persons_rx=persons_rx,
@@ -232,6 +234,8 @@ def read_as_creature(sentence: str, rules: DialogueRules) -> str | None:
     """A user's sentence as the creature would commit to it, or None when it asks for
     nothing (a statement, a question about something else)."""
     text = normalize(sentence, rules.intents.text).rstrip(" ?.!")
+    if rules.courtesies is not None:
+        text = rules.courtesies.sub("", text).strip(" ,")
     text = rules.interjections.sub("", text + " ").strip()
     if not text:
         return None
