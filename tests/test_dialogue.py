@@ -68,6 +68,9 @@ def test_the_creatures_pronoun_takes_the_users_object(lag):
         "I need you to pick up the green sock.",
         "Would you mind picking up the green sock?",
         "Hey, could you please pick up the green sock?",
+        "If you don't mind, could you pick up the green sock?",
+        "Would you be able to pick up the green sock?",
+        "Mind picking up the green sock?",
     ],
 )
 @pytest.mark.parametrize(
