@@ -1,4 +1,5 @@
-"""A terminal stand-in for the face: the creature's words as they come and a mouth meter.
+"""A terminal stand-in for the face: the creature's words as they come and a mouth meter, and
+the user's words (``user_word`` events, final ones) as a ``user:`` line.
 
 It is a task on the creature's I/O loop, fed by a small drop-oldest bus subscription.
 """
@@ -21,6 +22,7 @@ from track2_voice.events import (
     SceneLine,
     UserSpeechEnded,
     UserSpeechStarted,
+    UserWord,
     VoiceError,
 )
 
@@ -28,7 +30,7 @@ METER_WIDTH = 20
 QUEUE_SIZE = 64
 MARKED = (UserSpeechStarted, UserSpeechEnded, Rollover)  # shown as "(user speech started)"
 NOTED = (SceneEnd, LoopStopped, VoiceError, Disconnected, Connected)
-SHOWN = (FrameEvent, SceneLine, *MARKED, *NOTED)
+SHOWN = (FrameEvent, SceneLine, UserWord, *MARKED, *NOTED)
 
 
 class TerminalView:
@@ -36,6 +38,7 @@ class TerminalView:
         self.out = stream or sys.stdout
         self.tty = self.out.isatty()
         self._line = ""
+        self._user: list[str] = []  # the user's final words since their line was printed
         self.bus, self.io = bus, io
         self._sub = None
         self._task: asyncio.Task | None = None
@@ -51,8 +54,13 @@ class TerminalView:
                 self._show(ev)
 
     def _show(self, ev: Event) -> None:
+        if isinstance(ev, UserWord):
+            if ev.final:
+                self._user.append(ev.text.strip())
+            return
         if isinstance(ev, FrameEvent):
             if ev.text:
+                self._flush_user()
                 self._line += ev.text
             if self.tty:
                 bar = "#" * int(round(ev.mouth * METER_WIDTH))
@@ -60,6 +68,7 @@ class TerminalView:
                 self.out.flush()
         elif isinstance(ev, (SceneLine, *MARKED)):
             self._flush_line()
+            self._flush_user()
             if not isinstance(ev, SceneLine):
                 self.out.write(f"  ({ev.kind.replace('_', ' ')})\n")
         elif isinstance(ev, NOTED):
@@ -67,6 +76,13 @@ class TerminalView:
             detail = ev.error if isinstance(ev, VoiceError) else ""
             self.out.write(f"  ({ev.kind.replace('_', ' ')}) {detail}\n")
             self.out.flush()
+
+    def _flush_user(self) -> None:
+        if self._user:
+            self._flush_line()
+            self.out.write(("\r" if self.tty else "") + "user: " + " ".join(self._user) + "\n")
+            self.out.flush()
+            self._user = []
 
     def _flush_line(self) -> None:
         if self._line:
@@ -82,6 +98,7 @@ class TerminalView:
             if isinstance(ev, FrameEvent) and ev.text:
                 self._line += ev.text
         self._flush_line()
+        self._flush_user()
 
     def close(self) -> None:
         if self.io.running:

@@ -42,6 +42,7 @@ from track2_voice.events import (
     PassageEnded,
     UserSpeechEnded,
     UserSpeechStarted,
+    UserWord,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ INPUT_TYPES = (
     Disconnected,
     LoopStopped,
     PassageEnded,
+    UserWord,  # the user's side, for the dialogue (docs/slow_loop.md, "Dialogue")
 )
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
 SECRET_ENV = "CREATURE_WEBHOOK_SECRET"
