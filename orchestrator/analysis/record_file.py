@@ -51,6 +51,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     brain.StatusRefused,
     brain.TranslationStarted,
     brain.PassageTranslated,
+    brain.PlannerConsulted,
+    brain.PlannerDecision,
     *CALL_EVENTS,
 )
 BY_KIND: dict[str, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}

@@ -37,10 +37,11 @@ from orchestrator.brain.events import (
     ToolStatusChanged,
 )
 from orchestrator.brain.face_state import face_state, frame_visemes
-from orchestrator.brain.intent_rules import load_rules
+from orchestrator.brain.intent_rules import Judgement, load_rules
 from orchestrator.brain.intents import Intent, IntentWatcher
 from orchestrator.brain.interpreter import Interpreter
 from orchestrator.brain.outbox import Outbox
+from orchestrator.brain.planning import Deliberation
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.brain.states import CreatureStates
 from orchestrator.brain.tool_schema import tool_schema
@@ -56,6 +57,7 @@ from track2_voice.events import (
     LoopStopped,
     UserSpeechEnded,
     UserSpeechStarted,
+    UserWord,
 )
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,11 @@ class Brain:
         self._clock = clock
         # one action set for the watcher's verbs, the gate's allowlist and the tool schema
         actions = load_actions(cfg.actions.file)
-        self.watcher = IntentWatcher(cfg.intents, load_rules(cfg.intents.rules_file, actions))
+        self.watcher = IntentWatcher(
+            cfg.intents,
+            load_rules(cfg.intents.rules_file, actions),
+            on_judged=self._judged if cfg.planner.enabled else None,
+        )
         self.mixer = AffectMixer(affect_map, clock())
         self.states = CreatureStates(self._on_state)
         self.speaking = SpeakingDetector()
@@ -97,6 +103,20 @@ class Brain:
             self.emit,
             cfg.outbox.max_age_s,
             schema=tool_schema(actions),
+        )
+        # the optional planner beside the rules (its port is attached by the runtime)
+        self.deliberation = (
+            Deliberation(
+                cfg.planner,
+                self.dispatcher.schema,
+                self.dispatcher.gate.allowed,
+                outbox,
+                self.dispatcher.submit,
+                self.emit,
+                clock,
+            )
+            if cfg.planner.enabled
+            else None
         )
         self.connected = True
         self.intents = 0
@@ -110,6 +130,9 @@ class Brain:
         """One event from the bus (the fast loop's, or the brain's own)."""
         if isinstance(ev, FrameEvent):
             await self._frame(ev)
+        elif isinstance(ev, UserWord):
+            if ev.final and self.deliberation is not None:
+                self.deliberation.heard("user", ev.text, self._clock())
         elif isinstance(ev, UserSpeechStarted):
             await self.states.user(True)
         elif isinstance(ev, UserSpeechEnded):
@@ -145,10 +168,20 @@ class Brain:
         """``lag_ms`` is None for a phrase flushed when the session ends (no look, not counted
         in :attr:`intents`, which counts what was heard live)."""
         self.emit(IntentDetected(intent=intent, lag_ms=lag_ms))
-        self.dispatcher.submit(intent)
+        d = self.deliberation  # a stop is never held for the planner
+        if d is None or self.dispatcher.schema.actions.cancels_all(intent.action):
+            self.dispatcher.submit(intent)
+        elif d.rules_intent(intent):
+            self.dispatcher.submit(intent)
         if lag_ms is not None:
             self.intents += 1
             self._affect_event("intent")
+
+    def _judged(self, judgement: Judgement, repeated: bool) -> None:
+        """Each sentence of the creature's, as the rules judged it, joins the planner's view
+        of the dialogue (a sentence judged again for a repeat is not said twice)."""
+        if not repeated and self.deliberation is not None:
+            self.deliberation.heard("creature", judgement.sentence, self._clock())
 
     # -- decisions out ----------------------------------------------------------------------
     def emit(self, ev: Happening) -> None:
