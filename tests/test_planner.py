@@ -166,8 +166,10 @@ async def test_augment_does_not_repeat_a_call_the_rules_made(tmp_path, peer):
     peer.answer(tool_answer({"action": "pick_up", "object": "red cup"}))
     await say(b, "Sure, I'll pick up the red cup.")
     await until(lambda: of(b, PlannerDecision), what="the planner's decision")
-    assert len(of(b, ToolCallSent)) == 1  # the rules' call, once
+    (call,) = of(b, ToolCallSent)  # the rules' call, once
     assert of(b, PlannerDecision)[0].decision == "duplicate"
+    # the planner was shown the open call
+    assert f'"id": "{call.id}"' in peer.requests[0]["messages"][1]["content"]
     await close(b)
 
 
@@ -285,3 +287,50 @@ async def test_the_api_key_comes_from_the_environment_never_the_config(tmp_path,
     await until(lambda: of(b, PlannerConsulted), what="the verdict")
     assert peer.headers[0]["authorization"] == "Bearer sk-test-123"
     await close(b)
+
+
+# -- never in the voice's way ----------------------------------------------------------------
+def test_a_five_second_planner_costs_the_fast_loop_no_deadline(tmp_path):
+    """The real fast loop (replay backend, the greeting scene with its "Sure, I'll pick up the
+    red cup.") against deadlines, while the planner takes 5 s to answer; the same run without
+    the slow loop, before and after, is the baseline (tests/test_slow_loop_isolation.py)."""
+    import numpy as np
+
+    from orchestrator.bus import Bus
+    from orchestrator.runtime.slow_loop import SlowLoop
+    from tests.slow_support import wait_until
+    from tests.test_slow_loop_isolation import FRAMES, MISS_SLACK, _run_fast_loop
+    from track2_voice.audio.devices import write_wav
+    from track2_voice.frames import FRAME_SAMPLES
+
+    wav = tmp_path / "silence.wav"
+    write_wav(wav, np.zeros(FRAMES * FRAME_SAMPLES, np.float32))
+    with OpenAIPeer() as peer:
+        peer.default = type(peer.default)(
+            json.dumps(tool_answer({"action": "pick_up", "object": "red cup"})).encode(), 5.0
+        )
+        baseline = _run_fast_loop(wav, Bus())
+        hub = Bus()
+        rec = hub.subscribe("test", 100_000)
+        cfg = slow_cfg(tmp_path, **{"planner.url": peer.url, "planner.timeout_s": 8.0})
+        slow = SlowLoop(cfg, hub).start()
+        try:
+            stats = _run_fast_loop(wav, hub)
+            wait_until(
+                lambda: any(
+                    e.kind == "planner" and e.verdict != "superseded" for e in list(rec._items)
+                ),
+                timeout=15,
+                what="the planner's answer",
+            )
+        finally:
+            slow.stop()
+        after = _run_fast_loop(wav, Bus())
+    assert stats.frames == baseline.frames == FRAMES
+    assert stats.missed <= max(baseline.missed, after.missed) + MISS_SLACK, stats.summary()
+    events = rec.drain()
+    answered = [e for e in events if e.kind == "planner" and e.verdict != "superseded"]
+    assert answered and all(e.latency_ms >= 5000 and e.verdict == "calls" for e in answered)
+    (call,) = [e for e in events if e.kind == "tool_call"]  # the rules' call, not delayed
+    assert call.arguments["object"] == "red cup"
+    assert {e.decision for e in events if e.kind == "planner_decision"} == {"duplicate"}

@@ -156,6 +156,8 @@ class Brain:
             for intent in self.watcher.feed(ev.index, ev.t, ev.text, ev.mouth):
                 self._act_on(intent, (self._clock() - ev.t) * 1000.0)
                 await asyncio.sleep(0)  # let the robot's sender go before the next event
+            if self.deliberation is not None:
+                self.deliberation.frame_done()
         if self.visemes is not None:
             self.visemes.update(ev)
         speaking = self.speaking.update(ev)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Literal
 
@@ -235,7 +235,7 @@ def build_request(
     objects = named_objects(turns)
     lines = ["Dialogue (seconds before now):", dialogue_text(turns, now) or "(nothing yet)"]
     lines.append(
-        "Open calls: " + (json.dumps([c.__dict__ for c in open_calls]) if open_calls else "none")
+        "Open calls: " + (json.dumps([asdict(c) for c in open_calls]) if open_calls else "none")
     )
     if capabilities:
         lines.append("Connected bodies and what they can do: " + json.dumps(capabilities))

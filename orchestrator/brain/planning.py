@@ -84,6 +84,7 @@ class Deliberation:
         self._made: deque[tuple[str, str | None, float]] = deque(maxlen=64)
         self._next_id = 0
         self._last_sentence = ""
+        self._sentence_pending = False
 
     @property
     def policy(self) -> str:
@@ -94,8 +95,14 @@ class Deliberation:
         self.dialogue.add(speaker, text, t)
         if speaker == "creature":
             self._last_sentence = text
-            if self.policy != "confirm":
-                self._ask("creature_sentence")
+            self._sentence_pending = self.policy != "confirm"
+
+    def frame_done(self) -> None:
+        """After the rules have acted on a frame: a sentence of the creature's that ended in it
+        is a question for the planner, which then sees the rules' calls among the open ones."""
+        if self._sentence_pending:
+            self._sentence_pending = False
+            self._ask("creature_sentence")
 
     def rules_intent(self, intent: Intent) -> bool:
         """A rules call: True when it may be sent now (``augment``); else the policy holds it
