@@ -168,6 +168,12 @@ class PlannerConfig(Strict):
     max_turns: int = Field(16, ge=1, le=200, description="... and at most this many turns")
     max_tokens: int = Field(256, ge=16, le=4096, description="the answer's token budget")
     temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature")
+    tool_choice: Literal["auto", "required"] = Field(
+        "auto",
+        description="auto: the planner may answer without a call; required: it must call the "
+        "tool (sent as the named-function form, which llama.cpp, vLLM and OpenAI take; for "
+        "models that never choose a tool by themselves)",
+    )
     ground_objects: bool = Field(
         True,
         description="the tool's object slot is narrowed to the objects named in the dialogue "

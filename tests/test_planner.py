@@ -156,7 +156,10 @@ async def test_augment_adds_a_call_the_rules_missed(tmp_path, peer):
         "user: could you bring me the red cup" in shown and "creature: Okay, right away." in shown
     )
     params = request["tools"][0]["function"]["parameters"]["properties"]
-    assert params["object"]["enum"] == ["red cup", None]
+    # every allowed action needs an object: one of those named, never null; no allowed
+    # action makes a gesture: null only
+    assert params["object"]["anyOf"] == [{"type": "string", "maxLength": 80, "enum": ["red cup"]}]
+    assert params["gesture"]["anyOf"] == [{"type": "null"}]
     assert set(params["action"]["enum"]) == set(ALLOWED)
     await close(b)
 

@@ -195,12 +195,33 @@ def planner_tool(schema: ToolSchema, allowed: tuple[str, ...], objects: list[str
     to the objects the dialogue named (an endpoint that constrains its output to the schema
     then cannot name another)."""
     props = schema.parameters["properties"]
-    out: dict[str, Any] = {"action": {**props["action"], "enum": list(allowed)}}
+    acts = [schema.actions.get(a) for a in allowed]
+    described = "; ".join(
+        f"{a.name} ({', '.join(a.slots) or 'no slots'}): {a.description}" for a in acts
+    )
+    out: dict[str, Any] = {
+        "action": {"type": "string", "enum": list(allowed), "description": described}
+    }
     for slot in schema.slots:
-        prop = dict(props[slot])
+        prop = props[slot]
+        text: dict[str, Any] = {"type": "string", "maxLength": prop.get("maxLength", 80)}
+        values = [v for v in prop.get("enum", []) if v is not None]
         if slot == "object" and objects is not None:
-            prop["enum"] = [*objects, None]
-        out[slot] = prop
+            values = objects
+        if values or (slot == "object" and objects is not None):
+            text["enum"] = values
+        used = any(slot in a.slots for a in acts)
+        needed = used and all(slot in a.requires for a in acts)
+        # nullable as anyOf, not a type list: grammar-constrained servers (llama.cpp) honour an
+        # enum inside it. A slot no allowed action uses is null; one every allowed action needs
+        # is never null (a proposal without it would only be refused).
+        if not used or text.get("enum") == []:
+            choices = [{"type": "null"}]
+        elif needed:
+            choices = [text]
+        else:
+            choices = [text, {"type": "null"}]
+        out[slot] = {"description": prop["description"], "anyOf": choices}
     return {
         "type": "function",
         "function": {
@@ -252,7 +273,9 @@ def build_request(
             {"role": "user", "content": "\n".join(lines)},
         ],
         "tools": [planner_tool(schema, allowed, objects if cfg.ground_objects else None)],
-        "tool_choice": "auto",
+        "tool_choice": "auto"
+        if cfg.tool_choice == "auto"
+        else {"type": "function", "function": {"name": TOOL_NAME}},
         "max_tokens": cfg.max_tokens,
         "temperature": cfg.temperature,
         "stream": False,
