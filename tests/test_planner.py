@@ -337,3 +337,45 @@ def test_a_five_second_planner_costs_the_fast_loop_no_deadline(tmp_path):
     (call,) = [e for e in events if e.kind == "tool_call"]  # the rules' call, not delayed
     assert call.arguments["object"] == "red cup"
     assert {e.decision for e in events if e.kind == "planner_decision"} == {"duplicate"}
+
+
+def test_the_report_counts_the_planner_requests_and_decisions(tmp_path):
+    from orchestrator.analysis.record_file import read_record
+    from orchestrator.analysis.summary import summarize
+
+    lines = [
+        PlannerConsulted(
+            t=1.0,
+            request=1,
+            trigger="creature_sentence",
+            policy="confirm",
+            verdict="calls",
+            latency_ms=300.0,
+            prompt_tokens=900,
+            completion_tokens=40,
+        ),
+        PlannerConsulted(
+            t=2.0,
+            request=2,
+            trigger="confirm",
+            policy="confirm",
+            verdict="timeout",
+            latency_ms=4000.0,
+        ),
+        PlannerDecision(
+            t=1.0,
+            decision="confirmed",
+            policy="confirm",
+            action="pick_up",
+            object="red cup",
+            request=1,
+        ),
+    ]
+    path = tmp_path / "session.jsonl"
+    path.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in lines))
+    rec = read_record(path)
+    assert [type(e) for e in rec.events] == [PlannerConsulted, PlannerConsulted, PlannerDecision]
+    planner = summarize(rec).figures()["planner"]
+    assert planner["requests"] == 2 and planner["by_verdict"] == {"calls": 1, "timeout": 1}
+    assert planner["latency_ms_p50"] == 300.0 and planner["prompt_tokens"] == 900
+    assert planner["decisions"] == {"confirmed": 1}
