@@ -19,6 +19,36 @@ class IntentConfig(Strict):
     max_phrase_chars: int = Field(400, ge=40, description="rolling buffer cap")
 
 
+class DialogueConfig(Strict):
+    """Both sides of the conversation (docs/slow_loop.md, "Dialogue"): the user's requests,
+    the creature's acceptances, the user's stop."""
+
+    enabled: bool = Field(
+        True,
+        description="read the user's words (user_word events) beside the creature's: requests "
+        "the creature accepts become calls, pronouns are resolved, the user's stop cancels",
+    )
+    rules_file: str | None = Field(None, description="dialogue YAML; null = configs/dialogue.yaml")
+    request_hold_s: float = Field(
+        10.0, gt=0, description="a user's request waits this long for the creature to accept"
+    )
+    accept_wait_s: float = Field(
+        1.5,
+        ge=0,
+        description="an acceptance heard before the user's words arrived (the transcript lags) "
+        "waits this long for them",
+    )
+    user_gap_s: float = Field(
+        0.6,
+        gt=0,
+        description="user words further apart than this start a new utterance; a reply waits "
+        "until the user's words have paused this long",
+    )
+    memory_s: float = Field(
+        60.0, ge=0, description="'it' may refer to an object either side named this recently"
+    )
+
+
 class ActionsConfig(Strict):
     file: str | None = Field(
         None,
@@ -193,6 +223,7 @@ class SlowLoopConfig(Strict):
     queue_size: int = Field(2048, ge=16, description="events buffered for the slow loop")
     actions: ActionsConfig = ActionsConfig()
     intents: IntentConfig = IntentConfig()
+    dialogue: DialogueConfig = DialogueConfig()
     safety: SafetyConfig = SafetyConfig()
     robot: RobotConfig = RobotConfig()
     webhook: WebhookConfig = WebhookConfig()

@@ -202,9 +202,9 @@ def test_metrics_move_as_the_demo_runs_and_need_the_token(demo) -> None:
     assert frames == sorted(frames) and frames[-1] > frames[0]  # they moved, never backwards
     last = -1
     rec = lines(record)
-    assert at(last, "creature_intents_total", action="pick_up") == 1
-    assert at(last, "creature_tool_calls_total", action="pick_up") == 1
-    assert at(last, "creature_tool_calls_finished_total", action="pick_up", status="succeeded") == 1
+    assert at(last, "creature_intents_total", action="bring") == 1
+    assert at(last, "creature_tool_calls_total", action="bring") == 1
+    assert at(last, "creature_tool_calls_finished_total", action="bring", status="succeeded") == 1
     assert at(last, "creature_tool_status_seconds_count", status="running") == 1
     assert at(last, "creature_user_turns_total") == 1
     assert at(last, "creature_response_latency_seconds_count") == 1
@@ -299,7 +299,7 @@ def test_the_report_shows_the_demo_and_its_latency_matches_the_record(demo, tmp_
     assert f["intents"] == 1 and f["tool_calls_by_final_status"] == {"succeeded": 1}
     assert f["latency_ms_p50"] == turn["latency_ms"]
     assert [c["final"] for c in data["tool_calls"]] == ["succeeded"]
-    assert "Sure," in html and "pick_up" in html  # the creature's words and the call
+    assert "Sure," in html and "bring" in html  # the creature's words and the call
 
 
 def test_the_report_draws_a_remote_record_with_a_disconnect(tmp_path, speech_pcm) -> None:

@@ -294,8 +294,8 @@ async def test_the_api_key_comes_from_the_environment_never_the_config(tmp_path,
 
 # -- never in the voice's way ----------------------------------------------------------------
 def test_a_five_second_planner_costs_the_fast_loop_no_deadline(tmp_path):
-    """The real fast loop (replay backend, the greeting scene with its "Sure, I'll pick up the
-    red cup.") against deadlines, while the planner takes 5 s to answer; the same run without
+    """The real fast loop (replay backend, the greeting scene: the user asks for the red cup,
+    the creature answers "Sure, I'll get it for you.") against deadlines, while the planner takes 5 s to answer; the same run without
     the slow loop, before and after, is the baseline (tests/test_slow_loop_isolation.py)."""
     import numpy as np
 
@@ -310,7 +310,7 @@ def test_a_five_second_planner_costs_the_fast_loop_no_deadline(tmp_path):
     write_wav(wav, np.zeros(FRAMES * FRAME_SAMPLES, np.float32))
     with OpenAIPeer() as peer:
         peer.default = type(peer.default)(
-            json.dumps(tool_answer({"action": "pick_up", "object": "red cup"})).encode(), 5.0
+            json.dumps(tool_answer({"action": "bring", "object": "red cup"})).encode(), 5.0
         )
         baseline = _run_fast_loop(wav, Bus())
         hub = Bus()

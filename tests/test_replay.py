@@ -38,7 +38,7 @@ def run_scene(user_pcm: np.ndarray):
 
 def test_shipped_scene_has_the_task_line_and_audio():
     scene = load_scene("greeting")
-    assert "I'll pick up the red cup" in scene.text
+    assert "I'll get it for you" in scene.text
     for line in scene.lines:
         assert len(line.frames) > 5 and line.pieces
         assert np.abs(np.concatenate(line.frames)).max() > 0.3
@@ -49,7 +49,7 @@ def test_scene_plays_every_line_with_text_and_mouth_and_ends():
     events = run_scene(silence)
     frames = [e for e in events if e.kind == "frame"]
     text = "".join(e.text for e in frames if e.text)
-    assert "Sure, I'll pick up the red cup." in text
+    assert "Sure, I'll get it for you." in text
     assert max(e.mouth for e in frames) > 0.5
     kinds = [e.kind for e in events]
     assert kinds.count("scene_line") == 4 and "scene_end" in kinds
@@ -76,9 +76,11 @@ def test_demo_once_exits_zero_and_its_record_holds_the_scene_text(demo_once):
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in rec.read_text().splitlines()]
     text = "".join(x.get("text", "") for x in lines if x["kind"] == "frame")
-    assert "Hello there!" in text and "pick up the red cup" in text
+    assert "Hello there!" in text and "get it for you" in text
     assert any(x["kind"] == "scene_end" for x in lines)
-    assert "pick up the red cup" in r.stdout  # the terminal view shows the words
+    assert "get it for you" in r.stdout  # the terminal view shows the words
+    words = [x["text"] for x in lines if x["kind"] == "user_word"]
+    assert " ".join(words) == "Could you bring me the red cup from the table?"  # the user's side
 
 
 def test_frames_are_1920_samples():

@@ -166,7 +166,7 @@ def test_safety_gate_refuses_low_confidence_disallowed_and_too_many(tmp_path):
         i = speak(hub, "I'll open the door.")  # not allowed
         i = speak(hub, "I'll pick up the cup.", i)  # allowed
         i = speak(hub, "I'll pick up the spoon.", i)  # over the rate limit
-        i = speak(hub, "Let me grab it.", i)  # pronoun: 0.75 < 0.8
+        i = speak(hub, "Let me try to grab the fork.", i)  # "try to": 0.7 < 0.8
         wait_until(lambda: len(statuses(slow)) == 4, what="four decisions")
     finally:
         slow.stop()

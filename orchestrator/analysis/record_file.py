@@ -35,6 +35,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     voice.SceneLine,
     voice.SceneEnd,
     voice.PassageEnded,
+    voice.UserWord,
     brain.IntentDetected,
     brain.ToolCallSent,
     brain.ToolRejected,
@@ -53,6 +54,11 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     brain.PassageTranslated,
     brain.PlannerConsulted,
     brain.PlannerDecision,
+    brain.UserRequestHeard,
+    brain.UserStopHeard,
+    brain.DialogueBound,
+    brain.DialogueUnsent,
+    brain.CallChainDropped,
     *CALL_EVENTS,
 )
 BY_KIND: dict[str, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}

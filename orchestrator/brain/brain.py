@@ -25,9 +25,14 @@ from affect.affect_map import AffectMap
 from affect.blend import Affect
 from affect.mixer import AffectMixer
 from orchestrator.brain.actions import load_actions
+from orchestrator.brain.dialogue import Dialogue, Plan, RequestHeard, Stop, Unsent
+from orchestrator.brain.dialogue_rules import load_dialogue_rules
 from orchestrator.brain.dispatcher import ToolDispatcher
 from orchestrator.brain.events import (
     AffectChanged,
+    CallChainDropped,
+    DialogueBound,
+    DialogueUnsent,
     IntentDetected,
     RobotConnected,
     RobotDisconnected,
@@ -35,6 +40,8 @@ from orchestrator.brain.events import (
     ToolCallSent,
     ToolRejected,
     ToolStatusChanged,
+    UserRequestHeard,
+    UserStopHeard,
 )
 from orchestrator.brain.face_state import face_state, frame_visemes
 from orchestrator.brain.intent_rules import Judgement, load_rules
@@ -89,11 +96,26 @@ class Brain:
         self._clock = clock
         # one action set for the watcher's verbs, the gate's allowlist and the tool schema
         actions = load_actions(cfg.actions.file)
+        self.actions = actions
+        rules = load_rules(cfg.intents.rules_file, actions)
+        # every verdict on the creature's sentences, for the dialogue (it also needs the ones
+        # that fired nothing: "Sure!", "Sorry, I can't")
+        self._verdicts: list[tuple[Judgement, bool]] = []
         self.watcher = IntentWatcher(
-            cfg.intents,
-            load_rules(cfg.intents.rules_file, actions),
-            on_judged=self._judged if cfg.planner.enabled else None,
+            cfg.intents, rules, on_judged=lambda j, rep: self._verdicts.append((j, rep))
         )
+        # both sides of the conversation (docs/slow_loop.md, "Dialogue")
+        self.dialogue = (
+            Dialogue(
+                cfg.dialogue,
+                load_dialogue_rules(rules, cfg.dialogue.rules_file),
+                cfg.intents.repeat_window_s,
+            )
+            if cfg.dialogue.enabled
+            else None
+        )
+        # the calls of a plan waiting for the one before them: call id -> the rest, in order
+        self.chains: dict[str, list[Intent]] = {}
         self.mixer = AffectMixer(affect_map, clock())
         self.states = CreatureStates(self._on_state)
         self.speaking = SpeakingDetector()
@@ -131,6 +153,8 @@ class Brain:
         if isinstance(ev, FrameEvent):
             await self._frame(ev)
         elif isinstance(ev, UserWord):
+            if self.dialogue is not None and self.watching:
+                self._decide(self.dialogue.user_word(ev, self._clock()), ev.t)
             if ev.final and self.deliberation is not None:
                 self.deliberation.heard("user", ev.text, self._clock())
         elif isinstance(ev, UserSpeechStarted):
@@ -145,17 +169,19 @@ class Brain:
             await self.states.found()
         elif isinstance(ev, LoopStopped):
             if self.watching:
-                for intent in self.watcher.flush():
-                    self._act_on(intent, None)
+                self._creature_words(self.watcher.flush(), None, "end")
         if self.interpreter is not None:  # after the frame: it asks whether the voice speaks
             self.interpreter.handle(ev, self.speaking.speaking)
 
     async def _frame(self, ev: FrameEvent) -> None:
         self._last_index = ev.index
         if self.watching:
-            for intent in self.watcher.feed(ev.index, ev.t, ev.text, ev.mouth):
-                self._act_on(intent, (self._clock() - ev.t) * 1000.0)
+            fired = self.watcher.feed(ev.index, ev.t, ev.text, ev.mouth)
+            if self._verdicts or fired:
+                self._creature_words(fired, ev.t, None)
                 await asyncio.sleep(0)  # let the robot's sender go before the next event
+            if self.dialogue is not None:
+                self._decide(self.dialogue.tick(self._clock()), ev.t)
             if self.deliberation is not None:
                 self.deliberation.frame_done()
         if self.visemes is not None:
@@ -166,24 +192,85 @@ class Brain:
         if ev.user_speaking != self.states.user_is_speaking:
             await self.states.user(ev.user_speaking)
 
-    def _act_on(self, intent: Intent, lag_ms: float | None) -> None:
+    def _creature_words(self, fired: list[Intent], t: float | None, boundary: str | None) -> None:
+        """The watcher's verdicts on the creature's sentences since the last call: without the
+        dialogue each fired intent is a call, as before; with it, the dialogue decides."""
+        verdicts, self._verdicts = self._verdicts, []
+        if self.deliberation is not None:  # the planner's view of the dialogue
+            for verdict, repeated in verdicts:
+                if not repeated:
+                    self.deliberation.heard("creature", verdict.sentence, self._clock())
+        if self.dialogue is None:
+            for intent in fired:
+                self._act_on(intent, None if t is None else (self._clock() - t) * 1000.0)
+            return
+        it = iter(fired)
+        for verdict, repeated in verdicts:
+            intent = next(it) if verdict.match is not None and not repeated else None
+            index = intent.index if intent else self.watcher.last_index
+            when = intent.t if intent else self.watcher.last_t
+            why = intent.boundary if intent else (boundary or self.watcher.last_boundary)
+            self._decide(
+                self.dialogue.creature_said(verdict, index, when, why, self._clock(), repeated),
+                t,
+            )
+
+    def _decide(self, decisions: list, t: float | None) -> None:
+        """Act on what the dialogue decided (``t``: the frame or word time it came with)."""
+        for d in decisions:
+            if isinstance(d, Stop):
+                self.emit(UserStopHeard(words=d.words, final=d.final, word_t=t or 0.0))
+                self.chains.clear()
+                self.dispatcher.cancel_all(f"the user said: {d.words}")
+            elif isinstance(d, RequestHeard):
+                self.emit(UserRequestHeard(**d.request.to_dict()))
+            elif isinstance(d, Unsent):
+                self.emit(
+                    DialogueUnsent(
+                        reason=d.reason, creature=d.creature, user=d.user, action=d.action
+                    )
+                )
+            elif isinstance(d, Plan):
+                self.emit(DialogueBound(**d.to_dict(), waited_s=round(d.waited_s, 3)))
+                first, rest = d.intents[0], d.intents[1:]
+                lag = None if t is None else (self._clock() - first.t) * 1000.0
+                args = self._act_on(first, lag)
+                if rest and args is not None:
+                    self.chains[args["id"]] = rest
+
+    def _chain_next(self, ev: ToolStatusChanged) -> None:
+        """A plan's next call goes when the one before succeeded; it is dropped otherwise."""
+        rest = self.chains.pop(ev.id, None)
+        if not rest:
+            return
+        if ev.status.value != "succeeded":
+            self.emit(
+                CallChainDropped(
+                    after=ev.id,
+                    status=ev.status.value,
+                    dropped=[i.action for i in rest],
+                )
+            )
+            return
+        args = self._act_on(rest[0], None)
+        if len(rest) > 1 and args is not None:
+            self.chains[args["id"]] = rest[1:]
+
+    def _act_on(self, intent: Intent, lag_ms: float | None) -> dict | None:
         """``lag_ms`` is None for a phrase flushed when the session ends (no look, not counted
         in :attr:`intents`, which counts what was heard live)."""
         self.emit(IntentDetected(intent=intent, lag_ms=lag_ms))
+        if self.actions.cancels_all(intent.action):
+            self.chains.clear()  # the creature's own "I'll stop" ends every plan too
         d = self.deliberation  # a stop is never held for the planner
-        if d is None or self.dispatcher.schema.actions.cancels_all(intent.action):
-            self.dispatcher.submit(intent)
-        elif d.rules_intent(intent):
-            self.dispatcher.submit(intent)
+        if d is None or self.actions.cancels_all(intent.action) or d.rules_intent(intent):
+            args = self.dispatcher.submit(intent)
+        else:
+            args = None  # held for the planner (confirm) or not the rules' to make (planner)
         if lag_ms is not None:
             self.intents += 1
             self._affect_event("intent")
-
-    def _judged(self, judgement: Judgement, repeated: bool) -> None:
-        """Each sentence of the creature's, as the rules judged it, joins the planner's view
-        of the dialogue (a sentence judged again for a repeat is not said twice)."""
-        if not repeated and self.deliberation is not None:
-            self.deliberation.heard("creature", judgement.sentence, self._clock())
+        return args
 
     # -- decisions out ----------------------------------------------------------------------
     def emit(self, ev: Happening) -> None:
@@ -201,6 +288,8 @@ class Brain:
         if isinstance(ev, ToolCallSent):
             await self.states.task_started()
         elif isinstance(ev, ToolStatusChanged):
+            if ev.status.terminal:
+                self._chain_next(ev)
             look = STATUS_LOOKS.get(ev.status.value)
             if look is not None:
                 self._affect_event(look)

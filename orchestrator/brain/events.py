@@ -307,3 +307,64 @@ class PlannerDecision(Happening):
     request: int | None = None
     intent: str | None = None
     reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class UserRequestHeard(Happening):
+    """A request in the user's words (orchestrator/brain/dialogue.py), held until the creature
+    accepts it: never a call by itself. ``read_as``: the user's words as the creature's
+    grammar read them; ``calls``: the actions and slots asked for, in order."""
+
+    kind: ClassVar[str] = "user_request"
+    text: str
+    read_as: str
+    calls: list[dict[str, Any]]
+
+
+@dataclass(slots=True, kw_only=True)
+class UserStopHeard(Happening):
+    """The user's stop ("stop", "wait, don't"): every open call was cancelled at once.
+    ``final`` is False when a partial word sufficed; ``word_t`` is the word event's time."""
+
+    kind: ClassVar[str] = "user_stop"
+    words: str
+    final: bool
+    word_t: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True)
+class DialogueBound(Happening):
+    """Calls the dialogue made: ``binding`` says how (the creature's own commitment, a request
+    it accepted, a pronoun resolved to the request or to the last object named); ``calls`` are
+    the intents' ids in order (the first is sent now, each next when the one before
+    succeeds); ``waited_s``: how long the reply waited for the user's words."""
+
+    kind: ClassVar[str] = "dialogue"
+    binding: str
+    reply: str
+    creature: str
+    user: str | None = None
+    calls: list[str] = field(default_factory=list)
+    waited_s: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True)
+class DialogueUnsent(Happening):
+    """No call, and why: a pronoun that refers to nothing, a refused or deferred request, a
+    request nobody accepted, a request the user took back."""
+
+    kind: ClassVar[str] = "dialogue_unsent"
+    reason: str
+    creature: str | None = None
+    user: str | None = None
+    action: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class CallChainDropped(Happening):
+    """The calls after ``after`` were dropped: it ended ``status``, not succeeded."""
+
+    kind: ClassVar[str] = "tool_chain_dropped"
+    after: str
+    status: str
+    dropped: list[str] = field(default_factory=list)

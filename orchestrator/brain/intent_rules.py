@@ -449,7 +449,8 @@ def clean_slot(value: str | None, rules: IntentRules) -> str | None:
         return None
     first, _, rest = v.partition(" ")
     if rest and first in rules.possessives:
-        v = f"{rules.possessives[first]} {rest}"
+        owner = rules.possessives[first]
+        v = f"{owner} {rest}" if owner else rest
     return rules.aliases.get(v, v)
 
 

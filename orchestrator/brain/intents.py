@@ -73,6 +73,16 @@ class IntentWatcher:
         self._quiet = 0
         self._recent: deque[tuple[str, str | None, float]] = deque(maxlen=32)
         self.sentences = 0
+        # where and why the last judged sentence ended (the dialogue places its calls there)
+        self.last_boundary = ""
+
+    @property
+    def last_index(self) -> int:
+        return self._last_index
+
+    @property
+    def last_t(self) -> float:
+        return self._last_t
 
     @property
     def phrase(self) -> str:
@@ -114,6 +124,7 @@ class IntentWatcher:
         if not sentence:
             return []
         self.sentences += 1
+        self.last_boundary = why
         verdict = judge(sentence, self.rules, complete=complete)
         m = verdict.match
         if m is None:

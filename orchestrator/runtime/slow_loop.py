@@ -55,7 +55,7 @@ INPUT_TYPES = (
     Disconnected,
     LoopStopped,
     PassageEnded,
-    UserWord,
+    UserWord,  # the user's side, for the dialogue (docs/slow_loop.md, "Dialogue")
 )
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
 SECRET_ENV = "CREATURE_WEBHOOK_SECRET"

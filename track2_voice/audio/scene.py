@@ -40,6 +40,12 @@ class LineSpec(Strict):
     after_s: float = Field(0.5, ge=0, description="silence before the line")
     after_user: bool = Field(False, description="wait for the user to say something first")
     timeout_s: float = Field(4.0, ge=0, description="stop waiting for the user after this")
+    user: str | None = Field(
+        None,
+        description="the user's words before this line, scripted: played as user_word events "
+        "(source 'scene') while the line waits, as a transcript of the user would publish them",
+    )
+    user_word_s: float = Field(0.3, gt=0, description="one scripted user word every this long")
 
 
 class SceneSpec(Strict):

@@ -9,7 +9,7 @@ import numpy as np
 
 from track2_voice.audio.scene import Scene, load_scene
 from track2_voice.backends.base import Backend, StepResult
-from track2_voice.events import SceneEnd, SceneLine
+from track2_voice.events import SceneEnd, SceneLine, UserWord
 from track2_voice.frames import FRAME_SECONDS, silence
 
 USER_HOLD_S = 6.0  # past the timeout, wait at most this long for a user who is still talking
@@ -33,6 +33,7 @@ class ReplayBackend(Backend):
         self._utterances_at_wait = self._utterances()
         self._tail = 0
         self._done = False
+        self._frames = 0  # frames stepped: the mic clock of scripted user words
 
     def _utterances(self) -> int:
         return self._detector.utterances if self._detector is not None else 0
@@ -47,6 +48,10 @@ class ReplayBackend(Backend):
     def _ready(self) -> tuple[bool, str]:
         spec = self.scene.lines[self._line].spec
         waited_s = self._waited * FRAME_SECONDS
+        if spec.user:  # the scripted user speaks first, then the line waits as usual
+            waited_s -= len(spec.user.split()) * spec.user_word_s
+            if waited_s < 0:
+                return False, "user"
         if not spec.after_user:
             return waited_s >= spec.after_s, "time"
         heard = self._utterances() > self._utterances_at_wait and not self._user_speaking()
@@ -65,12 +70,14 @@ class ReplayBackend(Backend):
                 return StepResult(silence(), None, [SceneEnd(scene=self.scene.spec.name)])
             return StepResult(silence())
         line = lines[self._line]
-        events = []
+        events: list = []
+        self._frames += 1
         if self._pos < 0:
+            events.extend(self._user_words(line.spec))
             self._waited += 1
             ready, why = self._ready()
             if not ready:
-                return StepResult(silence())
+                return StepResult(silence(), None, events)
             self._pos = 0
             events.append(SceneLine(line=self._line, text=line.spec.text, start=why))
         out = line.frames[self._pos]
@@ -82,3 +89,21 @@ class ReplayBackend(Backend):
             self._waited = 0
             self._utterances_at_wait = self._utterances()
         return StepResult(out, text, events)
+
+    def _user_words(self, spec) -> list[UserWord]:
+        """The scripted user's words due in this frame (a transcript of the user replaces them:
+        docs/slow_loop.md, "Dialogue")."""
+        if not spec.user:
+            return []
+        words = spec.user.split()
+        out = []
+        for k, w in enumerate(words):
+            # published in the frame where the word has been said
+            if self._waited == int(round((k + 1) * spec.user_word_s / FRAME_SECONDS)):
+                end = (self._frames - 1) * FRAME_SECONDS
+                out.append(
+                    UserWord(
+                        text=w, start=end - spec.user_word_s, end=end, final=True, source="scene"
+                    )
+                )
+        return out

@@ -8,6 +8,9 @@ import json
 from typing import Any
 
 from orchestrator.brain.actions import load_actions
+from orchestrator.brain.dialogue import Dialogue, Plan, RequestHeard, Stop, Unsent
+from orchestrator.brain.dialogue_play import play
+from orchestrator.brain.dialogue_rules import load_dialogue_rules
 from orchestrator.brain.intent_rules import Judgement, load_rules
 from orchestrator.brain.intents import Intent, IntentWatcher, intents_in_text
 from orchestrator.brain.tool_schema import tool_schema
@@ -35,6 +38,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="one JSON line per sentence: fired (action, verb, commitment, slots) or the rule "
         "that blocked it (question, hedge, negation, idiom, tense, addressed_to_user, "
         "gerund_subject, no_commitment, no_action_verb), with every verb candidate",
+    )
+    p.add_argument(
+        "--user",
+        metavar="USER_WORDS",
+        help="what the user said before the creature's words: both sides are read as the "
+        "brain's dialogue reads them (a request the creature accepts becomes calls with the "
+        "user's objects; pronouns resolved; '-' for no user words); --explain then names the "
+        "binding",
     )
     p.add_argument(
         "--tool",
@@ -70,6 +81,8 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError('intent: give the text to judge, e.g. creature intent "I\'ll open it"')
     rules = load_rules(cfg.intents.rules_file, actions)
     gate = SafetyGate(cfg.safety, actions=actions)
+    if args.user is not None:
+        return _dialogue(args, cfg, rules, gate, schema)
     verdicts: list[tuple[Judgement, bool]] = []
     watcher = IntentWatcher(cfg.intents, rules, on_judged=lambda j, rep: verdicts.append((j, rep)))
     intents = iter(intents_in_text(" ".join(args.text), watcher))
@@ -87,4 +100,41 @@ def main(args: argparse.Namespace) -> int:
         elif verdict.match is not None:
             line.update(_call(next(intents), gate, schema))
         print(json.dumps(line))
+    return 0
+
+
+def _dialogue(args: argparse.Namespace, cfg, rules, gate: SafetyGate, schema) -> int:
+    """Both sides, played as the brain hears them: one JSON line per call (``--explain``: one
+    per decision, naming the binding)."""
+    dialogue = Dialogue(
+        cfg.dialogue,
+        load_dialogue_rules(rules, cfg.dialogue.rules_file),
+        cfg.intents.repeat_window_s,
+    )
+    user = None if args.user.strip() in ("", "-") else args.user
+    for x in play(user, " ".join(args.text), dialogue, rules, cfg.intents):
+        d = x.decision
+        if isinstance(d, Plan):
+            calls = []
+            for n, intent in enumerate(d.intents):
+                line = {"intent": intent.to_dict(), **_call(intent, gate, schema)}
+                if n:
+                    line["after"] = "the call before succeeds (dropped if it fails)"
+                calls.append(line)
+            if not args.explain:
+                for line in calls:
+                    print(json.dumps(line))
+                continue
+            print(json.dumps({"binding": d.binding.value, "reply": d.reply.value,
+                              "user": d.user, "creature": d.creature,
+                              "waited_s": round(d.waited_s, 3), "calls": calls}))  # fmt: skip
+        elif not args.explain:
+            continue
+        elif isinstance(d, RequestHeard):
+            print(json.dumps({"user_request": d.request.to_dict()}))
+        elif isinstance(d, Unsent):
+            print(json.dumps({"unsent": d.reason, "creature": d.creature, "user": d.user,
+                              "action": d.action}))  # fmt: skip
+        elif isinstance(d, Stop):
+            print(json.dumps({"user_stop": d.words, "effect": "cancel every open tool call"}))
     return 0
