@@ -170,6 +170,60 @@ class InterpretConfig(Strict):
     )
 
 
+class PlannerConfig(Strict):
+    """An optional LLM beside the rules (docs/planner.md): any OpenAI-compatible
+    chat-completions endpoint with tools. It runs on the I/O loop as a task with a timeout, at
+    most one request in flight; the voice never waits for it, and neither does a "stop"."""
+
+    url: str | None = Field(
+        None,
+        description="chat-completions base URL, e.g. http://127.0.0.1:8080/v1 (null = no planner)",
+    )
+    model: str = Field("local", description="the model name sent with each request")
+    api_key_env: str | None = Field(
+        "CREATURE_PLANNER_KEY",
+        description="environment variable holding the endpoint's API key (sent as a Bearer "
+        "token; unset or empty: none sent); the key itself never goes in a config file",
+    )
+    policy: Literal["augment", "confirm", "planner"] = Field(
+        "augment",
+        description="augment: the planner may add calls the rules missed; confirm: a rules call "
+        "waits for the planner's agreement; planner: the planner alone makes calls",
+    )
+    timeout_s: float = Field(4.0, gt=0, le=120, description="a request's whole time limit")
+    confirm_wait_s: float = Field(
+        3.0, gt=0, le=60, description="confirm: how long a rules call waits for the planner"
+    )
+    on_confirm_timeout: Literal["send", "drop"] = Field(
+        "send",
+        description="confirm: what a rules call does when the planner has not answered in time",
+    )
+    window_s: float = Field(
+        60.0, gt=0, description="the dialogue the planner sees: the newest this many seconds"
+    )
+    max_turns: int = Field(16, ge=1, le=200, description="... and at most this many turns")
+    max_tokens: int = Field(256, ge=16, le=4096, description="the answer's token budget")
+    temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature")
+    tool_choice: Literal["auto", "required"] = Field(
+        "auto",
+        description="auto: the planner may answer without a call; required: it must call the "
+        "tool (sent as the named-function form, which llama.cpp, vLLM and OpenAI take; for "
+        "models that never choose a tool by themselves)",
+    )
+    ground_objects: bool = Field(
+        True,
+        description="the tool's object slot is narrowed to the objects named in the dialogue "
+        "window, and a proposal naming any other object is dropped",
+    )
+    max_response_bytes: int = Field(
+        256 * 1024, ge=1024, description="a longer answer is refused before it is parsed"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
 class SlowLoopConfig(Strict):
     enabled: bool = Field(True, description="run intents, tools, state machine and affect")
     queue_size: int = Field(2048, ge=16, description="events buffered for the slow loop")
@@ -181,6 +235,7 @@ class SlowLoopConfig(Strict):
     webhook: WebhookConfig = WebhookConfig()
     outbox: OutboxConfig = OutboxConfig()
     affect: AffectMapConfig = AffectMapConfig()
+    planner: PlannerConfig = PlannerConfig()
     finish_wait_s: float = Field(
         8.0, ge=0, description="on exit, wait this long for a connected robot to finish"
     )

@@ -46,6 +46,13 @@ def require(what: str, ok: bool, reason: str = "") -> None:
     pytest.skip(f"{what} not available{detail}")
 
 
+def user_state_dir() -> Path:
+    """The user's own state directory, where .ci/install built the helper environments
+    (cascade, Ray, planner, bodies); the tests' own state directory is a fresh temporary one."""
+    base = USER_XDG_STATE_HOME or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "creature"
+
+
 def require_tool(name: str) -> str:
     """The path of program ``name``, via ``require``."""
     path = shutil.which(name)

@@ -52,6 +52,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     brain.StatusRefused,
     brain.TranslationStarted,
     brain.PassageTranslated,
+    brain.PlannerConsulted,
+    brain.PlannerDecision,
     brain.UserRequestHeard,
     brain.UserStopHeard,
     brain.DialogueBound,

@@ -17,6 +17,8 @@ from orchestrator.analysis.turns import VOICE_DB, Turn, turns_of
 from orchestrator.brain.events import (
     AffectChanged,
     IntentDetected,
+    PlannerConsulted,
+    PlannerDecision,
     StateChanged,
     ToolCallSent,
     ToolRejected,
@@ -110,6 +112,7 @@ class Summary:
     record_dropped: int
     truncated: bool
     start_t: float  # the record's own clock at time 0
+    planner: dict[str, Any] = field(default_factory=dict)  # planner_figures(), when one ran
 
     def rel(self, t: float) -> float:
         return round(t - self.start_t, 6)
@@ -151,6 +154,7 @@ class Summary:
             "dropped": dict(self.dropped),
             "record_dropped": self.record_dropped,
             "voice_db": VOICE_DB,
+            **({"planner": self.planner} if self.planner else {}),
         }
 
     def turn_dict(self, turn: Turn) -> dict[str, Any]:
@@ -193,6 +197,31 @@ def _spans(changes: list[tuple[float, str]], end: float) -> list[Span]:
         if t1 > t:
             out.append(Span(t, t1, label))
     return out
+
+
+def planner_figures(rec: Record) -> dict[str, Any]:
+    """The planner's requests by verdict, the latency of those it answered, and what the
+    policy decided (docs/planner.md); empty when no planner ran."""
+    asked = rec.of(PlannerConsulted)
+    if not asked:
+        return {}
+    answered = np.array([e.latency_ms for e in asked if e.verdict in ("calls", "none")])
+    verdicts: dict[str, int] = {}
+    for e in asked:
+        verdicts[e.verdict] = verdicts.get(e.verdict, 0) + 1
+    decisions: dict[str, int] = {}
+    for d in rec.of(PlannerDecision):
+        decisions[d.decision] = decisions.get(d.decision, 0) + 1
+    return {
+        "policy": asked[-1].policy,
+        "requests": len(asked),
+        "by_verdict": verdicts,
+        "latency_ms_p50": _pct(answered, 50),
+        "latency_ms_p90": _pct(answered, 90),
+        "prompt_tokens": sum(e.prompt_tokens or 0 for e in asked),
+        "completion_tokens": sum(e.completion_tokens or 0 for e in asked),
+        "decisions": decisions,
+    }
 
 
 def summarize(rec: Record) -> Summary:
@@ -313,4 +342,5 @@ def summarize(rec: Record) -> Summary:
         record_dropped=rec.record_dropped,
         truncated=rec.truncated_last_line,
         start_t=t0,
+        planner=planner_figures(rec),
     )

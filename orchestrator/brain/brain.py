@@ -48,6 +48,7 @@ from orchestrator.brain.intent_rules import Judgement, load_rules
 from orchestrator.brain.intents import Intent, IntentWatcher
 from orchestrator.brain.interpreter import Interpreter
 from orchestrator.brain.outbox import Outbox
+from orchestrator.brain.planning import Deliberation
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.brain.states import CreatureStates
 from orchestrator.brain.tool_schema import tool_schema
@@ -125,6 +126,20 @@ class Brain:
             cfg.outbox.max_age_s,
             schema=tool_schema(actions),
         )
+        # the optional planner beside the rules (its port is attached by the runtime)
+        self.deliberation = (
+            Deliberation(
+                cfg.planner,
+                self.dispatcher.schema,
+                self.dispatcher.gate.allowed,
+                outbox,
+                self.dispatcher.submit,
+                self.emit,
+                clock,
+            )
+            if cfg.planner.enabled
+            else None
+        )
         self.connected = True
         self.intents = 0
         self._last_index = -1
@@ -140,6 +155,8 @@ class Brain:
         elif isinstance(ev, UserWord):
             if self.dialogue is not None and self.watching:
                 self._decide(self.dialogue.user_word(ev, self._clock()), ev.t)
+            if ev.final and self.deliberation is not None:
+                self.deliberation.heard("user", ev.text, self._clock())
         elif isinstance(ev, UserSpeechStarted):
             await self.states.user(True)
         elif isinstance(ev, UserSpeechEnded):
@@ -165,6 +182,8 @@ class Brain:
                 await asyncio.sleep(0)  # let the robot's sender go before the next event
             if self.dialogue is not None:
                 self._decide(self.dialogue.tick(self._clock()), ev.t)
+            if self.deliberation is not None:
+                self.deliberation.frame_done()
         if self.visemes is not None:
             self.visemes.update(ev)
         speaking = self.speaking.update(ev)
@@ -177,6 +196,10 @@ class Brain:
         """The watcher's verdicts on the creature's sentences since the last call: without the
         dialogue each fired intent is a call, as before; with it, the dialogue decides."""
         verdicts, self._verdicts = self._verdicts, []
+        if self.deliberation is not None:  # the planner's view of the dialogue
+            for verdict, repeated in verdicts:
+                if not repeated:
+                    self.deliberation.heard("creature", verdict.sentence, self._clock())
         if self.dialogue is None:
             for intent in fired:
                 self._act_on(intent, None if t is None else (self._clock() - t) * 1000.0)
@@ -239,7 +262,11 @@ class Brain:
         self.emit(IntentDetected(intent=intent, lag_ms=lag_ms))
         if self.actions.cancels_all(intent.action):
             self.chains.clear()  # the creature's own "I'll stop" ends every plan too
-        args = self.dispatcher.submit(intent)
+        d = self.deliberation  # a stop is never held for the planner
+        if d is None or self.actions.cancels_all(intent.action) or d.rules_intent(intent):
+            args = self.dispatcher.submit(intent)
+        else:
+            args = None  # held for the planner (confirm) or not the rules' to make (planner)
         if lag_ms is not None:
             self.intents += 1
             self._affect_event("intent")

@@ -273,6 +273,43 @@ BrainEvent = (
 
 
 @dataclass(slots=True, kw_only=True)
+class PlannerConsulted(Happening):
+    """One planner request and what it came to (docs/planner.md). ``verdict``: calls, none,
+    malformed, error, timeout or superseded; ``proposals`` passed the checks, ``refused`` did
+    not (each with why); tokens as the endpoint counted them (None when it did not say)."""
+
+    kind: ClassVar[str] = "planner"
+    request: int
+    trigger: str
+    policy: str
+    verdict: str
+    latency_ms: float
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    proposals: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[dict[str, str]] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    detail: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class PlannerDecision(Happening):
+    """What the policy did with a proposal or a held rules call: ``added`` (sent as a call),
+    ``duplicate`` (the rules had made it), ``confirmed`` / ``vetoed`` (confirm), ``sent_at_bound``
+    / ``dropped_at_bound`` (confirm, no answer in time), ``ignored`` (planner policy: a rules
+    call), ``not_asked`` (confirm: a proposal nobody was waiting for)."""
+
+    kind: ClassVar[str] = "planner_decision"
+    decision: str
+    policy: str
+    action: str
+    object: str | None = None
+    request: int | None = None
+    intent: str | None = None
+    reason: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
 class UserRequestHeard(Happening):
     """A request in the user's words (orchestrator/brain/dialogue.py), held until the creature
     accepts it: never a call by itself. ``read_as``: the user's words as the creature's

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.commands.model_server",
     "orchestrator.cli.commands.cascade",
     "orchestrator.cli.commands.body",
+    "orchestrator.cli.commands.planner",
 ]
 
 

@@ -45,6 +45,8 @@ from orchestrator.analysis.turns import TurnTracker
 from orchestrator.brain.events import (
     IntentDetected,
     PassageTranslated,
+    PlannerConsulted,
+    PlannerDecision,
     RobotConnected,
     RobotDisconnected,
     RobotRefused,
@@ -110,6 +112,7 @@ DECISION_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5
 STATUS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 LATENCY_BUCKETS = (0.08, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0)
 TRANSLATION_BUCKETS = (0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0)
+PLANNER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0)
 
 
 @dataclass(frozen=True)
@@ -270,6 +273,34 @@ FAMILIES = (
         "Interpreter mode: passages that ended, by how (eos, quiet, session).",
         ("ended_by",),
     ),
+    Family(
+        "planner_latency",
+        Histogram,
+        "creature_planner_latency_seconds",
+        "Planner requests that got an answer: time from the request to the answer.",
+        buckets=PLANNER_BUCKETS,
+    ),
+    Family(
+        "planner_requests",
+        Counter,
+        "creature_planner_requests",
+        "Planner requests by verdict (calls, none, malformed, error, timeout, superseded).",
+        ("verdict",),
+    ),
+    Family(
+        "planner_decisions",
+        Counter,
+        "creature_planner_decisions",
+        "What the planner policy did (added, duplicate, confirmed, vetoed, ...), per action.",
+        ("decision", "action"),
+    ),
+    Family(
+        "planner_tokens",
+        Counter,
+        "creature_planner_tokens",
+        "Tokens the planner endpoint reported, prompt and completion.",
+        ("part",),
+    ),
     Family("robots", Gauge, "creature_robots_connected", "Robots connected now."),
     Family(
         "sessions",
@@ -286,6 +317,9 @@ FAMILIES = (
     ),
     Family("state", Enum, "creature_state", "The creature's state machine.", states=STATES),
 )
+
+
+PLANNER_ANSWERED = ("calls", "none", "malformed")  # verdicts that came with an answer
 
 
 class _BusDrops(Collector):
@@ -414,12 +448,24 @@ class CreatureMetrics:
                 self.translation_lag.observe(ev.lag_ms / 1000.0)
         elif isinstance(ev, PassageTranslated):
             self.passages.labels(ev.ended_by).inc()
+        elif isinstance(ev, PlannerConsulted):
+            self._planner(ev)
+        elif isinstance(ev, PlannerDecision):
+            self.planner_decisions.labels(ev.decision, ev.action).inc()
         elif isinstance(ev, LoopStarted):
             # a remote backend counts once its server holds the session (``connected``)
             self._remote = ev.backend == "remote"
             self.sessions.set(0 if self._remote else 1)
         elif isinstance(ev, LoopStopped):
             self.sessions.set(0)
+
+    def _planner(self, ev: PlannerConsulted) -> None:
+        self.planner_requests.labels(ev.verdict).inc()
+        if ev.verdict in PLANNER_ANSWERED:
+            self.planner_latency.observe(ev.latency_ms / 1000.0)
+        for part, n in (("prompt", ev.prompt_tokens), ("completion", ev.completion_tokens)):
+            if n:
+                self.planner_tokens.labels(part).inc(n)
 
     def _turn(self, ev: Event) -> None:
         turn = self._tracker.feed(ev)

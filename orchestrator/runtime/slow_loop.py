@@ -30,6 +30,7 @@ from orchestrator.bus import Bus, Subscription
 from orchestrator.config import ConfigError
 from orchestrator.data_files import load_affect_map
 from orchestrator.runtime.io_loop import IoLoop
+from orchestrator.runtime.planner_client import PlannerClient
 from orchestrator.runtime.robot_channel import build_app
 from orchestrator.runtime.webhook import WebhookSink
 from orchestrator.slow_config import InterpretConfig, SlowLoopConfig
@@ -122,6 +123,7 @@ class SlowLoop:
         self.port: int | None = None
         self._server: AppServer | None = None
         self._webhook: WebhookSink | None = None
+        self._planner: PlannerClient | None = None
         self._sub: Subscription | None = None
         self._task = None
 
@@ -175,6 +177,10 @@ class SlowLoop:
             brain.dispatcher.webhook = self._webhook
             for call in self.outbox.webhook_pending():  # a restart resumes webhook delivery
                 self._webhook.submit(tool_call_message(call.id, call.args, call.attempts + 1))
+        if brain.deliberation is not None:
+            d = brain.deliberation
+            self._planner = d.port = PlannerClient(self.cfg.planner, d.read, d.answered)
+            log.info("planner: %s (policy %s)", self._planner.url, self.cfg.planner.policy)
         if self.cfg.robot.enabled:
             await self._serve_robots()
         open_calls = self.outbox.open_calls()
@@ -209,6 +215,9 @@ class SlowLoop:
             await self._server.stop()
         if self._webhook is not None:
             await self._webhook.close()
+        if self._planner is not None:
+            await self._planner.aclose()
+            self.brain.deliberation.close()
         if self.outbox is not None:
             self.outbox.close()
 
