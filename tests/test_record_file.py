@@ -104,3 +104,40 @@ def test_the_vad_says_how_long_before_its_decision_speech_ended(speech_pcm) -> N
     estimate = ended[-1].t - ended[-1].silence_ms / 1000.0
     assert abs(estimate - speech_end_s) <= 0.12, (estimate, speech_end_s)
     assert ended[-1].t - speech_end_s > 0.4  # what the decision alone would have said
+
+
+def test_every_event_kind_is_registered_once_and_documented():
+    """The record reader reads what the registry holds; each kind is in the docs."""
+    from orchestrator.analysis.record_file import BY_KIND
+    from tests.conftest import ROOT
+
+    docs = " ".join(p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+    undocumented = [k for k in BY_KIND if f"`{k}`" not in docs and f'"kind": "{k}"' not in docs]
+    assert not undocumented
+    assert {"frame", "error", "service_error", "tool_call", "user_word", "planner"} <= set(BY_KIND)
+
+
+def test_a_second_class_with_a_known_kind_is_an_error_at_import():
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from track2_voice.events import DuplicateEventKind, Happening
+
+    with pytest.raises(DuplicateEventKind, match="'tool_call'"):
+
+        @dataclass(slots=True, kw_only=True)
+        class Impostor(Happening):
+            kind: ClassVar[str] = "tool_call"
+
+
+def test_error_lines_read_back_as_what_wrote_them(tmp_path):
+    from orchestrator.brain.events import ServiceError
+    from track2_voice.events import VoiceError
+
+    lines = [
+        VoiceError(index=1, t=1.0, where="backend", error="step failed"),
+        ServiceError(index=2, t=2.0, where="robot_channel", error="port busy"),
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in lines))
+    assert [type(e) for e in read_record(path).events] == [VoiceError, ServiceError]

@@ -19,13 +19,45 @@ import numpy as np
 T_DIGITS = 6  # record time stamps to the microsecond
 
 
+class DuplicateEventKind(TypeError):
+    """Two event classes claim one ``kind``: their record lines could not be told apart."""
+
+
+# every event class by its ``kind``: the one table the record reader, replay and the docs use.
+# A class registers itself when it is defined (``Event.__init_subclass__``).
+EVENT_KINDS: dict[str, type[Event]] = {}
+
+
 class Event:
-    """Anything published on the bus: voice events here, brain events in the orchestrator."""
+    """Anything published on the bus: voice events here, brain events in the orchestrator.
+
+    A subclass that sets ``kind`` in its own body registers itself in :data:`EVENT_KINDS`;
+    a second class with the same kind is a :class:`DuplicateEventKind` at import. A base class
+    that is not an event of its own says ``abstract_event = True``."""
 
     __slots__ = ()
     kind: ClassVar[str]
+    abstract_event: ClassVar[bool] = True
     index: int
     t: float
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("kind")
+        if not isinstance(kind, str) or cls.__dict__.get("abstract_event", False):
+            return
+        known = EVENT_KINDS.get(kind)
+        # @dataclass(slots=True) builds a second class of the same name: it replaces the first
+        same = known is not None and (known.__module__, known.__qualname__) == (
+            cls.__module__,
+            cls.__qualname__,
+        )
+        if known is not None and not same:
+            raise DuplicateEventKind(
+                f"event kind {kind!r}: {cls.__module__}.{cls.__qualname__} and "
+                f"{known.__module__}.{known.__qualname__}"
+            )
+        EVENT_KINDS[kind] = cls
 
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -110,6 +142,7 @@ class Happening(Event):
     ``t`` and the subclass's fields (a field named ``extra`` is merged in flat)."""
 
     kind: ClassVar[str] = "event"
+    abstract_event: ClassVar[bool] = True
     index: int = -1
     t: float = 0.0
 

@@ -16,52 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.brain import events as brain
-from orchestrator.runtime.call_events import CALL_EVENTS
+from orchestrator.runtime import call_events
 from track2_voice import events as voice
-from track2_voice.events import Event, FrameEvent, Happening
+from track2_voice.events import EVENT_KINDS, Event, FrameEvent
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES: tuple[type[Event], ...] = (
-    voice.FrameEvent,
-    voice.LoopStarted,
-    voice.LoopStopped,
-    voice.VoiceError,  # "error" lines: the voice side's and the brain's have the same shape
-    voice.UserSpeechStarted,
-    voice.UserSpeechEnded,
-    voice.Connected,
-    voice.Disconnected,
-    voice.Rollover,
-    voice.SceneLine,
-    voice.SceneEnd,
-    voice.PassageEnded,
-    voice.UserWord,
-    brain.IntentDetected,
-    brain.ToolCallSent,
-    brain.ToolRejected,
-    brain.ToolStatusChanged,
-    brain.CallsCancelled,
-    brain.WebhookResult,
-    brain.RobotConnected,
-    brain.RobotDisconnected,
-    brain.OutboxResumed,
-    brain.StateChanged,
-    brain.AffectChanged,
-    brain.RobotRefused,
-    brain.RobotReplaced,
-    brain.StatusRefused,
-    brain.TranslationStarted,
-    brain.PassageTranslated,
-    brain.PlannerConsulted,
-    brain.PlannerDecision,
-    brain.UserRequestHeard,
-    brain.UserStopHeard,
-    brain.DialogueBound,
-    brain.DialogueUnsent,
-    brain.CallChainDropped,
-    *CALL_EVENTS,
-)
-BY_KIND: dict[str, type[Event]] = {cls.kind: cls for cls in EVENT_TYPES}
+# every event class registers its kind when it is defined; importing the modules that define
+# them (above) is what makes the table whole
+BY_KIND: dict[str, type[Event]] = EVENT_KINDS
+EVENT_MODULES = (voice, brain, call_events)
 RECORD_DROPPED = "record_dropped"  # the recorder's own last line: events it could not write
 
 
@@ -141,7 +105,3 @@ def read_record(path: str | Path) -> Record:
     if not rec.events:
         raise RecordReadError(f"{p}: no events (expected a session record written with --record)")
     return rec
-
-
-def happenings(rec: Record) -> list[Happening]:
-    return [e for e in rec.events if isinstance(e, Happening)]

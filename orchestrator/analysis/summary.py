@@ -19,6 +19,7 @@ from orchestrator.brain.events import (
     IntentDetected,
     PlannerConsulted,
     PlannerDecision,
+    ServiceError,
     StateChanged,
     ToolCallSent,
     ToolRejected,
@@ -248,7 +249,7 @@ def summarize(rec: Record) -> Summary:
             stop = rel(ev.t - (ev.silence_ms or 0.0) / 1000.0)
             user.append(Span(started if started is not None else stop, stop, "user"))
             started = None
-        elif isinstance(ev, VoiceError):
+        elif isinstance(ev, (VoiceError, ServiceError)):
             errors.append(Piece(rel(ev.t), f"{ev.where}: {ev.error}"))
     if started is not None:
         user.append(Span(started, end, "user"))

@@ -213,9 +213,10 @@ class AffectChanged(Happening):
 
 @dataclass(slots=True, kw_only=True)
 class ServiceError(Happening):
-    """Part of the creature's I/O could not do its job (e.g. a port was busy); the rest runs."""
+    """Part of the creature's I/O could not do its job (e.g. a port was busy); the rest runs.
+    Its own kind: a record's ``error`` lines are the voice side's (``VoiceError``)."""
 
-    kind: ClassVar[str] = "error"
+    kind: ClassVar[str] = "service_error"
     where: str
     error: str
 

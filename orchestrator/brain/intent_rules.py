@@ -621,8 +621,3 @@ def judge(sentence: str, rules: IntentRules, complete: bool = True) -> Judgement
             "(configs/actions.yaml: verbs, frames)",
         )
     return Judgement(phrase, text, None, Rule.NO_ACTION_VERB, "no verb of any declared action")
-
-
-def parse_sentence(sentence: str, rules: IntentRules, complete: bool = True) -> Match | None:
-    """The earliest committed action in one sentence, or None."""
-    return judge(sentence, rules, complete).match

@@ -66,4 +66,3 @@ class CallRefused(Happening):
     reason: str
 
 
-CALL_EVENTS = (CallStarted, CallEnded, CallDtmf, CallCleared, CallRefused)
