@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import socket
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 import soxr
-from starlette.applications import Starlette
+import websockets
 from twilio.request_validator import RequestValidator
 
 from face.phone.telephone_audio import (
@@ -22,10 +25,16 @@ from face.phone.telephone_audio import (
     float_to_mulaw,
     mulaw_to_float,
 )
-from face.phone.telephony import STREAM_PATH, TWIML_PATH, TelephonyBridge
+from face.phone.telephony import (
+    MAX_FORM_BYTES,
+    STREAM_PATH,
+    TWIML_PATH,
+    TelephonyBridge,
+    bridge_server,
+)
 from face.phone.telephony_config import TelephonyConfig
 from face.phone.twilio_protocol import StartMsg, StreamMessageError, parse
-from face.web import AppServer, CloseCode, bind_socket
+from face.web import CloseCode, bind_socket
 from orchestrator.config import load_config
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.telephony_link import telephony_running
@@ -130,21 +139,53 @@ class Reports:
 
 
 @pytest.fixture
-def bridge(monkeypatch):
+def make_bridge(monkeypatch):
+    """A bridge served as ``serve`` serves it (``bridge_server``), with config overrides."""
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", AUTH)
-    heard: list[np.ndarray] = []
-    reports = Reports()
-    cfg = TelephonyConfig(port=0, public_url=PUBLIC, start_timeout_s=2.0)
-    b = TelephonyBridge(cfg, TOKEN, heard.append, reports)
-    io = IoLoop("telephony-test").start()
-    server = AppServer(Starlette(routes=b.routes()), bind_socket("127.0.0.1", 0, "port"), "t")
-    io.run(server.start())
-    b.heard, b.reports, b.io = heard, reports, io
-    b.base = f"http://127.0.0.1:{server.port}"
-    b.ws_url = f"ws://127.0.0.1:{server.port}{STREAM_PATH}"
-    yield b
-    io.run(server.stop())
-    io.stop()
+    running = []
+
+    def make(**overrides) -> TelephonyBridge:
+        heard: list[np.ndarray] = []
+        reports = Reports()
+        cfg = TelephonyConfig(
+            **{"port": 0, "public_url": PUBLIC, "start_timeout_s": 2.0, **overrides}
+        )
+        b = TelephonyBridge(cfg, TOKEN, heard.append, reports)
+        io = IoLoop("telephony-test").start()
+        server = bridge_server(b, bind_socket("127.0.0.1", 0, "port"))
+        io.run(server.start())
+        running.append((io, server))
+        b.heard, b.reports, b.io, b.port = heard, reports, io, server.port
+        b.base = f"http://127.0.0.1:{server.port}"
+        b.ws_url = f"ws://127.0.0.1:{server.port}{STREAM_PATH}"
+        return b
+
+    yield make
+    for io, server in running:
+        io.run(server.stop())
+        io.stop()
+
+
+@pytest.fixture
+def bridge(make_bridge):
+    return make_bridge()
+
+
+WSS = PUBLIC.replace("https", "wss") + STREAM_PATH
+
+
+def _signed_headers(url: str = WSS, params: dict | None = None) -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(AUTH).compute_signature(url, params or {})}
+
+
+def _ticket(bridge, call_sid: str = "CA" + "0" * 32) -> str:
+    """What the carrier does first: a signed webhook POST; the TwiML's stream ticket."""
+    form = {"CallSid": call_sid, "From": "+15550001111"}
+    r = httpx.post(
+        bridge.base + TWIML_PATH, data=form, headers=_signed_headers(PUBLIC + TWIML_PATH, form)
+    )
+    assert r.status_code == 200, r.text
+    return re.search(r'<Parameter name="token" value="([^"]+)"', r.text).group(1)
 
 
 def test_webhook_needs_a_valid_twilio_signature_or_the_token(bridge):
@@ -160,7 +201,7 @@ def test_webhook_needs_a_valid_twilio_signature_or_the_token(bridge):
     r = httpx.post(hook, data=form, headers={"X-Twilio-Signature": good})
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
     assert '<Stream url="wss://creature.example.org/telephony/stream">' in r.text
-    assert f'<Parameter name="token" value="{TOKEN}"' in r.text
+    assert '<Parameter name="token" value="' in r.text and TOKEN not in r.text  # a ticket
     assert httpx.post(hook + f"?token={TOKEN}", data=form).status_code == 200  # other carriers
     assert [w for w, _ in bridge.reports.refusals] == ["webhook"] * 3
     assert "bad or missing X-Twilio-Signature" in bridge.reports.refusals[1][1]
@@ -174,19 +215,23 @@ async def _close_code(peer: TwilioPeer) -> int | None:
 
 def test_a_stream_without_a_credential_is_refused(bridge):
     assert asyncio.run(_close_code(TwilioPeer(bridge.ws_url))) == CloseCode.UNAUTHORIZED
-    bad = TwilioPeer(bridge.ws_url, {"token": "wrong-token"}, {"X-Twilio-Signature": "x="})
+    bad = TwilioPeer(bridge.ws_url, {"token": "wrong-token"})
     assert asyncio.run(_close_code(bad)) == CloseCode.UNAUTHORIZED
-    assert [w for w, _ in bridge.reports.refusals] == ["stream", "stream"]
+    # a wrong signature is refused before the socket opens
+    with pytest.raises(websockets.InvalidStatus, match="403"):
+        asyncio.run(
+            _close_code(TwilioPeer(bridge.ws_url, {"token": TOKEN}, {"X-Twilio-Signature": "x="}))
+        )
+    assert [w for w, _ in bridge.reports.refusals] == ["stream"] * 3
     assert bridge.call is None and not bridge.reports.started_calls
 
 
 def test_a_signed_stream_is_a_call_and_bad_messages_are_answered(bridge):
-    wss = PUBLIC.replace("https", "wss") + STREAM_PATH
-    signature = RequestValidator(AUTH).compute_signature(wss, {})
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(1600) / PHONE_RATE)).astype(np.float32)
+    ticket = _ticket(bridge)
 
     async def go():
-        async with TwilioPeer(bridge.ws_url, headers={"X-Twilio-Signature": signature}) as call:
+        async with TwilioPeer(bridge.ws_url, {"token": ticket}, _signed_headers()) as call:
             await call.send("{not json")
             await call.send({"event": "wave"})
             await call.send(
