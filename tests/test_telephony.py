@@ -375,3 +375,228 @@ def test_a_caller_talks_with_the_creature(tmp_path):
         assert kind in kinds, kind
     ended = next(x for x in lines if x["kind"] == "call_ended")
     assert ended["reason"] == "stop" and ended["marks_heard"] >= 6 and ended["clears"] >= 1
+
+
+# -- attacks (each failed on the bridge before it was hardened) ---------------------------------
+
+
+def _raw_post(port: int, head: str, body_chunks, timeout: float = 5.0) -> tuple[bytes, int]:
+    """Send ``head`` then body chunks until the server answers or closes; (answer, bytes sent)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    sock.sendall(head.encode())
+    sent = 0
+    sock.settimeout(0.0)
+    answer = b""
+    end = time.monotonic() + timeout
+    try:
+        for chunk in body_chunks:
+            try:
+                answer += sock.recv(65536)
+            except BlockingIOError:
+                pass
+            if answer or time.monotonic() > end:
+                break
+            try:
+                sent += sock.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.005)
+            except OSError:  # the server closed
+                break
+        sock.settimeout(timeout)
+        while b"\r\n\r\n" not in answer:
+            more = sock.recv(65536)
+            if not more:
+                break
+            answer += more
+    except OSError:
+        pass
+    finally:
+        sock.close()
+    return answer, sent
+
+
+def test_the_webhook_bounds_its_body_while_reading_it(bridge):
+    """No credential is needed to POST: a declared Content-Length over the cap is refused at
+    once (it used to wait for, and buffer, the whole body), and a chunked body with no length
+    is refused once the cap is passed, not after the sender is done (it used to read it all)."""
+    hook = f"POST {TWIML_PATH} HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\n"
+    t0 = time.monotonic()
+    answer, _ = _raw_post(bridge.port, hook + "content-length: 400000000\r\n\r\n", [], 3.0)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
+    assert time.monotonic() - t0 < 2.5
+
+    def chunked(total=64 << 20, size=1 << 16):
+        piece = f"{size:x}\r\n".encode() + b"a" * size + b"\r\n"
+        for _ in range(total // size):
+            yield piece
+
+    answer, sent = _raw_post(bridge.port, hook + "transfer-encoding: chunked\r\n\r\n", chunked())
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
+    assert sent < 16 << 20, f"{sent} bytes taken before the refusal"
+    # a body under the cap is still a form
+    form = "CallSid=CA1"
+    answer, _ = _raw_post(
+        bridge.port, hook + f"content-length: {len(form)}\r\n\r\n{form}", [b""], 3.0
+    )
+    assert answer.startswith(b"HTTP/1.1 403")  # read whole, then refused: no credential
+    assert len(form) < MAX_FORM_BYTES
+
+
+def test_strangers_cannot_fill_the_seats_a_signed_stream_needs(make_bridge):
+    """8 streams with no credential held open (the most a stranger could hold before) do not
+    keep a signed carrier stream out; one address holds at most its share, the newest shedding
+    its oldest."""
+    bridge = make_bridge(start_timeout_s=10.0)
+
+    async def go():
+        strangers = [await websockets.connect(bridge.ws_url) for _ in range(8)]
+        await asyncio.sleep(0.2)
+        async with TwilioPeer(bridge.ws_url, {"token": _ticket(bridge)}, _signed_headers()) as call:
+            assert await call.wait_for(lambda: bridge.call is not None, 5), "the call never started"
+            await call.stop()
+            await asyncio.wait_for(call.closed.wait(), 5)
+        waiting = len(bridge.seats)  # the strangers still waiting for 'start'
+        shed = [s.close_code for s in strangers if s.close_code is not None]
+        for s in strangers:
+            await s.close()
+        return waiting, shed
+
+    waiting, shed = asyncio.run(go())
+    assert bridge.reports.started_calls == [("CA" + "0" * 32, "twilio-signature")]
+    assert waiting == bridge.cfg.max_unauthenticated_per_address == 2
+    assert len(shed) == 6 and set(shed) == {CloseCode.BUSY}
+
+
+def test_strangers_from_many_addresses_shed_the_address_holding_most():
+    from face.phone.stream_seats import StreamSeats
+
+    async def go():
+        seats = StreamSeats(max_credentialed=1, max_unauthenticated=3, per_address=2)
+        a1, a2, b1 = seats.take("a", False), seats.take("a", False), seats.take("b", False)
+        c1 = seats.take("c", False)  # full: "a" holds most, its oldest goes
+        assert a1.shed.is_set() and not (a2.shed.is_set() or b1.shed.is_set())
+        signed = seats.take("a", True)
+        assert not c1.shed.is_set() and seats.waiting(True) == 1
+        seats.take("a", True)  # credentialed seats shed only their own oldest
+        assert signed.shed.is_set() and seats.waiting(False) == 3
+
+    asyncio.run(go())
+
+
+HUGE_INT = '{"event": "media", "media": {"chunk": ' + "7" * 5000 + "}}"
+DEEP = "[" * 30000 + "]" * 30000
+
+
+@pytest.mark.parametrize("bad", [HUGE_INT, DEEP], ids=["5000-digit-int", "30000-deep"])
+def test_json_the_parser_cannot_take_is_a_malformed_message(bridge, bad):
+    """Before ``start`` the stream is closed with 4400 after an error reply (it used to crash
+    the handler: a traceback and no close frame); during a call the message is answered and
+    counted and the call goes on (it used to end the call)."""
+
+    async def before_start():
+        async with websockets.connect(bridge.ws_url) as ws:
+            await ws.send(bad)
+            error = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            return error, closed.value.rcvd.code if closed.value.rcvd else None
+
+    error, code = asyncio.run(before_start())
+    assert error["event"] == "error" and "not JSON" in error["error"]
+    assert len(error["error"]) < 200
+    assert code == CloseCode.BAD_STREAM
+
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(800) / PHONE_RATE)).astype(np.float32)
+
+    async def during_call():
+        async with TwilioPeer(bridge.ws_url, {"token": TOKEN}) as call:
+            await call.wait_for(lambda: bridge.call is not None, 5)
+            await call.send(bad)
+            await call.send(bad)
+            await call.wait_for(lambda: len(call.got.errors) >= 2, 5)
+            await call.say(tone, realtime=False)  # the call goes on
+            await call.wait_for(lambda: sum(p.size for p in bridge.heard) >= 3 * tone.size, 5)
+            await call.stop()
+            await asyncio.wait_for(call.closed.wait(), 5)
+            return call.close_code
+
+    assert asyncio.run(during_call()) == 1000
+    reason, stats = bridge.reports.ended_calls[0]
+    assert reason == "stop" and stats["bad_messages"] == 2 and stats["chunks_in"] == 5
+
+
+def test_a_captured_signature_opens_no_stream_without_its_single_use_ticket(bridge):
+    """The upgrade's signature covers only the URL, the same for every call: alone it opens
+    nothing; the ticket from the served TwiML works once, for its own call."""
+    assert asyncio.run(_close_code(TwilioPeer(bridge.ws_url, headers=_signed_headers()))) == (
+        CloseCode.UNAUTHORIZED
+    )
+    ticket = _ticket(bridge, "CA" + "1" * 32)
+    wrong_call = TwilioPeer(bridge.ws_url, {"token": ticket}, _signed_headers())  # CA000...
+    assert asyncio.run(_close_code(wrong_call)) == CloseCode.UNAUTHORIZED
+
+    async def call_once(ticket: str) -> int | None:
+        peer = TwilioPeer(bridge.ws_url, {"token": ticket}, _signed_headers())
+        async with peer:
+            if await peer.wait_for(lambda: bridge.call is not None, 2):
+                await peer.stop()
+            await asyncio.wait_for(peer.closed.wait(), 5)
+        return peer.close_code
+
+    ticket = _ticket(bridge)
+    assert asyncio.run(call_once(ticket)) == 1000  # a call
+    assert asyncio.run(call_once(ticket)) == CloseCode.UNAUTHORIZED  # spent
+    assert len(bridge.reports.started_calls) == 1
+
+
+def test_forwarded_headers_count_only_when_configured(make_bridge):
+    """With ``public_url`` unset, a signature made for another host of the same account used to
+    pass when the request claimed that host (``Host`` + ``X-Forwarded-Proto``)."""
+    form = {"CallSid": "CA9"}
+    evil = {
+        "X-Twilio-Signature": RequestValidator(AUTH).compute_signature(
+            "https://evil.example" + TWIML_PATH, form
+        ),
+        "Host": "evil.example",
+        "X-Forwarded-Proto": "https",
+    }
+    plain = make_bridge(public_url=None)
+    assert httpx.post(plain.base + TWIML_PATH, data=form, headers=evil).status_code == 403
+    behind_tunnel = make_bridge(public_url=None, trust_forwarded_headers=True)
+    r = httpx.post(behind_tunnel.base + TWIML_PATH, data=form, headers=evil)
+    assert r.status_code == 200 and 'url="wss://evil.example/telephony/stream"' in r.text
+
+
+def test_the_bridge_limits_are_configurable_and_its_port_is_its_own(make_bridge):
+    cfg = load_config()
+    ports = {cfg.telephony.port, cfg.slow_loop.robot.port, cfg.face.port}
+    assert len(ports) == 3, ports
+    bridge = make_bridge(limits={"max_connections": 2, "per_ip_rate": 0})
+
+    async def go():
+        held = [await websockets.connect(bridge.ws_url) for _ in range(2)]
+        try:
+            with pytest.raises(websockets.InvalidStatus, match="503"):
+                await websockets.connect(bridge.ws_url)
+        finally:
+            for ws in held:
+                await ws.close()
+
+    asyncio.run(go())
+
+
+def test_ids_in_error_replies_are_clipped(bridge):
+    async def go():
+        async with TwilioPeer(bridge.ws_url, {"token": TOKEN}) as call:
+            await call.wait_for(lambda: bridge.call is not None, 5)
+            await call.send({"event": "x" * 1000})
+            await call.send({"event": "media", "media": {"payload": "", "chunk": "9" * 999 + "x"}})
+            await call.wait_for(lambda: len(call.got.errors) >= 2, 5)
+            await call.stop()
+            return call.got.errors
+
+    errors = asyncio.run(go())
+    assert len(errors) == 2
+    for e in errors:
+        assert "x" * 65 not in e and "9" * 65 not in e and "(100" in e, e

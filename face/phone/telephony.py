@@ -533,7 +533,7 @@ def bridge_server(bridge: TelephonyBridge, sock: Any) -> AppServer:
         "telephony",
         limits=cfg.limits,
         refusals=bridge.refusals,
-        ws_max_size=cfg.max_message_bytes,
+        ws_max_size=min(cfg.max_message_bytes, cfg.limits.ws_max_message_bytes),
         proxy_headers=cfg.trust_forwarded_headers,
     )
 

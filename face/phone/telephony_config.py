@@ -104,5 +104,6 @@ class TelephonyConfig(BaseModel):
         default_factory=ServerLimits,
         description="the bridge server's connection limits (docs/security.md); behind a tunnel "
         "all carrier traffic has one address: raise per_ip_rate/per_ip_burst or set "
-        "per_ip_rate: 0",
+        "per_ip_rate: 0; WebSocket messages: the smaller of ws_max_message_bytes and "
+        "telephony.max_message_bytes",
     )
