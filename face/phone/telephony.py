@@ -313,7 +313,7 @@ class TelephonyBridge:
         try:
             check_format(start)
         except StreamMessageError as e:
-            self._refuse("stream", peer, str(e))
+            self._refuse("stream", peer, "unsupported media format")  # one kind, not the values
             await _send_error(ws, str(e))
             await _close(ws, CloseCode.BAD_STREAM, "unsupported media format")
             return
