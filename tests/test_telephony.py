@@ -349,8 +349,12 @@ def test_a_caller_talks_with_the_creature(tmp_path):
 
     got = peer.got
     assert all(len(m) == 160 for _, m in got.media)  # 20 ms chunks
-    # paced: the carrier's buffer never ran far ahead of the caller's ear
-    assert max(got.ahead_s) <= lead_s + 0.06, max(got.ahead_s)
+    # paced: the carrier's buffer never ran far ahead of the caller's ear. The peer sees
+    # arrival times, so a moment its own loop was not scheduled (a loaded machine) shows as a
+    # few chunks arriving at once: nearly all arrivals within lead + 60 ms, none far beyond
+    ahead = np.asarray(got.ahead_s)
+    assert np.percentile(ahead, 95) <= lead_s + 0.06, np.percentile(ahead, 95)
+    assert ahead.max() <= lead_s + 0.25, ahead.max()
     span = got.media[-1][0] - got.media[0][0]
     assert len(got.media) * 0.02 <= span + lead_s + 0.1  # no faster than real time
     # the creature's voice is its greeting (the scene's first line), through the phone band
@@ -599,3 +603,23 @@ def test_ids_in_error_replies_are_clipped(bridge):
     assert len(errors) == 2
     for e in errors:
         assert "x" * 65 not in e and "9" * 65 not in e and "(100" in e, e
+
+
+def test_an_unsigned_stream_with_its_ticket_gets_past_strangers_of_its_own_address(make_bridge):
+    """A carrier that does not sign has only the ticket in ``start``: it waits among strangers,
+    but a newcomer sheds the oldest, so held-open sockets cannot keep it out."""
+    bridge = make_bridge(start_timeout_s=10.0)
+
+    async def go():
+        strangers = [await websockets.connect(bridge.ws_url) for _ in range(8)]
+        await asyncio.sleep(0.2)
+        async with TwilioPeer(bridge.ws_url, {"token": _ticket(bridge)}) as call:
+            assert await call.wait_for(lambda: bridge.call is not None, 5), "the call never started"
+            await call.stop()
+            await asyncio.wait_for(call.closed.wait(), 5)
+        for s in strangers:
+            await s.close()
+        return call.close_code
+
+    assert asyncio.run(go()) == 1000
+    assert bridge.reports.started_calls == [("CA" + "0" * 32, "ticket")]
