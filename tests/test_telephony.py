@@ -623,3 +623,20 @@ def test_an_unsigned_stream_with_its_ticket_gets_past_strangers_of_its_own_addre
 
     assert asyncio.run(go()) == 1000
     assert bridge.reports.started_calls == [("CA" + "0" * 32, "ticket")]
+
+
+def test_stream_tickets_expire_are_spent_once_and_are_bounded():
+    from face.phone.stream_tickets import StreamTickets
+
+    now = [0.0]
+    tickets = StreamTickets(ttl_s=30.0, max_outstanding=3, clock=lambda: now[0])
+    late = tickets.issue("CA1")
+    now[0] = 31.0
+    assert not tickets.redeem(late, "CA1")  # expired
+    any_call = tickets.issue("")
+    assert tickets.redeem(any_call, "CA7") and not tickets.redeem(any_call, "CA7")
+    first = tickets.issue("CA1")
+    for n in range(3):
+        tickets.issue(f"CA{n + 2}")
+    assert len(tickets) == 3 and not tickets.redeem(first, "CA1")  # the oldest was forgotten
+    assert not tickets.redeem("\ud800", "CA1") and not tickets.redeem(None, "CA1")

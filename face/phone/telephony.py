@@ -258,7 +258,8 @@ class TelephonyBridge:
             )
             self._refuse("webhook", _peer(request), why)
             return PlainTextResponse(f"{why}\n", status_code=403)
-        return Response(self.twiml(url, params.get("CallSid", "")), media_type="application/xml")
+        call_sid = params.get("CallSid") or request.query_params.get("CallSid") or ""  # POST, GET
+        return Response(self.twiml(url, call_sid), media_type="application/xml")
 
     def twiml(self, webhook_url: str, call_sid: str = "") -> str:
         """``<Connect><Stream>`` to this bridge with a fresh single-use ticket for the call
