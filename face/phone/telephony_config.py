@@ -42,7 +42,7 @@ class TelephonyConfig(BaseModel):
         None,
         min_length=8,
         description="the creature's own credential for the webhook and the stream (tests, other "
-        "carriers); null: a random one, made once and kept in phone.state_dir",
+        "carriers); null: a random one, made once and kept in STATE_DIR/telephony-token",
     )
     twilio_auth_token: str | None = Field(
         None,
