@@ -197,6 +197,7 @@ class TwilioPeer:
                     self.got.errors.append(msg.get("error", ""))
                 else:
                     self.got.other.append(msg)
+            self.close_code = self.ws.close_code  # a normal close ends the loop quietly
         except websockets.ConnectionClosed as e:
             self.close_code = e.rcvd.code if e.rcvd else None
         finally:

@@ -15,14 +15,23 @@ voice loop or the bus: it gets ``on_audio`` and a :class:`CallObserver`, and off
 Who may call: the webhook needs a valid ``X-Twilio-Signature`` (HMAC-SHA1 of the URL and the
 form with the account's auth token, checked by the ``twilio`` package's validator) or the
 creature's own token (``?token=`` or a Bearer header: tests, other carriers). The stream needs
-the same on its upgrade request, or the token as the ``token`` custom parameter of ``start``
-(what the served TwiML puts there: the carrier does not pass query strings on stream URLs).
-Anything else is refused, logged and reported.
+the creature's token on its upgrade request, or in the ``token`` custom parameter of ``start``
+either the single-use ticket the served TwiML carries (``stream_tickets``: the signature of a
+stream's upgrade covers only its URL, the same for every call, so it alone could be replayed)
+or the token itself. A signature on the upgrade is checked at once (a wrong one is refused
+before the socket opens) and gives the stream a seat apart from strangers' (``stream_seats``).
+Anything else is refused, logged (rate-limited) and reported.
+
+Bad input: the webhook's body is read against its cap as it arrives (a declared
+Content-Length over it is refused before reading); every frame the parser cannot take is a
+malformed message: before ``start`` the stream is closed (4400), during a call it is answered,
+counted and the call goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -33,11 +42,15 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from face.limits import RefusalLog
+from face.phone.stream_seats import Seat, StreamSeats
+from face.phone.stream_tickets import StreamTickets
 from face.phone.telephone_audio import CHUNK_BYTES, PHONE_RATE, TelephoneAudio
 from face.phone.telephony_config import TelephonyConfig
 from face.phone.twilio_protocol import (
@@ -54,7 +67,7 @@ from face.phone.twilio_protocol import (
     media_message,
     parse,
 )
-from face.web import CloseCode, Mailbox, bearer, bounded, token_ok
+from face.web import AppServer, CloseCode, Mailbox, OriginGate, bearer, bounded
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +75,13 @@ TWIML_PATH = "/telephony/twiml"
 STREAM_PATH = "/telephony/stream"
 SIGNATURE_HEADER = "x-twilio-signature"
 AUTH_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
-TOKEN_PARAMETER = "token"  # the custom parameter of <Stream> that carries the creature's token
+TOKEN_PARAMETER = "token"  # the custom parameter of <Stream> that carries the stream's ticket
 SEND_TIMEOUT_S = 5.0
 MAX_ERRORS_REPORTED = 5  # per call, so a broken peer cannot flood the log
-MAX_PENDING = 8  # streams that have not authenticated yet
+MAX_MESSAGES_BEFORE_START = 16
 MAX_FORM_BYTES = 16_384
+_SHED = object()
+_TIMEOUT = object()
 
 
 class CallObserver(Protocol):
@@ -148,6 +163,7 @@ class TelephonyBridge:
         token: str,
         on_audio: Callable[[np.ndarray], None] | None,
         observer: CallObserver | None = None,
+        refusals: RefusalLog | None = None,
     ) -> None:
         self.cfg = cfg
         self.token = token
@@ -160,7 +176,13 @@ class TelephonyBridge:
 
             self._validator = RequestValidator(self.auth_token)
         self.call: _Call | None = None
-        self._pending = 0
+        self.refusals = refusals or RefusalLog()
+        self.tickets = StreamTickets(cfg.ticket_ttl_s)
+        self.seats = StreamSeats(
+            cfg.max_credentialed_pending,
+            cfg.max_unauthenticated,
+            cfg.max_unauthenticated_per_address,
+        )
         self.calls = 0
         self.refused = 0
         self.bad_messages = 0
@@ -172,19 +194,24 @@ class TelephonyBridge:
         ]
 
     # -- who may call ---------------------------------------------------------------------------
-    def _public_url(self, scope_url: Any, headers: Any, websocket: bool) -> str:
-        """The URL as the carrier sent it (what it signed): the configured public address, or
-        the Host and X-Forwarded-Proto a tunnel passes on."""
+    def _public_url(self, scope: Any, headers: Any, websocket: bool) -> str:
+        """The URL as the carrier sent it (what it signed): the configured public address; the
+        Host and X-Forwarded-Proto a tunnel passes on, only if ``trust_forwarded_headers`` (a
+        client sending them directly could make a signature for another host of the same
+        account pass); else the bridge's own address, which no carrier signs."""
+        scheme = {"ws": "http", "wss": "https"}.get(scope["scheme"], scope["scheme"])
         if self.cfg.public_url:
             base = self.cfg.public_url
-        else:
-            proto = headers.get("x-forwarded-proto") or scope_url.scheme
+        elif self.cfg.trust_forwarded_headers:
+            proto = headers.get("x-forwarded-proto") or scheme
             proto = {"ws": "http", "wss": "https"}.get(proto, proto)
-            base = f"{proto}://{headers.get('host') or scope_url.netloc}"
+            base = f"{proto}://{headers.get('host') or _server(scope)}"
+        else:
+            base = f"{scheme}://{_server(scope)}"
         if websocket:
             base = "ws" + base[4:] if base.startswith("http") else base
-        query = f"?{scope_url.query}" if scope_url.query else ""
-        return f"{base}{scope_url.path}{query}"
+        query = scope.get("query_string", b"").decode("latin-1")
+        return f"{base}{scope['path']}{'?' + query if query else ''}"
 
     def _signed(self, url: str, params: dict[str, str], signature: str | None) -> bool:
         if self._validator is None or not signature:
@@ -195,26 +222,29 @@ class TelephonyBridge:
             return False
 
     def _own_token(self, query: Any, headers: Any) -> bool:
-        given = query.get("token") or bearer(headers)
-        return given is not None and token_ok(given, self.token)
+        return _same(query.get("token") or bearer(headers), self.token)
 
-    def _refuse(self, where: str, peer: str, reason: str) -> None:
+    def _refuse(self, where: str, peer: str, reason: str, report: bool = True) -> None:
+        """Counted, logged at most once per 10 s per kind (an attack cannot flood the log) and,
+        for a wrong or missing credential, reported (a record event)."""
         self.refused += 1
-        log.warning("telephony: refused %s from %s: %s", where, peer, reason)
-        self.observer.refused(where, peer, reason)
+        self.refusals.refused(f"telephony {where}: {reason}", peer)
+        if report:
+            self.observer.refused(where, peer, reason)
 
     # -- the webhook ------------------------------------------------------------------------------
     async def _twiml(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            return PlainTextResponse(f"form over {MAX_FORM_BYTES} bytes\n", status_code=413)
+        body = await read_bounded(request, MAX_FORM_BYTES)
+        if isinstance(body, Response):
+            self._refuse("webhook", _peer(request), "body too large or malformed", report=False)
+            return body
         params: dict[str, str] = {}
         if request.method == "POST" and body:  # Twilio posts application/x-www-form-urlencoded
             try:
                 params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
             except UnicodeDecodeError:
                 return PlainTextResponse("the form is not UTF-8\n", status_code=400)
-        url = self._public_url(request.url, request.headers, websocket=False)
+        url = self._public_url(request.scope, request.headers, websocket=False)
         via = None
         if self._signed(url, params, request.headers.get(SIGNATURE_HEADER)):
             via = "twilio-signature"
@@ -228,10 +258,12 @@ class TelephonyBridge:
             )
             self._refuse("webhook", _peer(request), why)
             return PlainTextResponse(f"{why}\n", status_code=403)
-        return Response(self.twiml(url), media_type="application/xml")
+        call_sid = params.get("CallSid") or request.query_params.get("CallSid") or ""  # POST, GET
+        return Response(self.twiml(url, call_sid), media_type="application/xml")
 
-    def twiml(self, webhook_url: str) -> str:
-        """``<Connect><Stream>`` to this bridge (``<Reject reason="busy">`` during a call)."""
+    def twiml(self, webhook_url: str, call_sid: str = "") -> str:
+        """``<Connect><Stream>`` to this bridge with a fresh single-use ticket for the call
+        ``call_sid`` (``<Reject reason="busy">`` during a call)."""
         from twilio.twiml.voice_response import Connect, VoiceResponse
 
         response = VoiceResponse()
@@ -242,7 +274,7 @@ class TelephonyBridge:
         stream_url = "ws" + base[4:] + STREAM_PATH if base.startswith("http") else base
         connect = Connect()
         stream = connect.stream(url=stream_url)
-        stream.parameter(name=TOKEN_PARAMETER, value=self.token)
+        stream.parameter(name=TOKEN_PARAMETER, value=self.tickets.issue(call_sid))
         response.append(connect)
         return response.to_xml()
 
@@ -254,37 +286,35 @@ class TelephonyBridge:
     # -- the stream -------------------------------------------------------------------------------
     async def _stream(self, ws: WebSocket) -> None:
         peer = _peer(ws)
-        if self._pending >= MAX_PENDING:
-            await ws.close(code=CloseCode.BUSY)
-            self._refuse("stream", peer, "too many streams waiting to authenticate")
-            return
-        await ws.accept()
-        url = self._public_url(ws.url, ws.headers, websocket=True)
-        via = None
-        if self._signed(url, {}, ws.headers.get(SIGNATURE_HEADER)):
-            via = "twilio-signature"
+        url = self._public_url(ws.scope, ws.headers, websocket=True)
+        signature = ws.headers.get(SIGNATURE_HEADER)
+        credential: str | None = None
+        if signature and self._validator is not None:
+            if not self._signed(url, {}, signature):
+                self._refuse("stream", peer, "bad X-Twilio-Signature")
+                await ws.close(code=CloseCode.UNAUTHORIZED)  # before accept: HTTP 403
+                return
+            credential = "twilio-signature"
         elif self._own_token(ws.query_params, ws.headers):
-            via = "token"
-        self._pending += 1
+            credential = "token"
+        seat = self.seats.take(ws.client.host if ws.client else "", credential is not None)
         try:
-            start = await self._await_start(ws, via is not None)
+            await ws.accept()
+            start = await self._await_start(ws, seat, peer)
         finally:
-            self._pending -= 1
+            self.seats.release(seat)
         if start is None:
             return
+        via = self._start_credential(credential, start)
         if via is None:
-            if token_ok(start.custom_parameters.get(TOKEN_PARAMETER), self.token) and (
-                start.custom_parameters.get(TOKEN_PARAMETER) is not None
-            ):
-                via = "stream-parameter"
-            else:
-                self._refuse("stream", peer, "no valid signature or token")
-                await _close(ws, CloseCode.UNAUTHORIZED, "bad or missing credential")
-                return
+            why = "a signed stream without its ticket" if credential else "no valid credential"
+            self._refuse("stream", peer, why)
+            await _close(ws, CloseCode.UNAUTHORIZED, "bad or missing credential")
+            return
         try:
             check_format(start)
         except StreamMessageError as e:
-            self._refuse("stream", peer, str(e))
+            self._refuse("stream", peer, "unsupported media format")  # one kind, not the values
             await _send_error(ws, str(e))
             await _close(ws, CloseCode.BAD_STREAM, "unsupported media format")
             return
@@ -294,24 +324,43 @@ class TelephonyBridge:
             return
         await self._hold(ws, start, via)
 
-    async def _await_start(self, ws: WebSocket, authenticated: bool) -> StartMsg | None:
-        """Read until ``start`` (``connected`` comes first), bounded in time and count."""
+    def _start_credential(self, upgrade: str | None, start: StartMsg) -> str | None:
+        """How the stream proved itself, or None: the token on its upgrade; else the ``token``
+        parameter of ``start`` must be this call's unspent ticket (or the creature's token),
+        with or without a signature (which alone is replayable)."""
+        if upgrade == "token":
+            return upgrade
+        given = start.custom_parameters.get(TOKEN_PARAMETER)
+        if self.tickets.redeem(given, start.call_sid):
+            return upgrade or "ticket"
+        if _same(given, self.token):
+            return upgrade or "stream-parameter"
+        return None
+
+    async def _await_start(self, ws: WebSocket, seat: Seat, peer: str) -> StartMsg | None:
+        """Read until ``start`` (``connected`` comes first), bounded in time and count; the
+        seat may be taken back meanwhile (shed). A malformed message closes the stream."""
         deadline = time.monotonic() + self.cfg.start_timeout_s
-        for _ in range(16):
-            left = deadline - time.monotonic()
-            try:
-                text = await asyncio.wait_for(_receive_text(ws), max(left, 0.001))
-            except asyncio.TimeoutError:
+        for _ in range(MAX_MESSAGES_BEFORE_START):
+            text = await _next_text(ws, seat, deadline - time.monotonic())
+            if text is _SHED:
+                self._refuse("stream", peer, "shed for a newer stream", report=False)
+                await _close(ws, CloseCode.BUSY, "too many streams waiting for 'start'")
+                return None
+            if text is _TIMEOUT:
+                self._refuse("stream", peer, "no 'start' in time", report=False)
                 await _close(ws, CloseCode.BAD_STREAM, "no 'start' message in time")
                 return None
             if text is None:
                 return None
             try:
-                msg = parse(text)
+                msg = parse(text)  # type: ignore[arg-type]
             except StreamMessageError as e:
                 self.bad_messages += 1
+                self._refuse("stream", peer, "malformed message before 'start'", report=False)
                 await _send_error(ws, str(e))
-                continue
+                await _close(ws, CloseCode.BAD_STREAM, "malformed message")
+                return None
             if isinstance(msg, StartMsg):
                 return msg
             if not isinstance(msg, ConnectedMsg):
@@ -459,6 +508,8 @@ class TelephonyBridge:
             "on_call": call is not None,
             "calls": self.calls,
             "refused": self.refused,
+            "shed": self.seats.shed,
+            "waiting": len(self.seats),
             "bad_messages": self.bad_messages,
             **({"call": call.stats()} if call is not None else {}),
         }
@@ -469,6 +520,84 @@ def _frame_of(mark: str) -> int:
         return int(mark.rsplit("-", 1)[-1])
     except ValueError:
         return -1
+
+
+def bridge_server(bridge: TelephonyBridge, sock: Any) -> AppServer:
+    """The bridge's own server on ``sock``, with its configured limits; uvicorn believes
+    X-Forwarded-* (from loopback) only with ``trust_forwarded_headers``. The carrier sends no
+    Origin; a browser page (which always does) is refused."""
+    cfg = bridge.cfg
+    app = OriginGate(Starlette(routes=bridge.routes()), [], False, bridge.refusals.refused)
+    return AppServer(
+        app,
+        sock,
+        "telephony",
+        limits=cfg.limits,
+        refusals=bridge.refusals,
+        ws_max_size=min(cfg.max_message_bytes, cfg.limits.ws_max_message_bytes),
+        proxy_headers=cfg.trust_forwarded_headers,
+    )
+
+
+async def read_bounded(request: Request, cap: int) -> bytes | Response:
+    """The request's body, or the error response: a declared Content-Length over ``cap`` is
+    refused before a byte is read, and the body is counted as it arrives (a missing or false
+    Content-Length cannot get more than ``cap`` buffered)."""
+    declared = request.headers.get("content-length")
+    too_big = PlainTextResponse(
+        f"body over {cap} bytes\n", status_code=413, headers={"connection": "close"}
+    )
+    if declared is not None:
+        declared = declared.strip()
+        if not (declared.isascii() and declared.isdigit()):
+            return PlainTextResponse(
+                "Content-Length is not a number\n", status_code=400, headers={"connection": "close"}
+            )
+        if len(declared) > 12 or int(declared) > cap:
+            return too_big
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > cap:
+            return too_big
+    return bytes(body)
+
+
+async def _next_text(ws: WebSocket, seat: Seat, left_s: float) -> str | object | None:
+    """The next text frame, None when the peer went away, ``_SHED`` when the seat was taken
+    back, ``_TIMEOUT`` after ``left_s``."""
+    recv = asyncio.ensure_future(_receive_text(ws))
+    shed = asyncio.ensure_future(seat.shed.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {recv, shed}, timeout=max(left_s, 0.001), return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        shed.cancel()
+        if not recv.done():
+            recv.cancel()
+    if recv in done:
+        try:
+            return recv.result()
+        except Exception:  # the socket broke
+            return None
+    return _SHED if shed in done else _TIMEOUT
+
+
+def _same(given: str | None, expected: str) -> bool:
+    """Constant-time comparison of a credential that may hold any text (a lone surrogate from
+    JSON included)."""
+    if not given:
+        return False
+    enc = "utf-8", "surrogatepass"
+    return hmac.compare_digest(given.encode(*enc), expected.encode(*enc))
+
+
+def _server(scope: Any) -> str:
+    """host:port the bridge listens on (from the socket, not from any header)."""
+    server = scope.get("server") or ("127.0.0.1", 0)
+    host, port = server[0], server[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 async def _receive_text(ws: WebSocket) -> str | None:

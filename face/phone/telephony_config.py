@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from face.limits import ServerLimits
+
 
 class TelephonyConfig(BaseModel):
     """Unknown keys are errors, so a typo never silently falls back to a default."""
@@ -15,19 +17,32 @@ class TelephonyConfig(BaseModel):
         description="interface of the bridge (a tunnel on this machine forwards the carrier to "
         "it; 0.0.0.0 for a public host)",
     )
-    port: int = Field(8766, ge=0, le=65535, description="TCP port of the bridge (0: any free port)")
+    port: int = Field(
+        8767,
+        ge=0,
+        le=65535,
+        description="TCP port of the bridge (0: any free port; the face uses 8765, the robot "
+        "channel 8766)",
+    )
     public_url: str | None = Field(
         None,
         pattern=r"^https?://[^/?#]+$",
         description="the bridge's address as the carrier sees it, e.g. https://abc.ngrok.app "
         "(signatures are checked against it and the stream URL is made from it); null: from "
-        "the request's Host and X-Forwarded-Proto headers",
+        "the request's Host and X-Forwarded-Proto headers if trust_forwarded_headers, else the "
+        "bridge's own address (then no carrier's signature can match)",
+    )
+    trust_forwarded_headers: bool = Field(
+        False,
+        description="believe the request's Host, X-Forwarded-Proto and X-Forwarded-For (only "
+        "behind a tunnel or proxy that sets them: sent directly, they would let a signature made "
+        "for another host pass, and let one address pose as many)",
     )
     token: str | None = Field(
         None,
         min_length=8,
         description="the creature's own credential for the webhook and the stream (tests, other "
-        "carriers); null: a random one, made once and kept in phone.state_dir",
+        "carriers); null: a random one, made once and kept in STATE_DIR/telephony-token",
     )
     twilio_auth_token: str | None = Field(
         None,
@@ -55,4 +70,40 @@ class TelephonyConfig(BaseModel):
     )
     max_message_bytes: int = Field(
         65536, ge=1024, le=1 << 20, description="the largest WebSocket message accepted"
+    )
+    ticket_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        le=600,
+        description="how long the single-use stream ticket of a served TwiML stays valid (the "
+        "carrier opens the stream within a second or two)",
+    )
+    max_unauthenticated: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description="streams with no credential on their upgrade (no valid signature, no token) "
+        "waiting for 'start', in all; a newcomer sheds the oldest of the address holding most",
+    )
+    max_unauthenticated_per_address: int = Field(
+        2,
+        ge=1,
+        le=1024,
+        description="the same, per client address; a newcomer sheds that address's oldest "
+        "(behind a tunnel every client has the tunnel's address, unless "
+        "trust_forwarded_headers)",
+    )
+    max_credentialed_pending: int = Field(
+        4,
+        ge=1,
+        le=1024,
+        description="streams with a valid signature or token on their upgrade waiting for "
+        "'start'; a newcomer sheds the oldest",
+    )
+    limits: ServerLimits = Field(
+        default_factory=ServerLimits,
+        description="the bridge server's connection limits (docs/security.md); behind a tunnel "
+        "all carrier traffic has one address: raise per_ip_rate/per_ip_burst or set "
+        "per_ip_rate: 0; WebSocket messages: the smaller of ws_max_message_bytes and "
+        "telephony.max_message_bytes",
     )

@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from face.web import clip, loads_bounded
+
 MAX_PAYLOAD_BYTES = 8_000  # one second of mu-law in one media message is already unusual
 SUPPORTED_ENCODING = "audio/x-mulaw"
 SUPPORTED_RATE = 8_000
+MAX_JSON_DEPTH = 8  # Twilio's deepest message (start.mediaFormat.encoding) is 3 levels
 
 
 class StreamEvent(str, Enum):
@@ -103,16 +106,37 @@ def _int(d: dict[str, Any], key: str, where: str, default: int = 0) -> int:
     v = d.get(key, default)
     try:  # Twilio sends its counters as strings ("chunk": "3")
         return int(v)
-    except (TypeError, ValueError):
-        raise StreamMessageError(f"{where}: '{key}' must be a whole number, got {v!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(1e400) is int(inf)
+        raise StreamMessageError(
+            f"{where}: '{key}' must be a whole number, got {clip(_repr(v))}"
+        ) from None
+
+
+def _repr(v: Any) -> str:
+    """``repr`` for an error message, whatever the value (repr of a huge int raises)."""
+    try:
+        return repr(v)
+    except (ValueError, RecursionError):
+        return f"a {type(v).__name__}"
 
 
 def parse(text: str | bytes) -> InboundMsg:
-    """One text frame from the carrier -> a typed message."""
+    """One text frame from the carrier -> a typed message. Any frame the parser cannot take
+    (not JSON, nested too deep, a number too long to convert, a wrong shape) is a
+    :class:`StreamMessageError`, never another exception: the handler answers it as malformed."""
     try:
-        d = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise StreamMessageError(f"not JSON: {e.msg if hasattr(e, 'msg') else e}") from None
+        d = loads_bounded(text, MAX_JSON_DEPTH)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, JsonTooDeep, a 5,000-digit int
+        raise StreamMessageError(f"not JSON this bridge accepts: {clip(str(e), 120)}") from None
+    try:
+        return _message(d)
+    except StreamMessageError:
+        raise
+    except (ValueError, TypeError, OverflowError, RecursionError) as e:  # a shape not foreseen
+        raise StreamMessageError(f"malformed message: {clip(str(e), 120)}") from None
+
+
+def _message(d: Any) -> InboundMsg:
     if not isinstance(d, dict):
         raise StreamMessageError("a message must be a JSON object")
     name = d.get("event")
@@ -120,7 +144,8 @@ def parse(text: str | bytes) -> InboundMsg:
         event = StreamEvent(name)
     except ValueError:
         raise StreamMessageError(
-            f"unknown event {name!r}; expected one of connected, start, media, mark, dtmf, stop"
+            f"unknown event {clip(_repr(name))}; expected one of connected, start, media, mark, "
+            "dtmf, stop"
         ) from None
     sid = d.get("streamSid", "")
     if not isinstance(sid, str):
@@ -184,7 +209,8 @@ def check_format(start: StartMsg) -> None:
         1,
     ):
         raise StreamMessageError(
-            f"start: media format {start.encoding} {start.sample_rate} Hz x{start.channels}; "
+            f"start: media format {clip(start.encoding)} {start.sample_rate} Hz "
+            f"x{start.channels}; "
             f"expected {SUPPORTED_ENCODING} {SUPPORTED_RATE} Hz mono"
         )
 

@@ -16,7 +16,7 @@ from track2_voice.events import Happening
 @dataclass(slots=True, kw_only=True)
 class CallStarted(Happening):
     """A caller is the creature's ears and voice; ``via``: how the stream proved who it is
-    (twilio-signature, token, stream-parameter); ``parameters``: the stream's custom
+    (twilio-signature, ticket, token, stream-parameter); ``parameters``: the stream's custom
     parameters, the token left out."""
 
     kind: ClassVar[str] = "call_started"

@@ -16,13 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.applications import Starlette
-
-from face.limits import RefusalLog
 from face.phone.access import load_or_make_token
-from face.phone.telephony import TOKEN_PARAMETER, TelephonyBridge
+from face.phone.telephony import TOKEN_PARAMETER, TelephonyBridge, bridge_server
 from face.phone.twilio_protocol import StartMsg
-from face.web import AppServer, OriginGate, bind_socket
+from face.web import AppServer, bind_socket
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.bus import Bus, Subscription
 from orchestrator.config import ConfigError
@@ -136,12 +133,7 @@ def telephony_running(session, source: ClockSource) -> Iterator[TelephonyRuntime
         sock = bind_socket(tcfg.host, tcfg.port, "telephony.port")
     except OSError as e:
         raise ConfigError(str(e)) from None
-    refusals = RefusalLog()
-    # the carrier sends no Origin; a browser page (which always does) is refused
-    app = OriginGate(Starlette(routes=bridge.routes()), [], False, refusals.refused)
-    server = AppServer(
-        app, sock, "telephony", refusals=refusals, ws_max_size=tcfg.max_message_bytes
-    )
+    server = bridge_server(bridge, sock)
     io.run(server.start())
     host = "127.0.0.1" if tcfg.host in ("0.0.0.0", "::", "") else tcfg.host
     rt = TelephonyRuntime(bridge, server, f"http://{host}:{server.port}")
@@ -162,6 +154,12 @@ def telephony_running(session, source: ClockSource) -> Iterator[TelephonyRuntime
     public = tcfg.public_url or "https://YOUR-TUNNEL"
     print(f"telephony: bridge listening on {rt.url} (expose it to the carrier)", flush=True)
     print(f"telephony: voice webhook {bridge.webhook_url(public)}", flush=True)
+    if not tcfg.public_url and not tcfg.trust_forwarded_headers:
+        print(
+            "telephony: telephony.public_url is not set (nor trust_forwarded_headers): no "
+            "carrier's signature can be checked and the served stream URL is the local one",
+            flush=True,
+        )
     if not bridge.auth_token:
         print(
             "telephony: TWILIO_AUTH_TOKEN is not set: only requests with the token are served",
