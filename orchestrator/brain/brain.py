@@ -25,7 +25,7 @@ from affect.affect_map import AffectMap
 from affect.blend import Affect
 from affect.mixer import AffectMixer
 from orchestrator.brain.actions import load_actions
-from orchestrator.brain.dispatcher import ToolDispatcher
+from orchestrator.brain.dispatcher import CallTiming, ToolDispatcher
 from orchestrator.brain.events import (
     AffectChanged,
     IntentDetected,
@@ -95,7 +95,12 @@ class Brain:
             outbox,
             SafetyGate(cfg.safety, clock, actions=actions),
             self.emit,
-            cfg.outbox.max_age_s,
+            CallTiming(
+                max_age_s=cfg.outbox.max_age_s,
+                queued_max_age_s=cfg.outbox.queued_max_age_s,
+                reclaim_s=cfg.robot.reclaim_s,
+                ack_timeout_s=cfg.robot.ack_timeout_s,
+            ),
             schema=tool_schema(actions),
         )
         self.connected = True

@@ -224,10 +224,23 @@ async def _receive(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatc
     """Status updates from the robot. A bad message gets an error reply; the socket stays."""
     while True:
         try:
-            raw = await ws.receive_text()
-        except (WebSocketDisconnect, RuntimeError, KeyError):
+            message = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
             conn._close("disconnected")
             return
+        if message["type"] == "websocket.disconnect":
+            conn._close("disconnected")
+            return
+        raw = message.get("text")
+        if raw is None:  # a binary frame: not part of the protocol, but no reason to drop
+            conn.send(
+                {
+                    "type": "error",
+                    "code": "binary",
+                    "error": "binary frames are not part of the protocol; send JSON text",
+                }
+            )
+            continue
         try:
             msg = loads_bounded(raw, conn.cfg.max_json_depth)
             if not isinstance(msg, dict):
