@@ -90,13 +90,13 @@ class ToolDispatcher:
     def __init__(
         self,
         outbox: Outbox,
-        gate: SafetyGate,
+        gate: SafetyGate | None,
         emit: Emit,
         timing: CallTiming | float = 0.0,
         schema: ToolSchema | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.schema = schema or tool_schema(gate.actions)
+        self.schema = schema or tool_schema(gate.actions if gate is not None else None)
         self.outbox = outbox
         self.gate = gate
         self.emit = emit
@@ -281,14 +281,14 @@ class ToolDispatcher:
         status = parse_robot_status(value)
         call = self.outbox.get(call_id)
         if call is None:
-            raise StatusError(StatusErrorCode.UNKNOWN_CALL, f"unknown call id {call_id!r}")
+            raise StatusError(StatusErrorCode.UNKNOWN_CALL, f"unknown call id {clip(call_id)!r}")
         if link is not None and (call.robot != link.name or link not in self.robots):
             self._refuse(
                 call,
                 status,
                 source,
                 StatusErrorCode.NOT_YOURS,
-                f"call {call_id} was not sent to this connection",
+                f"call {clip(call_id)} was not sent to this connection",
             )
         if link is None:
             if call.webhook is None or call.webhook == "failed":
@@ -297,7 +297,7 @@ class ToolDispatcher:
                     status,
                     source,
                     StatusErrorCode.NOT_YOURS,
-                    f"call {call_id} was never delivered to the webhook",
+                    f"call {clip(call_id)} was never delivered to the webhook",
                 )
             if call.status is CallStatus.QUEUED:  # the receiver's report proves delivery
                 self.outbox.mark_sent(call_id)
@@ -309,7 +309,7 @@ class ToolDispatcher:
                 status,
                 source,
                 StatusErrorCode.ILLEGAL_TRANSITION,
-                f"call {call_id} is {call.status.value}: it cannot become {status.value}",
+                f"call {clip(call_id)} is {call.status.value}: it cannot become {status.value}",
             )
         if move is Transition.STALE:
             return

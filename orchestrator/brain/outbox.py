@@ -118,7 +118,7 @@ def open_outbox(path: str | Path, key: str, own: bool = True) -> Outbox:
         if not lock.acquire():
             raise OutboxError(
                 f"{key}: {p} is in use by another creature process (pid {lock.owner()}); stop "
-                "it, or give this one its own state directory (--state-dir) or outbox path"
+                "it, or give this one its own state directory (--set state_dir=DIR)"
             )
     try:
         box = Outbox(p)

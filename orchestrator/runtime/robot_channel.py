@@ -134,7 +134,7 @@ def build_app(
         call_id = request.path_params["call_id"]
         call = dispatcher.outbox.get(call_id)
         if call is None:
-            return JSONResponse({"error": f"unknown call id {call_id!r}"}, status_code=404)
+            return JSONResponse({"error": f"unknown call id {clip(call_id)!r}"}, status_code=404)
         return JSONResponse(
             {
                 "id": call.id,
@@ -278,7 +278,9 @@ async def _receive(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatc
                     conn,
                 )
             except StatusError as e:
-                conn.send({"type": "error", "id": call_id, "code": e.code.value, "error": str(e)})
+                conn.send(
+                    {"type": "error", "id": clip(call_id), "code": e.code.value, "error": str(e)}
+                )
         elif kind == "ping":
             conn.send({"type": "pong"})
         else:
