@@ -37,6 +37,8 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from orchestrator.brain import robot_protocol as protocol
+
 log = logging.getLogger("robot")
 RECONNECT_S = 0.5  # first reconnect delay, doubled up to RECONNECT_MAX_S
 RECONNECT_MAX_S = 5.0
@@ -121,9 +123,7 @@ class FakeRobot:
             raise RuntimeError(f"cannot {args['action']} here")
 
     async def _status(self, call_id: str, status: str, reason: str | None = None) -> None:
-        msg = {"type": "status", "id": call_id, "status": status}
-        if reason:
-            msg["reason"] = reason
+        msg = protocol.status(call_id, status, reason or None)
         log.info("%s -> %s%s", call_id, status, f" ({reason})" if reason else "")
         if status in TERMINAL:
             self.finished[call_id] = status
@@ -147,59 +147,66 @@ class FakeRobot:
             return
         await self._status(call_id, "succeeded")
 
-    async def _on_message(self, msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
-        if kind == "tool_call":
-            call_id = msg["id"]
-            if self.on_call is not None:
-                self.on_call(msg, time.perf_counter())
-            known = self.log.get(call_id)
-            if known is not None:
-                # a retry: never do it twice, just say again where it stands
-                self.duplicates += 1
-                log.info("%s: already seen (attempt %s)", call_id, msg.get("attempt"))
-                status, reason = known
-                live = self._tasks.get(call_id)
-                if status not in TERMINAL and (live is None or live.done()):
-                    # taken on before this process started: it may have half-moved; say so
-                    status, reason = "failed", INTERRUPTED
-                await self._status(call_id, status, reason)
-                return
-            self.log.put(call_id, "accepted")  # committed before anything moves
-            self.received.append(msg)
-            args = msg.get("arguments", {})
-            log.info(
-                "call %s: %s %s",
-                call_id,
-                args.get("action"),
-                {
-                    k: v
-                    for k, v in args.items()
-                    if k not in ("id", "action", "utterance", "confidence", "created") and v
-                },
-            )
-            self._tasks[call_id] = asyncio.create_task(self._run_task(call_id, args))
-        elif kind == "cancel":
-            call_id = msg.get("id")
-            task = self._tasks.get(call_id)
-            log.info("cancel %s (%s)", call_id, msg.get("reason"))
-            if task is not None and not task.done():
-                task.cancel()
-                return
-            known = self.log.get(call_id)
-            if known is None:
-                await self._status(call_id, "cancelled", "cancelled before it started")
-            elif known[0] not in TERMINAL:  # taken on before a restart of this robot
-                await self._status(call_id, "cancelled", INTERRUPTED)
-            else:
-                await self._status(call_id, *known)
-        elif kind == "error":
-            log.warning("creature says: %s", msg.get("error"))
-        elif kind == "welcome":
-            log.info("connected (protocol %s)", msg.get("protocol"))
+    async def _on_message(self, msg: protocol.CreatureMsg) -> None:
+        if isinstance(msg, protocol.ToolCallMsg):
+            await self._on_call(msg)
+        elif isinstance(msg, protocol.CancelMsg):
+            await self._on_cancel(msg)
+        elif isinstance(msg, protocol.ErrorMsg):
+            log.warning("creature says: %s (%s)", msg.error, msg.code)
+        elif isinstance(msg, protocol.WelcomeMsg):
+            log.info("connected (protocol %s)", msg.protocol)
             unsent, self._unsent = self._unsent, []
             for status in unsent:
                 await self._status(status["id"], status["status"], status.get("reason"))
+
+    async def _on_call(self, msg: protocol.ToolCallMsg) -> None:
+        call_id = msg.id
+        if self.on_call is not None:
+            self.on_call(
+                protocol.tool_call(msg.id, msg.arguments, msg.attempt), time.perf_counter()
+            )
+        known = self.log.get(call_id)
+        if known is not None:
+            # a retry: never do it twice, just say again where it stands
+            self.duplicates += 1
+            log.info("%s: already seen (attempt %s)", call_id, msg.attempt)
+            status, reason = known
+            live = self._tasks.get(call_id)
+            if status not in TERMINAL and (live is None or live.done()):
+                # taken on before this process started: it may have half-moved; say so
+                status, reason = "failed", INTERRUPTED
+            await self._status(call_id, status, reason)
+            return
+        self.log.put(call_id, "accepted")  # committed before anything moves
+        self.received.append(protocol.tool_call(msg.id, msg.arguments, msg.attempt))
+        args = msg.arguments
+        log.info(
+            "call %s: %s %s",
+            call_id,
+            args.get("action"),
+            {
+                k: v
+                for k, v in args.items()
+                if k not in ("id", "action", "utterance", "confidence", "created") and v
+            },
+        )
+        self._tasks[call_id] = asyncio.create_task(self._run_task(call_id, args))
+
+    async def _on_cancel(self, msg: protocol.CancelMsg) -> None:
+        call_id = msg.id
+        task = self._tasks.get(call_id)
+        log.info("cancel %s (%s)", call_id, msg.reason)
+        if task is not None and not task.done():
+            task.cancel()
+            return
+        known = self.log.get(call_id)
+        if known is None:
+            await self._status(call_id, "cancelled", "cancelled before it started")
+        elif known[0] not in TERMINAL:  # taken on before a restart of this robot
+            await self._status(call_id, "cancelled", INTERRUPTED)
+        else:
+            await self._status(call_id, *known)
 
     async def run(self) -> None:
         """Connect, serve, and reconnect until ``stop()``."""
@@ -221,7 +228,12 @@ class FakeRobot:
                         if recv not in done:
                             recv.cancel()
                             break
-                        await self._on_message(json.loads(recv.result()))
+                        try:
+                            msg = protocol.parse_from_creature(recv.result())
+                        except protocol.ProtocolError as e:
+                            log.warning("not understood: %s", e)
+                            continue
+                        await self._on_message(msg)
                     stopper.cancel()
             except (OSError, ConnectionClosed, InvalidStatus, asyncio.TimeoutError) as e:
                 log.info("not connected (%s); retrying in %.1fs", e, delay)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orchestrator.brain import robot_protocol as protocol
 from orchestrator.brain.calls import (
     CallStatus,
     StatusError,
@@ -31,8 +32,9 @@ from orchestrator.brain.events import (
 )
 from orchestrator.brain.intents import Intent
 from orchestrator.brain.outbox import Outbox, OutboxCall
+from orchestrator.brain.robot_protocol import TOOL_NAME, clip
 from orchestrator.brain.tool_schema import ToolSchema, tool_schema
-from orchestrator.brain.tools import TOOL_NAME, SafetyGate, call_from_intent
+from orchestrator.brain.tools import SafetyGate, call_from_intent
 from track2_voice.events import Happening
 
 log = logging.getLogger(__name__)
@@ -40,11 +42,6 @@ Emit = Callable[[Happening], None]
 
 
 ALL_CALLS = "*"  # a cancel request for every open call (`creature calls cancel-all`)
-
-
-def clip(text: str, n: int = 64) -> str:
-    """A name or id to quote in a reason, never longer than ``n``."""
-    return text if len(text) <= n else f"{text[:n]}... ({len(text)} chars)"
 
 
 class RobotLink(Protocol):
@@ -55,18 +52,9 @@ class RobotLink(Protocol):
     def send(self, message: dict[str, Any]) -> bool: ...
 
 
-def cancel_message(call_id: str, reason: str | None) -> dict[str, Any]:
-    return {"type": "cancel", "id": call_id, "reason": reason}
-
-
-def tool_call_message(call_id: str, args: dict[str, Any], attempt: int) -> dict[str, Any]:
-    return {
-        "type": "tool_call",
-        "id": call_id,
-        "name": TOOL_NAME,
-        "arguments": args,
-        "attempt": attempt,
-    }
+# the wire forms, under the names the runtime has long used
+cancel_message = protocol.cancel
+tool_call_message = protocol.tool_call
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,14 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from face.limits import RefusalLog
 from face.web import CloseCode, JsonTooDeep, OriginGate, bearer, clip, loads_bounded, token_ok
+from orchestrator.brain import robot_protocol as protocol
 from orchestrator.brain.calls import StatusError, StatusErrorCode
 from orchestrator.brain.dispatcher import ToolDispatcher
 from orchestrator.brain.events import RobotRefused, RobotReplaced
-from orchestrator.brain.tools import TOOL_NAME
 from orchestrator.slow_config import RobotConfig
 
 log = logging.getLogger(__name__)
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = protocol.PROTOCOL_VERSION
 HTTP_STATUS = {
     StatusErrorCode.UNKNOWN_CALL: 404,
     StatusErrorCode.BAD_STATUS: 400,
@@ -149,7 +149,7 @@ def build_app(
         peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
         refusals.refused(f"robot channel: {why}", peer)
         dispatcher.emit(RobotRefused(robot=name, reason=why, peer=peer))
-        await ws.send_text(json.dumps({"type": "error", "error": why}))
+        await ws.send_text(json.dumps(protocol.error(_ERROR_FOR[code], why)))
         await ws.close(code=code, reason=why[:120])
 
     async def robot_ws(ws: WebSocket) -> None:
@@ -176,7 +176,7 @@ def build_app(
             dispatcher.emit(RobotReplaced(robot=name, old_peer=current.peer, new_peer=conn.peer))
             current.replace()
             dispatcher.robot_disconnected(current, "replaced by a new connection")
-        conn.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "tools": [TOOL_NAME]})
+        conn.send(protocol.welcome())
         sender = asyncio.create_task(conn.sender())
         dispatcher.robot_connected(conn)
         receiver = asyncio.create_task(_receive(ws, conn, dispatcher))
@@ -216,78 +216,58 @@ _CLOSE_FOR = {
 }
 
 
+_ERROR_FOR = {
+    CloseCode.UNAUTHORIZED: protocol.ErrorCode.UNAUTHORIZED,
+    CloseCode.ROBOT_IN_USE: protocol.ErrorCode.ROBOT_IN_USE,
+}
+
+
 def _http_error(code: StatusErrorCode, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "code": code.value}, status_code=HTTP_STATUS[code])
 
 
 async def _receive(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
-    """Status updates from the robot. A bad message gets an error reply; the socket stays."""
+    """Messages from the robot. A bad one gets an error reply; the socket stays."""
     while True:
         try:
-            message = await ws.receive()
+            frame = await ws.receive()
         except (WebSocketDisconnect, RuntimeError):
+            frame = {"type": "websocket.disconnect"}
+        if frame["type"] == "websocket.disconnect":
             conn._close("disconnected")
             return
-        if message["type"] == "websocket.disconnect":
-            conn._close("disconnected")
-            return
-        raw = message.get("text")
-        if raw is None:  # a binary frame: not part of the protocol, but no reason to drop
-            conn.send(
-                {
-                    "type": "error",
-                    "code": "binary",
-                    "error": "binary frames are not part of the protocol; send JSON text",
-                }
-            )
-            continue
         try:
-            msg = loads_bounded(raw, conn.cfg.max_json_depth)
-            if not isinstance(msg, dict):
-                raise ValueError("expected a JSON object")
-        except JsonTooDeep as e:
-            conn.send({"type": "error", "code": "too_deep", "error": str(e)})
+            msg = _parse(frame, conn.cfg)
+        except protocol.ProtocolError as e:
+            conn.send(protocol.error(e.code, str(e), e.id))
             continue
-        except ValueError as e:
-            conn.send(
-                {"type": "error", "code": "bad_json", "error": clip(f"not a JSON object: {e}", 200)}
-            )
-            continue
-        kind = msg.get("type")
-        if kind == "status":
-            call_id, status = msg.get("id"), msg.get("status")
-            if not isinstance(call_id, str) or not isinstance(status, str):
-                conn.send({"type": "error", "error": "status needs string 'id' and 'status'"})
-                continue
-            if len(call_id) > conn.cfg.max_id_chars:
-                conn.send(
-                    {
-                        "type": "error",
-                        "code": StatusErrorCode.BAD_ID.value,
-                        "error": f"id of {len(call_id)} chars; at most {conn.cfg.max_id_chars}",
-                    }
-                )
-                continue
-            reason = msg.get("reason")
-            try:
-                dispatcher.on_status(
-                    call_id,
-                    clip(status, 32),
-                    clip(str(reason), 500) if reason is not None else None,
-                    conn.name,
-                    conn,
-                )
-            except StatusError as e:
-                conn.send(
-                    {"type": "error", "id": clip(call_id), "code": e.code.value, "error": str(e)}
-                )
-        elif kind == "ping":
-            conn.send({"type": "pong"})
-        else:
-            conn.send(
-                {
-                    "type": "error",
-                    "error": f"unknown message type {clip(repr(kind), 40)}; expected 'status' or"
-                    " 'ping'",
-                }
-            )
+        _handle(msg, conn, dispatcher)
+
+
+def _parse(frame: dict[str, Any], cfg: RobotConfig) -> protocol.RobotMsg:
+    raw = frame.get("text")
+    if raw is None:  # a binary frame: not part of the protocol, but no reason to drop the link
+        raise protocol.ProtocolError(
+            protocol.ErrorCode.BINARY, "binary frames are not part of the protocol; send JSON text"
+        )
+    try:
+        decoded = loads_bounded(raw, cfg.max_json_depth)
+    except JsonTooDeep as e:
+        raise protocol.ProtocolError(protocol.ErrorCode.TOO_DEEP, str(e)) from None
+    except ValueError as e:
+        raise protocol.ProtocolError(
+            protocol.ErrorCode.BAD_JSON, clip(f"not a JSON object: {e}", 200)
+        ) from None
+    return protocol.parse_from_robot(decoded, cfg.max_id_chars)
+
+
+def _handle(msg: protocol.RobotMsg, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
+    if isinstance(msg, protocol.StatusMsg):
+        try:
+            dispatcher.on_status(msg.id, msg.status, msg.reason, conn.name, conn)
+        except StatusError as e:
+            conn.send(protocol.error(e.code.value, str(e), msg.id))
+    elif isinstance(msg, protocol.PingMsg):
+        conn.send(protocol.pong())
+    elif isinstance(msg, protocol.HelloMsg):
+        conn.send(protocol.error(protocol.ErrorCode.BAD_MESSAGE, "hello: not supported yet"))
