@@ -13,7 +13,9 @@ A robot's duties (docs/slow_loop.md, "The robot's duties"):
   (``--db``) *before* it reports ``accepted`` or moves, so a call it had started when it was
   killed is never started again; after a restart it reports that call ``failed`` ("interrupted:
   not repeated"), since only the real world knows whether the motion finished;
-* a status goes over the connection the call came on (the creature refuses others).
+* a status goes over the connection the call came on (the creature refuses others);
+* it says hello first (``--can ACTION`` declares what it can do, docs/bodies.md; default:
+  every action) and reports ``running`` with ``progress`` as it goes.
 
     python examples/robot_client.py --url ws://127.0.0.1:8766/robot
 
@@ -30,7 +32,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,8 @@ RECONNECT_S = 0.5  # first reconnect delay, doubled up to RECONNECT_MAX_S
 RECONNECT_MAX_S = 5.0
 TERMINAL = ("succeeded", "failed", "cancelled")
 INTERRUPTED = "interrupted by a robot restart: not repeated"
+STEPS = 4  # progress reports per task: 0.25, 0.5, 0.75, then the outcome
+Report = Callable[[float, str], Awaitable[None]]
 
 
 def state_home() -> Path:
@@ -98,6 +102,8 @@ class FakeRobot:
         fail_actions: tuple[str, ...] = (),
         on_call: Callable[[dict[str, Any], float], None] | None = None,
         db: str | Path = ":memory:",
+        body: str = "example-robot",
+        can: tuple[str, ...] | None = None,
     ) -> None:
         self.url = url
         self.token = token
@@ -110,15 +116,23 @@ class FakeRobot:
         self.performed: list[str] = []  # ids whose motion ran in this process
         self.duplicates = 0
         self.finished: dict[str, str] = {}
-        self.connected = asyncio.Event()
+        self.body = body
+        # what its hello declares (docs/bodies.md); None: every action
+        self.capabilities = None if can is None else [protocol.Capability(a) for a in can]
+        self.connected = asyncio.Event()  # set once the creature answered the hello
+        self.progress: list[tuple[str, float]] = []  # (id, progress) reported
         self._tasks: dict[str, asyncio.Task] = {}
         self._stop = asyncio.Event()
         self._ws = None
         self._unsent: list[dict[str, Any]] = []  # statuses to report again after a reconnect
 
-    async def perform(self, args: dict[str, Any]) -> None:
-        """Replace with real motion. Raise to report a failure (the message is the reason)."""
-        await asyncio.sleep(self.delay_s)
+    async def perform(self, args: dict[str, Any], report: Report) -> None:
+        """Replace with real motion; ``await report(0.5, "lifting")`` as it goes. Raise to
+        report a failure (the message is the reason)."""
+        for step in range(1, STEPS + 1):
+            await asyncio.sleep(self.delay_s / STEPS)
+            if step < STEPS:
+                await report(step / STEPS, f"{args.get('action')}: step {step} of {STEPS}")
         if args.get("action") in self.fail_actions:
             raise RuntimeError(f"cannot {args['action']} here")
 
@@ -133,12 +147,22 @@ class FakeRobot:
         except ConnectionClosed:
             self._unsent.append(msg)  # reported after the reconnect: the creature's outbox waits
 
+    async def _progress(self, call_id: str, progress: float, text: str) -> None:
+        """``running`` with how far along it is; lost with the link (the next one says more)."""
+        self.progress.append((call_id, progress))
+        try:
+            await self._ws.send(
+                json.dumps(protocol.status(call_id, "running", None, progress, text))
+            )
+        except ConnectionClosed:
+            pass
+
     async def _run_task(self, call_id: str, args: dict[str, Any]) -> None:
         await self._status(call_id, "accepted")
         await self._status(call_id, "running")
         self.performed.append(call_id)
         try:
-            await self.perform(args)
+            await self.perform(args, lambda p, text: self._progress(call_id, p, text))
         except asyncio.CancelledError:
             await self._status(call_id, "cancelled", "cancelled by the creature")
             return
@@ -154,6 +178,9 @@ class FakeRobot:
             await self._on_cancel(msg)
         elif isinstance(msg, protocol.ErrorMsg):
             log.warning("creature says: %s (%s)", msg.error, msg.code)
+        elif isinstance(msg, protocol.ReadyMsg):
+            log.info("ready as %s (%s)", msg.robot, ", ".join(msg.actions or ["every action"]))
+            self.connected.set()
         elif isinstance(msg, protocol.WelcomeMsg):
             log.info("connected (protocol %s)", msg.protocol)
             unsent, self._unsent = self._unsent, []
@@ -217,7 +244,7 @@ class FakeRobot:
             try:
                 async with connect(url, open_timeout=3) as ws:
                     self._ws = ws
-                    self.connected.set()
+                    await ws.send(json.dumps(protocol.hello(self.body, self.capabilities)))
                     delay = RECONNECT_S
                     stopper = asyncio.create_task(self._stop.wait())
                     while not self._stop.is_set():
@@ -269,7 +296,14 @@ def main() -> None:
         help="SQLite file of the call ids this robot has taken on (survives its crashes)",
     )
     p.add_argument("--delay", type=float, default=1.0, help="seconds each task takes")
-    p.add_argument("--name", default="example-robot")
+    p.add_argument("--name", default="example-robot", help="this robot's identity (?robot=)")
+    p.add_argument(
+        "--can",
+        action="append",
+        default=None,
+        metavar="ACTION",
+        help="declare this action in the hello (repeatable); default: every action",
+    )
     p.add_argument(
         "--fail",
         action="append",
@@ -286,7 +320,15 @@ def main() -> None:
         p.error("no token: give --token, set CREATURE_ROBOT_TOKEN, or start the creature first")
     if args.db != ":memory:":
         Path(args.db).parent.mkdir(parents=True, exist_ok=True)
-    robot = FakeRobot(args.url, token, args.delay, args.name, tuple(args.fail), db=args.db)
+    robot = FakeRobot(
+        args.url,
+        token,
+        args.delay,
+        args.name,
+        tuple(args.fail),
+        db=args.db,
+        can=None if args.can is None else tuple(args.can),
+    )
     try:
         asyncio.run(robot.run())
     except KeyboardInterrupt:

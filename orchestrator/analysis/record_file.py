@@ -39,6 +39,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     brain.ToolCallSent,
     brain.ToolRejected,
     brain.ToolStatusChanged,
+    brain.ToolProgress,
     brain.CallsCancelled,
     brain.WebhookResult,
     brain.RobotConnected,

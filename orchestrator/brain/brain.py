@@ -25,7 +25,7 @@ from affect.affect_map import AffectMap
 from affect.blend import Affect
 from affect.mixer import AffectMixer
 from orchestrator.brain.actions import load_actions
-from orchestrator.brain.dispatcher import CallTiming, ToolDispatcher
+from orchestrator.brain.dispatcher import NO_CAPABLE_ROBOT, CallTiming, ToolDispatcher
 from orchestrator.brain.events import (
     AffectChanged,
     IntentDetected,
@@ -176,8 +176,8 @@ class Brain:
                 self._affect_event(look)
             if ev.status.terminal and not self.outbox.open_calls():
                 await self.states.task_done()
-        elif isinstance(ev, ToolRejected):
-            self._affect_event("tool_rejected")
+        elif isinstance(ev, ToolRejected):  # a body that can't is not a rule that won't
+            self._affect_event("tool_cannot" if ev.code == NO_CAPABLE_ROBOT else "tool_rejected")
         elif isinstance(ev, RobotDisconnected):
             self._affect_event("robot_disconnected")
             if not self.dispatcher.robots:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orchestrator.brain import capabilities
 from orchestrator.brain import robot_protocol as protocol
 from orchestrator.brain.calls import (
     CallStatus,
@@ -26,6 +27,7 @@ from orchestrator.brain.events import (
     RobotDisconnected,
     StatusRefused,
     ToolCallSent,
+    ToolProgress,
     ToolRejected,
     ToolStatusChanged,
     WebhookResult,
@@ -41,15 +43,21 @@ log = logging.getLogger(__name__)
 Emit = Callable[[Happening], None]
 
 
+NO_CAPABLE_ROBOT = "no_capable_robot"
 ALL_CALLS = "*"  # a cancel request for every open call (`creature calls cancel-all`)
 
 
 class RobotLink(Protocol):
-    """A connected robot: ``send`` queues a message and never waits."""
+    """A connected robot: ``send`` queues a message and never waits. It may also carry
+    ``capabilities`` and ``body`` (its hello); without them it can do everything."""
 
     name: str
 
     def send(self, message: dict[str, Any]) -> bool: ...
+
+
+def caps_of(link: RobotLink) -> capabilities.Capabilities:
+    return getattr(link, "capabilities", None)
 
 
 # the wire forms, under the names the runtime has long used
@@ -108,8 +116,39 @@ class ToolDispatcher:
     def robot_connected(self, link: RobotLink) -> None:
         self.robots.append(link)
         self.lost_since.pop(link.name, None)
-        self.emit(RobotConnected(robot=link.name, robots=len(self.robots)))
+        caps = caps_of(link)
+        self.emit(
+            RobotConnected(
+                robot=link.name,
+                robots=len(self.robots),
+                body=getattr(link, "body", None),
+                actions=None if caps is None else [c.action for c in caps],
+            )
+        )
         self.flush(link)
+
+    def capable(self, args: dict[str, Any]) -> list[RobotLink]:
+        """The connected robots that can do the call ``args``, oldest first."""
+        return [r for r in self.robots if capabilities.can_do(caps_of(r), args)]
+
+    def describe(self, args: dict[str, Any]) -> str:
+        """``gesture gesture=dance``: the action and the slots a call carries."""
+        slots = [f"{k}={args[k]}" for k in self.schema.slots if args.get(k)]
+        return " ".join([str(args.get("action")), *slots])
+
+    def bodies_text(self) -> str:
+        return "; ".join(
+            f"{r.name}"
+            + (f" ({r.body})" if getattr(r, "body", None) else "")
+            + f": {capabilities.describe(caps_of(r))}"
+            for r in self.robots
+        )
+
+    def tool_definition(self, full: bool = False) -> dict[str, Any]:
+        """The tool as the connected bodies can do it (``full``: as declared)."""
+        if full:
+            return self.schema.definition
+        return capabilities.narrowed(self.schema.actions, [caps_of(r) for r in self.robots])
 
     def robot_named(self, name: str) -> RobotLink | None:
         return next((r for r in self.robots if r.name == name), None)
@@ -136,6 +175,8 @@ class ToolDispatcher:
                 continue  # another body's task: it waits for that body (reclaim_s)
             if call.robot is None and call.status is CallStatus.CANCELLING:
                 continue  # a webhook's call being cancelled: nothing for a robot to stop
+            if call.robot is None and not capabilities.can_do(caps_of(robot), call.args):
+                continue  # not a thing this body can do: it waits for one that can
             if self._expired(call, now):
                 continue
             if call.status is CallStatus.CANCELLING:
@@ -235,9 +276,26 @@ class ToolDispatcher:
                 ToolRejected(id=args["id"], action=args["action"], reason=refused, intent=intent.id)
             )
             return None
+        capable = self.capable(args)
+        if self.robots and not capable and self.webhook is None:
+            # never queued for a body that may never come: the creature can't, and shows it
+            why = f"{NO_CAPABLE_ROBOT}: no connected body can do {self.describe(args)} " + (
+                f"(connected: {self.bodies_text()})"
+            )
+            self.outbox.add(args, status=CallStatus.REJECTED, reason=why)
+            self.emit(
+                ToolRejected(
+                    id=args["id"],
+                    action=args["action"],
+                    reason=why,
+                    intent=intent.id,
+                    code=NO_CAPABLE_ROBOT,
+                )
+            )
+            return None
         call = self.outbox.add(args, webhook=self.webhook is not None)
         # the robot's send goes first: its sender task is woken before anything scheduled below
-        robot = self.robot
+        robot = capable[-1] if capable else None  # the newest body that can do it
         sent = robot is not None and robot.send(tool_call_message(call.id, args, 1))
         if sent:
             self._handed(call.id, robot, self.clock())
@@ -261,11 +319,14 @@ class ToolDispatcher:
         reason: str | None,
         source: str,
         link: RobotLink | None = None,
+        progress: float | None = None,
+        text: str | None = None,
     ) -> None:
         """A status update from ``link`` (a robot connection), or over HTTP when None. Raises
         :class:`StatusError` for one the creature cannot take (after recording it as a
         ``StatusRefused`` event when the call exists); a duplicate or out-of-date update is
-        harmless and ignored."""
+        harmless and ignored. ``progress``/``text`` with ``running`` become a ``ToolProgress``
+        (each report, also while the call already runs)."""
         status = parse_robot_status(value)
         call = self.outbox.get(call_id)
         if call is None:
@@ -299,11 +360,25 @@ class ToolDispatcher:
                 StatusErrorCode.ILLEGAL_TRANSITION,
                 f"call {clip(call_id)} is {call.status.value}: it cannot become {status.value}",
             )
-        if move is Transition.STALE:
-            return
-        updated = self.outbox.update(call_id, status, reason)
-        if updated is not None:
-            self._status(updated, status, reason, source)
+        if move is not Transition.STALE:
+            updated = self.outbox.update(call_id, status, reason)
+            if updated is not None:
+                self._status(updated, status, reason, source)
+                call = updated
+        if (
+            status is CallStatus.RUNNING
+            and call.status is CallStatus.RUNNING
+            and (progress is not None or text)
+        ):
+            self.emit(
+                ToolProgress(
+                    id=call.id,
+                    action=call.args.get("action"),
+                    progress=progress,
+                    text=text,
+                    source=source,
+                )
+            )
 
     def _refuse(self, call, status: CallStatus, source: str, code: StatusErrorCode, why: str):
         self.emit(
