@@ -129,10 +129,11 @@ class FakeRobot:
     async def perform(self, args: dict[str, Any], report: Report) -> None:
         """Replace with real motion; ``await report(0.5, "lifting")`` as it goes. Raise to
         report a failure (the message is the reason)."""
-        for step in range(1, STEPS + 1):
-            await asyncio.sleep(self.delay_s / STEPS)
-            if step < STEPS:
-                await report(step / STEPS, f"{args.get('action')}: step {step} of {STEPS}")
+        steps = STEPS if self.delay_s > 0 else 1  # an instant task has no progress to tell
+        for step in range(1, steps + 1):
+            await asyncio.sleep(self.delay_s / steps)
+            if step < steps:
+                await report(step / steps, f"{args.get('action')}: step {step} of {steps}")
         if args.get("action") in self.fail_actions:
             raise RuntimeError(f"cannot {args['action']} here")
 

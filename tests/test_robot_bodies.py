@@ -225,3 +225,25 @@ def test_the_minimal_robot_of_the_docs_runs_as_written(tmp_path):
         proc.terminate()
         proc.wait(10)
         slow.stop()
+
+
+def test_a_robot_that_says_nothing_gets_every_call_after_the_hello_wait(tmp_path):
+    slow, hub = start(tmp_path, **{"robot.hello_wait_s": 1.0})
+    rec = hub.subscribe("t", 1000)
+    url = f"{slow.robot_url}?token={slow.token}&robot=quiet"
+
+    async def quiet() -> dict:
+        async with connect(url) as ws:
+            assert json.loads(await ws.recv())["type"] == "welcome"
+            speak(hub, "I'll pick up the red cup.")  # no robot is ready yet: it waits
+            return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+    try:
+        call = asyncio.run(quiet())
+        assert call["type"] == "tool_call" and call["arguments"]["action"] == "pick_up"
+        (sent,) = events(rec, "tool_call")
+        assert sent.robot is None  # made while no robot was ready, delivered once it was
+        (connected,) = events(rec, "robot_connected")
+        assert connected.robot == "quiet" and connected.actions is None  # can do everything
+    finally:
+        slow.stop()
