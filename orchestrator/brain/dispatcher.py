@@ -331,26 +331,7 @@ class ToolDispatcher:
         call = self.outbox.get(call_id)
         if call is None:
             raise StatusError(StatusErrorCode.UNKNOWN_CALL, f"unknown call id {clip(call_id)!r}")
-        if link is not None and (call.robot != link.name or link not in self.robots):
-            self._refuse(
-                call,
-                status,
-                source,
-                StatusErrorCode.NOT_YOURS,
-                f"call {clip(call_id)} was not sent to this connection",
-            )
-        if link is None:
-            if call.webhook is None or call.webhook == "failed":
-                self._refuse(
-                    call,
-                    status,
-                    source,
-                    StatusErrorCode.NOT_YOURS,
-                    f"call {clip(call_id)} was never delivered to the webhook",
-                )
-            if call.status is CallStatus.QUEUED:  # the receiver's report proves delivery
-                self.outbox.mark_sent(call_id)
-                call.status = CallStatus.SENT
+        self._check_sender(call, status, source, link)
         move = call.status.transition(status)
         if move is Transition.ILLEGAL:
             self._refuse(
@@ -365,20 +346,44 @@ class ToolDispatcher:
             if updated is not None:
                 self._status(updated, status, reason, source)
                 call = updated
-        if (
-            status is CallStatus.RUNNING
-            and call.status is CallStatus.RUNNING
-            and (progress is not None or text)
-        ):
-            self.emit(
-                ToolProgress(
-                    id=call.id,
-                    action=call.args.get("action"),
-                    progress=progress,
-                    text=text,
-                    source=source,
+        if status is CallStatus.RUNNING and call.status is CallStatus.RUNNING:
+            if progress is not None or text:
+                self.emit(
+                    ToolProgress(
+                        id=call.id,
+                        action=call.args.get("action"),
+                        progress=progress,
+                        text=text,
+                        source=source,
+                    )
                 )
+
+    def _check_sender(
+        self, call: OutboxCall, status: CallStatus, source: str, link: RobotLink | None
+    ) -> None:
+        """Only the robot whose call it is (by name, on its current connection) may report on
+        it; over HTTP, only for a call the webhook was given (whose report proves delivery)."""
+        if link is not None:
+            if call.robot != link.name or link not in self.robots:
+                self._refuse(
+                    call,
+                    status,
+                    source,
+                    StatusErrorCode.NOT_YOURS,
+                    f"call {clip(call.id)} was not sent to this connection",
+                )
+            return
+        if call.webhook is None or call.webhook == "failed":
+            self._refuse(
+                call,
+                status,
+                source,
+                StatusErrorCode.NOT_YOURS,
+                f"call {clip(call.id)} was never delivered to the webhook",
             )
+        if call.status is CallStatus.QUEUED:
+            self.outbox.mark_sent(call.id)
+            call.status = CallStatus.SENT
 
     def _refuse(self, call, status: CallStatus, source: str, code: StatusErrorCode, why: str):
         self.emit(

@@ -7,7 +7,6 @@ reopens the file and resumes every call that has not reached a terminal status. 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
@@ -17,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.brain.calls import TERMINAL, CallStatus
+from orchestrator.brain.outbox_lock import OutboxLock
+
+__all__ = ["Outbox", "OutboxCall", "OutboxError", "OutboxLock", "open_outbox"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -45,7 +47,6 @@ CREATE TABLE IF NOT EXISTS cancel_requests (
     t REAL NOT NULL
 );
 """
-LOCK_SUFFIX = ".lock"
 
 
 @dataclass
@@ -63,41 +64,6 @@ class OutboxCall:
 
 class OutboxError(ValueError):
     """The outbox file cannot be used (a directory, not a database, a missing folder)."""
-
-
-class OutboxLock:
-    """One creature process owns an outbox: an exclusive ``flock`` on ``OUTBOX.lock`` beside
-    it, held for the process's life (the kernel drops it when the process dies, so a crash
-    leaves no stale lock). A second creature on the same file would send the first one's calls
-    to its own robot; it is refused instead. The file holds the owner's pid, for the message."""
-
-    def __init__(self, outbox_path: Path) -> None:
-        self.path = outbox_path.with_name(outbox_path.name + LOCK_SUFFIX)
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        """True when this process now owns the outbox; False when another one does."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-        return True
-
-    def owner(self) -> str:
-        try:
-            return self.path.read_text().strip() or "?"
-        except OSError:
-            return "?"
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
 
 
 def _checked(p: Path, key: str) -> None:
