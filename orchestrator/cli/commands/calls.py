@@ -57,6 +57,9 @@ def outbox_path(args: argparse.Namespace) -> Path:
 def main(args: argparse.Namespace) -> int:
     path = outbox_path(args)
     if not path.is_file():
+        if args.verb == "list":
+            print(f"no calls ({path} does not exist yet)", file=sys.stderr)
+            return 0
         raise ConfigError(f"slow_loop.outbox.path: {path} does not exist (no call was ever made)")
     box = open_outbox(path, "slow_loop.outbox.path", own=False)
     try:
