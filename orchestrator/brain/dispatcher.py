@@ -88,7 +88,7 @@ class ToolDispatcher:
         outbox: Outbox,
         gate: SafetyGate | None,
         emit: Emit,
-        timing: CallTiming | float = 0.0,
+        timing: CallTiming | None = None,
         schema: ToolSchema | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -96,16 +96,12 @@ class ToolDispatcher:
         self.outbox = outbox
         self.gate = gate
         self.emit = emit
-        self.timing = timing if isinstance(timing, CallTiming) else CallTiming(max_age_s=timing)
+        self.timing = timing or CallTiming()
         self.clock = clock
         self.robots: list[RobotLink] = []
         self.lost_since: dict[str, float] = {}  # robot name -> when its link dropped
         self.sent_at: dict[str, float] = {}  # call id -> when last handed to its robot
         self.webhook = None  # a WebhookSink, set by the slow loop when configured
-
-    @property
-    def max_age_s(self) -> float:
-        return self.timing.max_age_s
 
     # -- robots -------------------------------------------------------------------------
     @property
