@@ -19,6 +19,10 @@ A robot's duties (docs/slow_loop.md, "The robot's duties"):
 
     python examples/robot_client.py --url ws://127.0.0.1:8766/robot
 
+It reads and writes messages with the creature's protocol module
+(``orchestrator.brain.robot_protocol``), so it runs where the creature is installed
+(``pip install -e .``); ``examples/minimal_robot.py`` needs only ``websockets``.
+
 The token comes from ``--token``, else ``$CREATURE_ROBOT_TOKEN``, else the file the creature
 made on its first run (``$XDG_STATE_HOME/creature/robot-token``, printed at start).
 """
