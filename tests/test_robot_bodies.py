@@ -22,8 +22,8 @@ from orchestrator.runtime.metrics import CreatureMetrics
 from orchestrator.runtime.robot_runner import InProcessRobot
 from orchestrator.runtime.slow_loop import SlowLoop
 from tests.conftest import ROOT
+from tests.robot_support import Robot, until
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
-from tests.test_robot_one_body import Robot, until
 
 HEAD = [{"action": "gesture", "slots": {"gesture": ["wave", "nod"]}}, {"action": "look_at"}]
 ARM = [{"action": "pick_up"}]

@@ -15,8 +15,8 @@ from orchestrator.brain.outbox import OutboxError, OutboxLock
 from orchestrator.bus import Bus
 from orchestrator.runtime.slow_loop import SlowLoop
 from tests.conftest import creature
+from tests.robot_support import Robot, reason, until
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
-from tests.test_robot_one_body import Robot, reason, until
 
 
 def start(tmp_path, **over) -> tuple[SlowLoop, Bus]:
