@@ -175,3 +175,17 @@ def test_error_replies_quote_ids_of_at_most_64_characters(tmp_path):
         assert long_id not in json.dumps(err) and "z" * 65 not in json.dumps(err)
     finally:
         slow.stop()
+
+
+def test_the_outbox_and_its_lock_are_private_whatever_mode_the_file_had(tmp_path):
+    box = tmp_path / "outbox.sqlite3"
+    box.write_bytes(b"")
+    box.chmod(0o644)  # as an older version left it
+    slow, hub = start(tmp_path)
+    try:
+        speak(hub, "I'll pick up the red cup.")
+        wait_until(lambda: len(statuses(slow)) == 1, what="stored")
+        for f in tmp_path.glob("outbox.sqlite3*"):
+            assert f.stat().st_mode & 0o077 == 0, f
+    finally:
+        slow.stop()

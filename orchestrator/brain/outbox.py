@@ -102,10 +102,11 @@ class Outbox:
         if not self.path.parent.exists():
             raise FileNotFoundError(f"{self.path}: directory {self.path.parent} does not exist")
         self.lock: OutboxLock | None = None
-        existed = self.path.exists()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        if not existed:
+        try:  # the calls are private, whatever mode an older file had (its -wal/-shm follow)
             os.chmod(self.path, 0o600)
+        except OSError:
+            pass  # not ours to change: it still works
         try:
             self._db.execute("PRAGMA busy_timeout=2000")  # `creature calls` writes beside us
             self._db.execute("PRAGMA journal_mode=WAL")
