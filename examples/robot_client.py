@@ -13,9 +13,15 @@ A robot's duties (docs/slow_loop.md, "The robot's duties"):
   (``--db``) *before* it reports ``accepted`` or moves, so a call it had started when it was
   killed is never started again; after a restart it reports that call ``failed`` ("interrupted:
   not repeated"), since only the real world knows whether the motion finished;
-* a status goes over the connection the call came on (the creature refuses others).
+* a status goes over the connection the call came on (the creature refuses others);
+* it says hello first (``--can ACTION`` declares what it can do, docs/bodies.md; default:
+  every action) and reports ``running`` with ``progress`` as it goes.
 
     python examples/robot_client.py --url ws://127.0.0.1:8766/robot
+
+It reads and writes messages with the creature's protocol module
+(``orchestrator.brain.robot_protocol``), so it runs where the creature is installed
+(``pip install -e .``); ``examples/minimal_robot.py`` needs only ``websockets``.
 
 The token comes from ``--token``, else ``$CREATURE_ROBOT_TOKEN``, else the file the creature
 made on its first run (``$XDG_STATE_HOME/creature/robot-token``, printed at start).
@@ -30,18 +36,22 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from orchestrator.brain import robot_protocol as protocol
+
 log = logging.getLogger("robot")
 RECONNECT_S = 0.5  # first reconnect delay, doubled up to RECONNECT_MAX_S
 RECONNECT_MAX_S = 5.0
 TERMINAL = ("succeeded", "failed", "cancelled")
 INTERRUPTED = "interrupted by a robot restart: not repeated"
+STEPS = 4  # progress reports per task: 0.25, 0.5, 0.75, then the outcome
+Report = Callable[[float, str], Awaitable[None]]
 
 
 def state_home() -> Path:
@@ -96,6 +106,8 @@ class FakeRobot:
         fail_actions: tuple[str, ...] = (),
         on_call: Callable[[dict[str, Any], float], None] | None = None,
         db: str | Path = ":memory:",
+        body: str = "example-robot",
+        can: tuple[str, ...] | None = None,
     ) -> None:
         self.url = url
         self.token = token
@@ -108,22 +120,29 @@ class FakeRobot:
         self.performed: list[str] = []  # ids whose motion ran in this process
         self.duplicates = 0
         self.finished: dict[str, str] = {}
-        self.connected = asyncio.Event()
+        self.body = body
+        # what its hello declares (docs/bodies.md); None: every action
+        self.capabilities = None if can is None else [protocol.Capability(a) for a in can]
+        self.connected = asyncio.Event()  # set once the creature answered the hello
+        self.progress: list[tuple[str, float]] = []  # (id, progress) reported
         self._tasks: dict[str, asyncio.Task] = {}
         self._stop = asyncio.Event()
         self._ws = None
         self._unsent: list[dict[str, Any]] = []  # statuses to report again after a reconnect
 
-    async def perform(self, args: dict[str, Any]) -> None:
-        """Replace with real motion. Raise to report a failure (the message is the reason)."""
-        await asyncio.sleep(self.delay_s)
+    async def perform(self, args: dict[str, Any], report: Report) -> None:
+        """Replace with real motion; ``await report(0.5, "lifting")`` as it goes. Raise to
+        report a failure (the message is the reason)."""
+        steps = STEPS if self.delay_s > 0 else 1  # an instant task has no progress to tell
+        for step in range(1, steps + 1):
+            await asyncio.sleep(self.delay_s / steps)
+            if step < steps:
+                await report(step / steps, f"{args.get('action')}: step {step} of {steps}")
         if args.get("action") in self.fail_actions:
             raise RuntimeError(f"cannot {args['action']} here")
 
     async def _status(self, call_id: str, status: str, reason: str | None = None) -> None:
-        msg = {"type": "status", "id": call_id, "status": status}
-        if reason:
-            msg["reason"] = reason
+        msg = protocol.status(call_id, status, reason or None)
         log.info("%s -> %s%s", call_id, status, f" ({reason})" if reason else "")
         if status in TERMINAL:
             self.finished[call_id] = status
@@ -133,12 +152,22 @@ class FakeRobot:
         except ConnectionClosed:
             self._unsent.append(msg)  # reported after the reconnect: the creature's outbox waits
 
+    async def _progress(self, call_id: str, progress: float, text: str) -> None:
+        """``running`` with how far along it is; lost with the link (the next one says more)."""
+        self.progress.append((call_id, progress))
+        try:
+            await self._ws.send(
+                json.dumps(protocol.status(call_id, "running", None, progress, text))
+            )
+        except ConnectionClosed:
+            pass
+
     async def _run_task(self, call_id: str, args: dict[str, Any]) -> None:
         await self._status(call_id, "accepted")
         await self._status(call_id, "running")
         self.performed.append(call_id)
         try:
-            await self.perform(args)
+            await self.perform(args, lambda p, text: self._progress(call_id, p, text))
         except asyncio.CancelledError:
             await self._status(call_id, "cancelled", "cancelled by the creature")
             return
@@ -147,59 +176,69 @@ class FakeRobot:
             return
         await self._status(call_id, "succeeded")
 
-    async def _on_message(self, msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
-        if kind == "tool_call":
-            call_id = msg["id"]
-            if self.on_call is not None:
-                self.on_call(msg, time.perf_counter())
-            known = self.log.get(call_id)
-            if known is not None:
-                # a retry: never do it twice, just say again where it stands
-                self.duplicates += 1
-                log.info("%s: already seen (attempt %s)", call_id, msg.get("attempt"))
-                status, reason = known
-                live = self._tasks.get(call_id)
-                if status not in TERMINAL and (live is None or live.done()):
-                    # taken on before this process started: it may have half-moved; say so
-                    status, reason = "failed", INTERRUPTED
-                await self._status(call_id, status, reason)
-                return
-            self.log.put(call_id, "accepted")  # committed before anything moves
-            self.received.append(msg)
-            args = msg.get("arguments", {})
-            log.info(
-                "call %s: %s %s",
-                call_id,
-                args.get("action"),
-                {
-                    k: v
-                    for k, v in args.items()
-                    if k not in ("id", "action", "utterance", "confidence", "created") and v
-                },
-            )
-            self._tasks[call_id] = asyncio.create_task(self._run_task(call_id, args))
-        elif kind == "cancel":
-            call_id = msg.get("id")
-            task = self._tasks.get(call_id)
-            log.info("cancel %s (%s)", call_id, msg.get("reason"))
-            if task is not None and not task.done():
-                task.cancel()
-                return
-            known = self.log.get(call_id)
-            if known is None:
-                await self._status(call_id, "cancelled", "cancelled before it started")
-            elif known[0] not in TERMINAL:  # taken on before a restart of this robot
-                await self._status(call_id, "cancelled", INTERRUPTED)
-            else:
-                await self._status(call_id, *known)
-        elif kind == "error":
-            log.warning("creature says: %s", msg.get("error"))
-        elif kind == "welcome":
-            log.info("connected (protocol %s)", msg.get("protocol"))
+    async def _on_message(self, msg: protocol.CreatureMsg) -> None:
+        if isinstance(msg, protocol.ToolCallMsg):
+            await self._on_call(msg)
+        elif isinstance(msg, protocol.CancelMsg):
+            await self._on_cancel(msg)
+        elif isinstance(msg, protocol.ErrorMsg):
+            log.warning("creature says: %s (%s)", msg.error, msg.code)
+        elif isinstance(msg, protocol.ReadyMsg):
+            log.info("ready as %s (%s)", msg.robot, ", ".join(msg.actions or ["every action"]))
+            self.connected.set()
+        elif isinstance(msg, protocol.WelcomeMsg):
+            log.info("connected (protocol %s)", msg.protocol)
             unsent, self._unsent = self._unsent, []
             for status in unsent:
                 await self._status(status["id"], status["status"], status.get("reason"))
+
+    async def _on_call(self, msg: protocol.ToolCallMsg) -> None:
+        call_id = msg.id
+        if self.on_call is not None:
+            self.on_call(
+                protocol.tool_call(msg.id, msg.arguments, msg.attempt), time.perf_counter()
+            )
+        known = self.log.get(call_id)
+        if known is not None:
+            # a retry: never do it twice, just say again where it stands
+            self.duplicates += 1
+            log.info("%s: already seen (attempt %s)", call_id, msg.attempt)
+            status, reason = known
+            live = self._tasks.get(call_id)
+            if status not in TERMINAL and (live is None or live.done()):
+                # taken on before this process started: it may have half-moved; say so
+                status, reason = "failed", INTERRUPTED
+            await self._status(call_id, status, reason)
+            return
+        self.log.put(call_id, "accepted")  # committed before anything moves
+        self.received.append(protocol.tool_call(msg.id, msg.arguments, msg.attempt))
+        args = msg.arguments
+        log.info(
+            "call %s: %s %s",
+            call_id,
+            args.get("action"),
+            {
+                k: v
+                for k, v in args.items()
+                if k not in ("id", "action", "utterance", "confidence", "created") and v
+            },
+        )
+        self._tasks[call_id] = asyncio.create_task(self._run_task(call_id, args))
+
+    async def _on_cancel(self, msg: protocol.CancelMsg) -> None:
+        call_id = msg.id
+        task = self._tasks.get(call_id)
+        log.info("cancel %s (%s)", call_id, msg.reason)
+        if task is not None and not task.done():
+            task.cancel()
+            return
+        known = self.log.get(call_id)
+        if known is None:
+            await self._status(call_id, "cancelled", "cancelled before it started")
+        elif known[0] not in TERMINAL:  # taken on before a restart of this robot
+            await self._status(call_id, "cancelled", INTERRUPTED)
+        else:
+            await self._status(call_id, *known)
 
     async def run(self) -> None:
         """Connect, serve, and reconnect until ``stop()``."""
@@ -210,7 +249,7 @@ class FakeRobot:
             try:
                 async with connect(url, open_timeout=3) as ws:
                     self._ws = ws
-                    self.connected.set()
+                    await ws.send(json.dumps(protocol.hello(self.body, self.capabilities)))
                     delay = RECONNECT_S
                     stopper = asyncio.create_task(self._stop.wait())
                     while not self._stop.is_set():
@@ -221,7 +260,12 @@ class FakeRobot:
                         if recv not in done:
                             recv.cancel()
                             break
-                        await self._on_message(json.loads(recv.result()))
+                        try:
+                            msg = protocol.parse_from_creature(recv.result())
+                        except protocol.ProtocolError as e:
+                            log.warning("not understood: %s", e)
+                            continue
+                        await self._on_message(msg)
                     stopper.cancel()
             except (OSError, ConnectionClosed, InvalidStatus, asyncio.TimeoutError) as e:
                 log.info("not connected (%s); retrying in %.1fs", e, delay)
@@ -257,7 +301,14 @@ def main() -> None:
         help="SQLite file of the call ids this robot has taken on (survives its crashes)",
     )
     p.add_argument("--delay", type=float, default=1.0, help="seconds each task takes")
-    p.add_argument("--name", default="example-robot")
+    p.add_argument("--name", default="example-robot", help="this robot's identity (?robot=)")
+    p.add_argument(
+        "--can",
+        action="append",
+        default=None,
+        metavar="ACTION",
+        help="declare this action in the hello (repeatable); default: every action",
+    )
     p.add_argument(
         "--fail",
         action="append",
@@ -274,7 +325,15 @@ def main() -> None:
         p.error("no token: give --token, set CREATURE_ROBOT_TOKEN, or start the creature first")
     if args.db != ":memory:":
         Path(args.db).parent.mkdir(parents=True, exist_ok=True)
-    robot = FakeRobot(args.url, token, args.delay, args.name, tuple(args.fail), db=args.db)
+    robot = FakeRobot(
+        args.url,
+        token,
+        args.delay,
+        args.name,
+        tuple(args.fail),
+        db=args.db,
+        can=None if args.can is None else tuple(args.can),
+    )
     try:
         asyncio.run(robot.run())
     except KeyboardInterrupt:

@@ -111,6 +111,24 @@ class RobotConfig(Strict):
     )
     send_timeout_s: float = Field(2.0, gt=0, description="a robot that does not read is dropped")
     queue_size: int = Field(256, ge=1, description="messages buffered per robot connection")
+    reclaim_s: float = Field(
+        30.0,
+        ge=0,
+        description="a call whose robot's link dropped waits this long for a robot of the same "
+        "name to come back, then ends failed (robot lost); it never goes to another body",
+    )
+    ack_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="a call sent to a connected robot that reports no status within this fails "
+        "(and the robot is sent a cancel)",
+    )
+    hello_wait_s: float = Field(
+        0.5,
+        ge=0,
+        description="a robot that sends no hello is taken as able to do everything after this "
+        "(or at its first other message); until then it gets no call (docs/bodies.md)",
+    )
 
 
 class WebhookConfig(Strict):
@@ -141,6 +159,12 @@ class OutboxConfig(Strict):
         300.0,
         ge=0,
         description="open calls older than this are cancelled (expired), never sent again (0 = never)",
+    )
+    queued_max_age_s: float = Field(
+        10.0,
+        ge=0,
+        description="a call no robot has been sent within this of its making is cancelled "
+        "(expired): a later run's robot never starts an old conversation's call (0 = never)",
     )
 
 

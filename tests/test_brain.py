@@ -126,12 +126,15 @@ async def test_illegal_transitions_are_refused_recorded_and_ignored(brain):
         brain.dispatcher.on_status(call.id, "succeeded", None, "scripted", robot)
     assert e.value.code is StatusErrorCode.NOT_YOURS
     assert brain.outbox.get(call.id).status is CallStatus.QUEUED
-    brain.dispatcher.sent_to[call.id] = robot  # as if handed over, but the outbox says queued
+    # as if handed over (its robot, connected), but the outbox says queued
+    brain.dispatcher.robots.append(robot)
+    brain.outbox._db.execute("UPDATE calls SET robot = ? WHERE id = ?", (robot.name, call.id))
     with pytest.raises(StatusError) as e:
         brain.dispatcher.on_status(call.id, "succeeded", None, "scripted", robot)
     assert e.value.code is StatusErrorCode.ILLEGAL_TRANSITION
     assert brain.outbox.get(call.id).status is CallStatus.QUEUED
 
+    brain.dispatcher.robots.remove(robot)
     brain.dispatcher.robot_connected(robot)  # now it is delivered
     brain.dispatcher.on_status(call.id, "succeeded", None, "scripted", robot)
     with pytest.raises(StatusError) as e:

@@ -27,7 +27,7 @@ from affect.mixer import AffectMixer
 from orchestrator.brain.actions import load_actions
 from orchestrator.brain.dialogue import Dialogue, Plan, RequestHeard, Stop, Unsent
 from orchestrator.brain.dialogue_rules import load_dialogue_rules
-from orchestrator.brain.dispatcher import ToolDispatcher
+from orchestrator.brain.dispatcher import NO_CAPABLE_ROBOT, CallTiming, ToolDispatcher
 from orchestrator.brain.events import (
     AffectChanged,
     CallChainDropped,
@@ -123,7 +123,12 @@ class Brain:
             outbox,
             SafetyGate(cfg.safety, clock, actions=actions),
             self.emit,
-            cfg.outbox.max_age_s,
+            CallTiming(
+                max_age_s=cfg.outbox.max_age_s,
+                queued_max_age_s=cfg.outbox.queued_max_age_s,
+                reclaim_s=cfg.robot.reclaim_s,
+                ack_timeout_s=cfg.robot.ack_timeout_s,
+            ),
             schema=tool_schema(actions),
         )
         # the optional planner beside the rules (its port is attached by the runtime)
@@ -295,8 +300,8 @@ class Brain:
                 self._affect_event(look)
             if ev.status.terminal and not self.outbox.open_calls():
                 await self.states.task_done()
-        elif isinstance(ev, ToolRejected):
-            self._affect_event("tool_rejected")
+        elif isinstance(ev, ToolRejected):  # a body that can't is not a rule that won't
+            self._affect_event("tool_cannot" if ev.code == NO_CAPABLE_ROBOT else "tool_rejected")
         elif isinstance(ev, RobotDisconnected):
             self._affect_event("robot_disconnected")
             if not self.dispatcher.robots:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from orchestrator.brain import capabilities
+from orchestrator.brain import robot_protocol as protocol
 from orchestrator.brain.calls import (
     CallStatus,
     StatusError,
@@ -24,101 +27,153 @@ from orchestrator.brain.events import (
     RobotDisconnected,
     StatusRefused,
     ToolCallSent,
+    ToolProgress,
     ToolRejected,
     ToolStatusChanged,
     WebhookResult,
 )
 from orchestrator.brain.intents import Intent
-from orchestrator.brain.outbox import Outbox
+from orchestrator.brain.outbox import Outbox, OutboxCall
+from orchestrator.brain.robot_protocol import TOOL_NAME, clip
 from orchestrator.brain.tool_schema import ToolSchema, tool_schema
-from orchestrator.brain.tools import TOOL_NAME, SafetyGate, call_from_intent
+from orchestrator.brain.tools import SafetyGate, call_from_intent
 from track2_voice.events import Happening
 
 log = logging.getLogger(__name__)
 Emit = Callable[[Happening], None]
 
 
+NO_CAPABLE_ROBOT = "no_capable_robot"
+ALL_CALLS = "*"  # a cancel request for every open call (`creature calls cancel-all`)
+
+
 class RobotLink(Protocol):
-    """A connected robot: ``send`` queues a message and never waits."""
+    """A connected robot: ``send`` queues a message and never waits. It may also carry
+    ``capabilities`` and ``body`` (its hello); without them it can do everything."""
 
     name: str
 
     def send(self, message: dict[str, Any]) -> bool: ...
 
 
-def cancel_message(call_id: str, reason: str | None) -> dict[str, Any]:
-    return {"type": "cancel", "id": call_id, "reason": reason}
+def caps_of(link: RobotLink) -> capabilities.Capabilities:
+    return getattr(link, "capabilities", None)
 
 
-def tool_call_message(call_id: str, args: dict[str, Any], attempt: int) -> dict[str, Any]:
-    return {
-        "type": "tool_call",
-        "id": call_id,
-        "name": TOOL_NAME,
-        "arguments": args,
-        "attempt": attempt,
-    }
+# the wire forms, under the names the runtime has long used
+cancel_message = protocol.cancel
+tool_call_message = protocol.tool_call
+
+
+@dataclass(frozen=True)
+class CallTiming:
+    """How long a call may wait at each step (seconds; 0 = no limit). From ``slow_loop``:
+    ``outbox.max_age_s``, ``outbox.queued_max_age_s``, ``robot.reclaim_s``,
+    ``robot.ack_timeout_s``."""
+
+    max_age_s: float = 0.0
+    queued_max_age_s: float = 0.0
+    reclaim_s: float = 30.0
+    ack_timeout_s: float = 0.0
 
 
 class ToolDispatcher:
+    """One task, one body: a call sent to a robot is that robot's (by its name, kept in the
+    outbox) until it reports an outcome. When its link drops the call waits
+    ``timing.reclaim_s`` for the same name to come back and then fails; it is never handed to
+    another body, because two bodies doing one task is worse than none doing it."""
+
     def __init__(
         self,
         outbox: Outbox,
-        gate: SafetyGate,
+        gate: SafetyGate | None,
         emit: Emit,
-        max_age_s: float = 0.0,
+        timing: CallTiming | None = None,
         schema: ToolSchema | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.schema = schema or tool_schema(gate.actions)
+        self.schema = schema or tool_schema(gate.actions if gate is not None else None)
         self.outbox = outbox
         self.gate = gate
         self.emit = emit
+        self.timing = timing or CallTiming()
+        self.clock = clock
         self.robots: list[RobotLink] = []
-        # which connection each call was last handed to: only that one may report on it
-        # (kept until that connection goes, so a late conflicting report is still its own)
-        self.sent_to: dict[str, RobotLink] = {}
+        self.lost_since: dict[str, float] = {}  # robot name -> when its link dropped
+        self.sent_at: dict[str, float] = {}  # call id -> when last handed to its robot
         self.webhook = None  # a WebhookSink, set by the slow loop when configured
-        self.max_age_s = max_age_s
 
     # -- robots -------------------------------------------------------------------------
     @property
     def robot(self) -> RobotLink | None:
-        """The robot that gets calls: the one connected most recently."""
+        """The robot that gets new calls: the one connected most recently."""
         return self.robots[-1] if self.robots else None
 
     def robot_connected(self, link: RobotLink) -> None:
         self.robots.append(link)
-        self.emit(RobotConnected(robot=link.name, robots=len(self.robots)))
-        self.flush()
+        self.lost_since.pop(link.name, None)
+        caps = caps_of(link)
+        self.emit(
+            RobotConnected(
+                robot=link.name,
+                robots=len(self.robots),
+                body=getattr(link, "body", None),
+                actions=None if caps is None else [c.action for c in caps],
+            )
+        )
+        self.flush(link)
+
+    def capable(self, args: dict[str, Any]) -> list[RobotLink]:
+        """The connected robots that can do the call ``args``, oldest first."""
+        return [r for r in self.robots if capabilities.can_do(caps_of(r), args)]
+
+    def describe(self, args: dict[str, Any]) -> str:
+        """``gesture gesture=dance``: the action and the slots a call carries."""
+        slots = [f"{k}={args[k]}" for k in self.schema.slots if args.get(k)]
+        return " ".join([str(args.get("action")), *slots])
+
+    def bodies_text(self) -> str:
+        return "; ".join(
+            f"{r.name}"
+            + (f" ({r.body})" if getattr(r, "body", None) else "")
+            + f": {capabilities.describe(caps_of(r))}"
+            for r in self.robots
+        )
+
+    def tool_definition(self, full: bool = False) -> dict[str, Any]:
+        """The tool as the connected bodies can do it (``full``: as declared)."""
+        if full:
+            return self.schema.definition
+        return capabilities.narrowed(self.schema.actions, [caps_of(r) for r in self.robots])
 
     def robot_named(self, name: str) -> RobotLink | None:
         return next((r for r in self.robots if r.name == name), None)
 
     def robot_disconnected(self, link: RobotLink, why: str = "") -> None:
+        """Its calls stay its own: they wait for a robot of the same name (``reclaim_s``)."""
         if link in self.robots:
             self.robots.remove(link)
-            for call_id in [c for c, r in self.sent_to.items() if r is link]:
-                del self.sent_to[call_id]
+            if self.robot_named(link.name) is None:
+                self.lost_since[link.name] = self.clock()
             self.emit(RobotDisconnected(robot=link.name, reason=why, robots=len(self.robots)))
-            self.flush()  # anything unacknowledged goes to the next robot, if any
 
-    def flush(self) -> None:
-        """Send every open call, oldest first, to the current robot: unacknowledged ones to be
-        done, acknowledged ones again so the robot re-reports (or resumes) them, and pending
-        cancels. A robot ignores an id it has seen, apart from re-reporting its status. A call
-        another connected robot holds stays with it."""
-        robot = self.robot
+    def flush(self, link: RobotLink | None = None) -> None:
+        """Send ``link`` (default: the newest robot) every open call that is its to do, oldest
+        first: its own calls again (higher ``attempt``, so it re-reports or resumes them; a
+        pending cancel as a cancel), and calls no robot has been sent yet. A call another
+        robot owns is never sent to it, connected or not."""
+        robot = link or self.robot
         if robot is None:
             return
-        now = time.time()
+        now = self.clock()
         for call in self.outbox.open_calls():
-            owner = self.sent_to.get(call.id)
-            if owner is not None and owner is not robot and owner in self.robots:
-                continue  # another connected robot has it: a newcomer must not take it over
-            age = now - float(call.args.get("created", now))
-            if self.max_age_s and age > self.max_age_s:
-                # a stale promise must not start a robot long after the conversation moved on
-                self._expire(call)
+            if call.robot is not None and call.robot != robot.name:
+                continue  # another body's task: it waits for that body (reclaim_s)
+            if call.robot is None and call.status is CallStatus.CANCELLING:
+                continue  # a webhook's call being cancelled: nothing for a robot to stop
+            if call.robot is None and not capabilities.can_do(caps_of(robot), call.args):
+                continue  # not a thing this body can do: it waits for one that can
+            if self._expired(call, now):
                 continue
             if call.status is CallStatus.CANCELLING:
                 msg = cancel_message(call.id, call.reason)
@@ -126,28 +181,82 @@ class ToolDispatcher:
                 msg = tool_call_message(call.id, call.args, call.attempts + 1)
             if not robot.send(msg):
                 return
-            self.sent_to[call.id] = robot
-            self.outbox.mark_sent(call.id)
+            self._handed(call.id, robot, now)
 
-    def _expire(self, call) -> None:
-        delivered = call.status.delivered
-        why = (
-            f"expired: no outcome within {self.max_age_s:g}s (slow_loop.outbox.max_age_s)"
-            if delivered
-            else f"expired: not delivered within {self.max_age_s:g}s (slow_loop.outbox.max_age_s)"
-        )
-        if self.outbox.update(call.id, CallStatus.CANCELLED, why) is None:
+    def _handed(self, call_id: str, robot: RobotLink, now: float) -> None:
+        self.sent_at[call_id] = now
+        self.outbox.mark_sent(call_id, robot.name)
+
+    def _expired(self, call: OutboxCall, now: float) -> bool:
+        """Ends a call that waited too long; True when it did."""
+        age = now - float(call.args.get("created", call.created or now))
+        t = self.timing
+        if call.status is CallStatus.QUEUED and t.queued_max_age_s and age > t.queued_max_age_s:
+            why = (
+                f"expired: no robot within {t.queued_max_age_s:g}s of the conversation "
+                "(slow_loop.outbox.queued_max_age_s)"
+            )
+        elif t.max_age_s and age > t.max_age_s:
+            if call.status.delivered:
+                why = f"expired: no outcome within {t.max_age_s:g}s (slow_loop.outbox.max_age_s)"
+            else:
+                why = f"expired: not delivered within {t.max_age_s:g}s (slow_loop.outbox.max_age_s)"
+        else:
+            return False
+        self._end(call, CallStatus.CANCELLED, why, tell=call.status is not CallStatus.QUEUED)
+        return True
+
+    def _end(self, call: OutboxCall, status: CallStatus, why: str, tell: bool) -> None:
+        """The creature ends a call itself; ``tell``: its robot is sent a cancel."""
+        if self.outbox.update(call.id, status, why) is None:
             return
-        self._status(call, CallStatus.CANCELLED, why, "creature")
-        if delivered:
+        self.sent_at.pop(call.id, None)
+        self._status(call, status, why, "creature")
+        if tell:
             self._send_cancel(call.id, why)
 
+    def sweep(self) -> None:
+        """The clock's part of the lifecycle, called every fraction of a second by the runtime:
+        expire calls nobody took in time, fail calls whose robot did not come back within
+        ``reclaim_s`` or did not acknowledge within ``ack_timeout_s``."""
+        self.take_operator_cancels()
+        now = self.clock()
+        t = self.timing
+        for call in self.outbox.open_calls():
+            if self._expired(call, now):
+                continue
+            owner = call.robot
+            if owner is None:
+                continue
+            if self.robot_named(owner) is None:
+                lost = self.lost_since.setdefault(owner, now)  # after a restart: from now
+                if now - lost >= t.reclaim_s:
+                    why = (
+                        f"robot lost: {clip(owner)} did not come back within {t.reclaim_s:g}s "
+                        "(slow_loop.robot.reclaim_s)"
+                    )
+                    self._end(call, CallStatus.FAILED, why, tell=False)
+                continue
+            sent = self.sent_at.get(call.id)
+            if (
+                call.status is CallStatus.SENT
+                and t.ack_timeout_s
+                and sent is not None
+                and now - sent >= t.ack_timeout_s
+            ):
+                why = (
+                    f"not acknowledged by {clip(owner)} within {t.ack_timeout_s:g}s "
+                    "(slow_loop.robot.ack_timeout_s)"
+                )
+                self._end(call, CallStatus.FAILED, why, tell=True)
+
     def _send_cancel(self, call_id: str, reason: str | None) -> None:
-        """To the robot that has the call; to every robot if that one is gone (it may be
-        back under another connection)."""
-        owner = self.sent_to.get(call_id)
-        for robot in [owner] if owner in self.robots else self.robots:
-            robot.send(cancel_message(call_id, reason))
+        """To the robot whose call it is, if connected (else it gets the cancel when it comes
+        back: a pending cancel is part of every flush)."""
+        call = self.outbox.get(call_id)
+        owner = self.robot_named(call.robot) if call is not None and call.robot else None
+        if owner is not None:
+            owner.send(cancel_message(call_id, reason))
 
     # -- calls ----------------------------------------------------------------------------
     def submit(self, intent: Intent) -> dict[str, Any] | None:
@@ -163,10 +272,29 @@ class ToolDispatcher:
                 ToolRejected(id=args["id"], action=args["action"], reason=refused, intent=intent.id)
             )
             return None
+        capable = self.capable(args)
+        if self.robots and not capable and self.webhook is None:
+            # never queued for a body that may never come: the creature can't, and shows it
+            why = f"{NO_CAPABLE_ROBOT}: no connected body can do {self.describe(args)} " + (
+                f"(connected: {self.bodies_text()})"
+            )
+            self.outbox.add(args, status=CallStatus.REJECTED, reason=why)
+            self.emit(
+                ToolRejected(
+                    id=args["id"],
+                    action=args["action"],
+                    reason=why,
+                    intent=intent.id,
+                    code=NO_CAPABLE_ROBOT,
+                )
+            )
+            return None
         call = self.outbox.add(args, webhook=self.webhook is not None)
         # the robot's send goes first: its sender task is woken before anything scheduled below
-        robot = self.robot
+        robot = capable[-1] if capable else None  # the newest body that can do it
         sent = robot is not None and robot.send(tool_call_message(call.id, args, 1))
+        if sent:
+            self._handed(call.id, robot, self.clock())
         self.emit(
             ToolCallSent(
                 id=call.id,
@@ -176,9 +304,6 @@ class ToolDispatcher:
                 robot=getattr(robot, "name", None),
             )
         )
-        if sent:
-            self.sent_to[call.id] = robot
-            self.outbox.mark_sent(call.id)
         if self.webhook is not None:
             self.webhook.submit(tool_call_message(call.id, args, 1))
         return args
@@ -190,35 +315,19 @@ class ToolDispatcher:
         reason: str | None,
         source: str,
         link: RobotLink | None = None,
+        progress: float | None = None,
+        text: str | None = None,
     ) -> None:
         """A status update from ``link`` (a robot connection), or over HTTP when None. Raises
         :class:`StatusError` for one the creature cannot take (after recording it as a
         ``StatusRefused`` event when the call exists); a duplicate or out-of-date update is
-        harmless and ignored."""
+        harmless and ignored. ``progress``/``text`` with ``running`` become a ``ToolProgress``
+        (each report, also while the call already runs)."""
         status = parse_robot_status(value)
         call = self.outbox.get(call_id)
         if call is None:
-            raise StatusError(StatusErrorCode.UNKNOWN_CALL, f"unknown call id {call_id!r}")
-        if link is not None and self.sent_to.get(call_id) is not link:
-            self._refuse(
-                call,
-                status,
-                source,
-                StatusErrorCode.NOT_YOURS,
-                f"call {call_id} was not sent to this connection",
-            )
-        if link is None:
-            if call.webhook is None or call.webhook == "failed":
-                self._refuse(
-                    call,
-                    status,
-                    source,
-                    StatusErrorCode.NOT_YOURS,
-                    f"call {call_id} was never delivered to the webhook",
-                )
-            if call.status is CallStatus.QUEUED:  # the receiver's report proves delivery
-                self.outbox.mark_sent(call_id)
-                call.status = CallStatus.SENT
+            raise StatusError(StatusErrorCode.UNKNOWN_CALL, f"unknown call id {clip(call_id)!r}")
+        self._check_sender(call, status, source, link)
         move = call.status.transition(status)
         if move is Transition.ILLEGAL:
             self._refuse(
@@ -226,13 +335,51 @@ class ToolDispatcher:
                 status,
                 source,
                 StatusErrorCode.ILLEGAL_TRANSITION,
-                f"call {call_id} is {call.status.value}: it cannot become {status.value}",
+                f"call {clip(call_id)} is {call.status.value}: it cannot become {status.value}",
             )
-        if move is Transition.STALE:
+        if move is not Transition.STALE:
+            updated = self.outbox.update(call_id, status, reason)
+            if updated is not None:
+                self._status(updated, status, reason, source)
+                call = updated
+        if status is CallStatus.RUNNING and call.status is CallStatus.RUNNING:
+            if progress is not None or text:
+                self.emit(
+                    ToolProgress(
+                        id=call.id,
+                        action=call.args.get("action"),
+                        progress=progress,
+                        text=text,
+                        source=source,
+                    )
+                )
+
+    def _check_sender(
+        self, call: OutboxCall, status: CallStatus, source: str, link: RobotLink | None
+    ) -> None:
+        """Only the robot whose call it is (by name, on its current connection) may report on
+        it; over HTTP, only for a call the webhook was given (whose report proves delivery)."""
+        if link is not None:
+            if call.robot != link.name or link not in self.robots:
+                self._refuse(
+                    call,
+                    status,
+                    source,
+                    StatusErrorCode.NOT_YOURS,
+                    f"call {clip(call.id)} was not sent to this connection",
+                )
             return
-        updated = self.outbox.update(call_id, status, reason)
-        if updated is not None:
-            self._status(updated, status, reason, source)
+        if call.webhook is None or call.webhook == "failed":
+            self._refuse(
+                call,
+                status,
+                source,
+                StatusErrorCode.NOT_YOURS,
+                f"call {clip(call.id)} was never delivered to the webhook",
+            )
+        if call.status is CallStatus.QUEUED:
+            self.outbox.mark_sent(call.id)
+            call.status = CallStatus.SENT
 
     def _refuse(self, call, status: CallStatus, source: str, code: StatusErrorCode, why: str):
         self.emit(
@@ -259,19 +406,39 @@ class ToolDispatcher:
 
     def cancel_all(self, reason: str) -> list[str]:
         """Cancel every open call at once: undelivered ones never leave, the rest get a cancel."""
-        cancelled = []
-        self.emit(CallsCancelled(reason=reason, ids=[c.id for c in self.outbox.open_calls()]))
-        for call in self.outbox.open_calls():
-            cancelled.append(call.id)
-            if call.status is CallStatus.QUEUED:  # never left: nobody to tell
-                self.outbox.update(call.id, CallStatus.CANCELLED, reason)
-                self._status(call, CallStatus.CANCELLED, reason, "creature")
-                continue
-            self.outbox.update(call.id, CallStatus.CANCELLING, reason)
-            self._send_cancel(call.id, reason)
-            if self.webhook is not None:
-                self.webhook.submit(cancel_message(call.id, reason))
-        return cancelled
+        calls = self.outbox.open_calls()
+        self.emit(CallsCancelled(reason=reason, ids=[c.id for c in calls]))
+        for call in calls:
+            self._cancel(call, reason)
+        return [c.id for c in calls]
+
+    def cancel(self, call_id: str, reason: str) -> bool:
+        """Cancel one call (the operator's ``creature calls cancel``); False when it is not
+        open."""
+        call = self.outbox.get(call_id)
+        if call is None or call.status.terminal:
+            return False
+        self.emit(CallsCancelled(reason=reason, ids=[call.id]))
+        self._cancel(call, reason)
+        return True
+
+    def take_operator_cancels(self) -> None:
+        """Cancels another process (``creature calls cancel``) left in the outbox."""
+        for call_id, reason in self.outbox.take_cancel_requests():
+            if call_id == ALL_CALLS:
+                self.cancel_all(reason)
+            else:
+                self.cancel(call_id, reason)
+
+    def _cancel(self, call: OutboxCall, reason: str) -> None:
+        if call.status is CallStatus.QUEUED:  # never left: nobody to tell
+            self.outbox.update(call.id, CallStatus.CANCELLED, reason)
+            self._status(call, CallStatus.CANCELLED, reason, "creature")
+            return
+        self.outbox.update(call.id, CallStatus.CANCELLING, reason)
+        self._send_cancel(call.id, reason)
+        if self.webhook is not None:
+            self.webhook.submit(cancel_message(call.id, reason))
 
     def on_webhook_result(self, call_id: str, state: str, reason: str | None) -> None:
         self.outbox.set_webhook(call_id, state)

@@ -64,13 +64,27 @@ class ToolCallSent(Happening):
 
 @dataclass(slots=True, kw_only=True)
 class ToolRejected(Happening):
-    """The safety gate refused a call; ``reason`` names the rule."""
+    """The safety gate refused a call; ``reason`` names the rule. ``code``:
+    ``no_capable_robot`` when no connected body can do it (docs/bodies.md), else None."""
 
     kind: ClassVar[str] = "tool_rejected"
     id: str
     action: str
     reason: str
     intent: str
+    code: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolProgress(Happening):
+    """A robot's progress on a running call: ``progress`` 0..1 and/or a short ``text``."""
+
+    kind: ClassVar[str] = "tool_progress"
+    id: str
+    action: str | None
+    progress: float | None
+    text: str | None
+    source: str
 
 
 @dataclass(slots=True, kw_only=True)
@@ -121,9 +135,14 @@ class WebhookResult(Happening):
 
 @dataclass(slots=True, kw_only=True)
 class RobotConnected(Happening):
+    """A robot is ready for calls; ``body`` and ``actions`` are what its hello declared
+    (None: it declared nothing, so it can do everything)."""
+
     kind: ClassVar[str] = "robot_connected"
     robot: str
     robots: int
+    body: str | None = None
+    actions: list[str] | None = None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -8,6 +8,7 @@ reopens the file and resumes every call that has not reached a terminal status. 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.brain.calls import TERMINAL, CallStatus
+from orchestrator.brain.outbox_lock import OutboxLock
+
+__all__ = ["Outbox", "OutboxCall", "OutboxError", "OutboxLock", "open_outbox"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -36,6 +40,12 @@ CREATE TABLE IF NOT EXISTS history (
     t REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS calls_open ON calls(status);
+CREATE TABLE IF NOT EXISTS cancel_requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    t REAL NOT NULL
+);
 """
 
 
@@ -48,23 +58,42 @@ class OutboxCall:
     reason: str | None
     attempts: int
     webhook: str | None
+    robot: str | None = None  # the name of the robot it was sent to: only that one may do it
+    created: float = 0.0
 
 
 class OutboxError(ValueError):
     """The outbox file cannot be used (a directory, not a database, a missing folder)."""
 
 
-def open_outbox(path: str | Path, key: str) -> Outbox:
-    """An :class:`Outbox`, or one clear ``OutboxError`` naming ``key`` and the file."""
-    p = Path(path)
+def _checked(p: Path, key: str) -> None:
     if p.is_dir():
         raise OutboxError(f"{key}: {p} is a directory; expected a SQLite file")
     if not p.parent.is_dir():
         raise OutboxError(f"{key}: {p}: folder {p.parent} does not exist")
+
+
+def open_outbox(path: str | Path, key: str, own: bool = True) -> Outbox:
+    """An :class:`Outbox`, or one clear ``OutboxError`` naming ``key`` and the file. ``own``:
+    this process becomes the outbox's one creature (refused when another holds it)."""
+    p = Path(path)
+    _checked(p, key)
+    lock = None
+    if own:
+        lock = OutboxLock(p)
+        if not lock.acquire():
+            raise OutboxError(
+                f"{key}: {p} is in use by another creature process (pid {lock.owner()}); stop "
+                "it, or give this one its own state directory (--set state_dir=DIR)"
+            )
     try:
-        return Outbox(p)
+        box = Outbox(p)
     except sqlite3.DatabaseError as e:
+        if lock is not None:
+            lock.release()
         raise OutboxError(f"{key}: {p}: not a usable SQLite outbox ({e})") from None
+    box.lock = lock
+    return box
 
 
 class Outbox:
@@ -72,11 +101,20 @@ class Outbox:
         self.path = Path(path)
         if not self.path.parent.exists():
             raise FileNotFoundError(f"{self.path}: directory {self.path.parent} does not exist")
+        self.lock: OutboxLock | None = None
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        try:  # the calls are private, whatever mode an older file had (its -wal/-shm follow)
+            os.chmod(self.path, 0o600)
+        except OSError:
+            pass  # not ours to change: it still works
         try:
+            self._db.execute("PRAGMA busy_timeout=2000")  # `creature calls` writes beside us
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(calls)")}
+            if "robot" not in cols:  # an outbox from before calls had an owner
+                self._db.execute("ALTER TABLE calls ADD COLUMN robot TEXT")
         except sqlite3.DatabaseError:
             self._db.close()
             raise
@@ -103,11 +141,15 @@ class Outbox:
 
     def close(self) -> None:
         self._db.close()
+        if self.lock is not None:
+            self.lock.release()
 
     def _row(self, r: tuple) -> OutboxCall:
-        return OutboxCall(r[0], r[1], json.loads(r[2]), CallStatus(r[3]), r[4], r[5], r[6])
+        return OutboxCall(
+            r[0], r[1], json.loads(r[2]), CallStatus(r[3]), r[4], r[5], r[6], r[7], r[8]
+        )
 
-    _COLS = "seq, id, args, status, reason, attempts, webhook"
+    _COLS = "seq, id, args, status, reason, attempts, webhook, robot, created"
 
     def add(
         self,
@@ -136,7 +178,15 @@ class Outbox:
                 (args["id"], status.value, reason, now),
             )
         return OutboxCall(
-            cur.lastrowid or 0, args["id"], args, status, reason, 0, "pending" if webhook else None
+            cur.lastrowid or 0,
+            args["id"],
+            args,
+            status,
+            reason,
+            0,
+            "pending" if webhook else None,
+            None,
+            now,
         )
 
     def get(self, call_id: str) -> OutboxCall | None:
@@ -162,13 +212,36 @@ class Outbox:
         ).fetchall()
         return [self._row(r) for r in rows]
 
-    def mark_sent(self, call_id: str) -> None:
+    def mark_sent(self, call_id: str, robot: str | None = None) -> None:
+        """Handed over (again); ``robot``: the robot's name, kept as the call's owner from the
+        first time on (an owner is never replaced)."""
         with self._db:
             self._db.execute(
                 "UPDATE calls SET status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END,"
-                " attempts = attempts + 1, updated = ? WHERE id = ?",
-                (time.time(), call_id),
+                " attempts = attempts + 1, updated = ?, robot = COALESCE(robot, ?) WHERE id = ?",
+                (time.time(), robot, call_id),
             )
+
+    # -- the operator's cancels (`creature calls cancel`), from another process -----------------
+    def request_cancel(self, call_id: str, reason: str) -> None:
+        with self._db:
+            self._db.execute(
+                "INSERT INTO cancel_requests (id, reason, t) VALUES (?, ?, ?)",
+                (call_id, reason, time.time()),
+            )
+
+    def take_cancel_requests(self) -> list[tuple[str, str]]:
+        """The cancels asked for since the last look, oldest first (each taken once)."""
+        with self._db:
+            rows = self._db.execute(
+                "SELECT seq, id, reason FROM cancel_requests ORDER BY seq"
+            ).fetchall()
+            if rows:
+                self._db.execute("DELETE FROM cancel_requests WHERE seq <= ?", (rows[-1][0],))
+        return [(r[1], r[2]) for r in rows]
+
+    def cancel_requests_pending(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM cancel_requests").fetchone()[0]
 
     def set_webhook(self, call_id: str, state: str) -> None:
         with self._db:

@@ -15,9 +15,9 @@ from typing import Any
 import jsonschema
 
 from orchestrator.brain.actions import SLOT_MAX_CHARS, ActionSet, load_actions
+from orchestrator.brain.robot_protocol import TOOL_NAME
 
 ENVELOPE_FILE = Path(__file__).resolve().parents[2] / "configs" / "tools" / "do_physical_task.json"
-TOOL_NAME = "do_physical_task"
 
 
 class ToolCallError(ValueError):

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.commands.scene",
     "orchestrator.cli.commands.config_cmd",
     "orchestrator.cli.commands.intent",
+    "orchestrator.cli.commands.calls",
     "orchestrator.cli.commands.bench",
     "orchestrator.cli.commands.report",
     "orchestrator.cli.commands.replay",

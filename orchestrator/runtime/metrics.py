@@ -53,6 +53,7 @@ from orchestrator.brain.events import (
     StateChanged,
     StatusRefused,
     ToolCallSent,
+    ToolProgress,
     ToolRejected,
     ToolStatusChanged,
     TranslationStarted,
@@ -92,6 +93,7 @@ INPUT_TYPES: tuple[type[Event], ...] = (
     ToolCallSent,
     ToolRejected,
     ToolStatusChanged,
+    ToolProgress,
     RobotConnected,
     RobotDisconnected,
     StateChanged,
@@ -186,6 +188,20 @@ FAMILIES = (
         Counter,
         "creature_tool_calls_rejected",
         "Tool calls the safety gate refused.",
+        ("action",),
+    ),
+    Family(
+        "progress",
+        Gauge,
+        "creature_call_progress",
+        "The latest progress (0..1) a robot reported on a running call, by action.",
+        ("action",),
+    ),
+    Family(
+        "progress_reports",
+        Counter,
+        "creature_call_progress_reports",
+        "Progress reports robots sent on running calls.",
         ("action",),
     ),
     Family(
@@ -412,6 +428,10 @@ class CreatureMetrics:
                 self._sent_t.pop(ev.id, None)
         elif isinstance(ev, ToolRejected):
             self.rejected.labels(ev.action).inc()
+        elif isinstance(ev, ToolProgress):
+            self.progress_reports.labels(str(ev.action)).inc()
+            if ev.progress is not None:
+                self.progress.labels(str(ev.action)).set(ev.progress)
         elif isinstance(ev, StateChanged):
             self.state.state(ev.dst)
         elif isinstance(ev, (UserSpeechStarted, UserSpeechEnded)):

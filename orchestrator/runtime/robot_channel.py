@@ -25,14 +25,15 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from face.limits import RefusalLog
 from face.web import CloseCode, JsonTooDeep, OriginGate, bearer, clip, loads_bounded, token_ok
+from orchestrator.brain import capabilities
+from orchestrator.brain import robot_protocol as protocol
 from orchestrator.brain.calls import StatusError, StatusErrorCode
 from orchestrator.brain.dispatcher import ToolDispatcher
 from orchestrator.brain.events import RobotRefused, RobotReplaced
-from orchestrator.brain.tools import TOOL_NAME
 from orchestrator.slow_config import RobotConfig
 
 log = logging.getLogger(__name__)
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = protocol.PROTOCOL_VERSION
 HTTP_STATUS = {
     StatusErrorCode.UNKNOWN_CALL: 404,
     StatusErrorCode.BAD_STATUS: 400,
@@ -56,6 +57,11 @@ class RobotConnection:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=cfg.queue_size)
         self.closed = asyncio.Event()
         self.why = ""
+        self.last_words: dict[str, Any] | None = None  # sent just before the close frame
+        # what its hello said (docs/bodies.md); None: it declared nothing, so everything
+        self.body: str | None = None
+        self.capabilities: tuple[protocol.Capability, ...] | None = None
+        self.ready = False  # routed to: after its hello, its first other message, or a wait
 
     def send(self, message: dict[str, Any]) -> bool:
         if self.closed.is_set():
@@ -93,11 +99,26 @@ def build_app(
 ) -> OriginGate:
     refusals = refusals or RefusalLog()
 
-    async def tools(_: Request) -> JSONResponse:
-        return JSONResponse([dispatcher.schema.definition])
+    connecting: dict[str, RobotConnection] = {}  # names whose hello is awaited
+
+    async def tools(request: Request) -> JSONResponse:
+        full = request.query_params.get("full", "") not in ("", "0", "false")
+        return JSONResponse([dispatcher.tool_definition(full=full)])
 
     async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"ok": True, "robots": len(dispatcher.robots)})
+        bodies = [
+            {
+                "robot": r.name,
+                "body": getattr(r, "body", None),
+                "actions": (
+                    None
+                    if getattr(r, "capabilities", None) is None
+                    else [c.action for c in r.capabilities]
+                ),
+            }
+            for r in dispatcher.robots
+        ]
+        return JSONResponse({"ok": True, "robots": len(dispatcher.robots), "bodies": bodies})
 
     def authorized(request: Request) -> bool:
         return token_ok(bearer(request.headers), token)
@@ -134,7 +155,7 @@ def build_app(
         call_id = request.path_params["call_id"]
         call = dispatcher.outbox.get(call_id)
         if call is None:
-            return JSONResponse({"error": f"unknown call id {call_id!r}"}, status_code=404)
+            return JSONResponse({"error": f"unknown call id {clip(call_id)!r}"}, status_code=404)
         return JSONResponse(
             {
                 "id": call.id,
@@ -149,7 +170,7 @@ def build_app(
         peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
         refusals.refused(f"robot channel: {why}", peer)
         dispatcher.emit(RobotRefused(robot=name, reason=why, peer=peer))
-        await ws.send_text(json.dumps({"type": "error", "error": why}))
+        await ws.send_text(json.dumps(protocol.error(_ERROR_FOR[code], why)))
         await ws.close(code=code, reason=why[:120])
 
     async def robot_ws(ws: WebSocket) -> None:
@@ -161,7 +182,7 @@ def build_app(
         if not token_ok(given, token):
             await refuse(ws, name, CloseCode.UNAUTHORIZED, "missing or wrong token")
             return
-        current = dispatcher.robot_named(name)
+        current = dispatcher.robot_named(name) or connecting.get(name)
         if current is not None and cfg.on_duplicate == "refuse":
             await refuse(
                 ws,
@@ -175,25 +196,28 @@ def build_app(
             log.warning("robot %s: %s takes over from %s", name, conn.peer, current.peer)
             dispatcher.emit(RobotReplaced(robot=name, old_peer=current.peer, new_peer=conn.peer))
             current.replace()
+            connecting.pop(name, None)
             dispatcher.robot_disconnected(current, "replaced by a new connection")
-        conn.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "tools": [TOOL_NAME]})
+        conn.send(protocol.welcome())
         sender = asyncio.create_task(conn.sender())
-        dispatcher.robot_connected(conn)
+        connecting[name] = conn
+        # a robot that says no hello is taken as able to do everything after a short wait
+        waited = asyncio.get_running_loop().call_later(
+            cfg.hello_wait_s, _make_ready, conn, dispatcher
+        )
         receiver = asyncio.create_task(_receive(ws, conn, dispatcher))
         closed = asyncio.create_task(conn.closed.wait())
         try:
             await asyncio.wait({receiver, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            waited.cancel()
+            if connecting.get(name) is conn:
+                del connecting[name]
             conn._close(conn.why or "disconnected")
             for task in (receiver, sender, closed):
                 task.cancel()
             dispatcher.robot_disconnected(conn, conn.why)
-            code = _CLOSE_FOR.get(conn.why.split(":", 1)[0])
-            if code is not None:
-                try:
-                    await asyncio.wait_for(ws.close(code=code, reason=conn.why[:120]), 0.5)
-                except Exception:
-                    pass
+            await _goodbye(ws, conn, dispatcher)
 
     app = Starlette(
         routes=[
@@ -208,11 +232,41 @@ def build_app(
     return OriginGate(app, cfg.allowed_origins, same_origin=False, on_refused=refusals.refused)
 
 
+async def _goodbye(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
+    """The close frame that says why (and, for a refused hello, the error reply first)."""
+    code = _CLOSE_FOR.get(conn.why.split(":", 1)[0])
+    if code is None:
+        return
+    if conn.last_words is not None:
+        dispatcher.emit(RobotRefused(robot=conn.name, reason=conn.why, peer=conn.peer))
+    try:
+        if conn.last_words is not None:
+            await asyncio.wait_for(ws.send_text(json.dumps(conn.last_words)), 0.5)
+        await asyncio.wait_for(ws.close(code=code, reason=conn.why[:120]), 0.5)
+    except Exception:
+        pass
+
+
+def _make_ready(conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
+    """From now on calls are routed to ``conn`` (once)."""
+    if conn.ready or conn.closed.is_set():
+        return
+    conn.ready = True
+    dispatcher.robot_connected(conn)
+
+
 _CLOSE_FOR = {
+    "bad hello": CloseCode.BAD_STREAM,
     "send queue full": CloseCode.TOO_SLOW,
     "send took over": CloseCode.TOO_SLOW,
     "send failed": None,
     "replaced": CloseCode.REPLACED,
+}
+
+
+_ERROR_FOR = {
+    CloseCode.UNAUTHORIZED: protocol.ErrorCode.UNAUTHORIZED,
+    CloseCode.ROBOT_IN_USE: protocol.ErrorCode.ROBOT_IN_USE,
 }
 
 
@@ -221,58 +275,82 @@ def _http_error(code: StatusErrorCode, message: str) -> JSONResponse:
 
 
 async def _receive(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
-    """Status updates from the robot. A bad message gets an error reply; the socket stays."""
+    """Messages from the robot. A bad one gets an error reply; the socket stays."""
     while True:
         try:
-            raw = await ws.receive_text()
-        except (WebSocketDisconnect, RuntimeError, KeyError):
+            frame = await ws.receive()
+        except (WebSocketDisconnect, RuntimeError):
+            frame = {"type": "websocket.disconnect"}
+        if frame["type"] == "websocket.disconnect":
             conn._close("disconnected")
             return
         try:
-            msg = loads_bounded(raw, conn.cfg.max_json_depth)
-            if not isinstance(msg, dict):
-                raise ValueError("expected a JSON object")
-        except JsonTooDeep as e:
-            conn.send({"type": "error", "code": "too_deep", "error": str(e)})
+            msg = _parse(frame, conn.cfg)
+        except protocol.ProtocolError as e:
+            if e.code is protocol.ErrorCode.BAD_HELLO and not conn.ready:
+                _refuse_hello(conn, e)
+                return
+            conn.send(protocol.error(e.code, str(e), e.id))
             continue
-        except ValueError as e:
-            conn.send(
-                {"type": "error", "code": "bad_json", "error": clip(f"not a JSON object: {e}", 200)}
+        _handle(msg, conn, dispatcher)
+
+
+def _parse(frame: dict[str, Any], cfg: RobotConfig) -> protocol.RobotMsg:
+    raw = frame.get("text")
+    if raw is None:  # a binary frame: not part of the protocol, but no reason to drop the link
+        raise protocol.ProtocolError(
+            protocol.ErrorCode.BINARY, "binary frames are not part of the protocol; send JSON text"
+        )
+    try:
+        decoded = loads_bounded(raw, cfg.max_json_depth)
+    except JsonTooDeep as e:
+        raise protocol.ProtocolError(protocol.ErrorCode.TOO_DEEP, str(e)) from None
+    except ValueError as e:
+        raise protocol.ProtocolError(
+            protocol.ErrorCode.BAD_JSON, clip(f"not a JSON object: {e}", 200)
+        ) from None
+    return protocol.parse_from_robot(decoded, cfg.max_id_chars)
+
+
+def _handle(msg: protocol.RobotMsg, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
+    if isinstance(msg, protocol.HelloMsg):
+        _hello(msg, conn, dispatcher)
+        return
+    _make_ready(conn, dispatcher)  # a robot that talks without a hello declared nothing
+    if isinstance(msg, protocol.StatusMsg):
+        try:
+            dispatcher.on_status(
+                msg.id, msg.status, msg.reason, conn.name, conn, msg.progress, msg.text
             )
-            continue
-        kind = msg.get("type")
-        if kind == "status":
-            call_id, status = msg.get("id"), msg.get("status")
-            if not isinstance(call_id, str) or not isinstance(status, str):
-                conn.send({"type": "error", "error": "status needs string 'id' and 'status'"})
-                continue
-            if len(call_id) > conn.cfg.max_id_chars:
-                conn.send(
-                    {
-                        "type": "error",
-                        "code": StatusErrorCode.BAD_ID.value,
-                        "error": f"id of {len(call_id)} chars; at most {conn.cfg.max_id_chars}",
-                    }
-                )
-                continue
-            reason = msg.get("reason")
-            try:
-                dispatcher.on_status(
-                    call_id,
-                    clip(status, 32),
-                    clip(str(reason), 500) if reason is not None else None,
-                    conn.name,
-                    conn,
-                )
-            except StatusError as e:
-                conn.send({"type": "error", "id": call_id, "code": e.code.value, "error": str(e)})
-        elif kind == "ping":
-            conn.send({"type": "pong"})
-        else:
-            conn.send(
-                {
-                    "type": "error",
-                    "error": f"unknown message type {clip(repr(kind), 40)}; expected 'status' or"
-                    " 'ping'",
-                }
+        except StatusError as e:
+            conn.send(protocol.error(e.code.value, str(e), msg.id))
+    elif isinstance(msg, protocol.PingMsg):
+        conn.send(protocol.pong())
+
+
+def _refuse_hello(conn: RobotConnection, e: protocol.ProtocolError) -> None:
+    """A body that declares what the creature cannot take must be fixed, not half-used."""
+    conn.last_words = protocol.error(e.code, str(e))
+    conn._close(f"bad hello: {e}")
+
+
+def _hello(msg: protocol.HelloMsg, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
+    """The body's declaration: checked against the actions, answered with ``ready``; one it
+    cannot take closes the connection (4400) with the reason, a refusal on the record."""
+    if conn.ready:
+        conn.send(
+            protocol.error(
+                protocol.ErrorCode.BAD_HELLO,
+                "hello must be the first message (this connection already gets calls)",
             )
+        )
+        return
+    try:
+        capabilities.check(dispatcher.schema.actions, msg.capabilities)
+    except protocol.ProtocolError as e:
+        _refuse_hello(conn, e)
+        return
+    conn.body, conn.capabilities = msg.body, msg.capabilities
+    actions = None if msg.capabilities is None else [c.action for c in msg.capabilities]
+    conn.send(protocol.ready(conn.name, conn.body, actions))  # before any call it is sent
+    _make_ready(conn, dispatcher)

@@ -9,6 +9,7 @@ batch of events it hands the newest frame's face state to ``face`` (the face ser
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -21,7 +22,7 @@ from face.limits import RefusalLog
 from face.state_files import load_or_make_secret
 from face.web import AppServer, bind_socket
 from orchestrator.brain.brain import Brain
-from orchestrator.brain.dispatcher import tool_call_message
+from orchestrator.brain.dispatcher import ToolDispatcher, tool_call_message
 from orchestrator.brain.events import OutboxResumed, ServiceError
 from orchestrator.brain.face_state import FaceSource
 from orchestrator.brain.outbox import Outbox, open_outbox
@@ -60,6 +61,7 @@ INPUT_TYPES = (
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
 SECRET_ENV = "CREATURE_WEBHOOK_SECRET"
 SETTLE_POLL_S = 0.05
+SWEEP_S = 0.2
 FacePublish = Callable[[dict[str, Any]], None]
 
 
@@ -83,6 +85,17 @@ async def feed(
                 publish(source.face_state(last_frame))
             except Exception as e:  # a bad state must not stop the brain
                 log.warning("face state not published: %s", e)
+
+
+async def sweep(dispatcher: ToolDispatcher) -> None:
+    """The calls' clock: deadlines (expiry, reclaim, acknowledgement) and the operator's
+    cancels are looked at every ``SWEEP_S``, whatever the voice is doing."""
+    while True:
+        await asyncio.sleep(SWEEP_S)
+        try:
+            dispatcher.sweep()
+        except Exception:
+            log.exception("call sweep failed")
 
 
 class SlowLoop:
@@ -126,6 +139,7 @@ class SlowLoop:
         self._planner: PlannerClient | None = None
         self._sub: Subscription | None = None
         self._task = None
+        self._sweeper = None
 
     def _made(self, name: str) -> str:
         """A secret made on first run and kept in the state directory."""
@@ -188,6 +202,7 @@ class SlowLoop:
             brain.emit(OutboxResumed(open=[c.id for c in open_calls]))
         self._sub = self.bus.subscribe_async("slow_loop", self.cfg.queue_size, INPUT_TYPES)
         self._task = self.io.loop.create_task(feed(self._sub, brain, lambda: self.face))
+        self._sweeper = self.io.loop.create_task(sweep(brain.dispatcher))
 
     async def _serve_robots(self) -> None:
         """Bind the robot channel's port ourselves, so a busy port is one clear warning and the
@@ -207,6 +222,8 @@ class SlowLoop:
         self.port = self._server.port
 
     async def aclose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._task is not None:
             self._task.cancel()
         if self._sub is not None:
