@@ -84,13 +84,13 @@ def test_the_hello_names_the_body_and_each_action_with_its_slots_and_progress_is
     import json
 
     from orchestrator.bodies.ros2 import wire
+    from orchestrator.brain.robot_protocol import HelloMsg, parse_from_robot
 
     hello = json.loads(wire.hello("arm", [wire.Capability("pick_up", ("object",))]))
-    assert hello == {
-        "type": "hello",
-        "body": "arm",
-        "capabilities": [{"action": "pick_up", "slots": {"object": {}}}],
-    }
+    # read by the creature's own parser, so the bridge's hello cannot drift from the protocol
+    parsed = parse_from_robot(hello)
+    assert isinstance(parsed, HelloMsg) and parsed.body == "arm"
+    assert [c.action for c in parsed.capabilities] == ["pick_up"]
     st = json.loads(wire.status("c1", wire.Status.RUNNING, progress=1.7, text="x" * 500))
     assert st["progress"] == 1.0 and len(st["text"]) == wire.MAX_TEXT
     assert isinstance(wire.parse("[1]"), wire.Other)  # not an object: nothing to do
@@ -180,7 +180,11 @@ def ros_world(tmp_path, ros2_python):
 def test_a_call_becomes_a_goal_reports_progress_and_succeeds(ros_world):
     slow, hub, servers, bridge, _ = ros_world
     speak(hub, "Sure, I'll pick up the red cup.")
-    wait_until(lambda: set(statuses(slow).values()) == {"succeeded"}, 30, "succeeded")
+    wait_until(
+        lambda: set(statuses(slow).values()) == {"succeeded"},
+        30,
+        f"succeeded: {statuses(slow)} {bridge.lines[-8:]}",
+    )
     assert servers.has("GOAL /arm/pick 5") and servers.has("SUCCEEDED /arm/pick")
     progress = [ln for ln in bridge.lines if "-> running progress" in ln]
     assert len(progress) >= 3, bridge.lines  # feedback as progress, rising

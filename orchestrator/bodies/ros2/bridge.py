@@ -43,6 +43,7 @@ from orchestrator.bodies.ros2.wire import Capability, Status
 
 log = logging.getLogger("ros2-body")
 RECONNECT_S, RECONNECT_MAX_S = 0.5, 5.0
+DISCOVER_S = 5.0  # the longest the first hello waits for the mapped action servers
 ANNOUNCE_EVERY_S = 1.0  # how often the servers present are checked for a change
 INTERRUPTED = "interrupted by a restart of the ROS 2 body: not repeated"
 # action_msgs/msg/GoalStatus
@@ -196,11 +197,25 @@ class Ros2Body:
         return [Capability(a, r.slots) for a, r in self.amap.routes.items() if self.ros.ready(r)]
 
     async def _announce(self, force: bool = False) -> None:
+        """The hello is a connection's first message and is said once (docs/bodies.md): when
+        the servers present change, the bridge reconnects to say it again (the creature keeps
+        this body's calls for it across the reconnect, slow_loop.robot.reclaim_s)."""
         caps = self.capabilities()
-        if (force or caps != self._declared) and self._ws is not None:
-            self._declared = caps
-            log.info("capabilities: %s", [c.action for c in caps] or "none")
-            await self._send(wire.hello(self.amap.body, caps))
+        if self._ws is None or (not force and caps == self._declared):
+            return
+        if not force:
+            log.info("capabilities now %s: reconnecting to declare them", [c.action for c in caps])
+            await self._ws.close()
+            return
+        self._declared = caps
+        log.info("capabilities: %s", [c.action for c in caps] or "none")
+        await self._send(wire.hello(self.amap.body, caps))
+
+    async def _discover(self) -> None:
+        """Before the first hello: give DDS discovery a moment to find the action servers."""
+        deadline = time.monotonic() + DISCOVER_S
+        while time.monotonic() < deadline and len(self.capabilities()) < len(self.amap.routes):
+            await asyncio.sleep(0.1)
 
     # -- messages out -----------------------------------------------------------------------
     async def _send(self, text: str) -> None:
@@ -388,6 +403,7 @@ class Ros2Body:
         sep = "&" if "?" in self.url else "?"
         url = f"{self.url}{sep}token={self.token}&robot={self.amap.body}"
         delay = RECONNECT_S
+        await self._discover()
         try:
             while not self._stop.is_set():
                 try:

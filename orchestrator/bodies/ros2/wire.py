@@ -38,9 +38,9 @@ def hello(body: str, capabilities: list[Capability]) -> str:
         {
             "type": "hello",
             "body": body,
-            "capabilities": [
-                {"action": c.action, "slots": {s: {} for s in c.slots}} for c in capabilities
-            ],
+            # a slot not named takes any value (docs/bodies.md): a goal's fields take what the
+            # call says, so no slot is narrowed here
+            "capabilities": [{"action": c.action} for c in capabilities],
         }
     )
 
