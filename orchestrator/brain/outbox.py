@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from face.state_files import touch_private
 from orchestrator.brain.calls import TERMINAL, CallStatus
 
 SCHEMA = """
@@ -72,6 +73,11 @@ class Outbox:
         self.path = Path(path)
         if not self.path.parent.exists():
             raise FileNotFoundError(f"{self.path}: directory {self.path.parent} does not exist")
+        if not self.path.is_dir():
+            try:
+                touch_private(self.path)  # 0600: SQLite gives its -wal and -shm the same mode
+            except OSError:
+                pass  # sqlite3.connect below names what is wrong with the path
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
