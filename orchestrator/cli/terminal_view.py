@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 
 from orchestrator.bus import Bus
+from orchestrator.cli import logs
 from orchestrator.runtime.io_loop import IoLoop
 from track2_voice.events import (
     Connected,
@@ -36,7 +38,11 @@ class TerminalView:
         self.out = stream or sys.stdout
         self.tty = self.out.isatty()
         self._line = ""
+        self._meter_shown = False  # a meter line without its newline is on the terminal
+        self._lock = threading.Lock()  # log records come from any thread
         self.bus, self.io = bus, io
+        if self.tty:
+            logs.set_live_line(self.clear_meter)
         self._sub = None
         self._task: asyncio.Task | None = None
         io.run(self._attach())
@@ -56,8 +62,10 @@ class TerminalView:
                 self._line += ev.text
             if self.tty:
                 bar = "#" * int(round(ev.mouth * METER_WIDTH))
-                self.out.write(f"\r[{bar:<{METER_WIDTH}}] {self._line[-60:]}")
-                self.out.flush()
+                with self._lock:
+                    self.out.write(f"\r[{bar:<{METER_WIDTH}}] {self._line[-60:]}")
+                    self.out.flush()
+                    self._meter_shown = True
         elif isinstance(ev, (SceneLine, *MARKED)):
             self._flush_line()
             if not isinstance(ev, SceneLine):
@@ -70,9 +78,22 @@ class TerminalView:
 
     def _flush_line(self) -> None:
         if self._line:
-            self.out.write(("\r" if self.tty else "") + "creature:" + self._line + "\n")
-            self.out.flush()
+            with self._lock:
+                self.out.write(("\r" if self.tty else "") + "creature:" + self._line + "\n")
+                self.out.flush()
+                self._meter_shown = False
             self._line = ""
+        else:
+            self.clear_meter()  # a note is printed on a line of its own, not after the meter
+
+    def clear_meter(self) -> None:
+        """Erase the meter line (called before a log record is written); the next frame
+        draws it again below the record."""
+        with self._lock:
+            if self._meter_shown:
+                self.out.write("\r\x1b[K")
+                self.out.flush()
+                self._meter_shown = False
 
     async def _detach(self) -> None:
         if self._task is not None:
@@ -84,5 +105,7 @@ class TerminalView:
         self._flush_line()
 
     def close(self) -> None:
+        if self.tty:
+            logs.set_live_line(None)
         if self.io.running:
             self.io.run(self._detach())
