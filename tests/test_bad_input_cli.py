@@ -61,6 +61,14 @@ CASES = {
         "phone.state_dir: ",
     ),
     "config_too_large": (["config", "--config", "{d}/huge.yaml"], "huge.yaml: larger than"),
+    "hf_repo_mistyped_dir_torch": (
+        ["demo", "--once", *NO_ROBOT, "--backend", "torch", "--hf-repo", "{d}/no_such_ckpt"],
+        "{d}/no_such_ckpt: no such directory",
+    ),
+    "hf_repo_mistyped_dir_mlx": (
+        ["demo", "--once", *NO_ROBOT, "--backend", "mlx", "--hf-repo", "{d}/a_dir/tiny"],
+        "{d}/a_dir/tiny: no such directory",
+    ),
     "nan_floor": (["config", "--set", "voice.lipsync.floor_db=.nan"], "finite number"),
     "nan_per_ip_rate": (["config", "--set", "face.limits.per_ip_rate=.nan"], "finite number"),
     "inverted_range_blames_the_flag": (
