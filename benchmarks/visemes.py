@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from affect.visemes import VisemeSet, dominant  # noqa: E402
+from benchmarks import short_mode  # noqa: E402
 from orchestrator.brain.face_state import face_state  # noqa: E402
 from orchestrator.brain.g2p import Phonemizer  # noqa: E402
 from orchestrator.brain.viseme_track import VisemeTracker  # noqa: E402
@@ -139,7 +140,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rates", default="150,190", help="espeak-ng words per minute, comma list")
     ap.add_argument("--repeat", type=int, default=5, help="timing passes over all sentences")
-    args = ap.parse_args()
+    ap.add_argument("--json", type=Path, default=RESULTS, help="where to write the figures")
+    args = short_mode.parse(ap, out="json", rates="150", repeat=2)
     load0 = os.getloadavg()[0]
     vs = load_visemes()
     g2p = Phonemizer("en-us")
@@ -241,9 +243,9 @@ def main() -> None:
     print(
         f"  load average (1 min): {load0:.2f} at start, {load1:.2f} at end, {os.cpu_count()} CPUs"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
