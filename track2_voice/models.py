@@ -16,6 +16,15 @@ from track2_voice.backends.base import BackendError
 log = logging.getLogger(__name__)
 
 
+def looks_like_a_path(repo: str) -> bool:
+    """A mistyped directory must read "no such directory", not Hugging Face's message about
+    repo ids: anything starting like a path, with other than one '/', or whose first part is a
+    local directory (``ckpts/tiny`` next to ``ckpts/``) is taken for a path."""
+    if repo.startswith((".", "/", "~")) or repo.count("/") != 1 or "\\" in repo:
+        return True
+    return Path(repo.split("/", 1)[0]).expanduser().is_dir()
+
+
 class ModelRepo:
     def __init__(self, repo: str) -> None:
         self.repo = repo
@@ -26,15 +35,6 @@ class ModelRepo:
             raise BackendError(
                 f"{repo}: {what} (a Hugging Face repo id looks like kyutai/moshiko-mlx-q4)"
             )
-
-
-def looks_like_a_path(repo: str) -> bool:
-    """A mistyped directory must read "no such directory", not Hugging Face's message about
-    repo ids: anything starting like a path, with other than one '/', or whose first part is a
-    local directory (``ckpts/tiny`` next to ``ckpts/``) is taken for a path."""
-    if repo.startswith((".", "/", "~")) or repo.count("/") != 1 or "\\" in repo:
-        return True
-    return Path(repo.split("/", 1)[0]).expanduser().is_dir()
 
     def listing(self) -> list[str]:
         if self.is_local:
