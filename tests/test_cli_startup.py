@@ -91,3 +91,28 @@ def test_serve_without_tls_does_not_promise_the_phone_mic(tmp_path):
     assert "tap the face" not in r.stdout
     assert "a phone shows the face but cannot lend its mic" in r.stdout
     assert "http://localhost:" in r.stdout
+
+
+def test_replay_stops_on_sigterm_with_its_summary_and_143(speech_wav, tmp_path):
+    record = tmp_path / "run.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_STATE_HOME": str(tmp_path)}
+    r = creature("run", "--input", str(speech_wav), "--record", str(record), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    replayed = tmp_path / "replayed.jsonl"
+    cmd = [sys.executable, "-m", "orchestrator.cli", "replay", str(record), "--no-face"]
+    cmd += ["--speed", "0.2", "--record-to", str(replayed)]  # slow: stopped midway
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (replayed.exists() and replayed.read_text().strip()):  # it is playing
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline, "the replay never started"
+            time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 143, err[-2000:]
+    assert json.loads(out.strip().splitlines()[-1])
