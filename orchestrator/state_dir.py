@@ -36,6 +36,8 @@ PRIVATE_FILES = (
     *PHONE_FILES,
     ROBOT_TOKEN,
     WEBHOOK_SECRET,
+    "telephony-token",  # orchestrator.runtime.telephony_link.TOKEN_FILE
+    "model-server-token",  # orchestrator.cli.commands.model_server.TOKEN_FILE
     OUTBOX,
     f"{OUTBOX}-wal",
     f"{OUTBOX}-shm",

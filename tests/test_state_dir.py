@@ -184,3 +184,12 @@ def test_a_shared_sticky_directory_is_refused_as_the_state_directory(tmp_path):
     assert r.returncode == 2, r.stderr[-2000:]
     assert f"state_dir: {shared} is a shared directory" in r.stderr
     assert _mode(shared) == 0o777  # left as it was
+
+
+def test_every_state_file_the_creature_writes_is_made_private_at_start():
+    from orchestrator.cli.commands.model_server import TOKEN_FILE as MODEL_SERVER_TOKEN
+    from orchestrator.runtime.telephony_link import TOKEN_FILE as TELEPHONY_TOKEN
+    from orchestrator.state_dir import PHONE_FILES, PRIVATE_FILES, ROBOT_TOKEN, WEBHOOK_SECRET
+
+    names = {*PHONE_FILES, ROBOT_TOKEN, WEBHOOK_SECRET, TELEPHONY_TOKEN, MODEL_SERVER_TOKEN}
+    assert names <= set(PRIVATE_FILES)
