@@ -132,7 +132,9 @@ def main() -> None:
     ap.add_argument("--scene", default="greeting")
     ap.add_argument("--hf-repo", help="checkpoint directory (mlx, torch)")
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--json", help="where to write (default benchmarks/results/text_lead_BACKEND.json)")
+    ap.add_argument(
+        "--json", help="where to write (default benchmarks/results/text_lead_BACKEND.json)"
+    )
     args = short_mode.parse(ap, steps=15)
     if args.json is None:
         default = ROOT / "benchmarks" / "results" / f"text_lead_{args.backend}.json"
