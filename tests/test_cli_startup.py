@@ -96,7 +96,8 @@ def test_serve_without_tls_does_not_promise_the_phone_mic(tmp_path):
 def test_replay_stops_on_sigterm_with_its_summary_and_143(speech_wav, tmp_path):
     record = tmp_path / "run.jsonl"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_STATE_HOME": str(tmp_path)}
-    r = creature("run", "--input", str(speech_wav), "--record", str(record), env=env)
+    # at real time: the replay follows the record's clock (an offline run's lasts a blink)
+    r = creature("run", "--realtime", "--input", str(speech_wav), "--record", str(record), env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     replayed = tmp_path / "replayed.jsonl"
     cmd = [sys.executable, "-m", "orchestrator.cli", "replay", str(record), "--no-face"]
