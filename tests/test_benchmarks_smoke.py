@@ -59,10 +59,11 @@ class Smoke:
     needs: Callable[[], None] = lambda: None
     timeout_s: float = 180.0
     result: str | None = None  # the JSON it writes (default: SCRIPT.json)
+    marks: tuple = ()
 
 
 SMOKES: dict[str, Smoke] = {
-    "av_sync.py": Smoke(_browser),
+    "av_sync.py": Smoke(_browser, marks=(pytest.mark.browser,)),
     "cascade_vs_creature.py": Smoke(
         _user_env_ready(
             "orchestrator.cli.cascade_env",
@@ -71,6 +72,7 @@ SMOKES: dict[str, Smoke] = {
         ),
         timeout_s=420.0,
         result="cascade.json",
+        marks=(pytest.mark.slow,),
     ),
     "cluster.py": Smoke(
         _user_env_ready(
@@ -79,14 +81,15 @@ SMOKES: dict[str, Smoke] = {
             "creature model-server --ray-setup",
         ),
         timeout_s=480.0,
+        marks=(pytest.mark.ray, pytest.mark.torch, pytest.mark.slow),
     ),
     "echo.py": Smoke(_modules("livekit.rtc", "pyroomacoustics")),
     "face_fanout.py": Smoke(),
-    "fast_loop.py": Smoke(_modules("moshi_mlx")),
+    "fast_loop.py": Smoke(_modules("moshi_mlx"), marks=(pytest.mark.mlx,)),
     "intents.py": Smoke(),
-    "interpret.py": Smoke(_modules("moshi", "torch"), timeout_s=300.0),
-    "remote_loop.py": Smoke(_modules("moshi", "torch")),
-    "sessions.py": Smoke(_modules("moshi", "torch"), timeout_s=300.0),
+    "interpret.py": Smoke(_modules("moshi", "torch"), 300.0, marks=(pytest.mark.torch,)),
+    "remote_loop.py": Smoke(_modules("moshi", "torch"), marks=(pytest.mark.torch,)),
+    "sessions.py": Smoke(_modules("moshi", "torch"), 300.0, marks=(pytest.mark.torch,)),
     "slow_loop.py": Smoke(),
     "soak.py": Smoke(timeout_s=120.0),
     "telephony.py": Smoke(),
@@ -100,7 +103,9 @@ def test_every_benchmark_script_has_a_smoke_run() -> None:
     assert scripts == set(SMOKES), "add the new benchmark to SMOKES (and give it --short)"
 
 
-@pytest.mark.parametrize("script", sorted(SMOKES))
+@pytest.mark.parametrize(
+    "script", [pytest.param(k, marks=v.marks) for k, v in sorted(SMOKES.items())]
+)
 def test_the_benchmark_runs_in_its_short_mode(script: str) -> None:
     smoke = SMOKES[script]
     smoke.needs()
