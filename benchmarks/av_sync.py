@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from tests.phone_browser import CHROMIUM, chromium_args, make_mic_wav  # noqa: E402
 
 URL_LINE = re.compile(r"face: open (\S+)")
@@ -100,7 +101,7 @@ def main() -> int:
     ap.add_argument("--scene", default="greeting")
     ap.add_argument("--compare-arrival", action="store_true")
     ap.add_argument("--json", default=str(ROOT / "benchmarks/results/av_sync.json"))
-    args = ap.parse_args()
+    args = short_mode.parse(ap, out="json")
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:

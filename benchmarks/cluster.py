@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from benchmarks.sessions import pct, server_process, sound, wire_run  # noqa: E402
 
 START_TIMEOUT_S = 300
@@ -280,7 +281,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds per N and server")
     ap.add_argument("--no-haproxy", action="store_true", help="skip Serve's HAProxy ingress")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cluster.json"))
-    args = ap.parse_args()
+    args = short_mode.parse(ap, out="out", sessions="2", seconds=2.0, rounds=1, no_haproxy=True)
     counts = [int(x) for x in args.sessions.split(",")]
     os.environ.setdefault("NO_TORCH_COMPILE", "1")
     result: dict = {

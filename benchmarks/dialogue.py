@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from orchestrator.brain.dialogue import Dialogue, Plan  # noqa: E402
 from orchestrator.brain.dialogue_play import Timing, play  # noqa: E402
 from orchestrator.brain.dialogue_rules import load_dialogue_rules  # noqa: E402
@@ -281,7 +282,7 @@ def main() -> int:
     ap.add_argument("--errors", choices=["none", *PARTS, "all"], default="none")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--stop-trials", type=int, default=30, help="0 skips the stop timing")
-    args = ap.parse_args()
+    args = short_mode.parse(ap, out="out", stop_trials=3)
     rules = load_rules()
     drules = load_dialogue_rules(rules)
     cfg, icfg = DialogueConfig(), IntentConfig()

@@ -31,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from track2_voice.audio.devices import AudioSource, load_audio  # noqa: E402
 from track2_voice.audio.echo import EchoCanceller  # noqa: E402
 from track2_voice.backends.replay import ReplayBackend  # noqa: E402
@@ -138,13 +139,14 @@ def pct(xs, q):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "echo.json"))
-    args = ap.parse_args()
+    ap.add_argument("--rooms", type=int, default=len(ROOMS), help="how many of the rooms")
+    args = short_mode.parse(ap, out="json", rooms=1)
     user = user_speech()
     load = os.getloadavg()
     rooms = []
     cpu: list[float] = []
     wall: list[float] = []
-    for spec in ROOMS:
+    for spec in ROOMS[: args.rooms]:
         rir = impulse_response(spec)
         on = scene(rir, spec, user, aec=True)
         off = scene(rir, spec, user, aec=False)

@@ -38,7 +38,9 @@ from starlette.applications import Starlette  # noqa: E402
 from starlette.routing import WebSocketRoute  # noqa: E402
 from starlette.websockets import WebSocket  # noqa: E402
 
+from benchmarks import short_mode  # noqa: E402
 from face import FaceConfig, FaceServer  # noqa: E402
+from face.limits import ServerLimits  # noqa: E402
 from face.server import WS_PATH
 from face.web import WS_IMPL  # noqa: E402
 
@@ -190,10 +192,17 @@ def _fast_loop(server: FaceServer | MinimalBroadcast, frames: int, busy: bool) -
     }
 
 
+def bench_limits(n_clients: int) -> ServerLimits:
+    """Every client comes from one address here (on a LAN each phone has its own), so the
+    per-address connection rate that guards a real server (20/s, bursts of 40) would refuse
+    most of them with 429: it is off, and the connection cap leaves room for all of them."""
+    return ServerLimits(per_ip_rate=0, max_connections=max(64, 2 * (n_clients + 1)))
+
+
 def run_phase(server_kind: str, n_clients: int, frames: int, dead: bool, busy: bool) -> dict:
     if server_kind == "creature":
         server: FaceServer | MinimalBroadcast = FaceServer(
-            FaceConfig(host="127.0.0.1", port=0)
+            FaceConfig(host="127.0.0.1", port=0, limits=bench_limits(n_clients))
         ).start_in_thread()
     else:
         server = MinimalBroadcast().start_in_thread()
@@ -269,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--busy", action="store_true", help="simulate the model step as Python holding the GIL"
     )
-    args = ap.parse_args(argv)
+    args = short_mode.parse(ap, argv, out="out", frames=20, rounds=1)
     load_before = os.getloadavg()[0]
     runs: dict[str, list[dict]] = {name: [] for name, _, _ in PHASES}
     for r in range(args.rounds):

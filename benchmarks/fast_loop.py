@@ -31,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from orchestrator.bus import Bus  # noqa: E402
 from orchestrator.runtime.io_loop import IoLoop  # noqa: E402
 from orchestrator.runtime.record import JsonlRecorder  # noqa: E402
@@ -158,7 +159,7 @@ def main() -> int:
     ap.add_argument("--hf-repo", help="checkpoint dir (default: a fresh tiny bf16 checkpoint)")
     ap.add_argument("--quantize", default="auto")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "fast_loop.json"))
-    args = ap.parse_args()
+    args = short_mode.parse(ap, out="json", frames=25, rounds=1, scrape_s=0.5)
 
     with tempfile.TemporaryDirectory() as tmpd:
         tmp = Path(tmpd)

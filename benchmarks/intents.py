@@ -38,6 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT))  # after any --code checkout, which goes first
+
+from benchmarks import short_mode  # noqa: E402
+
 CORPUS = ROOT / "benchmarks" / "intent_corpus"
 RESULTS = ROOT / "benchmarks" / "results" / "intents.json"
 # dev: tuned against; heldout: written before the rules, never tuned against; challenge:
@@ -159,7 +163,7 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--errors", choices=["none", *PARTS, "all"], default="none")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    args = ap.parse_args()
+    args = short_mode.parse(ap, out="out")
     code = (args.code or ROOT).resolve()
     out_path, corpus = args.out.resolve(), args.corpus.resolve()  # before changing directory
     sys.path.insert(0, str(code))

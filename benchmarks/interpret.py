@@ -43,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from orchestrator.cli.main import main as cli  # noqa: E402
 from orchestrator.config import load_config  # noqa: E402
 from orchestrator.runtime.voice_session import VoiceSession  # noqa: E402
@@ -60,13 +61,15 @@ LEAD_S, GAP_S, TAIL_S = 1.0, 1.5, 3.0
 VOICED_MOUTH = 0.05  # the speaking detector's threshold (orchestrator.brain.speaking)
 
 
-def source_speech(voice: str) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
+def source_speech(
+    voice: str, sentences_said: list[str] = SENTENCES
+) -> tuple[np.ndarray, list[list[tuple[str, float]]]]:
     """The visitor's speech and, per sentence, its words' start times in it."""
     truth = EspeakTruth(voice=voice, rate_wpm=150)
     parts = [np.zeros(int(LEAD_S * SAMPLE_RATE), np.float32)]
     at = LEAD_S
     sentences = []
-    for text in SENTENCES:
+    for text in sentences_said:
         spoken = truth.speak(text)
         sentences.append([(w.text, at + w.start) for w in spoken.words])
         at += spoken.pcm.size / SAMPLE_RATE + GAP_S
@@ -160,7 +163,10 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     ap.add_argument("--voice", default="fr", help="espeak-ng voice of the visitor")
     ap.add_argument("--threads", type=int, default=1, help="torch threads on the CPU")
-    args = ap.parse_args()
+    ap.add_argument("--sentences", type=int, default=len(SENTENCES), help="how many to say")
+    ap.add_argument("--json", type=Path, default=RESULTS, help="where to write the figures")
+    args = short_mode.parse(ap, out="json", sentences=1)
+    said = SENTENCES[: args.sentences]
     import torch
 
     if args.device == "cpu":
@@ -169,7 +175,7 @@ def main() -> int:
         tmp = Path(t)
         ckpt = args.checkpoint or tiny(tmp, "hibiki")
         base = args.baseline or tiny(tmp, "moshi")
-        pcm, sentences = source_speech(args.voice)
+        pcm, sentences = source_speech(args.voice, said)
         wav = tmp / "visitor.wav"
         write_wav(wav, pcm)
         load0 = os.getloadavg()
@@ -182,7 +188,7 @@ def main() -> int:
         "checkpoint": args.checkpoint or "tiny random Hibiki-Zero layout (dim 64, 1 layer)",
         "baseline": args.baseline or "tiny random Moshi (dim 64, 1 layer)",
         "device": args.device,
-        "source": {"sentences": SENTENCES, "voice": args.voice, "seconds": pcm.size / SAMPLE_RATE},
+        "source": {"sentences": said, "voice": args.voice, "seconds": pcm.size / SAMPLE_RATE},
         "interpret": interp,
         "baseline_step_ms_p50": baseline["step_ms_p50"],
         "baseline_step_ms_p99": baseline["step_ms_p99"],
@@ -196,7 +202,7 @@ def main() -> int:
             "torch": torch.__version__,
         },
     }
-    print(f"source: {len(SENTENCES)} sentences, {pcm.size / SAMPLE_RATE:.1f} s ({args.voice})")
+    print(f"source: {len(said)} sentences, {pcm.size / SAMPLE_RATE:.1f} s ({args.voice})")
     print(
         f"translation lag: first audio {interp['translation_lag_ms']} ms after the first word; "
         f"after detection {interp['detected_lag_ms']} ms"
@@ -213,9 +219,9 @@ def main() -> int:
             "spoke): the lags check the measurement, not a translation"
         )
     print(f"load average {load0[0]:.2f} -> {load1[0]:.2f} on {os.cpu_count()} CPUs")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
     return 0
 
 

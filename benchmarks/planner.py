@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from orchestrator.brain.brain import Brain  # noqa: E402
 from orchestrator.brain.events import PlannerConsulted, PlannerDecision, ToolCallSent  # noqa: E402
 from orchestrator.brain.outbox import Outbox  # noqa: E402
@@ -271,7 +272,6 @@ def main() -> int:
     ap.add_argument("--llm-url", help="chat-completions base URL (default: a tiny local server)")
     ap.add_argument("--model", default="local", help="model name sent to --llm-url")
     ap.add_argument("--parts", default="heldout,challenge", help="corpus parts, comma-separated")
-    ap.add_argument("--short", action="store_true", help="4 exchanges, one overhead pair (CI)")
     ap.add_argument("--wait-s", type=float, default=30.0, help="per planner answer")
     ap.add_argument(
         "--tool-choice",
@@ -280,7 +280,7 @@ def main() -> int:
         help="slow_loop.planner.tool_choice (required: for models that never pick a tool)",
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
-    a = ap.parse_args()
+    a = short_mode.parse(ap, out="out")  # --short: 4 exchanges, a shorter overhead run
     bench = _dialogue_bench()
     parts = [p.strip() for p in a.parts.split(",") if p.strip()]
     corpus = [ex for ex in bench.load(bench.CORPUS) if ex.part in parts]

@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from track2_voice.audio.devices import load_audio  # noqa: E402
 from track2_voice.backends.remote import RemoteBackend  # noqa: E402
 from track2_voice.config import VoiceConfig  # noqa: E402
@@ -54,7 +55,7 @@ def main() -> int:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "remote_loop.json"))
-    args = ap.parse_args()
+    args = short_mode.parse(ap, out="json", frames=25)
 
     speech = np.concatenate(
         [load_audio(p) for p in sorted((ROOT / "benchmarks" / "utterances").glob("*.wav"))]

@@ -36,6 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
+
 FRAME_MS = 80.0
 WARMUP_STEPS = 5  # per N, left out of the figures (allocation, kernel choice)
 
@@ -271,7 +273,9 @@ def main() -> int:
     ap.add_argument("--compile", action="store_true", help="keep moshi's torch.compile on CPU")
     ap.add_argument("--no-fixed", action="store_true", help="skip the fixed-slots table")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "sessions.json"))
-    args = ap.parse_args()
+    args = short_mode.parse(
+        ap, out="json", sessions="1,2", steps=3, rounds=1, wire="1", wire_seconds=2.0
+    )
     if args.device == "cpu" and not args.compile:
         os.environ.setdefault("NO_TORCH_COMPILE", "1")  # before moshi is imported
 

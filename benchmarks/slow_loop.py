@@ -36,6 +36,7 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from orchestrator.brain.events import ToolCallSent  # noqa: E402
 from orchestrator.brain.face_state import face_state  # noqa: E402
 from orchestrator.brain.speaking import SPEAKING_MOUTH  # noqa: E402
@@ -259,7 +260,7 @@ def main() -> None:
     p.add_argument("--period-ms", type=float, default=80.0)
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--no-baseline", action="store_true", help="skip the run without slow loop")
-    args = p.parse_args()
+    args = short_mode.parse(p, out="out", phrases=20, frames=100)
     with tempfile.TemporaryDirectory() as d:
         a = bench_latency(args.phrases, Path(d) / "a")
         print(

@@ -42,6 +42,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from face.phone.audio_protocol import encode_mic  # noqa: E402
 from orchestrator.config import load_config  # noqa: E402
 from orchestrator.runtime.face_runtime import face_running  # noqa: E402
@@ -195,7 +196,7 @@ def main() -> None:
     p.add_argument("--robot-restart", type=float, default=30.0, help="kill -9 the robot this often")
     p.add_argument("--warmup", type=float, default=None, help="seconds (default: 20%%, <= 60)")
     p.add_argument("--json", type=Path, default=RESULTS, help=f"where to write (default {RESULTS})")
-    args = p.parse_args()
+    args = short_mode.parse(p, out="json", duration=12.0, call_every=3.0, robot_restart=6.0)
     warmup = args.warmup if args.warmup is not None else min(60.0, args.duration * 0.2)
     tmp = Path(tempfile.mkdtemp(prefix="creature-soak-"))
     cfg = load_config(

@@ -30,6 +30,7 @@ from scipy import signal
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from face.phone.telephone_audio import (  # noqa: E402
     CREATURE_RATE,
     PHONE_RATE,
@@ -145,7 +146,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "telephony.json"))
-    args = ap.parse_args()
+    args = short_mode.parse(ap, out="json", seconds=2.0)
     pcm = speech(args.seconds)
     caller = TelephoneAudio()
     mulaw = b"".join(

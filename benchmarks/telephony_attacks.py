@@ -36,6 +36,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import short_mode  # noqa: E402
+
 AUTH = "twilio-account-auth-token-for-benchmarks"
 TOKEN = "creature-benchmark-token"
 PUBLIC = "https://creature.example.org"
@@ -365,21 +369,21 @@ async def run(args) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--short", action="store_true", help="seconds, not minutes (CI)")
     ap.add_argument("--seconds", type=float, default=30.0, help="per attack")
     ap.add_argument("--after", type=float, default=60.0, help="RSS is read this long after")
     ap.add_argument("--code", default=str(ROOT), help="the checkout whose bridge is served")
     ap.add_argument(
-        "--json", default=None, help="default benchmarks/results/telephony_attacks[_short].json"
+        "--json",
+        default=str(ROOT / "benchmarks" / "results" / "telephony_attacks.json"),
+        help="where the figures go",
     )
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = short_mode.parse(ap, out="json")
     if args.serve:
         serve()
         return 0
     out = asyncio.run(run(args))
-    name = "telephony_attacks_short.json" if args.short else "telephony_attacks.json"
-    path = Path(args.json) if args.json else ROOT / "benchmarks" / "results" / name
+    path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")

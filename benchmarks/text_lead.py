@@ -30,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import short_mode  # noqa: E402
 from face.config import TEXT_LEAD_FRAMES  # noqa: E402
 from track2_voice.backends.replay import ReplayBackend  # noqa: E402
 from track2_voice.config import VoiceConfig  # noqa: E402
@@ -131,7 +132,13 @@ def main() -> None:
     ap.add_argument("--scene", default="greeting")
     ap.add_argument("--hf-repo", help="checkpoint directory (mlx, torch)")
     ap.add_argument("--steps", type=int, default=40)
-    args = ap.parse_args()
+    ap.add_argument(
+        "--json", help="where to write (default benchmarks/results/text_lead_BACKEND.json)"
+    )
+    args = short_mode.parse(ap, steps=15)
+    if args.json is None:
+        default = ROOT / "benchmarks" / "results" / f"text_lead_{args.backend}.json"
+        args.json = short_mode.short_dir() / default.name if args.short else default
     if args.backend == "replay":
         result = replay_lead(args.scene)
     else:
@@ -151,9 +158,9 @@ def main() -> None:
         f"text lead ({args.backend}): {result['lead_frames']} frame(s)"
         f" (face.visemes.text_lead_frames default: {result['configured']})"
     )
-    out = ROOT / "benchmarks" / "results" / f"text_lead_{args.backend}.json"
+    out = Path(args.json)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

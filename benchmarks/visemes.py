@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from affect.visemes import VisemeSet, dominant  # noqa: E402
+from benchmarks import short_mode  # noqa: E402
 from face.config import VisemeConfig  # noqa: E402
 from orchestrator.brain.face_state import face_state  # noqa: E402
 from orchestrator.brain.g2p import Phonemizer  # noqa: E402
@@ -176,8 +177,14 @@ def main() -> None:
     ap.add_argument("--lookahead", default="0,1,2,3", help="look-aheads to score, frames")
     ap.add_argument("--sentences", choices=list(SETS), default="benchmark",
                     help="the benchmark's sentences, or others the aligner was not set on")  # fmt: skip
-    args = ap.parse_args()
+    ap.add_argument("--json", type=Path, default=None,
+                    help="where to write the figures (default: the sentence set's file)")  # fmt: skip
+    args = short_mode.parse(ap, rates="150", repeat=2, lookahead="1")
     sentences, results = SETS[args.sentences]
+    if args.json is not None:
+        results = args.json
+    elif args.short:
+        results = short_mode.short_dir() / results.name
     lookaheads = [int(x) for x in args.lookahead.split(",")]
     headline = VisemeConfig().lookahead_frames
     if headline not in lookaheads:
@@ -299,7 +306,7 @@ def main() -> None:
     )
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {results.relative_to(ROOT)}")
+    print(f"wrote {results}")
 
 
 def silence(start: int, n: int) -> list[FrameEvent]:

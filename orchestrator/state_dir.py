@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 
+from face.state_files import PRIVATE_DIR, PRIVATE_FILE
 from orchestrator.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,17 @@ RECORDS = "records"
 OUTBOX = "outbox.sqlite3"
 ROBOT_TOKEN = "robot-token"
 WEBHOOK_SECRET = "webhook-secret"
+# the state directory's own files: made 0600 at every start, whatever mode they had
+PRIVATE_FILES = (
+    *PHONE_FILES,
+    ROBOT_TOKEN,
+    WEBHOOK_SECRET,
+    "telephony-token",  # orchestrator.runtime.telephony_link.TOKEN_FILE
+    "model-server-token",  # orchestrator.cli.commands.model_server.TOKEN_FILE
+    OUTBOX,
+    f"{OUTBOX}-wal",
+    f"{OUTBOX}-shm",
+)
 
 
 def default_state_dir() -> Path:
@@ -39,14 +52,36 @@ def default_state_dir() -> Path:
 def state_dir(configured: str | None, key: str = "state_dir") -> Path:
     """The state directory, made (mode 0700) if missing; ``ConfigError`` names ``key``."""
     d = Path(configured).expanduser() if configured else default_state_dir()
+    if d.is_dir() and d.stat().st_mode & stat.S_ISVTX:
+        raise ConfigError(
+            f"{key}: {d} is a shared directory (sticky, like /tmp); "
+            "expected a directory of the creature's own"
+        )
     try:
-        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        d.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
         probe = d / ".write-test"
         probe.write_text("", encoding="utf-8")
         probe.unlink()
+        make_private(d)
     except OSError as e:
         raise ConfigError(f"{key}: cannot use {d} as the state directory ({e.strerror})") from None
     return d
+
+
+def make_private(d: Path) -> None:
+    """The state directory 0700, its secrets, outbox and records 0600 (records/ 0700),
+    whatever an older version, a copy or a loose umask left: the mode a file was made with
+    is kept by every later write, so it is set here at each start."""
+    os.chmod(d, PRIVATE_DIR)
+    for name in PRIVATE_FILES:
+        if (d / name).is_file():
+            os.chmod(d / name, PRIVATE_FILE)
+    records = d / RECORDS
+    if records.is_dir():
+        os.chmod(records, PRIVATE_DIR)
+        for f in records.iterdir():
+            if f.is_file() and not f.is_symlink():
+                os.chmod(f, PRIVATE_FILE)
 
 
 def migrate_phone_files(new: Path, old: Path = OLD_PHONE_DIR) -> list[str]:
@@ -68,7 +103,7 @@ def migrate_phone_files(new: Path, old: Path = OLD_PHONE_DIR) -> list[str]:
 
 def new_record_path(directory: Path, stem: str) -> Path:
     """``directory/STEM-YYYYmmdd-HHMMSS.jsonl``, never an existing file."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = directory / f"{stem}-{stamp}.jsonl"
     n = 1

@@ -43,3 +43,49 @@ def test_every_command_takes_the_option() -> None:
         assert "--log-format" in p._option_string_actions, p.prog
     r = creature("scene", "show", "greeting", "--log-format", "json")
     assert r.returncode == 0, r.stderr
+
+
+def test_a_log_record_clears_the_meter_line_first(monkeypatch) -> None:
+    """On a terminal (a real pty here) the mouth meter is redrawn with ``\\r`` and no
+    newline; a log record written then must not start at the meter's end."""
+    import logging
+    import os
+    import pty
+    import select
+    import sys
+
+    from orchestrator.bus import Bus
+    from orchestrator.cli import logs
+    from orchestrator.cli.terminal_view import TerminalView
+    from orchestrator.runtime.io_loop import IoLoop
+    from tests.slow_support import frame
+
+    master, slave = pty.openpty()
+    term = os.fdopen(slave, "w", encoding="utf-8")
+    seen = bytearray()
+
+    def read_until(marker: bytes, timeout: float = 10.0) -> None:
+        while marker not in seen:
+            ready, _, _ = select.select([master], [], [], timeout)
+            assert ready, f"no {marker!r} on the terminal; got {bytes(seen)!r}"
+            seen.extend(os.read(master, 4096))
+
+    monkeypatch.setattr(sys, "stderr", term)
+    logs.configure(logging.INFO)
+    bus, io = Bus(), IoLoop("test-view").start()
+    view = TerminalView(bus, io, stream=term)
+    try:
+        bus.publish(frame(0, text="hello there"))
+        read_until(b"] hello there")
+        logging.getLogger("creature.test").warning("a log record")
+        read_until(b"a log record")
+    finally:
+        view.close()
+        io.stop()
+        for h in list(logging.getLogger().handlers):  # none left on the closed pty
+            if getattr(h, "_creature", False):
+                logging.getLogger().removeHandler(h)
+        term.close()
+        os.close(master)
+    before = bytes(seen).split(b"] hello there", 1)[1].split(b"a log record")[0]
+    assert before.startswith(b"\r\x1b[K"), bytes(seen)

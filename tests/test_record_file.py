@@ -71,12 +71,13 @@ def test_turn_latency_runs_from_the_end_of_speech_to_the_first_audible_frame() -
         UserSpeechEnded(index=9, t=100.72, probability=0.1),  # no silence_ms: an old record
         UserSpeechStarted(index=10, t=100.8, probability=0.9),  # the user again: no reply
     ]
-    first, second = turns_of(events)
+    first, second, third = turns_of(events)
     # speech ended at 100.4 - 0.32; frame 7 went out at 100.56 + 10.5 ms
     assert first.latency_ms == pytest.approx(490.5, abs=0.05) and first.overlap
     assert first.latency_after_vad_ms == pytest.approx(170.5, abs=0.05)
     assert first.reply_index == 7
     assert second.latency_ms is None and second.speech_end_t == 100.72
+    assert third.open and third.user_start_t == 100.8 and third.latency_ms is None  # still talking
 
 
 def test_the_vad_says_how_long_before_its_decision_speech_ended(speech_pcm) -> None:
@@ -141,3 +142,28 @@ def test_error_lines_read_back_as_what_wrote_them(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text("".join(json.dumps(e.to_dict()) + "\n" for e in lines))
     assert [type(e) for e in read_record(path).events] == [VoiceError, ServiceError]
+
+
+def test_the_report_of_an_offline_run_is_on_the_audio_clock_with_the_open_turn(
+    speech_wav, tmp_path
+) -> None:
+    """``creature run`` reads a file as fast as the model allows: the report still spans the
+    WAV's length (not the processing time), and a user still speaking when the file ends
+    (no trailing silence) is a turn, open, with no reply."""
+    import soundfile as sf
+
+    pcm, rate = sf.read(speech_wav, dtype="float32")
+    loud = np.flatnonzero(np.abs(pcm) > 0.05)
+    cut = tmp_path / "no_tail.wav"
+    sf.write(cut, pcm[: loud[-1] + 1], rate)
+    seconds = (loud[-1] + 1) / rate
+    rec, out = tmp_path / "r.jsonl", tmp_path / "r.json"
+    r = creature("run", "--input", str(cut), "--record", str(rec))
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = creature("report", str(rec), "-o", str(tmp_path / "r.html"), "--json", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["figures"]["duration_s"] == pytest.approx(seconds, abs=0.25)
+    assert report["figures"]["turns"] == 1
+    (turn,) = report["turns"]
+    assert turn["open"] and turn["latency_ms"] is None

@@ -4,6 +4,7 @@ never truncated and reach the disk each second; the outbox forgets old settled c
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import time
@@ -110,3 +111,85 @@ def test_the_phone_token_moves_from_the_old_place_once(tmp_path):
     assert (new / "phone-token").read_text() == "bookmarked-token-123\n"
     assert (new / "phone-token").stat().st_mode & 0o077 == 0
     assert migrate_phone_files(new, old) == []  # never over a newer one
+
+
+def _mode(p) -> int:
+    return p.stat().st_mode & 0o777
+
+
+def test_the_outbox_and_its_wal_and_shm_are_owner_only(tmp_path):
+    old = os.umask(0o022)  # a common umask: files would be 0644 unless made private
+    try:
+        box = Outbox(tmp_path / "outbox.sqlite3")
+        box.prune(1)  # a write: the -wal and -shm exist while the outbox is open
+        files = sorted(tmp_path.glob("outbox.sqlite3*"))
+        assert [f.name for f in files] == [
+            "outbox.sqlite3",
+            "outbox.sqlite3-shm",
+            "outbox.sqlite3-wal",
+        ]
+        assert {f.name: _mode(f) for f in files} == {f.name: 0o600 for f in files}
+    finally:
+        os.umask(old)
+
+
+def test_a_record_is_owner_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        rec = JsonlRecorder(tmp_path / "r.jsonl", Bus())
+        rec.close()
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "r.jsonl") == 0o600
+
+
+def test_state_files_and_dirs_are_private_whatever_existed(tmp_path):
+    """An existing state directory made under a loose umask (or by an older version): after
+    one run its directory, records, outbox, secrets and certificate are 0700 / 0600."""
+    state = tmp_path / "state" / "creature"
+    (state / "records").mkdir(parents=True)
+    os.chmod(state, 0o755)
+    os.chmod(state / "records", 0o755)
+    old_record = state / "records" / "demo-old.jsonl"
+    old_record.write_text("{}\n")
+    for name in ("outbox.sqlite3", "robot-token", "phone-cert.pem", "phone-key.pem"):
+        (state / name).touch()
+    sqlite3.connect(state / "outbox.sqlite3").close()
+    (state / "robot-token").write_text("x" * 32 + "\n")
+    for f in [old_record, *state.iterdir()]:
+        if f.is_file():
+            os.chmod(f, 0o644)
+    env = {"XDG_STATE_HOME": str(tmp_path / "state")}
+    cmd = ["serve", "--face-port", "0", "--max-frames", "2", "--set", "slow_loop.robot.port=0"]
+    r = creature(*cmd, "--record", str(state / "records" / "serve.jsonl"), env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = creature("demo", "--once", "--no-face", "--set", "slow_loop.robot.port=0", env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    dirs = {state, state / "records"}
+    files = {f for f in state.rglob("*") if f.is_file()}
+    names = {f.name for f in files}
+    assert {"phone-cert.pem", "phone-key.pem", "phone-token", "outbox.sqlite3"} <= names
+    assert {"robot-token", "demo-old.jsonl", "serve.jsonl"} <= names
+    assert any(n.startswith("demo-2") for n in names)
+    loose = {str(p): oct(_mode(p)) for p in dirs if _mode(p) != 0o700}
+    loose |= {str(p): oct(_mode(p)) for p in files if _mode(p) != 0o600}
+    assert loose == {}
+
+
+def test_a_shared_sticky_directory_is_refused_as_the_state_directory(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    r = creature("demo", "--once", "--no-face", "--set", f"state_dir={shared}")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert f"state_dir: {shared} is a shared directory" in r.stderr
+    assert _mode(shared) == 0o777  # left as it was
+
+
+def test_every_state_file_the_creature_writes_is_made_private_at_start():
+    from orchestrator.cli.commands.model_server import TOKEN_FILE as MODEL_SERVER_TOKEN
+    from orchestrator.runtime.telephony_link import TOKEN_FILE as TELEPHONY_TOKEN
+    from orchestrator.state_dir import PHONE_FILES, PRIVATE_FILES, ROBOT_TOKEN, WEBHOOK_SECRET
+
+    names = {*PHONE_FILES, ROBOT_TOKEN, WEBHOOK_SECRET, TELEPHONY_TOKEN, MODEL_SERVER_TOKEN}
+    assert names <= set(PRIVATE_FILES)

@@ -169,8 +169,12 @@ class Happening(Event):
 
 @dataclass(slots=True, kw_only=True)
 class LoopStarted(Happening):
+    """``realtime`` false: the source was read as fast as the model allowed (a file), so
+    ``t`` is processing time and the audio's own time is ``index`` x 80 ms."""
+
     kind: ClassVar[str] = "loop_started"
     backend: str
+    realtime: bool = True
 
 
 @dataclass(slots=True, kw_only=True)

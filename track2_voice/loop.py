@@ -99,7 +99,11 @@ class FastLoop:
         events = self.events
         stats = self.stats
         perf = time.perf_counter
-        events.publish(LoopStarted(index=0, t=time.monotonic(), backend=backend.name))
+        events.publish(
+            LoopStarted(
+                index=0, t=time.monotonic(), backend=backend.name, realtime=self.source.realtime
+            )
+        )
         while not self._stop.is_set():
             if max_frames is not None and stats.frames >= max_frames:
                 break

@@ -16,14 +16,24 @@ from track2_voice.backends.base import BackendError
 log = logging.getLogger(__name__)
 
 
+def looks_like_a_path(repo: str) -> bool:
+    """A mistyped directory must read "no such directory", not Hugging Face's message about
+    repo ids: anything starting like a path, with other than one '/', or whose first part is a
+    local directory (``ckpts/tiny`` next to ``ckpts/``) is taken for a path."""
+    if repo.startswith((".", "/", "~")) or repo.count("/") != 1 or "\\" in repo:
+        return True
+    return Path(repo.split("/", 1)[0]).expanduser().is_dir()
+
+
 class ModelRepo:
     def __init__(self, repo: str) -> None:
         self.repo = repo
         self.local = Path(repo).expanduser()
         self.is_local = self.local.is_dir()
-        if not self.is_local and (repo.startswith((".", "/", "~")) or repo.count("/") != 1):
+        if not self.is_local and looks_like_a_path(repo):
+            what = "not a directory" if self.local.exists() else "no such directory"
             raise BackendError(
-                f"{repo}: not a local directory, and not a Hugging Face repo id like kyutai/moshiko-mlx-q4"
+                f"{repo}: {what} (a Hugging Face repo id looks like kyutai/moshiko-mlx-q4)"
             )
 
     def listing(self) -> list[str]:

@@ -14,6 +14,8 @@ import os
 import socket
 from pathlib import Path
 
+from face.state_files import PRIVATE_DIR, PRIVATE_FILE, write_private
+
 log = logging.getLogger(__name__)
 
 CERT_NAME = "phone-cert.pem"
@@ -33,11 +35,13 @@ def ensure_self_signed(
     or not naming one of ``hosts`` (IP addresses or DNS names)."""
     d = Path(state_dir).expanduser()
     try:
-        d.mkdir(parents=True, exist_ok=True)
+        d.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     except OSError as e:
         raise TLSError(f"{key}: cannot create {d} ({e.strerror})") from e
     cert, pem_key = d / CERT_NAME, d / KEY_NAME
     if cert.exists() and pem_key.exists() and _still_good(cert, hosts):
+        for f in (cert, pem_key):  # one made by an older version may be 0644
+            os.chmod(f, PRIVATE_FILE)
         return cert, pem_key
     try:
         _make(cert, pem_key, hosts)
@@ -94,10 +98,8 @@ def _make(cert_path: Path, key_path: Path, hosts: list[str]) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_bytes)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private(key_path, key_bytes)
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def default_hosts(lan_ip: str) -> list[str]:

@@ -7,7 +7,7 @@ replay's ``--from/--to`` all speak the same numbers.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -225,7 +225,36 @@ def planner_figures(rec: Record) -> dict[str, Any]:
     }
 
 
+def on_audio_clock(rec: Record) -> Record:
+    """The record of an offline run (a file read as fast as the model allowed: its
+    ``loop_started`` says ``realtime: false``) moved onto the audio's own clock, frame i at
+    i x 80 ms: its ``t`` is processing time, so a 5.2 s WAV would plot as 1.9 s. Events
+    between frames move with them; events after the last frame keep their offset from it."""
+    started = rec.of(LoopStarted)
+    frames = rec.frames
+    if not started or started[0].realtime or len(frames) < 2:
+        return rec
+    wall = np.maximum.accumulate(np.array([f.t for f in frames]))
+    audio = wall[0] + np.array([f.index for f in frames]) * (FRAME_MS / 1000.0)
+
+    def moved(t: float) -> float:
+        if t > wall[-1]:
+            return float(audio[-1] + (t - wall[-1]))
+        if t < wall[0]:
+            return float(audio[0] - (wall[0] - t))
+        return float(np.interp(t, wall, audio))
+
+    events = []
+    for ev in rec.events:
+        ev = replace(ev, t=moved(ev.t))
+        if isinstance(ev, IntentDetected):
+            ev = replace(ev, intent=replace(ev.intent, t=moved(ev.intent.t)))
+        events.append(ev)
+    return replace(rec, events=events)
+
+
 def summarize(rec: Record) -> Summary:
+    rec = on_audio_clock(rec)
     t0 = rec.start_t
     end = rec.end_t - t0
 
@@ -338,7 +367,7 @@ def summarize(rec: Record) -> Summary:
         disconnects=disconnects,
         rollovers=rollovers,
         errors=errors,
-        turns=turns_of(rec.events),
+        turns=turns_of(rec.events, end_t=rec.end_t),
         dropped=dropped,
         record_dropped=rec.record_dropped,
         truncated=rec.truncated_last_line,

@@ -14,7 +14,8 @@ report, so the two always agree:
   decided (full duplex: it may talk over the user); the latency is still to its next onset.
 
 A turn whose user speaks again before the creature answers, or whose record ends first, has no
-reply (``latency_ms`` None).
+reply (``latency_ms`` None). A user still speaking when the record ends (a WAV with no
+trailing silence) is a turn too, ``open``: it ends with the record and has no reply.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Turn:
     overlap: bool
     reply_t: float | None = None
     reply_index: int | None = None
+    open: bool = False  # the record ended while the user was still speaking
 
     @property
     def latency_ms(self) -> float | None:
@@ -74,10 +76,12 @@ class TurnTracker:
         self._user_start: float | None = None
         self._waiting: Turn | None = None
         self._audible = False  # the last frame's creature audio was louder than voice_db
+        self._last_frame: FrameEvent | None = None
 
     def feed(self, ev: Event) -> Turn | None:
         if isinstance(ev, FrameEvent):
             self._audible = ev.rms_db > self.voice_db
+            self._last_frame = ev
             turn = self._waiting
             if turn is not None and ev.index > turn.end_index and self._audible:
                 turn.reply_t, turn.reply_index = audio_out_t(ev), ev.index
@@ -105,9 +109,31 @@ class TurnTracker:
             return cut
         return None
 
+    def finish(self, end_t: float | None = None) -> Turn | None:
+        """The record ended: a user still speaking makes an ``open`` turn, ending then."""
+        if self._user_start is None:
+            return None
+        last = self._last_frame
+        end = end_t if end_t is not None else (last.t if last is not None else self._user_start)
+        turn = Turn(
+            number=len(self.turns) + 1,
+            user_start_t=self._user_start,
+            vad_end_t=end,
+            speech_end_t=end,
+            end_index=last.index if last is not None else 0,
+            overlap=self._audible,
+            open=True,
+        )
+        self.turns.append(turn)
+        self._user_start = None
+        return turn
 
-def turns_of(events: list[Event], voice_db: float = VOICE_DB) -> list[Turn]:
+
+def turns_of(
+    events: list[Event], voice_db: float = VOICE_DB, end_t: float | None = None
+) -> list[Turn]:
     tracker = TurnTracker(voice_db)
     for ev in events:
         tracker.feed(ev)
+    tracker.finish(end_t)
     return tracker.turns

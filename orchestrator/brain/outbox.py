@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from face.state_files import touch_private
 from orchestrator.brain.calls import TERMINAL, CallStatus
 from orchestrator.brain.outbox_lock import OutboxLock
 
@@ -102,6 +103,11 @@ class Outbox:
         if not self.path.parent.exists():
             raise FileNotFoundError(f"{self.path}: directory {self.path.parent} does not exist")
         self.lock: OutboxLock | None = None
+        if not self.path.is_dir():
+            try:
+                touch_private(self.path)  # 0600: SQLite gives its -wal and -shm the same mode
+            except OSError:
+                pass  # sqlite3.connect below names what is wrong with the path
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         try:  # the calls are private, whatever mode an older file had (its -wal/-shm follow)
             os.chmod(self.path, 0o600)

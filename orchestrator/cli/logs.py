@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -52,13 +53,34 @@ class RedactCredentials(logging.Filter):
         return True
 
 
+class LiveLineHandler(logging.StreamHandler):
+    """A stderr handler that first clears a line being redrawn on the terminal (the terminal
+    view's mouth meter, written with ``\r`` and no newline): without it a log record starts
+    at the meter's end, e.g. ``[####    ] hello th12:00:01 INFO ...``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        clear = _live_line
+        if clear is not None:
+            clear()
+        super().emit(record)
+
+
+_live_line: Callable[[], None] | None = None
+
+
+def set_live_line(clear: Callable[[], None] | None) -> None:
+    """Register (or, with None, forget) the function that clears the live terminal line."""
+    global _live_line
+    _live_line = clear
+
+
 def configure(level: int | str, fmt: str = "text") -> None:
     """One handler on stderr for the root logger (replacing any earlier one of ours)."""
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_creature", False):
             root.removeHandler(h)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = LiveLineHandler(sys.stderr)
     handler._creature = True  # type: ignore[attr-defined]
     handler.setFormatter(formatter(fmt))
     handler.addFilter(RedactCredentials())

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
+from typing import NoReturn
 
 from orchestrator.cli import logs
+from orchestrator.cli.optional_stacks import missing_stack
 from orchestrator.config import ConfigError
 
 # Each module defines ``register(subparsers)``; its parser sets ``func(args) -> int``.
@@ -31,8 +34,27 @@ COMMAND_MODULES = [
 ]
 
 
+class CreatureParser(argparse.ArgumentParser):
+    """A bad flag is two lines: the command's usage in one line and what was wrong, exit 2.
+
+    argparse prints the whole wrapped usage (12 lines for ``serve``) before the error, which
+    pushes the one line that matters out of sight; ``--help`` still shows everything."""
+
+    def short_usage(self) -> str:
+        words = [self.prog, "[options]"]
+        for a in self._actions:
+            if a.option_strings or a.help == argparse.SUPPRESS:
+                continue
+            name = a.metavar or a.dest
+            words.append(f"[{name} ...]" if a.nargs in ("*", "...") else str(name))
+        return f"usage: {' '.join(words)}  (see {self.prog} --help)"
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.short_usage()}\n{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CreatureParser(
         prog="creature",
         description=(
             "An embodied creature: Moshi full-duplex voice (fast loop), intents and robot tool "
@@ -45,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     for leaf in _commands(parser):  # -v and --log-format on every command
         if "--log-format" not in leaf._option_string_actions:
             logs.add_log_options(leaf)
+        leaf.set_defaults(_parser=leaf)  # a flag it does not know is reported by it
     return parser
 
 
@@ -58,24 +81,40 @@ def _commands(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentPars
         yield parser
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program Ctrl-C stopped
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader went away (``creature intent | head``)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would blame the top-level parser; the sub-command's usage helps
+        args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logs.configure(
         logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
         getattr(args, "log_format", None) or "text",
     )
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit as "Exception ignored"
+        return code
+    except BrokenPipeError:
+        # Python's advice: point stdout at devnull so the exit flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigError as e:
         print(f"creature: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("creature: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:
         from orchestrator.cli.errors import USER_ERRORS
 
+        stack = missing_stack(e)
+        if stack is not None:
+            print(f"creature: {stack}", file=sys.stderr)
+            return 2
         if isinstance(e, USER_ERRORS):
             print(f"creature: error: {e}", file=sys.stderr)
             return 2

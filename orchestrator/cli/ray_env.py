@@ -81,13 +81,20 @@ def env_site_dir(env: Path) -> Path:
 
 
 def layer_on_creature_env(env: Path) -> None:
-    """Make the Ray environment see the creature's packages, whatever kind of env holds them."""
-    (env_site_dir(env) / LAYER_PTH).write_text("\n".join(creature_site_dirs()) + "\n")
+    """Make the Ray environment see the creature's packages, whatever kind of env holds them.
+
+    Each directory goes in through ``site.addsitedir`` (a ``.pth`` line that starts with
+    ``import`` runs), not as a bare path: a bare path is added, but the ``.pth`` files inside
+    it are not read, and an editable install (``pip install -e .``) is one of those (its
+    finder is installed by ``__editable__.creature-*.pth``): ``orchestrator`` would then be
+    importable only from inside the checkout."""
+    lines = [f"import site; site.addsitedir({d!r})" for d in creature_site_dirs()]
+    (env_site_dir(env) / LAYER_PTH).write_text("\n".join(lines) + "\n")
 
 
 def wanted_stamp() -> str:
     # the layering is in the stamp: an environment built before it is rebuilt
-    h = hashlib.sha256(f"{sys.version_info[:2]} {sys.prefix} {LAYER_PTH}".encode())
+    h = hashlib.sha256(f"{sys.version_info[:2]} {sys.prefix} {LAYER_PTH} addsitedir".encode())
     h.update("\n".join(ray_requirements()).encode())
     return h.hexdigest()[:16]
 

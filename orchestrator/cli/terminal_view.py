@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 
 from orchestrator.bus import Bus
+from orchestrator.cli import logs
 from orchestrator.runtime.io_loop import IoLoop
 from track2_voice.events import (
     Connected,
@@ -39,7 +41,11 @@ class TerminalView:
         self.tty = self.out.isatty()
         self._line = ""
         self._user: list[str] = []  # the user's final words since their line was printed
+        self._meter_shown = False  # a meter line without its newline is on the terminal
+        self._lock = threading.Lock()  # log records come from any thread
         self.bus, self.io = bus, io
+        if self.tty:
+            logs.set_live_line(self.clear_meter)
         self._sub = None
         self._task: asyncio.Task | None = None
         io.run(self._attach())
@@ -64,8 +70,10 @@ class TerminalView:
                 self._line += ev.text
             if self.tty:
                 bar = "#" * int(round(ev.mouth * METER_WIDTH))
-                self.out.write(f"\r[{bar:<{METER_WIDTH}}] {self._line[-60:]}")
-                self.out.flush()
+                with self._lock:
+                    self.out.write(f"\r[{bar:<{METER_WIDTH}}] {self._line[-60:]}")
+                    self.out.flush()
+                    self._meter_shown = True
         elif isinstance(ev, (SceneLine, *MARKED)):
             self._flush_line()
             self._flush_user()
@@ -86,9 +94,22 @@ class TerminalView:
 
     def _flush_line(self) -> None:
         if self._line:
-            self.out.write(("\r" if self.tty else "") + "creature:" + self._line + "\n")
-            self.out.flush()
+            with self._lock:
+                self.out.write(("\r" if self.tty else "") + "creature:" + self._line + "\n")
+                self.out.flush()
+                self._meter_shown = False
             self._line = ""
+        else:
+            self.clear_meter()  # a note is printed on a line of its own, not after the meter
+
+    def clear_meter(self) -> None:
+        """Erase the meter line (called before a log record is written); the next frame
+        draws it again below the record."""
+        with self._lock:
+            if self._meter_shown:
+                self.out.write("\r\x1b[K")
+                self.out.flush()
+                self._meter_shown = False
 
     async def _detach(self) -> None:
         if self._task is not None:
@@ -101,5 +122,7 @@ class TerminalView:
         self._flush_user()
 
     def close(self) -> None:
+        if self.tty:
+            logs.set_live_line(None)
         if self.io.running:
             self.io.run(self._detach())

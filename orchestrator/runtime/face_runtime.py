@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from face import FaceServer
 from face.phone.audio_ws import PhoneAudio
@@ -126,8 +127,15 @@ def face_running(
 
     io.run(attach())
     print(f"face: open {rt.url} in a browser (phone on the same network)", flush=True)
-    if phone.enabled:
+    if phone.enabled and rt.url.startswith("https:"):
         print("face: tap the face on the phone to give the creature its mic and voice", flush=True)
+    elif phone.enabled:  # browsers give a page the mic only over HTTPS or from localhost
+        print(
+            "face: plain HTTP (no TLS): a phone shows the face but cannot lend its mic "
+            "(browsers allow a mic over HTTPS or from localhost only); a browser on this "
+            f"machine can: {urlsplit(rt.url)._replace(netloc=f'localhost:{server.port}').geturl()}",
+            flush=True,
+        )
     if setup.face.ssl_certfile and not cfg.face.ssl_certfile:
         print("face: the certificate is self-signed: accept it once on the phone", flush=True)
     if metrics is not None:

@@ -32,7 +32,9 @@ class JsonlRecorder(SubscriberThread):
         if not self.path.parent.is_dir():
             raise RecordError(f"--record {self.path}: folder {self.path.parent} does not exist")
         try:
-            self._fh = self.path.open("x", encoding="utf-8")
+            # 0600: a record holds what was said in the room
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            self._fh = os.fdopen(fd, "w", encoding="utf-8")
         except FileExistsError:
             raise RecordError(
                 f"--record {self.path}: exists; a record is never overwritten"

@@ -33,6 +33,7 @@ from track2_voice.backends import create_backend
 from track2_voice.loop import FastLoop, LoopStats
 
 log = logging.getLogger(__name__)
+STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
 
 def make_source(cfg: CreatureConfig, max_frames: int | None = None) -> AudioSource:
@@ -63,6 +64,7 @@ class VoiceSession:
     record: Path | None = None
     bus: Bus = field(default_factory=Bus)
     state: Path | None = None  # the state directory; None: from cfg.state_dir
+    stop_signal: int | None = field(default=None, init=False)  # what stopped ``run``, if any
     clock = staticmethod(time.monotonic)  # the clock of the frames' time stamps
 
     def __post_init__(self) -> None:
@@ -133,21 +135,25 @@ class VoiceSession:
             )
 
     def run(self, max_frames: int | None = None, stop_when_finished: bool = False) -> LoopStats:
-        """Run the loop on this thread; Ctrl-C stops it cleanly after the current frame."""
-        previous = None
+        """Run the loop on this thread; Ctrl-C and SIGTERM (how service managers and
+        containers stop a program) both stop it cleanly after the current frame, so the
+        record ends with ``loop_stopped`` and the command prints its summary.
+        ``stop_signal`` says which one did (the command exits 128 + it)."""
+        previous: dict[int, object] = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.getsignal(signal.SIGINT)
 
-            def on_sigint(signum, frame):
-                log.info("Ctrl-C: stopping after this frame")
+            def on_signal(signum, frame):
+                log.info("%s: stopping after this frame", STOP_SIGNALS[signum])
+                self.stop_signal = self.stop_signal or signum
                 self.loop.stop()
 
-            signal.signal(signal.SIGINT, on_sigint)
+            for signum in STOP_SIGNALS:
+                previous[signum] = signal.signal(signum, on_signal)
         try:
             return self.loop.run(max_frames=max_frames, stop_when_finished=stop_when_finished)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def close(self) -> None:
         self.loop.close()

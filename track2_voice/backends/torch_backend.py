@@ -30,6 +30,7 @@ from track2_voice.backends.model_kind import (
 from track2_voice.config import VoiceConfig
 from track2_voice.events import Happening, PassageEnded
 from track2_voice.frames import FRAME_SAMPLES, silence
+from track2_voice.models import ModelRepo
 from track2_voice.rollover import RolloverPolicy
 from track2_voice.texttap import piece_text
 
@@ -113,6 +114,7 @@ class TorchBackend(Backend):
         self.device = resolve_device(self.tcfg.device)
         dtype = resolve_dtype(self.tcfg.dtype, self.device)
         repo = self.tcfg.hf_repo
+        ModelRepo(repo)  # "no such directory" for a mistyped path, before the hub's message
         try:
             if Path(repo).is_dir():
                 info = loaders.CheckpointInfo.from_hf_repo(

@@ -56,8 +56,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=main_random)
 
 
+def output_dir_error(path: str) -> int | None:
+    """Exit 2 with one line when DIR exists and is not a directory (mkdir would raise)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        print(f"creature: error: {p}: exists and is not a directory; expected DIR", file=sys.stderr)
+        return 2
+    return None
+
+
 def main(args: argparse.Namespace) -> int:
     out = Path(args.dir)
+    if (bad := output_dir_error(args.dir)) is not None:
+        return bad
     if args.model == "hibiki":
         if args.backend == "mlx":
             from track2_voice.backends.model_kind import mlx_unsupported
@@ -100,6 +111,8 @@ def main_random(args: argparse.Namespace) -> int:
         write_random_checkpoint,
     )
 
+    if not args.dry_run and (bad := output_dir_error(args.dir)) is not None:
+        return bad
     if args.model == "hibiki":
         from track2_voice.devtools.checkpoint_hibiki import (
             describe_hibiki_checkpoint as describe_checkpoint,

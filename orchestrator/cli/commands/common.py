@@ -88,3 +88,12 @@ def config_from_args(
     verbose = getattr(args, "verbose", False)
     logs.configure(logging.DEBUG if verbose else cfg.log.level, cfg.log.format)
     return cfg
+
+
+def exit_code(stop_signal: int | None, errors: int = 0) -> int:
+    """How a session's command ends: 128 + the signal that stopped it (130 for Ctrl-C, 143
+    for SIGTERM, as a shell reports them; the summary is printed either way), else 1 when
+    the voice had errors, else 0."""
+    if stop_signal is not None:
+        return 128 + stop_signal
+    return 0 if errors == 0 else 1

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from orchestrator.cli.commands.common import (
     add_backend_options,
     add_config_options,
     config_from_args,
+    exit_code,
 )
 from orchestrator.cli.terminal_view import TerminalView
 from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
@@ -72,6 +74,14 @@ def main(args: argparse.Namespace) -> int:
     settled = None
     try:
         session.start_slow()
+        if args.robot and (session.slow is None or not session.slow.robot_url):
+            # asked for a robot that cannot run: saying so beats a scene that "passes"
+            print(
+                "creature: error: --robot: the robot channel is not listening "
+                "(slow_loop.robot; see the error above), so no robot can run",
+                file=sys.stderr,
+            )
+            return 1
         if args.robot and session.slow is not None and session.slow.robot_url:
             from orchestrator.runtime.robot_runner import InProcessRobot
 
@@ -96,4 +106,4 @@ def main(args: argparse.Namespace) -> int:
         summary["intents"] = session.slow.intents
         summary["tool_calls_settled"] = settled
     print(json.dumps(summary))
-    return 0
+    return exit_code(session.stop_signal)

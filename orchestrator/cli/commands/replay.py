@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from orchestrator.cli.commands.common import add_config_options, config_from_args
+from orchestrator.cli.commands.common import add_config_options, config_from_args, exit_code
 from orchestrator.cli.terminal_view import TerminalView
 from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
 
@@ -82,9 +82,16 @@ def main(args: argparse.Namespace) -> int:
         print(f"creature: {e}", file=sys.stderr)
         return 2
     view = TerminalView(session.bus, session.io)
-    previous = None
+    previous: dict[int, object] = {}
+    stopped_by: list[int] = []
+
+    def on_signal(signum, frame) -> None:  # Ctrl-C or SIGTERM: stop cleanly, say which
+        stopped_by.append(signum)
+        session.stop()
+
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *_: session.stop())
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, on_signal)
     try:
         session.start_slow()
         if args.robot and session.slow.robot_url:
@@ -100,9 +107,9 @@ def main(args: argparse.Namespace) -> int:
                 session.play()
                 session.settle(cfg.slow_loop.finish_wait_s)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         view.close()
         session.close()
     print(json.dumps(session.report.summary(rec, session.part)))
-    return 0
+    return exit_code(stopped_by[0] if stopped_by else None)

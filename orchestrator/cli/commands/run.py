@@ -10,6 +10,7 @@ from orchestrator.cli.commands.common import (
     add_backend_options,
     add_config_options,
     config_from_args,
+    exit_code,
     positive_int,
 )
 from orchestrator.runtime.voice_session import VoiceSession
@@ -61,4 +62,4 @@ def main(args: argparse.Namespace) -> int:
         session.close()
     summary = stats.summary()
     print(json.dumps(summary))
-    return 0 if stats.errors == 0 else 1
+    return exit_code(session.stop_signal, stats.errors)

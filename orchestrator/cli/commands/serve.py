@@ -15,6 +15,7 @@ from orchestrator.cli.commands.common import (
     add_backend_options,
     add_config_options,
     config_from_args,
+    exit_code,
     positive_int,
 )
 from orchestrator.config import ConfigError
@@ -93,4 +94,4 @@ def main(args: argparse.Namespace) -> int:
         session.close()
     extra = {"telephony": call_stats} if telephony else {}
     print(json.dumps({**stats.summary(), "phone": phone_stats, **extra}), flush=True)
-    return 0 if stats.errors == 0 else 1
+    return exit_code(session.stop_signal, stats.errors)

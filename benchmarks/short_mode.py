@@ -1,0 +1,56 @@
+"""``--short``: every benchmark also runs in seconds, so that none can rot unseen.
+
+A benchmark is run by hand, now and then; a change elsewhere (a new rate limit, a renamed
+function) can break it without anyone noticing until the figures are wanted.
+``tests/test_benchmarks_smoke.py`` runs each script with ``--short`` in CI. A short run
+does the same work on less of it (fewer frames, rounds, clients...) and prints its figures
+as usual, but they are not judged: the exit code says only that it ran, and its JSON goes to
+a temporary file (``benchmarks/results/`` keeps the real runs) unless an output path is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+HELP = (
+    "a run of seconds that checks the benchmark still works (figures printed, not judged; "
+    "JSON to a temporary file unless the output path is given)"
+)
+
+
+def short_dir() -> Path:
+    d = Path(tempfile.gettempdir()) / "creature-bench-short"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def parse(
+    ap: argparse.ArgumentParser,
+    argv: list[str] | None = None,
+    out: str | None = None,
+    **short: Any,
+) -> argparse.Namespace:
+    """``ap.parse_args`` plus ``--short``: with it, each ``short`` value replaces its
+    option's default (an option given on the command line is kept), and the output option
+    ``out`` (the dest of ``--json``/``--out``), if left at its default, moves to a
+    temporary directory."""
+    ap.add_argument("--short", action="store_true", help=HELP)
+    args = ap.parse_args(argv)
+    if not args.short:
+        return args
+    for dest, value in short.items():
+        if getattr(args, dest) == ap.get_default(dest):
+            setattr(args, dest, value)
+    if out is not None and getattr(args, out) == ap.get_default(out):
+        default = Path(str(ap.get_default(out)))
+        moved = short_dir() / default.name
+        setattr(args, out, moved if isinstance(ap.get_default(out), Path) else str(moved))
+    return args
+
+
+def judged(args: argparse.Namespace, code: int) -> int:
+    """The exit code: a full run's own; a short run's figures are not judged (0)."""
+    return 0 if getattr(args, "short", False) else code
