@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "orchestrator.cli.commands.replay",
     "orchestrator.cli.commands.model_server",
     "orchestrator.cli.commands.cascade",
+    "orchestrator.cli.commands.body",
 ]
 
 
