@@ -75,8 +75,10 @@ def rig(reachy_env, tmp_path_factory):
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(
-            lambda: slow.call(lambda: len(slow.dispatcher.robots)) == 1
-            and len(slow.expression.subscribers) == 1,
+            lambda: (
+                slow.call(lambda: len(slow.dispatcher.robots)) == 1
+                and len(slow.expression.subscribers) == 1
+            ),
             timeout=120,
             what="the body connected (calls and expression stream)",
         )

@@ -124,7 +124,9 @@ class TaskLog:
         )
 
     def get(self, call_id: str) -> tuple[str, str | None] | None:
-        return self.db.execute("SELECT status, reason FROM tasks WHERE id = ?", (call_id,)).fetchone()
+        return self.db.execute(
+            "SELECT status, reason FROM tasks WHERE id = ?", (call_id,)
+        ).fetchone()
 
     def put(self, call_id: str, status: str, reason: str | None = None) -> None:
         self.db.execute(

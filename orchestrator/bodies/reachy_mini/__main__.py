@@ -25,7 +25,9 @@ log = logging.getLogger("body.reachy_mini")
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m orchestrator.bodies.reachy_mini")
-    p.add_argument("--url", required=True, help="the creature's robot channel, ws://HOST:PORT/robot")
+    p.add_argument(
+        "--url", required=True, help="the creature's robot channel, ws://HOST:PORT/robot"
+    )
     p.add_argument("--daemon-host", default="127.0.0.1", help="the Reachy Mini daemon's host")
     p.add_argument("--daemon-port", type=int, default=8000)
     p.add_argument("--name", default="reachy-mini", help="the robot name the creature sees")

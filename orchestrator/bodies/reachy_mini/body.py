@@ -111,7 +111,9 @@ class ReachyBody:
         if call.action == "gesture":
             name = call.args.get("gesture")
             if name not in GESTURE_SECONDS:
-                raise ValueError(f"a Reachy Mini cannot {name}: it has a head and antennas, no arms")
+                raise ValueError(
+                    f"a Reachy Mini cannot {name}: it has a head and antennas, no arms"
+                )
             self.gesture = active = Active(name, time.monotonic())
             try:
                 await asyncio.sleep(GESTURE_SECONDS[name])

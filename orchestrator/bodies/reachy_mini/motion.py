@@ -139,7 +139,14 @@ def _sin(hz: float, t: float) -> float:
     return math.sin(2 * math.pi * hz * t)
 
 
-GESTURE_SECONDS = {"nod": 2.0, "shake_head": 2.0, "dance": 4.0, "bow": 2.0, "shrug": 1.5, "wave": 2.0}
+GESTURE_SECONDS = {
+    "nod": 2.0,
+    "shake_head": 2.0,
+    "dance": 4.0,
+    "bow": 2.0,
+    "shrug": 1.5,
+    "wave": 2.0,
+}
 GESTURES = tuple(GESTURE_SECONDS)  # what the head and antennas can show (no arms)
 
 
