@@ -83,7 +83,8 @@ def test_a_lower_rate_and_the_gaze_are_honoured(slow):
 
     stamps = asyncio.run(run())
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-    assert gaps and min(gaps) >= 0.18, gaps  # 5 Hz: 200 ms apart (a little scheduling slack)
+    # 5 Hz: 200 ms apart on the server; this loaded client reads them with some jitter
+    assert gaps and min(gaps) >= 0.12 and sum(gaps) / len(gaps) >= 0.19, gaps
 
 
 def test_a_wrong_token_or_rate_is_refused_in_one_message(slow):

@@ -274,3 +274,54 @@ def test_the_body_reports_its_cost_per_frame_and_the_stream_rate(rig):
     assert not stats_file.exists()  # written on exit, checked in the fixture's log
     assert slow.expression.stats()["sent"] > 0
     assert json.dumps(slow.expression.stats())
+
+
+def test_the_body_program_imports_nothing_of_the_creature():
+    """It runs in its own environment: standard library, websockets, the SDK, itself."""
+    import ast
+
+    allowed = {"websockets", "reachy_mini", "numpy", "__future__"}
+    bad = []
+    for path in (ROOT / "orchestrator" / "bodies").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            for name in names:
+                top = name.split(".")[0]
+                if not (
+                    top in sys.stdlib_module_names
+                    or top in allowed
+                    or name.startswith("orchestrator.bodies")
+                ):
+                    bad.append(f"{path.relative_to(ROOT)}: {name}")
+    assert not bad, bad
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--daemon-port", "0"], "--daemon-port 0: expected a port number"),
+        (["--robot-url", "http://x/robot"], "--robot-url http://x/robot: expected ws[s]://"),
+        (["--stats", "/nonexistent/dir/s.json"], "--stats /nonexistent/dir/s.json: directory"),
+    ],
+)
+def test_bad_flags_get_one_line_and_exit_2_before_anything_is_built(tmp_path, args, expected):
+    from tests.conftest import creature
+
+    r = creature("body", "reachy-mini", *args, "--venv", str(tmp_path / "never"), timeout=60)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], r.stderr
+    assert not (tmp_path / "never").exists()
+
+
+def test_setup_reuses_a_built_environment(reachy_env):
+    from tests.conftest import creature
+
+    t0 = time.monotonic()
+    r = creature("body", "reachy-mini", "--setup", "--venv", str(reachy_env), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "installing" not in r.stdout and time.monotonic() - t0 < 30

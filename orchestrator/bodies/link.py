@@ -117,6 +117,9 @@ class TaskLog:
     """The call ids this body has taken on, in SQLite, written before anything moves."""
 
     def __init__(self, path: str | Path = ":memory:") -> None:
+        if str(path) != ":memory:":  # a state file: the owner's only
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            Path(path).touch(mode=0o600, exist_ok=True)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, status TEXT NOT NULL, "

@@ -184,6 +184,7 @@ class ReachyBody:
         period = 1.0 / CONTROL_HZ
         last = time.monotonic()
         next_tick = last
+        failing = False
         while not self._stop.is_set():
             now = time.monotonic()
             if now - next_tick > period:
@@ -193,8 +194,13 @@ class ReachyBody:
             try:
                 self._last = pose = self.target(now, now - last)
                 self._send(pose)
-            except Exception as e:  # a lost daemon: say so, keep trying
-                log.warning("set_target failed: %s", e)
+                if failing:
+                    log.info("the daemon takes targets again")
+                failing = False
+            except Exception as e:  # a lost daemon: say so once, keep trying
+                if not failing:
+                    log.warning("set_target failed: %s (retrying every tick)", e)
+                failing = True
             self.stats.add(time.thread_time() - c0)
             last = now
             next_tick += period

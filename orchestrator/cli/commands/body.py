@@ -16,6 +16,7 @@ from orchestrator.cli.commands.common import add_config_options, config_from_arg
 DAEMON_READY_S = 90.0  # MuJoCo's first start compiles the model
 DAEMON_POLL_S = 0.25
 STOP_WAIT_S = 10.0
+TASKS_DB = "reachy-mini-tasks.sqlite3"
 SIM_ENV = {"MUJOCO_GL": "disable", "HF_HUB_OFFLINE": "1"}  # no window, never a download
 
 
@@ -150,6 +151,7 @@ def main(args: argparse.Namespace) -> int:
             return _fail(why)
         cmd = [str(python), "-m", "orchestrator.bodies.reachy_mini", "--url", url]
         cmd += ["--daemon-host", host, "--daemon-port", str(args.daemon_port), "--name", args.name]
+        cmd += ["--db", str(state / TASKS_DB)]  # the call ids it took on survive its restarts
         cmd += ["--stats", args.stats] if args.stats else []
         cmd += ["-v"] if args.verbose else []
         body = subprocess.Popen(cmd, env=child_env)
