@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from orchestrator.bus import Bus
-from orchestrator.runtime.expression_stream import MAX_HZ, PATH, Gaze
+from orchestrator.runtime.expression_stream import GAZE_STALE_S, MAX_HZ, PATH, Gaze
 from orchestrator.runtime.slow_loop import SlowLoop
 from tests.slow_support import frame, slow_cfg, wait_until
 
@@ -62,14 +62,13 @@ def test_a_body_gets_the_creatures_state_latest_wins_at_most_25_hz(slow):
     assert slow.expression.stats()["overwritten"] > 0  # the states in between were replaced
 
 
-def test_a_lower_rate_and_the_gaze_are_honoured(slow):
-    slow.expression.set_gaze(Gaze(0.25, -0.5))
-
+def test_a_lower_rate_and_the_gaze_are_honoured_and_a_stale_gaze_is_dropped(slow):
     async def run() -> list[float]:
         stamps = []
         async with connect(url(slow, hz=5)) as ws:
             wait_until(lambda: slow.expression.subscribers, what="subscriber")
             for i in range(60):
+                slow.call(slow.expression.set_gaze, Gaze(0.25, -0.5))  # as the page renews it
                 slow.hub.publish(frame(i))
                 await asyncio.sleep(0.01)
                 while True:
@@ -79,6 +78,15 @@ def test_a_lower_rate_and_the_gaze_are_honoured(slow):
                         break
                     assert msg["gaze"] == {"x": 0.25, "y": -0.5}
                     stamps.append(time.monotonic())
+            await asyncio.sleep(GAZE_STALE_S + 0.2)  # the phone went quiet
+            try:  # what was sent before is still in the socket: read it first
+                while True:
+                    await asyncio.wait_for(ws.recv(), 0.1)
+            except asyncio.TimeoutError:
+                pass
+            slow.hub.publish(frame(100))
+            msg = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
+            assert "gaze" not in msg, msg
         return stamps
 
     stamps = asyncio.run(run())

@@ -154,13 +154,16 @@ def silence(hub: Bus, start: int, n: int) -> int:
     return start + n
 
 
-def look(slow: SlowLoop, seconds: float, port: int, **state) -> list[dict]:
-    """Publish one look on the expression stream at the fast loop's 12.5 Hz while sampling."""
+def look(slow: SlowLoop, seconds: float, port: int, gaze=None, **state) -> list[dict]:
+    """Publish one look on the expression stream at the fast loop's 12.5 Hz while sampling
+    (and the phone's gaze, renewed as the page does)."""
     base = {"mouth": 0.0, "speaking": False, "listening": False, "t": 0.0, **state}
     n = [0]
 
     def tick() -> None:
         n[0] += 1
+        if gaze is not None:
+            slow.call(slow.expression.set_gaze, gaze)
         s = dict(base)
         if callable(state.get("mouth")):
             s["mouth"] = state["mouth"](n[0])
@@ -257,11 +260,10 @@ def test_the_head_follows_the_users_face_and_nods_while_they_talk(rig):
     from orchestrator.runtime.expression_stream import Gaze
 
     settle(slow, port)
-    slow.call(slow.expression.set_gaze, Gaze(0.8, 0.0))  # the user at the robot's left
-    look_until(slow, port, lambda r: r["yaw"] > 12.0, emotion="neutral")
-    slow.call(slow.expression.set_gaze, Gaze(-0.8, 0.0))
-    look_until(slow, port, lambda r: r["yaw"] < -12.0, emotion="neutral")
-    slow.call(slow.expression.set_gaze, None)
+    left = Gaze(0.8, 0.0)  # the user at the robot's left (their right on the phone's screen)
+    look_until(slow, port, lambda r: r["yaw"] > 12.0, emotion="neutral", gaze=left)
+    look_until(slow, port, lambda r: r["yaw"] < -12.0, emotion="neutral", gaze=Gaze(-0.8, 0.0))
+    # the phone stops telling (gone, or no face): the gaze goes stale and the head comes back
     look_until(slow, port, lambda r: abs(r["yaw"]) < 3.0, emotion="neutral")
     listening = look(slow, 3.0, port, emotion="neutral", listening=True)
     assert span(listening, "pitch") > 2.5  # small nods while the user speaks

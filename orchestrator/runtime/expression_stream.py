@@ -35,6 +35,7 @@ PATH = "/expression"
 MAX_HZ = 25.0  # the most a subscriber is sent; a subscriber may ask for fewer with ?hz=N
 MAX_CLIENTS = 8
 MAX_INBOUND_BYTES = 1024  # a body sends at most a ping
+GAZE_STALE_S = 1.0  # a gaze not renewed for this long is dropped (the page sends 10 a second)
 STALL_TIMEOUT_S = 2.0  # one send taking longer: the subscriber is not reading, it goes
 
 
@@ -106,6 +107,7 @@ class ExpressionStream:
         self.refusals = refusals or RefusalLog()
         self.subscribers: set[_Subscriber] = set()
         self.gaze: Gaze | None = None
+        self.gaze_at = 0.0
         self.published = 0
         self.sent = 0
         self.overwritten = 0
@@ -120,13 +122,17 @@ class ExpressionStream:
         """Hand the newest face state to every subscriber; never waits."""
         if not self.subscribers:
             return
-        text = Expression.from_face_state(state, self.gaze).to_json()
+        gaze = self.gaze if time.monotonic() - self.gaze_at < GAZE_STALE_S else None
+        text = Expression.from_face_state(state, gaze).to_json()
         self.published += 1
         for sub in self.subscribers:
             sub.out.offer(text)
 
     def set_gaze(self, gaze: Gaze | None) -> None:
+        """Where the user's face is (None: not seen); it counts for ``GAZE_STALE_S``, so a
+        phone that goes away does not leave the robot staring at where the user was."""
         self.gaze = gaze
+        self.gaze_at = time.monotonic()
 
     def stats(self) -> dict[str, int]:
         subs = list(self.subscribers)
