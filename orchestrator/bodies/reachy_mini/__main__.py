@@ -84,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(serve())
     finally:
         body.stop()
+        try:  # the SDK's client threads would keep the process alive otherwise
+            robot.media_manager.close()
+            robot.client.disconnect()
+        except Exception as e:
+            log.warning("closing the daemon connection: %s", e)
         wall = time.monotonic() - wall0
         link = getattr(serve, "link", None)
         stats = {
