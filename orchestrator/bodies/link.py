@@ -28,6 +28,7 @@ RECONNECT_S = 0.5
 RECONNECT_MAX_S = 5.0
 TERMINAL = ("succeeded", "failed", "cancelled")
 INTERRUPTED = "interrupted by a body restart: not repeated"
+STOPPED = "the body was stopped mid-task"
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,18 @@ class Expression:
             if isinstance(g, dict)
             else None,
         )
+
+
+def _object(raw: str | bytes) -> dict[str, Any]:
+    """A message as a JSON object; anything else is logged and read as an empty one."""
+    try:
+        msg = json.loads(raw)
+    except ValueError:
+        msg = None
+    if not isinstance(msg, dict):
+        log.warning("not a JSON object from the creature: %.80r", raw)
+        return {}
+    return msg
 
 
 def _clamp(v: float, lo: float, hi: float) -> float:
@@ -177,6 +190,7 @@ class Link:
         self._ws: Any = None
         self._tasks: dict[str, asyncio.Task] = {}
         self._unsent: list[dict[str, Any]] = []
+        self._stopping = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -187,8 +201,11 @@ class Link:
         await asyncio.gather(
             self._keep(calls, self._serve_calls), self._keep(looks, self._serve_looks)
         )
-        for task in self._tasks.values():
+        self._stopping = True  # what is still running failed: the body itself stops
+        live = [t for t in self._tasks.values() if not t.done()]
+        for task in live:
             task.cancel()
+        await asyncio.gather(*live, return_exceptions=True)
 
     async def _keep(self, url: str, serve: Callable[[Any], Awaitable[None]]) -> None:
         """Connect, serve, reconnect with doubling backoff, until stopped."""
@@ -216,7 +233,7 @@ class Link:
 
     async def _serve_looks(self, ws: Any) -> None:
         async for raw in ws:
-            msg = json.loads(raw)
+            msg = _object(raw)
             if msg.get("type") != "expression":
                 if msg.get("type") == "error":
                     log.warning("expression stream: %s", msg.get("error"))
@@ -237,7 +254,7 @@ class Link:
         self.connected.set()
         try:
             async for raw in ws:
-                await self._on_message(json.loads(raw))
+                await self._on_message(_object(raw))
         finally:
             self.connected.clear()
 
@@ -258,7 +275,10 @@ class Link:
         try:
             await self.body.perform(call)
         except asyncio.CancelledError:
-            await self._status(call.id, "cancelled", "cancelled by the creature")
+            if self._stopping:  # recorded; said when the creature sends the call again
+                await self._status(call.id, "failed", STOPPED)
+            else:
+                await self._status(call.id, "cancelled", "cancelled by the creature")
             return
         except Exception as e:
             await self._status(call.id, "failed", str(e))
