@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import mimetypes
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from face.config import FaceConfig
 from face.limits import RefusalLog
-from face.web import AppServer, CloseCode, Mailbox, OriginGate, bind_socket
+from face.web import AppServer, CloseCode, Mailbox, OriginGate, bind_socket, token_ok
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +46,13 @@ mimetypes.add_type("application/wasm", ".wasm")
 class _Client:
     """One browser: a latest-wins mailbox and the task that sends it."""
 
-    __slots__ = ("ws", "out", "task")
+    __slots__ = ("ws", "out", "task", "may_tell")
 
-    def __init__(self, ws: WebSocket) -> None:
+    def __init__(self, ws: WebSocket, may_tell: bool = False) -> None:
         self.ws = ws
         self.out = Mailbox(1)
         self.task: asyncio.Task | None = None
+        self.may_tell = may_tell  # opened with the access token: its gaze reaches the creature
 
 
 class FaceServer:
@@ -78,6 +81,10 @@ class FaceServer:
         self.stalled_closed = 0
         self.too_big_closed = 0
         self.refusals = RefusalLog()
+        # where the page's camera sees the user's face, (x, y) in -1..1 or None when lost, from
+        # pages opened with ``gaze_token`` only (a viewer must not steer a robot's head)
+        self.gaze_token: str | None = None
+        self.on_gaze: Callable[[tuple[float, float] | None], None] | None = None
         self.app = self._build_app()
 
     # -- the producer side (any thread) -------------------------------------------------
@@ -146,7 +153,8 @@ class FaceServer:
 
     async def _ws(self, ws: WebSocket) -> None:
         await ws.accept()
-        client = _Client(ws)
+        token = self.gaze_token
+        client = _Client(ws, token is not None and token_ok(ws.query_params.get("token"), token))
         self._clients.add(client)
         if self._last is not None:
             client.out.offer(self._last)
@@ -164,11 +172,33 @@ class FaceServer:
                     )
                     await ws.close(code=CloseCode.TOO_BIG, reason="message too big")
                     break
+                if client.may_tell and self.on_gaze is not None and msg.get("text"):
+                    self._page_said(msg["text"])
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
             self._clients.discard(client)
             client.task.cancel()
+
+    def _page_said(self, text: str) -> None:
+        """A page's gaze: ``{"type": "gaze", "x": X, "y": Y}`` (null x and y: no face).
+        Anything else is ignored: the page is a renderer and has nothing else to say."""
+        try:
+            m = json.loads(text)
+            if not isinstance(m, dict) or m.get("type") != "gaze":
+                return
+            x, y = m.get("x"), m.get("y")
+            if x is None and y is None:
+                gaze = None
+            else:
+                x, y = float(x), float(y)
+                if not (math.isfinite(x) and math.isfinite(y)):
+                    return
+                gaze = (max(-1.0, min(1.0, x)), max(-1.0, min(1.0, y)))
+        except (ValueError, TypeError):
+            return
+        assert self.on_gaze is not None
+        self.on_gaze(gaze)
 
     async def _sender(self, c: _Client) -> None:
         try:

@@ -74,6 +74,15 @@ class Smoke:
 
 SMOKES: dict[str, Smoke] = {
     "av_sync.py": Smoke(_browser, marks=(pytest.mark.browser,)),
+    "body_reachy_mini.py": Smoke(
+        _user_env_ready(
+            "orchestrator.cli.reachy_env",
+            "the Reachy Mini environment",
+            "creature body reachy-mini --setup",
+        ),
+        timeout_s=300.0,
+        marks=(pytest.mark.slow,),
+    ),
     "cascade_vs_creature.py": Smoke(
         _user_env_ready(
             "orchestrator.cli.cascade_env",

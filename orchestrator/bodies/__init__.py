@@ -1,2 +1,7 @@
-"""Bodies: programs that give the creature's calls a body (each in an environment of its own).
-Nothing here is imported by the creature's slow or fast loop."""
+"""Bodies: the robot side of the creature, as programs of their own.
+
+A body runs in an environment of its own (a robot SDK's pins need not fit the creature's) and
+talks to the creature only over the robot channel's WebSockets: calls in, statuses out
+(``/robot``), and the creature's live look (``/expression``). So modules here import the
+standard library, ``websockets`` and their robot's SDK, never the rest of ``orchestrator``.
+"""

@@ -18,6 +18,7 @@ from face.phone.audio_ws import PhoneAudio
 from face.phone.qr import qr_text
 from orchestrator.brain.face_state import NeutralFace
 from orchestrator.data_files import load_presets
+from orchestrator.runtime.expression_stream import Gaze
 from orchestrator.runtime.metrics import PATH as METRICS_PATH
 from orchestrator.runtime.metrics import CreatureMetrics, metrics_route
 from orchestrator.runtime.phone_link import QUEUE_FRAMES, build_server, phone_link, prepare_web
@@ -105,6 +106,9 @@ def face_running(
             publish = metrics.timed(server.publish)
         if slow is not None:
             slow.face = publish
+            if slow.expression is not None:  # the phone's view of the user, for a robot's head
+                server.gaze_token = setup.token
+                server.on_gaze = lambda g: slow.expression.set_gaze(None if g is None else Gaze(*g))
         else:
             sub = bus.subscribe_async("face", FACE_QUEUE, FACE_TYPES)
             rt.subs.append(sub)

@@ -30,6 +30,7 @@ from orchestrator.brain.viseme_track import VisemeTracker
 from orchestrator.bus import Bus, Subscription
 from orchestrator.config import ConfigError
 from orchestrator.data_files import load_affect_map
+from orchestrator.runtime.expression_stream import ExpressionStream
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.planner_client import PlannerClient
 from orchestrator.runtime.robot_channel import build_app
@@ -131,6 +132,7 @@ class SlowLoop:
         self.io = io
         self._own_io = io is None
         self.face: FacePublish | None = None
+        self.expression: ExpressionStream | None = None  # bodies' live look, with the robots
         self.brain: Brain | None = None
         self.outbox: Outbox | None = None
         self.port: int | None = None
@@ -201,8 +203,16 @@ class SlowLoop:
         if open_calls:
             brain.emit(OutboxResumed(open=[c.id for c in open_calls]))
         self._sub = self.bus.subscribe_async("slow_loop", self.cfg.queue_size, INPUT_TYPES)
-        self._task = self.io.loop.create_task(feed(self._sub, brain, lambda: self.face))
+        self._task = self.io.loop.create_task(feed(self._sub, brain, self._publisher))
         self._sweeper = self.io.loop.create_task(sweep(brain.dispatcher))
+
+    def _publisher(self) -> FacePublish | None:
+        """Where the newest face state goes: the face and the bodies' expression stream."""
+        stream = self.expression if self.expression and self.expression.subscribers else None
+        if stream is None or self.face is None:
+            return self.face or (stream.publish if stream else None)
+        face = self.face
+        return lambda state: (face(state), stream.publish(state))
 
     async def _serve_robots(self) -> None:
         """Bind the robot channel's port ourselves, so a busy port is one clear warning and the
@@ -216,6 +226,10 @@ class SlowLoop:
             self.brain.emit(ServiceError(where="robot_channel", error=msg))
             return
         app = build_app(self.brain.dispatcher, self.cfg.robot, self.token, self.refusals)
+        self.expression = ExpressionStream(
+            self.token, self.cfg.robot.allowed_origins, self.refusals
+        )
+        app = self.expression.in_front_of(app)  # WS /expression beside /robot, same token
         self._server = await AppServer(
             app, sock, "robot-channel", self.cfg.robot.limits, self.refusals
         ).start()

@@ -143,6 +143,7 @@ function frame(now) {
 
   saccades.update(now, dt);
   gaze.update(now, dt);
+  sendGaze(now);
   const pupils = gaze.pupils(saccades);
   state.pupilX = pupils.x; state.pupilY = pupils.y;
   Object.assign(state.gaze, { seen: gaze.seen, faceX: gaze.faceX, faceY: gaze.faceY, x: gaze.tx, y: gaze.ty });
@@ -205,6 +206,17 @@ function showInterpreter() {
 }
 
 // ---- gaze start-up --------------------------------------------------------------------------
+// Where the user's face is also goes to the creature (for a robot's head: docs/bodies.md), at
+// most every GAZE_SEND_MS while seen, and once when lost.
+const GAZE_SEND_MS = 100;
+let faceSocket = null, gazeSentAt = -1e9, gazeSentSeen = false;
+function sendGaze(now) {
+  if (!faceSocket || (!gaze.seen && !gazeSentSeen) || now - gazeSentAt < GAZE_SEND_MS) return;
+  gazeSentAt = now;
+  gazeSentSeen = gaze.seen;
+  const r = (v) => Math.round(v * 1000) / 1000;
+  faceSocket.send(JSON.stringify(gaze.seen ? { type: "gaze", x: r(gaze.tx), y: r(gaze.ty) } : { type: "gaze", x: null, y: null }));
+}
 function gazeAllowed() { return new URLSearchParams(location.search).get("gaze") !== "0"; }
 async function startGaze() {
   state.gaze.enabled = true;
@@ -224,7 +236,7 @@ async function main() {
   try { const r = await fetch("/face-config.json", { cache: "no-store" }); pageConfig = { ...pageConfig, ...(await r.json()) }; } catch { /* defaults */ }
   await loadPresets();
   blinker.schedule(performance.now());
-  connectFace(pageConfig.ws_path, { onStatus, onText, onBinary: onMalformed });
+  faceSocket = connectFace(pageConfig.ws_path, { onStatus, onText, onBinary: onMalformed });
   requestAnimationFrame(frame);
   if (pageConfig.gaze && gazeAllowed()) startGaze();
 }

@@ -1,0 +1,327 @@
+"""A body's link to the creature: the robot channel (calls in, statuses out) and the expression
+stream (the creature's live look), each on a WebSocket that reconnects with backoff.
+
+Self-contained on purpose (standard library + ``websockets``): it runs in a body's own
+environment. The robot's duties (docs/slow_loop.md) are kept here once for every body: dedupe
+by call id, durably (SQLite, written before anything moves), statuses on the connection the
+call came on, a repeat answered with the status already known, a ``cancel`` honoured at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+log = logging.getLogger("body.link")
+RECONNECT_S = 0.5
+RECONNECT_MAX_S = 5.0
+TERMINAL = ("succeeded", "failed", "cancelled")
+INTERRUPTED = "interrupted by a body restart: not repeated"
+STOPPED = "the body was stopped mid-task"
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One action a body can do and, per slot, the values it takes (None: any value)."""
+
+    action: str
+    slots: dict[str, list[str] | None] = field(default_factory=dict)
+
+
+def hello_message(body: str, capabilities: list[Capability]) -> dict[str, Any]:
+    """What a body declares when it connects: its kind and what it can do. The one place this
+    message is written (the creature's handshake, docs/bodies.md)."""
+    return {
+        "type": "hello",
+        "body": body,
+        "capabilities": [{"action": c.action, "slots": c.slots} for c in capabilities],
+    }
+
+
+@dataclass(frozen=True)
+class Call:
+    id: str
+    action: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Gaze:
+    x: float  # -1..1, the user's right on the phone's screen (the creature's left)
+    y: float  # -1..1, down
+
+
+@dataclass(frozen=True)
+class Expression:
+    """The creature's live look (``{"type": "expression", ...}`` on ``/expression``)."""
+
+    t: float = 0.0
+    emotion: str = "neutral"
+    valence: float = 0.0
+    arousal: float = 0.0
+    speaking: bool = False
+    mouth: float = 0.0
+    listening: bool = False
+    state: str | None = None
+    gaze: Gaze | None = None
+
+    @classmethod
+    def from_message(cls, m: dict[str, Any]) -> Expression:
+        g = m.get("gaze")
+        return cls(
+            t=float(m.get("t", 0.0)),
+            emotion=str(m.get("emotion", "neutral")),
+            valence=_clamp(float(m.get("valence", 0.0)), -1.0, 1.0),
+            arousal=_clamp(float(m.get("arousal", 0.0)), -1.0, 1.0),
+            speaking=bool(m.get("speaking", False)),
+            mouth=_clamp(float(m.get("mouth", 0.0)), 0.0, 1.0),
+            listening=bool(m.get("listening", False)),
+            state=m.get("state"),
+            gaze=Gaze(_clamp(float(g["x"]), -1, 1), _clamp(float(g["y"]), -1, 1))
+            if isinstance(g, dict)
+            else None,
+        )
+
+
+def _object(raw: str | bytes) -> dict[str, Any]:
+    """A message as a JSON object; anything else is logged and read as an empty one."""
+    try:
+        msg = json.loads(raw)
+    except ValueError:
+        msg = None
+    if not isinstance(msg, dict):
+        log.warning("not a JSON object from the creature: %.80r", raw)
+        return {}
+    return msg
+
+
+def _clamp(v: float, lo: float, hi: float) -> float:
+    return lo if v < lo else hi if v > hi else v
+
+
+class Body(Protocol):
+    """What a body program gives the link."""
+
+    kind: str  # e.g. "reachy-mini"
+    capabilities: list[Capability]
+
+    async def perform(self, call: Call) -> None:
+        """Do the call; raise to fail it (the message is the reason). Cancelled on ``cancel``."""
+
+    def halt(self) -> None:
+        """Stop moving now (a cancel: a person's stop always wins)."""
+
+    def express(self, expression: Expression) -> None:
+        """The creature's newest look; called from the link's loop, must not block."""
+
+
+class TaskLog:
+    """The call ids this body has taken on, in SQLite, written before anything moves."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        if str(path) != ":memory:":  # a state file: the owner's only
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            Path(path).touch(mode=0o600, exist_ok=True)
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
+            "reason TEXT, updated REAL NOT NULL)"
+        )
+
+    def get(self, call_id: str) -> tuple[str, str | None] | None:
+        return self.db.execute(
+            "SELECT status, reason FROM tasks WHERE id = ?", (call_id,)
+        ).fetchone()
+
+    def put(self, call_id: str, status: str, reason: str | None = None) -> None:
+        self.db.execute(
+            "INSERT INTO tasks VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            "status = excluded.status, reason = excluded.reason, updated = excluded.updated",
+            (call_id, status, reason, time.time()),
+        )
+
+
+def sibling_url(robot_url: str, path: str) -> str:
+    """``ws://host:port/robot`` -> ``ws://host:port/expression`` (same server, same token)."""
+    u = urlsplit(robot_url)
+    return urlunsplit((u.scheme, u.netloc, path, "", ""))
+
+
+@dataclass
+class LinkStats:
+    expressions: int = 0  # expression messages received
+    first_expression: float | None = None
+    last_expression: float | None = None
+    calls: int = 0
+    duplicates: int = 0
+
+    def expression_hz(self) -> float:
+        if self.expressions < 2 or self.first_expression is None or self.last_expression is None:
+            return 0.0
+        span = self.last_expression - self.first_expression
+        return (self.expressions - 1) / span if span > 0 else 0.0
+
+
+class Link:
+    """Serve ``body`` for the creature at ``url`` (the robot channel) until ``stop()``."""
+
+    def __init__(
+        self, url: str, token: str, body: Body, name: str, db: str | Path = ":memory:"
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.body = body
+        self.name = name
+        self.log = TaskLog(db)
+        self.stats = LinkStats()
+        self.connected = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._ws: Any = None
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._unsent: list[dict[str, Any]] = []
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        calls = f"{self.url}?token={quote(self.token)}&robot={quote(self.name)}"
+        looks = f"{sibling_url(self.url, '/expression')}?token={quote(self.token)}"
+        await asyncio.gather(
+            self._keep(calls, self._serve_calls), self._keep(looks, self._serve_looks)
+        )
+        self._stopping = True  # what is still running failed: the body itself stops
+        live = [t for t in self._tasks.values() if not t.done()]
+        for task in live:
+            task.cancel()
+        await asyncio.gather(*live, return_exceptions=True)
+
+    async def _keep(self, url: str, serve: Callable[[Any], Awaitable[None]]) -> None:
+        """Connect, serve, reconnect with doubling backoff, until stopped."""
+        delay = RECONNECT_S
+        while not self._stop.is_set():
+            try:
+                async with connect(url, open_timeout=3, max_size=2**16) as ws:
+                    delay = RECONNECT_S
+                    stopper = asyncio.create_task(self._stop.wait())
+                    server = asyncio.create_task(serve(ws))
+                    await asyncio.wait({stopper, server}, return_when=asyncio.FIRST_COMPLETED)
+                    for t in (stopper, server):
+                        t.cancel()
+                    if server.done() and not server.cancelled() and server.exception():
+                        raise server.exception()  # type: ignore[misc]
+            except (OSError, ConnectionClosed, InvalidStatus, asyncio.TimeoutError) as e:
+                log.info("%s: not connected (%s); retrying in %.1fs", urlsplit(url).path, e, delay)
+            if self._stop.is_set():
+                break
+            try:
+                await asyncio.wait_for(self._stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _serve_looks(self, ws: Any) -> None:
+        async for raw in ws:
+            msg = _object(raw)
+            if msg.get("type") != "expression":
+                if msg.get("type") == "error":
+                    log.warning("expression stream: %s", msg.get("error"))
+                continue
+            now = time.monotonic()
+            s = self.stats
+            s.expressions += 1
+            s.first_expression = s.first_expression or now
+            s.last_expression = now
+            try:
+                self.body.express(Expression.from_message(msg))
+            except (TypeError, ValueError, KeyError) as e:
+                log.warning("bad expression message: %s", e)
+
+    async def _serve_calls(self, ws: Any) -> None:
+        self._ws = ws
+        await ws.send(json.dumps(hello_message(self.body.kind, self.body.capabilities)))
+        self.connected.set()
+        try:
+            async for raw in ws:
+                await self._on_message(_object(raw))
+        finally:
+            self.connected.clear()
+
+    async def _status(self, call_id: str, status: str, reason: str | None = None) -> None:
+        msg = {"type": "status", "id": call_id, "status": status}
+        if reason:
+            msg["reason"] = reason
+        log.info("%s -> %s%s", call_id, status, f" ({reason})" if reason else "")
+        self.log.put(call_id, status, reason)
+        try:
+            await self._ws.send(json.dumps(msg))
+        except ConnectionClosed:
+            self._unsent.append(msg)  # said again after the reconnect
+
+    async def _run(self, call: Call) -> None:
+        await self._status(call.id, "accepted")
+        await self._status(call.id, "running")
+        try:
+            await self.body.perform(call)
+        except asyncio.CancelledError:
+            if self._stopping:  # recorded; said when the creature sends the call again
+                await self._status(call.id, "failed", STOPPED)
+            else:
+                await self._status(call.id, "cancelled", "cancelled by the creature")
+            return
+        except Exception as e:
+            await self._status(call.id, "failed", str(e))
+            return
+        await self._status(call.id, "succeeded")
+
+    async def _on_message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "tool_call":
+            call_id = str(msg.get("id"))
+            known = self.log.get(call_id)
+            if known is not None:  # at-least-once delivery: never twice, say where it stands
+                self.stats.duplicates += 1
+                status, reason = known
+                live = self._tasks.get(call_id)
+                if status not in TERMINAL and (live is None or live.done()):
+                    status, reason = "failed", INTERRUPTED
+                await self._status(call_id, status, reason)
+                return
+            self.log.put(call_id, "accepted")  # committed before anything moves
+            args = msg.get("arguments") or {}
+            call = Call(call_id, str(args.get("action")), args)
+            self.stats.calls += 1
+            log.info("call %s: %s", call_id, {k: v for k, v in args.items() if v})
+            self._tasks[call_id] = asyncio.create_task(self._run(call))
+        elif kind == "cancel":
+            call_id = str(msg.get("id"))
+            self.body.halt()  # first: the body stops before anything is said about it
+            task = self._tasks.get(call_id)
+            if task is not None and not task.done():
+                task.cancel()
+                return
+            known = self.log.get(call_id)
+            if known is None:
+                await self._status(call_id, "cancelled", "cancelled before it started")
+            elif known[0] not in TERMINAL:
+                await self._status(call_id, "cancelled", INTERRUPTED)
+            else:
+                await self._status(call_id, *known)
+        elif kind == "welcome":
+            unsent, self._unsent = self._unsent, []
+            for m in unsent:
+                await self._status(m["id"], m["status"], m.get("reason"))
+        elif kind == "error":
+            if "hello" not in str(msg.get("error")):  # a creature without the handshake
+                log.warning("creature says: %s", msg.get("error"))
