@@ -120,10 +120,8 @@ class FastLoop:
                     vad.feed(frame.index, t_frame, pcm_in)
                     if vad.inline:  # offline: its time is not the loop's overhead
                         t_ready = perf()
-                if transcript is not None:
-                    transcript.feed(frame.index, t_frame, pcm_in)
-                    if transcript.inline:
-                        t_ready = perf()
+                if transcript is not None and not transcript.inline:
+                    transcript.feed(frame.index, t_frame, pcm_in)  # a deque append
                 t0 = perf()
                 result = backend.step(pcm_in)
                 t1 = perf()
@@ -163,6 +161,8 @@ class FastLoop:
             stats.missed += missed
             stats.model_ms.append(model_ms)
             stats.overhead_ms.append(overhead_ms + (perf() - done) * 1000.0)
+            if transcript is not None and transcript.inline:  # offline: after the frame's time
+                transcript.feed(frame.index, t_frame, pcm_in)
             if stop_when_finished and backend.finished:
                 break
         if vad is not None:

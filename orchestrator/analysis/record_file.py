@@ -35,6 +35,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     voice.SceneLine,
     voice.SceneEnd,
     voice.PassageEnded,
+    voice.UserWord,
     brain.IntentDetected,
     brain.ToolCallSent,
     brain.ToolRejected,

@@ -65,6 +65,7 @@ from track2_voice.events import (
     SceneLine,
     UserSpeechEnded,
     UserSpeechStarted,
+    UserWord,
     VoiceError,
 )
 
@@ -83,6 +84,7 @@ VOICE_TYPES: tuple[type[Event], ...] = (
     SceneLine,
     SceneEnd,
     PassageEnded,
+    UserWord,
 )
 DECISIONS: tuple[type[Event], ...] = (IntentDetected, ToolCallSent, ToolStatusChanged, StateChanged,
                                       AffectChanged)  # fmt: skip
