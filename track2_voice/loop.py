@@ -28,7 +28,7 @@ from track2_voice.events import (
 from track2_voice.frames import FRAME_MS, check_frame
 from track2_voice.lipsync import LipSync
 from track2_voice.timings import RecentTimings
-from track2_voice.transcript.worker import TranscriptWorker
+from track2_voice.transcript.base import Transcriber
 from track2_voice.vad import UserSpeechWorker
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class FastLoop:
         events: EventSink | None = None,
         cfg: VoiceConfig | None = None,
         vad: bool = True,
-        transcript: TranscriptWorker | None = None,
+        transcript: Transcriber | None = None,
     ) -> None:
         """``transcript``: the worker that hears the user's words (``voice.transcript``), fed
         the same user frames as the VAD; the caller builds it and the loop closes it."""
@@ -120,8 +120,6 @@ class FastLoop:
                     vad.feed(frame.index, t_frame, pcm_in)
                     if vad.inline:  # offline: its time is not the loop's overhead
                         t_ready = perf()
-                if transcript is not None and not transcript.inline:
-                    transcript.feed(frame.index, t_frame, pcm_in)  # a deque append
                 t0 = perf()
                 result = backend.step(pcm_in)
                 t1 = perf()
@@ -157,6 +155,10 @@ class FastLoop:
                     out,
                 )
             )
+            if transcript is not None and not transcript.inline:
+                # after the frame's work: feeding wakes the recogniser, which then computes
+                # while this loop waits for the next frame, not while it handles this one
+                transcript.feed(frame.index, t_frame, pcm_in)
             stats.frames += 1
             stats.missed += missed
             stats.model_ms.append(model_ms)

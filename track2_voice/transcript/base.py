@@ -40,3 +40,18 @@ class Recognizer(Protocol):
 
 class RecognizerError(RuntimeError):
     """The recogniser cannot start or went away (one line, for the log and the record)."""
+
+
+class Transcriber(Protocol):
+    """What the fast loop feeds: ``feed`` never waits; ``inline`` ones run on the loop's
+    thread (offline runs), after the frame's deadline; ``flush`` waits for the last words."""
+
+    inline: bool
+    dropped: int
+    words: int
+
+    def feed(self, index: int, t: float, pcm: np.ndarray) -> None: ...
+
+    def flush(self, timeout: float = 10.0) -> None: ...
+
+    def close(self) -> None: ...

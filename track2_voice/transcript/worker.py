@@ -24,7 +24,7 @@ import numpy as np
 from track2_voice.events import UserWord, VoiceError
 from track2_voice.frames import FRAME_SECONDS, SAMPLE_RATE
 from track2_voice.timings import RecentTimings
-from track2_voice.transcript.base import Heard, Recognizer, RecognizerError
+from track2_voice.transcript.base import Heard, Recognizer, RecognizerError, Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -179,13 +179,21 @@ class TranscriptWorker:
             log.warning("transcript close: %s", e)
 
 
-def start_transcript(publish: Callable, cfg, live: bool) -> TranscriptWorker | None:
-    """The worker ``voice.transcript`` asks for, or None when it is off."""
-    from track2_voice.transcript.recognizers import create_recognizer
+# recognisers that compute on the CPU: live, they run in a child process (child.py)
+CHILD_BACKENDS = ("pocketsphinx",)
+
+
+def start_transcript(publish: Callable, cfg, live: bool) -> Transcriber | None:
+    """The transcript ``voice.transcript`` asks for, or None when it is off. ``live``: the
+    input comes at real time (sound card, phone, telephone, a paced WAV)."""
+    from track2_voice.transcript.child import ChildTranscript
+    from track2_voice.transcript.recognizers import in_process
 
     if cfg.backend == "off":
         return None
-    recognizer = create_recognizer(cfg, live)
+    if live and cfg.backend in CHILD_BACKENDS:
+        return ChildTranscript(publish, cfg.backend, cfg.model_dump_json())
+    recognizer = in_process(cfg.backend, cfg)
     return TranscriptWorker(
         publish, recognizer, cfg.queue_frames, inline=not live, partials=cfg.partials
     )
