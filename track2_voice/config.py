@@ -156,6 +156,18 @@ class PocketsphinxConfig(Strict):
     ratio: float = Field(0.9, gt=0, lt=1, description="share of the window that decides")
 
 
+class KyutaiSttConfig(Strict):
+    """Kyutai's streaming STT in this process (PyTorch ``moshi``; docs/transcript.md)."""
+
+    hf_repo: str = Field(
+        "kyutai/stt-1b-en_fr", description="HF repo id or local directory of an STT checkpoint"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda when present")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="auto: bfloat16 on CUDA, float32 on CPU"
+    )
+
+
 class KyutaiRemoteSttConfig(Strict):
     """A server of Kyutai's streaming STT protocol (moshi-server, ``creature model-server``)."""
 
@@ -185,12 +197,13 @@ class TranscriptConfig(Strict):
     CPU the creature may not have, and it turns the user's speech into text, which a person
     running a creature should choose (it lands in records and on the face)."""
 
-    backend: Literal["off", "pocketsphinx", "kyutai-remote"] = Field(
+    backend: Literal["off", "pocketsphinx", "kyutai", "kyutai-remote"] = Field(
         "off", description="what hears the user's words; off: no transcript"
     )
     queue_frames: int = Field(64, ge=1, le=1000, description="user frames buffered, oldest dropped")
     partials: bool = Field(True, description="also publish words not yet settled (final: false)")
     pocketsphinx: PocketsphinxConfig = PocketsphinxConfig()
+    kyutai: KyutaiSttConfig = KyutaiSttConfig()
     kyutai_remote: KyutaiRemoteSttConfig = KyutaiRemoteSttConfig()
 
 

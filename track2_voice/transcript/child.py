@@ -48,8 +48,11 @@ def _serve(backend: str, cfg_json: str) -> int:
         pass
 
     def say(msg: dict) -> None:
-        out.write(json.dumps(msg) + "\n")
-        out.flush()
+        try:
+            out.write(json.dumps(msg) + "\n")
+            out.flush()
+        except (BrokenPipeError, ValueError):  # the creature went away first: nothing to tell
+            os._exit(0)
 
     def publish(ev) -> None:
         if isinstance(ev, UserWord):
@@ -172,7 +175,7 @@ class ChildTranscript:
         self._ready.set()
         self._done.set()
 
-    def flush(self, timeout: float = 10.0) -> None:
+    def flush(self, timeout: float = 30.0) -> None:
         """The input ended: send what is left and the end, and wait for the last words."""
         end = time.monotonic() + timeout
         while self._rest and time.monotonic() < end and not self._write_rest():

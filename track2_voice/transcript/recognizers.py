@@ -11,6 +11,10 @@ def in_process(backend: str, cfg: TranscriptConfig) -> Recognizer:
         from track2_voice.transcript.pocketsphinx_backend import PocketsphinxRecognizer
 
         return PocketsphinxRecognizer(cfg.pocketsphinx)
+    if backend == "kyutai":
+        from track2_voice.transcript.kyutai_backend import KyutaiSttRecognizer
+
+        return KyutaiSttRecognizer(cfg.kyutai)
     if backend == "kyutai-remote":
         from track2_voice.transcript.kyutai_remote import KyutaiRemoteRecognizer
 

@@ -180,7 +180,7 @@ class TranscriptWorker:
 
 
 # recognisers that compute on the CPU: live, they run in a child process (child.py)
-CHILD_BACKENDS = ("pocketsphinx",)
+CHILD_BACKENDS = ("pocketsphinx", "kyutai")
 
 
 def start_transcript(publish: Callable, cfg, live: bool) -> Transcriber | None:
