@@ -18,7 +18,6 @@ from track2_voice.frames import FRAME_SECONDS
 from track2_voice.transcript.base import RecognizerError
 from track2_voice.transcript.worker import TranscriptWorker, start_transcript
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
