@@ -3,12 +3,10 @@ the ``moshi`` package (PyTorch), loaded as delayed-streams-modeling's
 ``stt_from_file_pytorch.py`` loads it: ``CheckpointInfo``, ``get_mimi``, ``get_moshi``,
 ``LMGen(temp=0, temp_text=0)``.
 
-One 80 ms frame in, one Mimi encode and one LM step, one text token out. The model writes a
-word ``stt_config.audio_delay_seconds`` after hearing it, so a word whose first piece comes
-at step ``n`` started at ``n * 0.08 - delay`` seconds of the audio fed. A piece that begins
-with SentencePiece's "▁" starts a word; the word ends where the next one starts or at the
-first padding token (ids 0 and 3) after it. A word is reported as partial while it grows and
-as final once it ended (Kyutai's STT never revises a word).
+One 80 ms frame in, one Mimi encode and one LM step, one text token out; tokens become timed
+words by ``stt_words.SttWords`` (the model writes a word ``stt_config.audio_delay_seconds``
+after hearing it). A word is reported as partial while it grows and as final once it ended
+(Kyutai's STT never revises a word).
 """
 
 from __future__ import annotations
@@ -21,10 +19,10 @@ import numpy as np
 from track2_voice.config import KyutaiSttConfig
 from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS
 from track2_voice.transcript.base import Heard, RecognizerError
+from track2_voice.transcript.stt_words import SttWords, WordDone
 
 log = logging.getLogger(__name__)
 
-PAD_IDS = (0, 3)
 FLUSH_EXTRA_S = 1.0  # after the delay, as Kyutai's own scripts pad the end of a file
 
 
@@ -77,23 +75,20 @@ class KyutaiSttRecognizer:
         self.mimi.streaming_forever(1)
         self.lm_gen.streaming_forever(1)
         self.steps = 0
-        self._word: list[str] = []  # pieces of the open word
-        self._word_start = 0.0
-        self._shown = ""  # the open word as last reported
         if self.prefix_s > 0:
             for _ in range(round(self.prefix_s / FRAME_SECONDS)):
                 self._step(np.zeros(FRAME_SAMPLES, np.float32))
-        self._prefix_steps = self.steps
-
-    def _t(self, step: int) -> float:
-        """Seconds of fed audio a token at ``step`` refers to."""
-        return max(0.0, (step - self._prefix_steps) * FRAME_SECONDS - self.delay_s)
+        self.words = SttWords(self.tokenizer, self.delay_s, first_step=self.steps)
 
     def _step(self, pcm: np.ndarray) -> int | None:
         torch = self._torch
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(pcm, np.float32)).to(self.device)[None, None]
             codes = self.mimi.encode(x)
+            if self.steps == 0:
+                # as moshi.server (and the model server's slots): the first encoded frame
+                # carries the left padding, so it is applied again to the next one
+                self.mimi.reset_streaming()
             if self._twice and self.steps == 0:
                 self.lm_gen.step(codes)
             tokens = self.lm_gen.step(codes)
@@ -101,28 +96,13 @@ class KyutaiSttRecognizer:
         return None if tokens is None else int(tokens[0, 0, 0].item())
 
     def _token(self, token: int | None) -> list[Heard]:
-        step = self.steps - 1
-        if token is None or token in PAD_IDS:
-            return self._close(step)
-        piece = self.tokenizer.id_to_piece(token)
-        out: list[Heard] = []
-        if piece.startswith("▁") or not self._word:
-            out += self._close(step)
-            self._word_start = self._t(step)
-        self._word.append(piece.replace("▁", ""))
-        text = "".join(self._word).strip()
-        if text and text != self._shown:
-            self._shown = text
-            out.append(Heard(text, round(self._word_start, 3), round(self._t(step + 1), 3), False))
+        out = []
+        for w in self.words.token(self.steps - 1, token):
+            if isinstance(w, WordDone):
+                out.append(Heard(w.text, w.start, w.stop, True))
+            else:
+                out.append(Heard(w.text, w.start, round(w.start + FRAME_SECONDS, 3), False))
         return out
-
-    def _close(self, step: int) -> list[Heard]:
-        text = "".join(self._word).strip()
-        self._word, self._shown = [], ""
-        if not text:
-            return []
-        end = max(self._t(step), self._word_start + FRAME_SECONDS)
-        return [Heard(text, round(self._word_start, 3), round(end, 3), True)]
 
     def accept(self, pcm: np.ndarray) -> list[Heard]:
         pcm = np.asarray(pcm, np.float32)
@@ -137,7 +117,7 @@ class KyutaiSttRecognizer:
         silence = np.zeros(FRAME_SAMPLES, np.float32)
         for _ in range(round((self.delay_s + FLUSH_EXTRA_S) / FRAME_SECONDS)):
             out += self._token(self._step(silence))
-        return out + self._close(self.steps)
+        return out + self._token(None)
 
     def close(self) -> None:
         pass
