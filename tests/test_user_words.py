@@ -4,6 +4,7 @@ timeline, replay, the face's captions and the word latency metric."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -115,3 +116,64 @@ def test_a_session_on_speech_records_reports_and_replays_the_users_words(tmp_pat
     assert [(w.text, w.start, w.final) for w in again] == [
         (w.text, w.start, w.final) for w in words
     ]
+
+
+def test_the_face_captions_the_users_words_in_a_replayed_session(tmp_path):
+    """``face.captions: user``: a replay of a record with the user's words sends face
+    messages whose caption is those words, ``caption_by: user``; the creature's own text is
+    not captioned."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+    from websockets.sync.client import connect
+
+    from tests.conftest import ROOT
+    from track2_voice.devtools.moshi_server_cpu import free_port
+
+    t0, token, port = 1000.0, "captions-token-1234", free_port()
+    lines = [{"kind": "loop_started", "index": 0, "t": t0, "backend": "replay"}]
+    for i in range(100):  # 8 s of frames; the user asks at 3 s, the creature answers at 5 s
+        t = t0 + (i + 1) * FRAME_SECONDS
+        lines.append(frame(i, t, " Sure" if i == 62 else None).to_dict())
+        if i == 40:
+            for text, start, end in (("bring", 2.9, 3.1), ("the", 3.1, 3.2), ("cup", 3.2, 3.4)):
+                lines.append(word(text, start, end, t).to_dict())
+    lines.append({"kind": "loop_stopped", "index": 100, "t": t0 + 8.1, "dropped": {}})
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "replay", str(rec), "--speed", "1",
+         "--face-host", "127.0.0.1", "--face-port", str(port), "--set", "face.captions=user",
+         "--set", "phone.tls=false", "--set", "phone.qr=false", "--set", f"phone.token={token}",
+         "--set", f"state_dir={tmp_path / 'state'}"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    got: list[dict] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the face server never answered"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        with connect(f"ws://127.0.0.1:{port}/ws/face?token={token}") as ws:
+            end = time.monotonic() + 30
+            while time.monotonic() < end and proc.poll() is None:
+                try:
+                    got.append(json.loads(ws.recv(timeout=1.0)))
+                except TimeoutError:
+                    continue
+                except Exception:  # the replay ended and closed the face
+                    break
+    finally:
+        proc.wait(timeout=60)
+    captions = [(m.get("caption"), m.get("caption_by")) for m in got if m.get("caption")]
+    assert ("bring the cup", "user") in captions, captions[:5]
+    assert all(by == "user" for _, by in captions)
+    assert not any("Sure" in (c or "") for c, _ in captions)
