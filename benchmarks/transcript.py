@@ -8,7 +8,10 @@
   the run divided by its frames;
 - the fast loop's overhead p99 with the transcript on (live: a child process) and off, in the
   same run, interleaved off/on/off/on on the same speech at real time, the replay backend
-  stepping. Guard: on - off <= 1 ms.
+  stepping. Guard: on - off <= 1 ms. Beside it, the loop's own cost of the transcript: the time
+  in ``feed`` (a non-blocking write of the frame, a non-blocking read of the words back). On a
+  machine whose load average is above its cores, the loop is preempted by whatever else runs,
+  and a transcript using a fifth of a core makes that likelier: the result says ``loaded``.
 
     python benchmarks/transcript.py [--short]
 
@@ -97,6 +100,49 @@ def wer_and_cpu(backend: str, rate: int, sentences: list[str]) -> dict:
     }
 
 
+def shared_mimi(frames: int = 40) -> dict:
+    """Encoding the user's audio once for both models: Moshi hears 8 Mimi codebooks, Kyutai's
+    STT 32 of the same Mimi (the same e351c8d8 checkpoint), and a residual quantizer's first 8
+    codes do not depend on how many follow. So one 32-codebook encode can feed both: checked
+    here code for code, and timed against encoding twice (8 + 32), full-size Mimi with random
+    centroids, one CPU thread."""
+    import torch
+    from moshi.models.loaders import get_mimi
+
+    from track2_voice.devtools.checkpoint_random import random_mimi_state
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    m32 = get_mimi(None, None, device="cpu", num_codebooks=32)
+    m32.load_state_dict(random_mimi_state(m32, 0))
+    m8 = get_mimi(None, None, device="cpu", num_codebooks=8)
+    m8.load_state_dict(m32.state_dict())
+    pcm = torch.from_numpy(speech(RATES[0], SENTENCES[:1])[: frames * 1920].copy())[None, None]
+
+    def encode(m) -> tuple[np.ndarray, torch.Tensor]:
+        ts, codes = [], []
+        with torch.no_grad(), m.streaming(1):
+            for i in range(frames):
+                t0 = time.perf_counter()
+                codes.append(m.encode(pcm[:, :, i * 1920 : (i + 1) * 1920]))
+                ts.append(time.perf_counter() - t0)
+        return np.array(ts[3:]) * 1000.0, torch.cat(codes, -1)
+
+    t8, c8 = encode(m8)
+    t32, c32 = encode(m32)
+    twice, once = float(np.median(t8) + np.median(t32)), float(np.median(t32))
+    return {
+        "first_8_codes_equal": bool(torch.equal(c32[:, :8], c8)),
+        "distinct_codes_seen": int(torch.unique(c8).numel()),
+        "encode_8_ms_p50": round(float(np.median(t8)), 2),
+        "encode_32_ms_p50": round(once, 2),
+        "twice_ms_per_frame": round(twice, 2),
+        "once_ms_per_frame": round(once, 2),
+        "saved_ms_per_frame": round(twice - once, 2),
+        "saved_share": round((twice - once) / twice, 3),
+    }
+
+
 def _proc_cpu_s(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
@@ -113,6 +159,16 @@ def loop_run(wav: Path, backend: str | None) -> dict:
         proc = getattr(worker, "_proc", None)
         if proc is not None and Path(f"/proc/{proc.pid}/stat").exists():
             child_cpu0 = (proc.pid, _proc_cpu_s(proc.pid))
+    feed_ms: list[float] = []
+    if worker is not None:  # the loop's own cost of the transcript: the time in feed()
+        feed = worker.feed
+
+        def timed_feed(index, t, pcm) -> None:
+            t0 = time.perf_counter()
+            feed(index, t, pcm)
+            feed_ms.append((time.perf_counter() - t0) * 1000.0)
+
+        worker.feed = timed_feed
     loop = FastLoop(ReplayBackend(), FileSource(wav, realtime=True), events=DiscardSink(),
                     cfg=cfg, transcript=worker)  # fmt: skip
     loop.backend.start()
@@ -129,6 +185,8 @@ def loop_run(wav: Path, backend: str | None) -> dict:
     }
     if worker is not None:
         out["dropped"] = worker.dropped
+        out["feed_ms_p50"] = round(float(np.percentile(feed_ms, 50)), 4)
+        out["feed_ms_p99"] = round(float(np.percentile(feed_ms, 99)), 4)
         cpu = worker.cpu_ms.values()
         if len(cpu):
             out["child_cpu_ms_per_frame_p50"] = round(float(np.percentile(cpu, 50)), 3)
@@ -161,6 +219,15 @@ def main() -> int:
               f"heard of {row['reference_words']}), CPU per frame p50 "
               f"{row['cpu_ms_per_frame_p50']} ms p99 {row['cpu_ms_per_frame_p99']} ms, "
               f"{100 * row['core_share']:.1f} % of a core")  # fmt: skip
+    if not args.short:
+        try:
+            m = result["shared_mimi"] = shared_mimi()
+            print(f"Mimi encoded once for Moshi (8 codebooks) and the STT (32): first 8 codes "
+                  f"equal: {m['first_8_codes_equal']}; {m['twice_ms_per_frame']} ms -> "
+                  f"{m['once_ms_per_frame']} ms per frame (saves {m['saved_ms_per_frame']} ms, "
+                  f"{100 * m['saved_share']:.0f} %)")  # fmt: skip
+        except ImportError as e:
+            print(f"shared Mimi: skipped ({e}: the torch extra)")
     wav = RESULTS / ".transcript_speech.wav"
     wav.parent.mkdir(parents=True, exist_ok=True)
     write_wav(wav, speech(RATES[0], sentences))
@@ -172,8 +239,9 @@ def main() -> int:
             print(f"fast loop, transcript {r['transcript']}: overhead p50 "
                   f"{r['overhead_ms_p50']} ms p99 {r['overhead_ms_p99']} ms, "
                   f"{r['missed']} missed of {r['frames']}"
-                  + (f", child CPU {r.get('child_cpu_ms_per_frame_mean')} ms/frame, "
-                     f"dropped {r['dropped']}" if on else ""))  # fmt: skip
+                  + (f", feed() p50 {r['feed_ms_p50']} ms p99 {r['feed_ms_p99']} ms, child CPU "
+                     f"{r.get('child_cpu_ms_per_frame_mean')} ms/frame, dropped {r['dropped']}"
+                     if on else ""))  # fmt: skip
     finally:
         wav.unlink(missing_ok=True)
     off = max(r["overhead_ms_p99"] for r in runs if r["transcript"] == "off")
