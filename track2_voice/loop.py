@@ -116,6 +116,10 @@ class FastLoop:
             t_frame = frame.t
             try:
                 pcm_in = check_frame(frame.pcm)
+                if transcript is not None and not transcript.inline:
+                    # first: its pipe syscalls release the GIL, and the VAD thread woken
+                    # below would take it (measured: feed p99 10 ms when fed after the VAD)
+                    transcript.feed(frame.index, t_frame, pcm_in)
                 if vad is not None:
                     vad.feed(frame.index, t_frame, pcm_in)
                     if vad.inline:  # offline: its time is not the loop's overhead
@@ -155,10 +159,6 @@ class FastLoop:
                     out,
                 )
             )
-            if transcript is not None and not transcript.inline:
-                # after the frame's work: feeding wakes the recogniser, which then computes
-                # while this loop waits for the next frame, not while it handles this one
-                transcript.feed(frame.index, t_frame, pcm_in)
             stats.frames += 1
             stats.missed += missed
             stats.model_ms.append(model_ms)
