@@ -6,7 +6,7 @@ GIL. Why the fast loop writes and reads the pipes itself: a thread of this proce
 for the transcript contends with the loop for the GIL, and one preempted while it holds the GIL
 stalls the loop until the OS runs it again (measured here on a loaded 2-core machine: a worker
 thread woken per frame, overhead p99 +4 ms; a reader thread, +12 ms). A non-blocking write
-wakes only the child; the words it sent back are read, without waiting, after the next frame.
+wakes only the child; the words it sent back are read, without waiting, in the next frame.
 
 Wire (parent -> child): a little-endian header ``<qI`` (frame index, byte count) and that many
 bytes of float32 24 kHz audio; a count of 0 means "the input ended". Child -> parent: JSON
