@@ -86,3 +86,14 @@ def test_a_checkpoint_that_is_not_an_stt_one_is_one_clear_error(random_tiny):
     cfg = TranscriptConfig(backend="kyutai", kyutai=KyutaiSttConfig(hf_repo=str(random_tiny)))
     with pytest.raises(RecognizerError, match="expected an STT checkpoint"):
         start_transcript(lambda ev: None, cfg, live=False)
+
+
+def test_an_stt_checkpoint_as_the_voice_is_one_clear_error(stt_tiny):
+    """An STT model hears but never speaks: the voice backend says where it belongs."""
+    from track2_voice.backends.base import BackendError
+    from track2_voice.backends.torch_backend import TorchBackend
+    from track2_voice.config import TorchConfig, VoiceConfig
+
+    backend = TorchBackend(VoiceConfig(backend="torch", torch=TorchConfig(hf_repo=str(stt_tiny))))
+    with pytest.raises(BackendError, match="voice.transcript.kyutai.hf_repo"):
+        backend.start()
