@@ -82,3 +82,11 @@ class FaceConfig(BaseModel):
         description="mouth: 'rms' opens it with loudness; 'visemes' also shapes it to the words",
     )
     visemes: VisemeConfig = VisemeConfig()
+    captions: Literal["none", "user", "creature", "both"] = Field(
+        "none",
+        description="caption the user's words (voice.transcript), the creature's, both (the "
+        "newest line) or none; an interpreter's face captions its translation instead",
+    )
+    caption_hold_s: float = Field(
+        3.0, ge=0, description="a finished line's caption stays this long"
+    )

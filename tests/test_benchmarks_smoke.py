@@ -116,6 +116,7 @@ SMOKES: dict[str, Smoke] = {
     "telephony.py": Smoke(),
     "telephony_attacks.py": Smoke(timeout_s=240.0),
     "text_lead.py": Smoke(result="text_lead_replay.json"),
+    "transcript.py": Smoke(lambda: require_tool("espeak-ng") and None, 300.0),
     "visemes.py": Smoke(lambda: require_tool("espeak-ng") and None),
 }
 

@@ -324,3 +324,25 @@ def test_fits_the_phone_screen_without_scrolling_or_zoom(page, size) -> None:
     assert fit["inside"] and not fit["scrolls"]
     assert fit["big"] > 0.6  # the face fills the short side of the screen
     assert "user-scalable=no" in fit["viewport"]
+
+
+def test_a_conversation_captions_the_user_and_the_creature_apart(page, stream: Streamer) -> None:
+    """``face.captions``: the caption says whose words it shows (``caption_by``); the user's
+    are set apart (prefixed "you:"), and an unknown side is a malformed message."""
+    assert page.evaluate("document.documentElement.dataset.captionBy") == "none"
+    stream.update(caption="could you bring me the red cup", caption_by="user")
+    page.wait_for_function("document.documentElement.dataset.captionBy === 'user'")
+    before = page.evaluate(
+        "getComputedStyle(document.getElementById('caption'), '::before').content"
+    )
+    assert "you:" in before
+    assert page.evaluate(SHOWN, "caption")
+    stream.update(caption="Sure, I'll get it for you.", caption_by="creature")
+    page.wait_for_function("document.documentElement.dataset.captionBy === 'creature'")
+    assert page.evaluate(
+        "getComputedStyle(document.getElementById('caption'), '::before').content"
+    ) in ("none", "normal")
+    n = page.evaluate("window.face.state.malformed")
+    stream.update(caption="x", caption_by="robot")
+    page.wait_for_function(f"window.face.state.malformed > {n}")
+    assert page.evaluate("document.documentElement.dataset.captionBy") == "creature"

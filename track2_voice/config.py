@@ -145,6 +145,68 @@ class ReplayConfig(Strict):
     scene: str = Field("greeting", description="shipped scene name or path to a scene.yaml")
 
 
+class PocketsphinxConfig(Strict):
+    """pocketsphinx's own files (null: the US English ones in its wheel) and its endpointer."""
+
+    hmm: str | None = Field(None, description="acoustic model folder; null: the wheel's en-us")
+    lm: str | None = Field(None, description="language model file; null: the wheel's en-us")
+    dictionary: str | None = Field(None, description="pronunciation dictionary; null: CMUdict")
+    vad_mode: int = Field(0, ge=0, le=3, description="endpointer aggressiveness (0: loosest)")
+    window_s: float = Field(0.3, gt=0, le=2, description="endpointer decision window")
+    ratio: float = Field(0.9, gt=0, lt=1, description="share of the window that decides")
+
+
+class KyutaiSttConfig(Strict):
+    """Kyutai's streaming STT in this process (PyTorch ``moshi``; docs/transcript.md)."""
+
+    hf_repo: str = Field(
+        "kyutai/stt-1b-en_fr", description="HF repo id or local directory of an STT checkpoint"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda when present")
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="auto: bfloat16 on CUDA, float32 on CPU"
+    )
+
+
+class KyutaiRemoteSttConfig(Strict):
+    """A server of Kyutai's streaming STT protocol (moshi-server, ``creature model-server``)."""
+
+    url: str = Field(
+        "ws://127.0.0.1:8998/api/asr-streaming", description="Kyutai STT protocol endpoint"
+    )
+    api_key_env: str = Field(
+        "CREATURE_STT_API_KEY",
+        description="environment variable holding the key sent as the kyutai-api-key header",
+    )
+    insecure_tls: bool = Field(False, description="wss:// without verifying the certificate")
+    connect_timeout_s: float = Field(5.0, gt=0, description="TCP + WebSocket open and Ready")
+    backoff_s: float = Field(1.0, gt=0, description="wait before reconnecting")
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        if not v.startswith(("ws://", "wss://")):
+            raise ValueError(
+                "expected a ws:// or wss:// URL such as ws://HOST:8998/api/asr-streaming"
+            )
+        return v
+
+
+class TranscriptConfig(Strict):
+    """The user's words, heard off the fast loop (docs/transcript.md). Off by default: it costs
+    CPU the creature may not have, and it turns the user's speech into text, which a person
+    running a creature should choose (it lands in records and on the face)."""
+
+    backend: Literal["off", "pocketsphinx", "kyutai", "kyutai-remote"] = Field(
+        "off", description="what hears the user's words; off: no transcript"
+    )
+    queue_frames: int = Field(64, ge=1, le=1000, description="user frames buffered, oldest dropped")
+    partials: bool = Field(True, description="also publish words not yet settled (final: false)")
+    pocketsphinx: PocketsphinxConfig = PocketsphinxConfig()
+    kyutai: KyutaiSttConfig = KyutaiSttConfig()
+    kyutai_remote: KyutaiRemoteSttConfig = KyutaiRemoteSttConfig()
+
+
 class VoiceConfig(Strict):
     backend: Literal["replay", "mlx", "torch", "remote"] = Field(
         "replay", description="which voice backend the fast loop runs"
@@ -157,4 +219,5 @@ class VoiceConfig(Strict):
     rollover: RolloverConfig = RolloverConfig()
     lipsync: LipSyncConfig = LipSyncConfig()
     vad: VadConfig = VadConfig()
+    transcript: TranscriptConfig = TranscriptConfig()
     loop: LoopConfig = LoopConfig()

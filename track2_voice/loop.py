@@ -28,6 +28,7 @@ from track2_voice.events import (
 from track2_voice.frames import FRAME_MS, check_frame
 from track2_voice.lipsync import LipSync
 from track2_voice.timings import RecentTimings
+from track2_voice.transcript.base import Transcriber
 from track2_voice.vad import UserSpeechWorker
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,10 @@ class FastLoop:
         events: EventSink | None = None,
         cfg: VoiceConfig | None = None,
         vad: bool = True,
+        transcript: Transcriber | None = None,
     ) -> None:
+        """``transcript``: the worker that hears the user's words (``voice.transcript``), fed
+        the same user frames as the VAD; the caller builds it and the loop closes it."""
         self.cfg = cfg or VoiceConfig()
         self.backend = backend
         self.source = source
@@ -84,6 +88,7 @@ class FastLoop:
         )
         if self.vad is not None:
             backend.set_user_speech(self.vad.detector)
+        self.transcript = transcript
         self.stats = LoopStats()
         self._stop = threading.Event()
         self.budget_ms = FRAME_MS
@@ -96,6 +101,7 @@ class FastLoop:
         """Run until the source ends, ``stop()``, ``max_frames`` or (optionally) the backend
         says it is finished. Returns the per-frame statistics."""
         backend, lipsync, vad, sink = self.backend, self.lipsync, self.vad, self.sink
+        transcript = self.transcript
         events = self.events
         stats = self.stats
         perf = time.perf_counter
@@ -114,6 +120,10 @@ class FastLoop:
             t_frame = frame.t
             try:
                 pcm_in = check_frame(frame.pcm)
+                if transcript is not None and not transcript.inline:
+                    # first: its pipe syscalls release the GIL, and the VAD thread woken
+                    # below would take it (measured: feed p99 10 ms when fed after the VAD)
+                    transcript.feed(frame.index, t_frame, pcm_in)
                 if vad is not None:
                     vad.feed(frame.index, t_frame, pcm_in)
                     if vad.inline:  # offline: its time is not the loop's overhead
@@ -157,23 +167,36 @@ class FastLoop:
             stats.missed += missed
             stats.model_ms.append(model_ms)
             stats.overhead_ms.append(overhead_ms + (perf() - done) * 1000.0)
+            if transcript is not None and transcript.inline:  # offline: after the frame's time
+                transcript.feed(frame.index, t_frame, pcm_in)
             if stop_when_finished and backend.finished:
                 break
         if vad is not None:
             vad.flush()
+        if transcript is not None:
+            transcript.flush()
         events.publish(
             LoopStopped(
                 index=stats.frames,
                 t=time.monotonic(),
-                extra=stats.summary(),
+                extra=self._summary(),
                 dropped=events.drops(),
             )
         )
         return stats
 
+    def _summary(self) -> dict:
+        summary = self.stats.summary()
+        if self.transcript is not None:
+            summary["transcript_dropped"] = self.transcript.dropped
+            summary["transcript_words"] = self.transcript.words
+        return summary
+
     def close(self) -> None:
         if self.vad is not None:
             self.vad.close()
+        if self.transcript is not None:
+            self.transcript.close()
         self.sink.close()
         self.source.close()
         self.backend.close()

@@ -126,15 +126,21 @@ def timeline(s: Summary, lo: float, hi: float) -> str:
         ends[row] = p.t + (len(word) + 1) * char_s
         speech.text(p.t, 0.6 + 0.28 * row, word, fontsize=7, ha="left", va="bottom",
                     clip_on=True)  # fmt: skip
+    for u in s.user_said:  # the user's words (voice.transcript), over their speech
+        if lo <= u.start <= hi:
+            speech.text(u.start, 2.3, u.label, fontsize=7, ha="left", va="bottom",
+                        color=USER_COLOR, clip_on=True)  # fmt: skip
     for t in s.turns:
         if t.latency_ms is not None and lo <= t.speech_end_t - s.start_t <= hi:
             a, b = s.rel(t.speech_end_t), s.rel(t.reply_t)
             speech.annotate("", xy=(b, 1.45), xytext=(a, 1.45),
                             arrowprops={"arrowstyle": "->", "color": "#333"})  # fmt: skip
             speech.text((a + b) / 2, 1.5, f"{t.latency_ms:.0f} ms", ha="center", fontsize=7)
-    speech.set_ylim(0, 2.4)
+    speech.set_ylim(0, 2.9)
     speech.set_yticks([0.35, 1.9], ["creature", "user"])
-    speech.set_title("speech: the user (VAD) and the creature's words", loc="left", fontsize=8)
+    speech.set_title(
+        "speech: the user (VAD, and their words) and the creature's words", loc="left", fontsize=8
+    )
 
     # the mouth and the loudness it follows
     sel = (s.t >= lo) & (s.t <= hi)

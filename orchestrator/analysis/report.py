@@ -57,6 +57,12 @@ def render(s: Summary) -> str:
     parts += [
         "<h2>Step time and loop overhead</h2>",
         f"<figure>{plots.histograms(s)}</figure>",
+        "<h2>Transcript: both sides</h2>",
+        _table(
+            ["t (s)", "who", "words"],
+            [[t, who, text] for t, who, text in s.transcript()],
+            "no words on either side (the user's need voice.transcript; docs/transcript.md)",
+        ),
         "<h2>Turns: end of user speech to the creature's first audio</h2>",
         _turns_table(s),
     ]
@@ -181,6 +187,7 @@ FIGURE_NAMES = {
     "disconnects": "backend disconnects",
     "disconnected_s": "time disconnected (s)",
     "rollovers": "rollovers",
+    "user_lines": "lines the user said (transcript)",
     "errors": "errors",
     "dropped": "events dropped per consumer",
     "record_dropped": "events the record could not write",

@@ -14,6 +14,7 @@ import numpy as np
 
 from orchestrator.analysis.record_file import Record
 from orchestrator.analysis.turns import VOICE_DB, Turn, turns_of
+from orchestrator.analysis.user_words import user_lines
 from orchestrator.brain.events import (
     AffectChanged,
     IntentDetected,
@@ -114,6 +115,13 @@ class Summary:
     truncated: bool
     start_t: float  # the record's own clock at time 0
     planner: dict[str, Any] = field(default_factory=dict)  # planner_figures(), when one ran
+    user_said: list[Span] = field(default_factory=list)  # the user's words (the transcript)
+
+    def transcript(self) -> list[tuple[float, str, str]]:
+        """Both sides in the order they spoke: (start s, "user" | "creature", words)."""
+        lines = [(u.start, "user", u.label) for u in self.user_said]
+        lines += [(p.start, "creature", p.label) for p in self.phrases if p.label]
+        return sorted(lines)
 
     def rel(self, t: float) -> float:
         return round(t - self.start_t, 6)
@@ -151,6 +159,7 @@ class Summary:
             "disconnects": len(self.disconnects),
             "disconnected_s": round(sum(s.end - s.start for s in self.disconnects), 3),
             "rollovers": len(self.rollovers),
+            "user_lines": len(self.user_said),
             "errors": len(self.errors),
             "dropped": dict(self.dropped),
             "record_dropped": self.record_dropped,
@@ -181,6 +190,9 @@ class Summary:
             "errors": [asdict(e) for e in self.errors],
             "states": [asdict(s) for s in self.states],
             "emotions": [asdict(s) for s in self.emotions],
+            "transcript": [
+                {"t": t, "who": who, "text": text} for t, who, text in self.transcript()
+            ],
         }
 
 
@@ -373,4 +385,5 @@ def summarize(rec: Record) -> Summary:
         truncated=rec.truncated_last_line,
         start_t=t0,
         planner=planner_figures(rec),
+        user_said=[Span(rel(u.start), rel(u.end), u.text) for u in user_lines(rec.events)],
     )

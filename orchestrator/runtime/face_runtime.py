@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from face import FaceServer
 from face.phone.audio_ws import PhoneAudio
 from face.phone.qr import qr_text
+from orchestrator.brain.captions import Captions
 from orchestrator.brain.face_state import NeutralFace
 from orchestrator.data_files import load_presets
 from orchestrator.runtime.expression_stream import Gaze
@@ -25,11 +26,12 @@ from orchestrator.runtime.phone_link import QUEUE_FRAMES, build_server, phone_li
 from orchestrator.runtime.slow_loop import feed
 from orchestrator.runtime.visemes import page_visemes
 from track2_voice.audio.devices import ClockSource
-from track2_voice.events import Connected, Disconnected, FrameEvent
+from track2_voice.events import Connected, Disconnected, FrameEvent, UserWord
 
 log = logging.getLogger(__name__)
 FACE_QUEUE = 32  # events waiting for a brainless face: only the newest frame is shown
 FACE_TYPES = (FrameEvent, Connected, Disconnected)
+CAPTION_QUEUE = 256  # words and text pieces waiting for the captions (frames without text too)
 
 
 def add_face_options(p: argparse.ArgumentParser, skip_flag: bool = True) -> None:
@@ -104,6 +106,8 @@ def face_running(
             if slow is not None:
                 metrics.watch_robots(lambda: len(slow.dispatcher.robots) if slow.brain else 0)
             publish = metrics.timed(server.publish)
+        if cfg.face.captions != "none" and cfg.interpreting is None:
+            publish = captioned(publish, cfg.face)
         if slow is not None:
             slow.face = publish
             if slow.expression is not None:  # the phone's view of the user, for a robot's head
@@ -119,6 +123,21 @@ def face_running(
             sub = bus.subscribe_async("phone", QUEUE_FRAMES, (FrameEvent,))
             rt.subs.append(sub)
             rt.tasks.append(asyncio.create_task(phone_link(sub, phone)))
+
+    def captioned(publish, face_cfg):
+        """``publish`` with the conversation's captions added (``face.captions``), fed by
+        a subscription of its own to the user's words and the creature's text."""
+        captions = Captions(face_cfg.captions, face_cfg.caption_hold_s)
+        sub = bus.subscribe_async("captions", CAPTION_QUEUE, (FrameEvent, UserWord))
+        rt.subs.append(sub)
+
+        async def follow() -> None:
+            while True:
+                for ev in await sub.get_batch():
+                    captions.handle(ev)
+
+        rt.tasks.append(asyncio.create_task(follow()))
+        return lambda state: publish(captions.add_to(state))
 
     async def detach() -> None:
         if slow is not None:

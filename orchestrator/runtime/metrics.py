@@ -42,6 +42,7 @@ from starlette.routing import Route
 
 from face.web import bearer, token_ok
 from orchestrator.analysis.turns import TurnTracker
+from orchestrator.analysis.user_words import MicClockMap, word_latency_s
 from orchestrator.brain.events import (
     IntentDetected,
     PassageTranslated,
@@ -72,6 +73,7 @@ from track2_voice.events import (
     Rollover,
     UserSpeechEnded,
     UserSpeechStarted,
+    UserWord,
     VoiceError,
 )
 
@@ -85,6 +87,7 @@ INPUT_TYPES: tuple[type[Event], ...] = (
     LoopStopped,
     UserSpeechStarted,
     UserSpeechEnded,
+    UserWord,
     Connected,
     Disconnected,
     Rollover,
@@ -113,6 +116,7 @@ FACE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)
 DECISION_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 STATUS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 LATENCY_BUCKETS = (0.08, 0.16, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0)
+WORD_BUCKETS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 TRANSLATION_BUCKETS = (0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0)
 PLANNER_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 10.0, 20.0)
 
@@ -226,6 +230,15 @@ FAMILIES = (
         "creature_response_latency_seconds",
         "From the end of the user's speech to the creature's first audio after it.",
         buckets=LATENCY_BUCKETS,
+    ),
+    Family(
+        "word_latency",
+        Histogram,
+        "creature_user_word_latency_seconds",
+        "From the end of a user's word in the mic audio to its transcript event, partial "
+        "(final=false) or settled (final=true).",
+        ("final",),
+        buckets=WORD_BUCKETS,
     ),
     Family(
         "connects",
@@ -370,6 +383,7 @@ class CreatureMetrics:
         for f in FAMILIES:
             setattr(self, f.attr, f.declare(r))
         self._tracker = TurnTracker()
+        self._mic = MicClockMap()
         self._intent_t: OrderedDict[str, float] = OrderedDict()
         self._sent_t: OrderedDict[str, float] = OrderedDict()
         self._remote = False
@@ -408,7 +422,12 @@ class CreatureMetrics:
                 self.misses.inc()
             self.model_step.observe(ev.model_ms / 1000.0)
             self.overhead.observe(ev.overhead_ms / 1000.0)
+            self._mic.frame(ev)
             self._turn(ev)
+        elif isinstance(ev, UserWord):
+            lag = word_latency_s(ev, self._mic)
+            if lag is not None:
+                self.word_latency.labels("true" if ev.final else "false").observe(lag)
         elif isinstance(ev, IntentDetected):
             self.intents.labels(ev.intent.action).inc()
             _remember(self._intent_t, ev.intent.id, ev.intent.t)

@@ -31,6 +31,8 @@ from track2_voice.audio.devices import (
 from track2_voice.audio.echo import cancel_echo
 from track2_voice.backends import create_backend
 from track2_voice.loop import FastLoop, LoopStats
+from track2_voice.transcript.base import RecognizerError
+from track2_voice.transcript.worker import start_transcript
 
 log = logging.getLogger(__name__)
 STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
@@ -103,7 +105,16 @@ class VoiceSession:
             if self.record
             else None
         )
-        self.loop = FastLoop(self.backend, self.source, self.sink, self.bus, self.cfg.voice)
+        try:  # the user's words, heard off the fast loop, from whatever the user speaks into
+            self.transcript = start_transcript(
+                self.bus.publish, self.cfg.voice.transcript, live=self.source.realtime
+            )
+        except RecognizerError as e:
+            raise ConfigError(str(e)) from None
+        self.loop = FastLoop(
+            self.backend, self.source, self.sink, self.bus, self.cfg.voice,
+            transcript=self.transcript,
+        )  # fmt: skip
         self.io.start()
         # served by the face server, so only with it; started now to see the robots connect
         m = self.cfg.metrics

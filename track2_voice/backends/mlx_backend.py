@@ -115,7 +115,7 @@ class MlxBackend(Backend):
         mimi = repo.file(mimi_name, "Mimi codec weights")
 
         try:
-            self.kind = ModelKind.of((config or {}).get("model_type"))
+            self.kind = ModelKind.voice((config or {}).get("model_type"))
         except ValueError as e:
             raise BackendError(f"{self.cfg.hf_repo}: {e}") from None
         unsupported = mlx_unsupported(config or {})

@@ -40,10 +40,26 @@ class ModelKind(str, Enum):
 
     MOSHI = "moshi"
     HIBIKI = "hibiki"
+    STT = "stt"  # Kyutai's streaming speech-to-text: hears, writes text, never speaks
 
     @property
     def translates(self) -> bool:
         return self is ModelKind.HIBIKI
+
+    @property
+    def transcribes(self) -> bool:
+        return self is ModelKind.STT
+
+    @classmethod
+    def voice(cls, model_type: str | None) -> ModelKind:
+        """The kind of a checkpoint that must speak (a voice backend's): an STT one cannot."""
+        kind = cls.of(model_type)
+        if kind.transcribes:
+            raise ValueError(
+                "config.json: model_type 'stt' is a speech-to-text model, which hears but "
+                "never speaks: use it for the user's words (voice.transcript.kyutai.hf_repo)"
+            )
+        return kind
 
     @classmethod
     def of(cls, model_type: str | None) -> ModelKind:

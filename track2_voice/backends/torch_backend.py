@@ -127,7 +127,7 @@ class TorchBackend(Backend):
         except Exception as e:
             raise BackendError(f"cannot load the Moshi checkpoint {repo!r}: {e}") from e
         try:
-            self.kind = ModelKind.of(info.model_type)
+            self.kind = ModelKind.voice(info.model_type)
             self.sampling = sampling_for(self.sampling, info.lm_gen_config)
         except ValueError as e:
             raise BackendError(f"{repo}: {e}") from None

@@ -389,7 +389,9 @@ def write_checkpoint(
     files.append(tok)
 
     torch.manual_seed(seed)
-    mimi = get_mimi(None, mimi_cfg, device="cpu", num_codebooks=config["dep_q"])
+    # as moshi's CheckpointInfo.get_mimi: an STT model hears n_q codebooks and speaks none
+    codebooks = max(config["dep_q"], config["n_q"] - config["dep_q"])
+    mimi = get_mimi(None, mimi_cfg, device="cpu", num_codebooks=codebooks)
     state = hearing_mimi_state(mimi, seed) if hearing else random_mimi_state(mimi, seed)
     mimi_path = out / config["mimi_name"]
     save_file(state, str(mimi_path))

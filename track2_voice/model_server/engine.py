@@ -52,6 +52,7 @@ class LoadedModel:
     tokenizer: Any
     model_type: str = "moshi"
     lm_gen_config: dict | None = None
+    stt_config: dict | None = None
 
 
 def load_model(
@@ -84,7 +85,8 @@ def load_model(
         raise
     except Exception as e:
         raise BackendError(f"cannot load the Moshi checkpoint {repo!r}: {e}") from e
-    return LoadedModel(mimi, lm, tokenizer, info.model_type, dict(info.lm_gen_config))
+    return LoadedModel(mimi, lm, tokenizer, info.model_type, dict(info.lm_gen_config),
+                       dict(info.stt_config))  # fmt: skip
 
 
 def _slot_lm_gen_class():
@@ -167,6 +169,8 @@ class BatchEngine:
         )
         self.dep_q = model.lm.dep_q
         self.ungenerated = model.lm.ungenerated_token_id  # acoustic delay, idle slot
+        stt = getattr(model, "stt_config", None) or {}
+        self.delay_s = float(stt.get("audio_delay_seconds", 0.0))  # STT: text trails audio
         # kept so that close() can leave streaming mode and the model can serve a new engine
         self._streams = [self.mimi.streaming(slots), self.lm_gen.streaming(slots)]
         for stream in self._streams:
@@ -248,8 +252,15 @@ class BatchEngine:
             for i in firsts:
                 self._first[i] = False
         self.lm_gen.set_exec_mask(active)
-        tokens = self.lm_gen.step(codes[:, :, :1])[:, :, 0]  # [slots, 1 + dep_q]
+        step = self.lm_gen.step(codes[:, :, :1])
         self.sampler.advance(active)
+        if self.dep_q == 0:  # a speech-to-text model: a text token per slot, no audio
+            self.steps += 1
+            if step is None:
+                return [SlotOutput(i, None, None, None) for i in order]
+            tok = step[:, :, 0].cpu().numpy()
+            return [SlotOutput(i, None, int(tok[i, 0]), tok[i].copy()) for i in order]
+        tokens = step[:, :, 0]  # [slots, 1 + dep_q]
         ready = active & (tokens[:, 1] != self.ungenerated)
         decoded = None
         if bool(ready.any()):

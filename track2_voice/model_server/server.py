@@ -165,8 +165,14 @@ class ModelServer:
         from starlette.routing import Mount, Route, WebSocketRoute
         from starlette.staticfiles import StaticFiles
 
+        from track2_voice.model_server.asr import ASR_PATH, asr_session
+
+        async def asr(ws) -> None:
+            await asr_session(self, ws)
+
         routes: list = [
             WebSocketRoute(CHAT_PATH, self._chat),
+            WebSocketRoute(ASR_PATH, asr),
             Route("/healthz", self._healthz),
         ]
         if self.opts.static_dir:
@@ -185,9 +191,10 @@ class ModelServer:
         st["sessions"] = [s.summary() for s in self.scheduler.sessions()]
         return st
 
-    def _access_refusal(self, ws) -> str | None:
+    def _access_refusal(self, ws, key: str | None = None) -> str | None:
+        """``key``: a credential sent another way (the STT protocol's header)."""
         if self.token is not None:
-            given = ws.query_params.get("token") or ""
+            given = key or ws.query_params.get("token") or ""
             if not hmac.compare_digest(given.encode(), self.token.encode()):
                 return "missing or wrong access token (add ?token=... to the URL)"
         origin = ws.headers.get("origin")
@@ -217,6 +224,9 @@ class ModelServer:
         await ws.accept()
         reason = self._access_refusal(ws)
         if reason is not None:
+            return await self._refuse(ws, reason, CLOSE_POLICY)
+        if self.kind.transcribes:
+            reason = "this server runs a speech-to-text model: use /api/asr-streaming"
             return await self._refuse(ws, reason, CLOSE_POLICY)
         try:
             sampling = session_sampling(ws.query_params, self.session_defaults)
@@ -359,13 +369,17 @@ class ModelServer:
         return self._sock.getsockname()[1] if self._sock is not None else self.opts.port
 
     def url(self, host: str | None = None) -> str:
-        """The ``/api/chat`` URL a client uses (with the token when one is needed)."""
+        """The URL a client uses (with the token when one is needed): ``/api/chat``, or for a
+        speech-to-text model ``/api/asr-streaming``."""
+        from track2_voice.model_server.asr import ASR_PATH
+
         h = host or self.opts.host
         if h in ("0.0.0.0", "::", ""):
             h = socket.gethostname()
         scheme = "wss" if self.opts.ssl_certfile else "ws"
         q = f"?token={self.token}" if self.token else ""
-        return f"{scheme}://{h}:{self.port}{CHAT_PATH}{q}"
+        path = ASR_PATH if self.kind.transcribes else CHAT_PATH
+        return f"{scheme}://{h}:{self.port}{path}{q}"
 
     async def serve(self, announce: Callable[[str], None] | None = None) -> None:
         """Serve until stopped; ``announce(url)`` once listening."""

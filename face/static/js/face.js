@@ -55,7 +55,7 @@ const state = {
   blinking: false, blinks: 0, eyeOpen: 0, pupilX: 0, pupilY: 0, nod: 0, nodding: false,
   listenAmount: 0, params: {}, messages: 0, malformed: 0, frameTime: 0, connectAttempts: 0,
   gaze: { enabled: false, active: false, seen: false, faceX: null, faceY: null, x: 0, y: 0, error: null },
-  presetsLoaded: false, viseme: null, mouthWidthPx: 0, speaker: null, caption: "",
+  presetsLoaded: false, viseme: null, mouthWidthPx: 0, speaker: null, caption: "", captionBy: null,
 };
 window.face = { state, input, get presets() { return presets; } };
 // Phone audio drives the mouth from its playback clock: fn(now) -> 0..1, or null to use ours.
@@ -191,7 +191,8 @@ function frame(now) {
   requestAnimationFrame(frame);
 }
 
-// An interpreter's face: the speaker badge and the caption (text only: never HTML).
+// An interpreter's face: the speaker badge and the caption (text only: never HTML); in a
+// conversation the caption of the user's or the creature's words (face.captions).
 function showInterpreter() {
   if (state.speaker !== input.speaker) {
     state.speaker = input.speaker;
@@ -202,6 +203,10 @@ function showInterpreter() {
     state.caption = input.caption;
     el.caption.textContent = input.caption;
     setData("caption", input.caption !== "");
+  }
+  if (state.captionBy !== input.captionBy) { // a conversation's caption: whose words
+    state.captionBy = input.captionBy;
+    setData("captionBy", input.captionBy || "none");
   }
 }
 

@@ -1,5 +1,5 @@
 // The face message (docs/face.md): {emotion, mouth, speaking, listening?, connected?, valence?,
-// arousal?, speaker?, caption?, ...}. Validated here so that a malformed message changes nothing; keys the page does
+// arousal?, speaker?, caption?, caption_by?, ...}. Validated here so that a malformed message changes nothing; keys the page does
 // not know are ignored, so the server can add some without breaking older pages.
 
 import { clamp, isNum } from "./util.js";
@@ -10,13 +10,15 @@ const AFFECT_KEYS = ["valence", "arousal"];
 // An interpreter's face (docs/interpreter.md): who speaks, and the translation as a caption.
 export const SPEAKERS = ["nobody", "visitor", "interpreter", "both"];
 export const MAX_CAPTION_CHARS = 400;
+// A conversation's caption (face.captions): whose words it shows.
+export const CAPTION_BY = ["user", "creature"];
 
 // What the server last told the page (already validated and clamped).
 export function createInput() {
   return {
     emotion: "neutral", mouth: 0, speaking: false, listening: false, backend: true,
     valence: null, arousal: null, messages: 0, malformed: 0, lastAt: 0,
-    visemes: null, index: null, speaker: null, caption: "",
+    visemes: null, index: null, speaker: null, caption: "", captionBy: null,
   };
 }
 
@@ -33,6 +35,7 @@ export function parseMessage(text) {
   if ("index" in msg && !Number.isInteger(msg.index)) return null;
   if ("speaker" in msg && msg.speaker !== null && !SPEAKERS.includes(msg.speaker)) return null;
   if ("caption" in msg && typeof msg.caption !== "string") return null;
+  if ("caption_by" in msg && msg.caption_by !== null && !CAPTION_BY.includes(msg.caption_by)) return null;
   return msg;
 }
 
@@ -50,6 +53,7 @@ export function applyMessage(input, msg, canShow, now) {
   input.index = Number.isInteger(msg.index) ? msg.index : null;
   input.speaker = typeof msg.speaker === "string" ? msg.speaker : null; // none: not interpreting
   input.caption = typeof msg.caption === "string" ? msg.caption.slice(-MAX_CAPTION_CHARS) : "";
+  input.captionBy = typeof msg.caption_by === "string" ? msg.caption_by : null;
   input.messages++;
   input.lastAt = now;
 }
