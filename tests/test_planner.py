@@ -379,3 +379,23 @@ def test_the_report_counts_the_planner_requests_and_decisions(tmp_path):
     assert planner["requests"] == 2 and planner["by_verdict"] == {"calls": 1, "timeout": 1}
     assert planner["latency_ms_p50"] == 300.0 and planner["prompt_tokens"] == 900
     assert planner["decisions"] == {"confirmed": 1}
+
+
+async def test_the_planner_is_offered_only_what_the_connected_bodies_can_do(tmp_path, peer):
+    """A body that declared its actions (its hello): the planner's tool is cut to them, and
+    the planner is told which bodies are here."""
+    from orchestrator.brain.robot_protocol import Capability
+
+    b = planner_brain(tmp_path, peer.url, "augment")
+    b.dispatcher.robot_disconnected(b.robot)
+    head = LinkToARobot()
+    head.name, head.body = "head", "reachy-mini"
+    head.capabilities = (Capability("gesture"), Capability("look_at"))
+    b.dispatcher.robot_connected(head)
+    await say(b, "Okay, right away.")
+    await until(lambda: of(b, PlannerConsulted), what="the verdict")
+    request = peer.requests[0]
+    actions = request["tools"][0]["function"]["parameters"]["properties"]["action"]["enum"]
+    assert set(actions) == {"look_at", "gesture"}
+    assert "head (reachy-mini)" in request["messages"][1]["content"]
+    await close(b)

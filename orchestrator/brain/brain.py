@@ -27,7 +27,7 @@ from affect.mixer import AffectMixer
 from orchestrator.brain.actions import load_actions
 from orchestrator.brain.dialogue import Dialogue, Plan, RequestHeard, Stop, Unsent
 from orchestrator.brain.dialogue_rules import load_dialogue_rules
-from orchestrator.brain.dispatcher import NO_CAPABLE_ROBOT, CallTiming, ToolDispatcher
+from orchestrator.brain.dispatcher import NO_CAPABLE_ROBOT, CallTiming, ToolDispatcher, caps_of
 from orchestrator.brain.events import (
     AffectChanged,
     CallChainDropped,
@@ -145,6 +145,8 @@ class Brain:
             if cfg.planner.enabled
             else None
         )
+        if self.deliberation is not None:
+            self.deliberation.bodies = self._bodies
         self.connected = True
         self.intents = 0
         self._last_index = -1
@@ -276,6 +278,14 @@ class Brain:
             self.intents += 1
             self._affect_event("intent")
         return args
+
+    def _bodies(self) -> tuple[frozenset[str] | None, str]:
+        """What the connected bodies declared (None: some body declared nothing, or none is
+        here: any action may find one), and a line naming them, for the planner."""
+        caps = [caps_of(r) for r in self.dispatcher.robots]
+        if not caps or any(c is None for c in caps):
+            return None, self.dispatcher.bodies_text()
+        return frozenset(c.action for body in caps for c in body), self.dispatcher.bodies_text()
 
     # -- decisions out ----------------------------------------------------------------------
     def emit(self, ev: Happening) -> None:

@@ -250,7 +250,7 @@ def build_request(
     now: float,
     open_calls: list[OpenCall],
     held: list[dict[str, Any]],
-    capabilities: dict[str, list[str]] | None = None,
+    bodies: str = "",
 ) -> tuple[dict[str, Any], list[str]]:
     """The chat-completions body and the objects it was grounded on."""
     objects = named_objects(turns)
@@ -258,8 +258,8 @@ def build_request(
     lines.append(
         "Open calls: " + (json.dumps([asdict(c) for c in open_calls]) if open_calls else "none")
     )
-    if capabilities:
-        lines.append("Connected bodies and what they can do: " + json.dumps(capabilities))
+    if bodies:
+        lines.append(f"Connected bodies and what they can do: {bodies}")
     if held:
         lines.append(
             "The creature's rules propose these calls and wait for your agreement: "

@@ -79,7 +79,9 @@ class Deliberation:
         self.clock = clock
         self.dialogue = DialogueWindow()
         self.port: PlannerPort | None = None
-        self.capabilities: dict[str, list[str]] | None = None
+        # the connected bodies: (the actions they declared, None when any body declared nothing
+        # or none is connected; a line describing them), set by the brain
+        self.bodies: Callable[[], tuple[frozenset[str] | None, str]] = lambda: (None, "")
         self.held: dict[str, Held] = {}
         self._made: deque[tuple[str, str | None, float]] = deque(maxlen=64)
         self._next_id = 0
@@ -136,15 +138,13 @@ class Deliberation:
             {"action": h.intent.action, **{k: v for k, v in h.intent.slots.items() if v}}
             for h in self.held.values()
         ]
+        declared, described = self.bodies()
+        # a proposal no connected body can do would only be refused (no_capable_robot)
+        allowed = (
+            self.allowed if declared is None else tuple(a for a in self.allowed if a in declared)
+        )
         body, objects = build_request(
-            self.cfg,
-            self.schema,
-            self.allowed,
-            turns,
-            now,
-            self._open_calls(),
-            held,
-            self.capabilities,
+            self.cfg, self.schema, allowed, turns, now, self._open_calls(), held, described
         )
         self._next_id += 1
         self.port.ask(
@@ -154,7 +154,7 @@ class Deliberation:
                 version=self.dialogue.version,
                 body=body,
                 objects=objects,
-                allowed=self.allowed,
+                allowed=allowed,
                 held=list(self.held),
             )
         )
