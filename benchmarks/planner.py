@@ -159,10 +159,7 @@ async def play(
     if client is not None:  # the planner's last word, then the calls it let through
         deadline = time.monotonic() + wait_s + 1.0
         while time.monotonic() < deadline and (
-            client.asked == 0
-            or not [e for e in published if isinstance(e, PlannerConsulted)][-1:]
-            or (client._task is not None and not client._task.done())
-            or d.held
+            (client._task is not None and not client._task.done()) or d.held
         ):
             await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)  # chained calls after a success
