@@ -39,6 +39,7 @@ from starlette.routing import WebSocketRoute  # noqa: E402
 from starlette.websockets import WebSocket  # noqa: E402
 
 from face import FaceConfig, FaceServer  # noqa: E402
+from face.limits import ServerLimits  # noqa: E402
 from face.server import WS_PATH
 from face.web import WS_IMPL  # noqa: E402
 
@@ -192,9 +193,11 @@ def _fast_loop(server: FaceServer | MinimalBroadcast, frames: int, busy: bool) -
 
 def run_phase(server_kind: str, n_clients: int, frames: int, dead: bool, busy: bool) -> dict:
     if server_kind == "creature":
-        server: FaceServer | MinimalBroadcast = FaceServer(
-            FaceConfig(host="127.0.0.1", port=0)
-        ).start_in_thread()
+        # every client comes from one loopback address: its per-address limits are for a LAN
+        seats = n_clients + 1
+        cfg = FaceConfig(host="127.0.0.1", port=0, max_viewers=seats, max_viewers_per_address=seats)
+        cfg.limits = ServerLimits(max_connections=seats + 8, per_ip_rate=0)
+        server: FaceServer | MinimalBroadcast = FaceServer(cfg).start_in_thread()
     else:
         server = MinimalBroadcast().start_in_thread()
     ctx = mp.get_context("spawn")

@@ -38,6 +38,8 @@ REFUSAL_LOG_INTERVAL_S = 10.0
 # one is forgotten (it starts again with a full bucket: the connection cap still holds)
 MAX_TRACKED_ADDRESSES = 4096
 IPV6_PREFIX = 64  # one IPv6 host usually holds a whole /64: it counts as one address
+# a connection without its request for this long is slow, and may be shed for a newcomer
+SHED_GRACE_S = 1.0
 
 
 def plain_response(status: str, text: str, headers: str = "") -> bytes:
@@ -172,12 +174,20 @@ class Waiting:
     handshake or the request's headers not done yet, or idle between keep-alive requests. They
     are what a slow or half-open client holds, so they are shed first, oldest first: one address
     keeps at most ``per_address`` of them (its oldest goes when it opens another) and a full
-    server closes the oldest of all to seat a newcomer. A connection whose request is complete
-    (a WebSocket, a request being answered) is never shed. Runs on the server's event loop."""
+    server closes the oldest of all to seat a newcomer. Only one that has waited ``grace_s`` is
+    slow: a page that opens its connections at once must not lose the first ones to the last
+    before the server has read any of them (unless its address holds more than its share of a
+    full server). A connection whose request is complete (a
+    WebSocket, a request being answered) is never shed. Runs on the server's event loop."""
 
-    def __init__(self, per_address: int) -> None:
-        self.per_address = per_address
-        self._by_conn: OrderedDict[Any, str] = OrderedDict()  # connection -> address key
+    def __init__(
+        self,
+        per_address: int,
+        grace_s: float = SHED_GRACE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_address, self.grace_s, self.clock = per_address, grace_s, clock
+        self._by_conn: OrderedDict[Any, tuple[str, float]] = OrderedDict()  # -> key, since
         self._per_key: dict[str, int] = {}
         self.handshaking: set[Any] = set()  # TLS handshakes in progress (not yet uvicorn's)
         self.shed = 0
@@ -187,11 +197,11 @@ class Waiting:
 
     def add(self, conn: Any, key: str) -> None:
         self.remove(conn)
-        self._by_conn[conn] = key
+        self._by_conn[conn] = (key, self.clock())
         self._per_key[key] = self._per_key.get(key, 0) + 1
 
     def remove(self, conn: Any) -> None:
-        key = self._by_conn.pop(conn, None)
+        key, _ = self._by_conn.pop(conn, (None, 0.0))
         if key is not None:
             left = self._per_key[key] - 1
             if left:
@@ -203,14 +213,25 @@ class Waiting:
         return self._per_key.get(key, 0)
 
     def shed_oldest(self, key: str | None = None) -> bool:
-        """Close the oldest waiting connection (of ``key``, if given); False when none."""
-        for conn, k in self._by_conn.items():
+        """Close the oldest waiting connection (of ``key``, if given) that has waited at least
+        ``grace_s``; False when there is none."""
+        too_new = self.clock() - self.grace_s
+        for conn, (k, since) in self._by_conn.items():
+            if since > too_new:
+                break  # oldest first: the rest are newer still
             if key is None or k == key:
-                self.remove(conn)
-                self.shed += 1
-                conn.shed()
-                return True
+                return self._shed(conn)
+        if key is None and self._per_key:  # none slow yet: one address over its share goes
+            hog = max(self._per_key, key=self._per_key.__getitem__)
+            if self._per_key[hog] > self.per_address:
+                return self._shed(next(c for c, (k, _) in self._by_conn.items() if k == hog))
         return False
+
+    def _shed(self, conn: Any) -> bool:
+        self.remove(conn)
+        self.shed += 1
+        conn.shed()
+        return True
 
     def close_all(self) -> None:
         """The server stops: drop every handshake that has not finished (uvicorn closes the
@@ -274,11 +295,12 @@ def guarded_protocol(
             freed = 0  # a shed connection counts as open until its close is processed
             if waiting.count(self._key) >= limits.max_waiting_per_address:
                 freed = int(waiting.shed_oldest(self._key))
-                refusals.refused(
-                    f"{name}: shed the oldest of {limits.max_waiting_per_address} slow "
-                    "connections from one address",
-                    host,
-                )
+                if freed:
+                    refusals.refused(
+                        f"{name}: shed the oldest of {limits.max_waiting_per_address} slow "
+                        "connections from one address",
+                        host,
+                    )
             open_now = len(self.server_state.connections) + len(waiting.handshaking) - freed
             if open_now >= limits.max_connections:
                 if not waiting.shed_oldest():

@@ -83,7 +83,7 @@ def test_300_half_open_sockets_cannot_take_the_server_down(caplog):
                 if i % 50 == 49:  # answered while they are held: slow ones are shed first
                     assert _healthz_ok(s)
             waiting = s._app_server.waiting
-            assert len(waiting) <= s.cfg.limits.max_waiting_per_address
+            assert len(waiting) <= s.cfg.limits.max_connections
             wait_until(lambda: waiting.shed >= 300 - 32, 10, "the oldest were shed")
             wait_until(lambda: _timed_out(s) >= 1, 10, "the last ones timed out")
         for c in socks:  # every one was closed by the server: shed or timed out

@@ -345,3 +345,19 @@ def test_dns_rebinding_cannot_open_a_model_server_session(model_server):
         assert msg[0] == 5 and b"origin http://evil.example" in msg
     with rebinding(model_server.port, path, "127.0.0.1") as ws:  # its own page may
         assert ws.recv(timeout=30) == b"\x00"  # the handshake: a session
+
+
+def test_a_page_opening_many_connections_at_once_loses_none():
+    # more at once than one address may hold waiting: none has been slow yet, so none is shed
+    s = serve(per_ip_rate=0)
+    try:
+        n = 3 * s.cfg.limits.max_waiting_per_address
+        socks = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(n)]
+        for c in socks:
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        for c in socks:
+            with c:
+                assert status(c.recv(65536)) == 200
+        assert s._app_server.waiting.shed == 0
+    finally:
+        s.stop()
