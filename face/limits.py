@@ -177,8 +177,8 @@ class Waiting:
     server closes the oldest of all to seat a newcomer. Only one that has waited ``grace_s`` is
     slow: a page that opens its connections at once must not lose the first ones to the last
     before the server has read any of them (unless its address holds more than its share of a
-    full server). A connection whose request is complete (a
-    WebSocket, a request being answered) is never shed. Runs on the server's event loop."""
+    full server). A connection whose request is complete (a WebSocket, a request being
+    answered) is never shed. Runs on the server's event loop."""
 
     def __init__(
         self,

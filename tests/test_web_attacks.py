@@ -361,3 +361,35 @@ def test_a_page_opening_many_connections_at_once_loses_none():
         assert s._app_server.waiting.shed == 0
     finally:
         s.stop()
+
+
+class _Conn:
+    """What Waiting needs of a connection: a way to close it."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.closed = name, False
+
+    def shed(self) -> None:
+        self.closed = True
+
+
+def test_waiting_sheds_the_oldest_slow_connection_and_spares_new_ones():
+    from face.limits import Waiting
+
+    now = [0.0]
+    w = Waiting(per_address=2, grace_s=1.0, clock=lambda: now[0])
+    a1, a2, b1 = _Conn("a1"), _Conn("a2"), _Conn("b1")
+    w.add(a1, "A")
+    w.add(b1, "B")
+    w.add(a2, "A")
+    assert not w.shed_oldest("A")  # none has waited 1 s: a page opening its connections
+    now[0] = 1.5
+    assert w.shed_oldest("A") and a1.closed and not a2.closed  # A's oldest, not B's
+    assert w.count("A") == 1 and len(w) == 2
+    assert w.shed_oldest() and b1.closed  # the oldest of all
+    fresh = [_Conn(f"c{i}") for i in range(3)]
+    for c in fresh:
+        w.add(c, "C")
+    assert w.shed_oldest() and a2.closed  # a2 has waited: it goes before any fresh one
+    assert w.shed_oldest() and fresh[0].closed  # C holds 3 > 2 fresh: its oldest goes
+    assert not w.shed_oldest()  # C is back to its share, all fresh: nothing to shed
