@@ -40,6 +40,12 @@ MAX_TRACKED_ADDRESSES = 4096
 IPV6_PREFIX = 64  # one IPv6 host usually holds a whole /64: it counts as one address
 # a connection without its request for this long is slow, and may be shed for a newcomer
 SHED_GRACE_S = 1.0
+# ...and a TLS handshake not done this long after the connection, when the server is full (a
+# flood of connections that never send a ClientHello from many addresses)
+HANDSHAKE_GRACE_S = 0.25
+# a graceful TLS close (after a response) waits this long at most for the peer's close_notify
+# (asyncio's default is 30 s, during which the connection holds its seat)
+TLS_SHUTDOWN_TIMEOUT_S = 2.0
 
 
 def plain_response(status: str, text: str, headers: str = "") -> bytes:
@@ -177,8 +183,8 @@ class Waiting:
     server closes the oldest of all to seat a newcomer. Only one that has waited ``grace_s`` is
     slow: a page that opens its connections at once must not lose the first ones to the last
     before the server has read any of them (unless its address holds more than its share of a
-    full server). A connection whose request is complete (a WebSocket, a request being
-    answered) is never shed. Runs on the server's event loop."""
+    full server, or it is a TLS handshake not done after ``HANDSHAKE_GRACE_S``). A connection
+    whose request is complete (a WebSocket, a request being answered) is never shed. Runs on the server's event loop."""
 
     def __init__(
         self,
@@ -225,6 +231,13 @@ class Waiting:
             hog = max(self._per_key, key=self._per_key.__getitem__)
             if self._per_key[hog] > self.per_address:
                 return self._shed(next(c for c, (k, _) in self._by_conn.items() if k == hog))
+        if key is None:  # a full server: a TLS handshake takes a round trip or two, not more
+            too_new = self.clock() - HANDSHAKE_GRACE_S
+            for conn, (_, since) in self._by_conn.items():
+                if since > too_new:
+                    break
+                if conn in self.handshaking:
+                    return self._shed(conn)
         return False
 
     def _shed(self, conn: Any) -> bool:
@@ -238,6 +251,16 @@ class Waiting:
         connections it knows itself)."""
         for conn in list(self.handshaking):
             conn.shed()
+
+
+def _drop(transport: Any) -> None:
+    """Close a connection we owe nothing: a TLS one at once (``abort``), since a graceful TLS
+    close waits for the peer's close_notify, which a slow client never sends, and the
+    connection would hold its seat until the shutdown timeout."""
+    if transport.get_extra_info("sslcontext") is not None:
+        transport.abort()
+    else:
+        transport.close()
 
 
 def guarded_protocol(
@@ -327,6 +350,7 @@ def guarded_protocol(
                     tls,
                     server_side=True,
                     ssl_handshake_timeout=limits.header_timeout_s + 1.0,
+                    ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT_S,
                 )
             except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError, RuntimeError):
                 secure = None  # a failed, shed or timed-out handshake
@@ -355,7 +379,7 @@ def guarded_protocol(
                 return
             transport = getattr(self, "transport", None)
             if transport is not None and not transport.is_closing():
-                transport.close()
+                _drop(transport)
 
         def _refuse(self, transport: Any, response: bytes, what: str, host: str) -> None:
             self._refused = True
@@ -445,7 +469,7 @@ def guarded_protocol(
             if cycle is not None and not cycle.response_complete:
                 return
             refusals.refused(f"{name}: headers not complete in {limits.header_timeout_s:g} s")
-            transport.close()
+            _drop(transport)
 
     Guarded.__name__ = f"Guarded{AutoHTTPProtocol.__name__}"
     return Guarded
