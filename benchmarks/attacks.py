@@ -101,10 +101,11 @@ def https_get(port: int, ctx: ssl.SSLContext, path: str, source: str) -> int:
         return 0
 
 
-def phone_ok(port: int, ctx: ssl.SSLContext) -> bool:
-    """The phone's audio socket with the right token opens (101)."""
+def phone_ok(port: int, ctx: ssl.SSLContext, failures: list[str]) -> bool:
+    """The phone's audio socket with the right token opens (101); why not, in ``failures``."""
     from websockets.sync.client import connect
 
+    t0 = time.monotonic()
     try:
         sock = connect_from(port, LEGIT)
         with connect(
@@ -115,7 +116,8 @@ def phone_ok(port: int, ctx: ssl.SSLContext) -> bool:
             open_timeout=5,
         ):
             return True
-    except Exception:
+    except Exception as e:
+        failures.append(f"after {time.monotonic() - t0:.2f} s: {e!r}"[:160])
         return False
 
 
@@ -128,13 +130,17 @@ class Legit(threading.Thread):
         self.stop = threading.Event()
         self.phone = [0, 0]  # ok, tries
         self.health = [0, 0]
+        self.failures: list[str] = []
 
     def run(self) -> None:
         while not self.stop.wait(LEGIT_EVERY_S):
-            self.phone[0] += phone_ok(self.port, self.ctx)
+            self.phone[0] += phone_ok(self.port, self.ctx, self.failures)
             self.phone[1] += 1
-            self.health[0] += https_get(self.port, self.ctx, "/healthz", LEGIT) == 200
+            code = https_get(self.port, self.ctx, "/healthz", LEGIT)
+            self.health[0] += code == 200
             self.health[1] += 1
+            if code != 200:
+                self.failures.append(f"/healthz: {code or 'no reply'}")
 
 
 class Peak(threading.Thread):
@@ -318,6 +324,7 @@ def phase(
             for k, n in refused.items()
             if n != refused_before.get(k, 0)
         },
+        "legit_failures": legit.failures[:10],
         "goals_met": rate >= GOAL_RATE and after - before <= GOAL_RSS_MB,
     }
     print(
