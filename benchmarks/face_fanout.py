@@ -201,9 +201,11 @@ def bench_limits(n_clients: int) -> ServerLimits:
 
 def run_phase(server_kind: str, n_clients: int, frames: int, dead: bool, busy: bool) -> dict:
     if server_kind == "creature":
-        server: FaceServer | MinimalBroadcast = FaceServer(
-            FaceConfig(host="127.0.0.1", port=0, limits=bench_limits(n_clients))
-        ).start_in_thread()
+        # every client comes from one loopback address: its per-address limits are for a LAN
+        seats = n_clients + 1
+        cfg = FaceConfig(host="127.0.0.1", port=0, max_viewers=seats, max_viewers_per_address=seats)
+        cfg.limits = bench_limits(n_clients)
+        server: FaceServer | MinimalBroadcast = FaceServer(cfg).start_in_thread()
     else:
         server = MinimalBroadcast().start_in_thread()
     ctx = mp.get_context("spawn")

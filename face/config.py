@@ -73,6 +73,15 @@ class FaceConfig(BaseModel):
     max_face_message_bytes: int = Field(
         4096, ge=64, description="the page sends /ws/face almost nothing; larger: close 1009"
     )
+    max_viewers: int = Field(
+        32,
+        ge=1,
+        description="/ws/face viewers at once (more: 503), so viewers never hold every "
+        "connection the phone's audio needs (face.limits.max_connections)",
+    )
+    max_viewers_per_address: int = Field(
+        16, ge=1, description="/ws/face viewers from one address (IPv6: one /64) at once"
+    )
     limits: ServerLimits = Field(
         default_factory=ServerLimits,
         description="connections, header time, message size (/ws/audio mic messages are <48 KB)",

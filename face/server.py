@@ -22,13 +22,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from face.config import FaceConfig
-from face.limits import RefusalLog
+from face.limits import RefusalLog, address_key
 from face.web import AppServer, CloseCode, Mailbox, OriginGate, bind_socket, token_ok
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,13 @@ mimetypes.add_type("application/wasm", ".wasm")
 class _Client:
     """One browser: a latest-wins mailbox and the task that sends it."""
 
-    __slots__ = ("ws", "out", "task", "may_tell")
+    __slots__ = ("ws", "out", "task", "address", "may_tell")
 
-    def __init__(self, ws: WebSocket, may_tell: bool = False) -> None:
+    def __init__(self, ws: WebSocket, address: str, may_tell: bool = False) -> None:
         self.ws = ws
         self.out = Mailbox(1)
         self.task: asyncio.Task | None = None
+        self.address = address  # face.limits.address_key of the peer
         self.may_tell = may_tell  # opened with the access token: its gaze reaches the creature
 
 
@@ -151,10 +152,31 @@ class FaceServer:
     async def _page_config(self, request: Request) -> Response:
         return JSONResponse({"gaze": self.cfg.gaze, "ws_path": WS_PATH}, headers=NO_CACHE)
 
+    def _viewer_refusal(self, address: str) -> str | None:
+        """Why a new viewer may not watch now, if it may not: viewers need no credential (unless
+        phone.face_needs_token), so they are capped in all and per address, leaving the rest of
+        the server's connections to those that need a credential (the phone's audio)."""
+        if len(self._clients) >= self.cfg.max_viewers:
+            return f"{WS_PATH}: {self.cfg.max_viewers} viewers (face.max_viewers)"
+        mine = sum(1 for c in self._clients if c.address == address)
+        if mine >= self.cfg.max_viewers_per_address:
+            return (
+                f"{WS_PATH}: {self.cfg.max_viewers_per_address} viewers from one address "
+                "(face.max_viewers_per_address)"
+            )
+        return None
+
     async def _ws(self, ws: WebSocket) -> None:
+        address = address_key(ws.client.host) if ws.client else ""
+        why = self._viewer_refusal(address)
+        if why is not None:
+            self.refusals.refused(why, address)
+            await ws.send_denial_response(PlainTextResponse("too many viewers\n", 503))
+            return
         await ws.accept()
         token = self.gaze_token
-        client = _Client(ws, token is not None and token_ok(ws.query_params.get("token"), token))
+        may_tell = token is not None and token_ok(ws.query_params.get("token"), token)
+        client = _Client(ws, address, may_tell)
         self._clients.add(client)
         if self._last is not None:
             client.out.offer(self._last)

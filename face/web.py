@@ -13,7 +13,7 @@ import hmac
 import json
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from enum import IntEnum
 from typing import Any, TypeVar
 
@@ -95,53 +95,114 @@ def bearer(headers: Any) -> str | None:
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
 
 
-def origin_allowed(headers: Any, allowed: list[str], same_origin: bool) -> bool:
+def this_host_names() -> frozenset[str]:
+    """The names by which this machine's own pages are reached: loopback, its host name (and
+    the ``.local`` one mDNS gives it). An attacker's page cannot have one of these as its
+    origin, whatever its DNS answers."""
+    names = {"localhost", "127.0.0.1", "[::1]"}
+    try:
+        host = socket.gethostname().lower()
+    except OSError:
+        host = ""
+    if host:
+        names |= {host, f"{host.split('.', 1)[0]}.local"}
+    return frozenset(names)
+
+
+def served_origins(scope: Any, names: Collection[str] = ()) -> set[str]:
+    """The origins of the pages this server serves, for one connection: its scheme, the
+    address the client reached (an IP literal: no DNS rebinding can claim it) or one of this
+    machine's ``names``, and the port it listens on. Never the client's own ``Host`` header:
+    a page on ``evil.example`` whose name resolves to this machine sends ``Host:
+    evil.example`` and ``Origin: http://evil.example`` alike."""
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    server = scope.get("server") or ("", None)
+    host, port = str(server[0] or ""), server[1]
+    hosts = set(names)
+    if host:
+        hosts.add(f"[{host}]" if ":" in host else host)
+    suffix = f":{port}" if port and port != {"http": 80, "https": 443}[scheme] else ""
+    return {f"{scheme}://{h.lower()}{suffix}" for h in hosts}
+
+
+def origin_allowed(origin: str | None, allowed: Collection[str], served: Collection[str]) -> bool:
     """A browser always sends ``Origin`` with a WebSocket handshake; a robot or a script need
-    not. No Origin is allowed (not a browser page); else it must be on ``allowed`` or, with
-    ``same_origin``, be the page's own origin (same host and port as the request's Host)."""
-    origin = headers.get("origin")
+    not. No Origin is allowed (not a browser page); else it must be on ``allowed`` or be one
+    of the ``served`` origins (``served_origins``)."""
     if origin is None:
         return True
     origin = origin.strip().lower().rstrip("/")
-    if origin in {o.lower().rstrip("/") for o in allowed} or "*" in allowed:
+    if "*" in allowed or origin in {o.lower().rstrip("/") for o in allowed}:
         return True
-    if same_origin and origin != "null":
-        host = headers.get("host", "").strip().lower()
-        return bool(host) and origin.split("://", 1)[-1] == host
-    return False
+    return origin != "null" and origin in served
 
 
 class OriginGate:
     """ASGI middleware: a WebSocket handshake whose ``Origin`` is not allowed is refused with
-    HTTP 403 before the app sees it (so a web page on the host cannot open the socket)."""
+    HTTP 403 before the app sees it (so a web page on the host cannot open the socket). With
+    ``same_origin`` the server's own pages may too (``served_origins``: the address the client
+    reached or one of ``host_names``, default this machine's names, on this server's port)."""
 
-    def __init__(self, app: Any, allowed: list[str], same_origin: bool, on_refused: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        allowed: list[str],
+        same_origin: bool,
+        on_refused: Any,
+        host_names: Collection[str] | None = None,
+    ) -> None:
         self.app = app
         self.allowed = list(allowed)
         self.same_origin = same_origin
         self.on_refused = on_refused  # on_refused(what, detail)
+        self.host_names = this_host_names() if host_names is None else frozenset(host_names)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            if not origin_allowed(headers, self.allowed, self.same_origin):
-                self.on_refused(f"{scope['path']}: foreign Origin", headers.get("origin", "")[:80])
+            origin = None
+            for k, v in scope["headers"]:
+                if k == b"origin":
+                    origin = v.decode("latin-1")
+            served = served_origins(scope, self.host_names) if self.same_origin else set()
+            if not origin_allowed(origin, self.allowed, served):
+                self.on_refused(f"{scope['path']}: foreign Origin", (origin or "")[:80])
                 await send({"type": "websocket.close", "code": CloseCode.BAD_ORIGIN})
                 return
         await self.app(scope, receive, send)
 
 
-class JsonTooDeep(ValueError):
+class MalformedJson(ValueError):
+    """A message the shared parser refuses: not JSON, too large, too deep, or an integer with
+    more digits than Python converts. One type, so every socket's handler answers it the same
+    way (an error reply; the socket stays open)."""
+
+
+class JsonTooDeep(MalformedJson):
     pass
 
 
-def loads_bounded(raw: str | bytes, max_depth: int) -> Any:
-    """``json.loads`` that refuses nesting deeper than ``max_depth`` with a ValueError (the
-    standard parser would raise RecursionError, which no handler expects)."""
+class JsonTooBig(MalformedJson):
+    pass
+
+
+MAX_JSON_BYTES = 65536  # the default size cap: every socket's messages are smaller
+
+
+def loads_bounded(raw: str | bytes, max_depth: int, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """``json.loads`` for what a peer sends: anything it cannot take is a ``MalformedJson``
+    (a ValueError): input over ``max_bytes`` (refused before parsing), nesting deeper than
+    ``max_depth`` (the standard parser raises RecursionError, which no handler expects), an
+    integer over Python's digit limit (4,300 by default: a ValueError from ``int``), bytes
+    that are not UTF-8, or text that is not JSON."""
+    size = len(raw)  # of text, characters: a cheap lower bound on its bytes
+    if size > max_bytes:
+        raise JsonTooBig(f"a {size}-byte JSON message is over {max_bytes} bytes")
     try:
         value = json.loads(raw)
     except RecursionError:
         raise JsonTooDeep(f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError, int's digit limit
+        raise MalformedJson(str(e)[:200]) from None
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -192,13 +253,16 @@ class AppServer:
     ) -> None:
         self.limits = limits or ServerLimits()
         self.refusals = refusals or RefusalLog()
+        certfile = uvicorn_options.pop("ssl_certfile", None)
+        keyfile = uvicorn_options.pop("ssl_keyfile", None)
         options = {
             "log_level": "warning",
             "lifespan": "off",
             "ws": WS_IMPL,
-            **limit_options(self.limits, name, self.refusals),
+            **limit_options(self.limits, name, self.refusals, certfile, keyfile),
             **uvicorn_options,
         }
+        self.waiting = options["http"].table  # connections without a request yet
         self.sock = sock
         self.port: int = sock.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(app, **options))
@@ -218,6 +282,7 @@ class AppServer:
 
     async def stop(self, timeout_s: float = 3.0) -> None:
         self.server.should_exit = True
+        self.waiting.close_all()
         if self.task is not None:
             try:
                 await asyncio.wait_for(self.task, timeout_s)

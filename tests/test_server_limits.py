@@ -71,32 +71,41 @@ def test_a_1mb_face_message_closes_that_client_only(server):
 
 def test_300_half_open_sockets_cannot_take_the_server_down(caplog):
     # one loopback address stands for 300 attackers: the per-address rate (its own test, in
-    # test_connection_rate.py) is off, so this is the connection cap alone
+    # test_connection_rate.py) is off, so this is the connection cap and the shedding alone
     s = serve(max_connections=32, header_timeout_s=0.5, per_ip_rate=0)
     socks = []
     try:
         with caplog.at_level(logging.WARNING, logger="face.limits"):
-            for _ in range(300):
+            for i in range(300):
                 c = socket.create_connection(("127.0.0.1", s.port))
                 c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # headers never finish
                 socks.append(c)
-            wait_until(lambda: sum(s.refusals.counts.values()) >= 268, 10, "refusals")
-            # the half-open ones are closed at the header deadline, then the server answers
-            wait_until(lambda: _healthz_ok(s), 10, "healthz answers again")
-            wait_until(lambda: _timed_out(s) >= 30, 10, "the half-open ones timed out")
-        for c in socks:  # every one was closed by the server: refused (503) or timed out
+                if i % 50 == 49:  # answered while they are held: slow ones are shed first
+                    assert _healthz_ok(s)
+            waiting = s._app_server.waiting
+            assert len(waiting) <= s.cfg.limits.max_connections
+            wait_until(lambda: waiting.shed >= 300 - 32, 10, "the oldest were shed")
+            wait_until(lambda: _timed_out(s) >= 1, 10, "the last ones timed out")
+        for c in socks:  # every one was closed by the server: shed or timed out
             c.settimeout(5)
-            data = c.recv(1024)
-            assert data == b"" or data.startswith(b"HTTP/1.1 503"), data
+            assert _closed_by_server(c)
         lines = [r for r in caplog.records if r.name == "face.limits"]
-        assert len(lines) <= 4, [r.getMessage() for r in lines]  # counted, not flooded
-        with connect(ws_url(s)) as ws:  # the face stream works again
+        assert len(lines) <= 6, [r.getMessage() for r in lines]  # counted, not flooded
+        with connect(ws_url(s)) as ws:  # the face stream works
             s.publish({"emotion": "calm", "t": 2.0})
             assert "calm" in ws.recv(timeout=5)
     finally:
         for c in socks:
             c.close()
         s.stop()
+
+
+def _closed_by_server(c: socket.socket) -> bool:
+    """The server closed it (a reset when our unread request was still in its buffer)."""
+    try:
+        return c.recv(1024) == b""
+    except ConnectionResetError:
+        return True
 
 
 def _timed_out(s: FaceServer) -> int:

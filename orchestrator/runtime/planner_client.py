@@ -104,7 +104,7 @@ class PlannerClient:
                 text = bytes(buf[:160]).decode("utf-8", "replace")
                 raise PlannerHTTPError(f"HTTP {r.status_code}: {text}")
         try:
-            return loads_bounded(bytes(buf), MAX_JSON_DEPTH)
+            return loads_bounded(bytes(buf), MAX_JSON_DEPTH, max_bytes=cap)
         except (ValueError, RecursionError) as e:
             raise PlannerHTTPError(f"answer is not JSON ({str(e)[:80]})") from None
 

@@ -27,7 +27,6 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -118,6 +117,25 @@ def resolve_dtype(want: str, device: str):
     return getattr(torch, want)
 
 
+def served_origins(scope: dict[str, Any]) -> set[str]:
+    """The origins of a page this server serves (``--static-dir``), for one connection: the
+    address the client reached (an IP literal) or one of this machine's names, on this port.
+    Never the request's own ``Host`` header, which a DNS-rebinding page sets to its own name
+    (face.web.served_origins does the same for the face; this package may not import it)."""
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    host, port = (scope.get("server") or ("", None))[:2]
+    names = {"localhost", "127.0.0.1", "[::1]"}
+    try:
+        me = socket.gethostname().lower()
+        names |= {me, f"{me.split('.', 1)[0]}.local"}
+    except OSError:
+        pass
+    if host:
+        names.add(f"[{host}]" if ":" in str(host) else str(host))
+    suffix = f":{port}" if port and port != {"http": 80, "https": 443}[scheme] else ""
+    return {f"{scheme}://{n}{suffix}" for n in names}
+
+
 class ModelServer:
     """Load the model, run the batch clock and serve ``/api/chat`` (and ``/healthz``)."""
 
@@ -198,14 +216,14 @@ class ModelServer:
             if not hmac.compare_digest(given.encode(), self.token.encode()):
                 return "missing or wrong access token (add ?token=... to the URL)"
         origin = ws.headers.get("origin")
-        if origin is not None and not self._origin_ok(origin, ws.headers.get("host", "")):
+        if origin is not None and not self._origin_ok(origin, ws.scope):
             return f"browser origin {origin} is not allowed (see --allow-origin)"
         return None
 
-    def _origin_ok(self, origin: str, host: str) -> bool:
+    def _origin_ok(self, origin: str, scope: dict[str, Any]) -> bool:
         if origin in self.opts.allowed_origins:
             return True
-        return urlsplit(origin).netloc == host  # a page served by this server itself
+        return origin.strip().lower().rstrip("/") in served_origins(scope)  # our own page
 
     async def _refuse(self, ws, reason: str, code: int) -> None:
         log.info("refused a session: %s", reason)

@@ -184,7 +184,9 @@ def guarded_http(opts: ServerOptions) -> dict:
         ws_max_message_bytes=opts.max_message_bytes,
         per_ip_burst=max(defaults.per_ip_burst, opts.max_connections),
     )
-    return uvicorn_options(limits, "model server", RefusalLog())
+    return uvicorn_options(
+        limits, "model server", RefusalLog(), opts.ssl_certfile, opts.ssl_keyfile
+    )
 
 
 def main(args: argparse.Namespace) -> int:
