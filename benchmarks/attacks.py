@@ -35,6 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import short_mode  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results" / "attacks.json"
 TOKEN = "attack-bench-phone-token"
 LEGIT = "127.0.0.2"  # the phone: another address than the attackers'
@@ -339,7 +341,6 @@ def phase(
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--short", action="store_true", help="seconds, for CI")
     ap.add_argument("--attack-s", type=float, help="seconds per attack (30; short: 3)")
     ap.add_argument("--settle", type=float, help="seconds before RSS 'after' (60; short: 2)")
     ap.add_argument(
@@ -347,7 +348,7 @@ def main() -> int:
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = short_mode.parse(ap, out="out")
     if args.serve:
         serve(args.serve)
         return 0

@@ -73,6 +73,7 @@ class Smoke:
 
 
 SMOKES: dict[str, Smoke] = {
+    "attacks.py": Smoke(timeout_s=240.0),
     "av_sync.py": Smoke(_browser, marks=(pytest.mark.browser,)),
     "body_reachy_mini.py": Smoke(
         _user_env_ready(
