@@ -234,9 +234,9 @@ def overhead(url: str | None, model: str, tmp: Path, frames: int) -> dict:
 
 
 def tiny_server(tmp: Path) -> tuple[subprocess.Popen, str]:
-    from tests.conftest import user_state_dir  # the user's state dir, where setup built it
+    from orchestrator.state_dir import default_state_dir  # where `creature planner setup` built it
 
-    env = PLANNER_ENV.path(user_state_dir())
+    env = PLANNER_ENV.path(default_state_dir())
     python = PLANNER_ENV.python(env)
     model = tmp / "tiny.gguf"
     write_tiny(python, model)

@@ -138,8 +138,11 @@ def test_the_benchmark_runs_in_its_short_mode(script: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-", dir="/tmp"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env |= {"TMPDIR": str(tmp), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
-    if USER_XDG_STATE_HOME:  # where the helper environments were built
+    # where the helper environments were built: the user's state directory, not the tests' own
+    if USER_XDG_STATE_HOME:
         env["XDG_STATE_HOME"] = USER_XDG_STATE_HOME
+    else:
+        env.pop("XDG_STATE_HOME", None)
     try:
         r = subprocess.run(
             [sys.executable, str(BENCHMARKS / script), "--short"],
