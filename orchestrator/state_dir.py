@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import stat
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,9 +60,10 @@ def state_dir(configured: str | None, key: str = "state_dir") -> Path:
         )
     try:
         d.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-        probe = d / ".write-test"
-        probe.write_text("", encoding="utf-8")
-        probe.unlink()
+        # a probe of this process's own: creatures starting together must not unlink each other's
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=d)
+        os.close(fd)
+        os.unlink(probe)
         make_private(d)
     except OSError as e:
         raise ConfigError(f"{key}: cannot use {d} as the state directory ({e.strerror})") from None

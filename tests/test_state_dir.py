@@ -193,3 +193,23 @@ def test_every_state_file_the_creature_writes_is_made_private_at_start():
 
     names = {*PHONE_FILES, ROBOT_TOKEN, WEBHOOK_SECRET, TELEPHONY_TOKEN, MODEL_SERVER_TOKEN}
     assert names <= set(PRIVATE_FILES)
+
+
+def test_creatures_starting_together_all_get_the_state_directory(tmp_path):
+    """Each checks that it can write there with a probe of its own: with one shared probe name,
+    one process unlinked the other's probe and that one failed to start (seen with several
+    creatures joining one model server at once)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    d = str(tmp_path / "state")
+    with ProcessPoolExecutor(4) as pool:
+        results = list(pool.map(_open_state, [d] * 64))
+    assert results == [d] * 64
+
+
+def _open_state(d: str) -> str:
+    from orchestrator.state_dir import state_dir
+
+    for _ in range(50):
+        state_dir(d)
+    return d
