@@ -26,7 +26,6 @@ import asyncio
 import importlib
 import logging
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -37,6 +36,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from orchestrator.bodies import link
 from orchestrator.bodies.ros2 import wire
 from orchestrator.bodies.ros2.action_map import ActionMap, MapError, Route, get_field, load_map
 from orchestrator.bodies.ros2.wire import Capability, Status
@@ -50,28 +50,12 @@ INTERRUPTED = "interrupted by a restart of the ROS 2 body: not repeated"
 GOAL_SUCCEEDED, GOAL_CANCELED, GOAL_ABORTED = 4, 5, 6
 
 
-class TaskLog:
-    """The ids this body has taken on, in SQLite, committed before a goal is sent."""
+class TaskLog(link.TaskLog):
+    """The ids this body has taken on, committed before a goal is sent: the bodies' one task
+    log (``orchestrator.bodies.link``), written with this bridge's status enum."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
-            "reason TEXT, updated REAL NOT NULL)"
-        )
-
-    def get(self, call_id: str) -> tuple[str, str | None] | None:
-        return self.db.execute(
-            "SELECT status, reason FROM tasks WHERE id = ?", (call_id,)
-        ).fetchone()
-
-    def put(self, call_id: str, status: Status, reason: str | None = None) -> None:
-        self.db.execute(
-            "INSERT INTO tasks (id, status, reason, updated) VALUES (?, ?, ?, ?) ON CONFLICT(id)"
-            " DO UPDATE SET status = excluded.status, reason = excluded.reason,"
-            " updated = excluded.updated",
-            (call_id, status.value, reason, time.time()),
-        )
+    def put(self, call_id: str, status: Status, reason: str | None = None) -> None:  # type: ignore[override]
+        super().put(call_id, status.value, reason)
 
 
 class Ros:
