@@ -127,6 +127,19 @@ def random_tiny(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def stt_tiny(tmp_path_factory) -> Path:
+    """A tiny Kyutai STT checkpoint in the published layout (seed 1), written once for the
+    in-process and the remote transcript tests."""
+    require_module("moshi", "the torch extra (README)")
+    from track2_voice.devtools.checkpoint_stt import write_stt_checkpoint
+
+    out = tmp_path_factory.mktemp("stt")
+    with torch_on_one_thread():
+        write_stt_checkpoint(out, seed=1)
+    return out
+
+
+@pytest.fixture(scope="session")
 def hibiki_tiny(tmp_path_factory) -> Path:
     """A tiny Hibiki-Zero-layout checkpoint (``creature checkpoint tiny --model hibiki``),
     written once for the interpreter tests."""

@@ -10,7 +10,6 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import require_module, torch_on_one_thread
 from track2_voice.audio.devices import frames_of
 from track2_voice.config import KyutaiSttConfig, TranscriptConfig
 from track2_voice.events import UserWord
@@ -19,17 +18,6 @@ from track2_voice.transcript.base import RecognizerError
 from track2_voice.transcript.worker import TranscriptWorker, start_transcript
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def stt_tiny(tmp_path_factory):
-    require_module("moshi", "the torch extra (README)")
-    from track2_voice.devtools.checkpoint_stt import write_stt_checkpoint
-
-    out = tmp_path_factory.mktemp("stt")
-    with torch_on_one_thread():
-        write_stt_checkpoint(out, seed=1)
-    return out
 
 
 def noise(seconds: float, seed: int = 0) -> np.ndarray:

@@ -11,7 +11,6 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import require_module, torch_on_one_thread
 from tests.model_server_support import TOKEN
 from track2_voice.audio.devices import frames_of
 from track2_voice.config import KyutaiRemoteSttConfig, KyutaiSttConfig, TranscriptConfig
@@ -20,17 +19,6 @@ from track2_voice.transcript.kyutai_remote import KyutaiRemoteRecognizer
 from track2_voice.transcript.worker import TranscriptWorker, start_transcript
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def stt_tiny(tmp_path_factory):
-    require_module("moshi", "the torch extra (README)")
-    from track2_voice.devtools.checkpoint_stt import write_stt_checkpoint
-
-    out = tmp_path_factory.mktemp("stt")
-    with torch_on_one_thread():
-        write_stt_checkpoint(out, seed=1)
-    return out
 
 
 @pytest.fixture(scope="module")
