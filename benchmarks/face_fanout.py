@@ -40,9 +40,9 @@ from starlette.websockets import WebSocket  # noqa: E402
 
 from benchmarks import short_mode  # noqa: E402
 from face import FaceConfig, FaceServer  # noqa: E402
-from face.limits import ServerLimits  # noqa: E402
 from face.server import WS_PATH
-from face.web import WS_IMPL  # noqa: E402
+from track2_voice.common.limits import ServerLimits  # noqa: E402
+from track2_voice.common.web import WS_IMPL  # noqa: E402
 
 FRAME_S = 0.08  # the fast loop's frame period
 WORK_S = 0.02  # simulated model work per frame (busy), like a small model step

@@ -79,8 +79,8 @@ class Scraper:
         import httpx
         from starlette.applications import Starlette
 
-        from face.web import AppServer, bind_socket
         from orchestrator.runtime.metrics import MetricsService, metrics_route
+        from track2_voice.common.web import AppServer, bind_socket
 
         self.service = MetricsService(bus, 1024).start(io)
         app = Starlette(routes=[metrics_route(self.service.metrics, "bench-token")])

@@ -62,7 +62,7 @@ def serve() -> None:
     sys.path.insert(0, os.getcwd())
     from face.phone.telephony import TelephonyBridge
     from face.phone.telephony_config import TelephonyConfig
-    from face.web import bind_socket
+    from track2_voice.common.web import bind_socket
 
     os.environ["TWILIO_AUTH_TOKEN"] = AUTH
     cfg = TelephonyConfig(port=0, public_url=PUBLIC)
@@ -75,8 +75,8 @@ def serve() -> None:
     except ImportError:  # the code before the fix: the wiring telephony_link.py had then
         from starlette.applications import Starlette
 
-        from face.limits import RefusalLog
-        from face.web import AppServer, OriginGate
+        from track2_voice.common.limits import RefusalLog
+        from track2_voice.common.web import AppServer, OriginGate
 
         refusals = RefusalLog()
         app = OriginGate(Starlette(routes=bridge.routes()), [], False, refusals.refused)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from face.limits import ServerLimits
+from track2_voice.common.limits import ServerLimits
 
 # Frames by which each backend's audio lags the text piece of the same moment, measured with
 # `python benchmarks/text_lead.py` (replay: the scene's words against its voice onsets; mlx,

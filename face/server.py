@@ -28,8 +28,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from face.config import FaceConfig
-from face.limits import RefusalLog, address_key
-from face.web import AppServer, CloseCode, Mailbox, OriginGate, bind_socket, token_ok
+from track2_voice.common.limits import RefusalLog, address_key
+from track2_voice.common.web import AppServer, CloseCode, Mailbox, OriginGate, bind_socket, token_ok
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class _Client:
         self.ws = ws
         self.out = Mailbox(1)
         self.task: asyncio.Task | None = None
-        self.address = address  # face.limits.address_key of the peer
+        self.address = address  # track2_voice.common.limits.address_key of the peer
         self.may_tell = may_tell  # opened with the access token: its gaze reaches the creature
 
 

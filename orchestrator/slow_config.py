@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from face.limits import ServerLimits
+from track2_voice.common.limits import ServerLimits
 from track2_voice.config import Strict
 
 

@@ -15,9 +15,9 @@ import pytest
 from pydantic import ValidationError
 from websockets.sync.client import connect
 
-from face.limits import ConnectionRate, ServerLimits, address_key
 from tests.conftest import require
 from tests.test_server_limits import serve
+from track2_voice.common.limits import ConnectionRate, ServerLimits, address_key
 
 ATTACKER, BYSTANDER, PAGE = "127.0.0.1", "127.0.0.2", "127.0.0.3"
 PHONE_TOKEN = "a-phone-token-123"  # the one tests.test_server_limits.serve gives the phone
@@ -72,7 +72,7 @@ def test_a_burst_from_one_address_is_refused_while_another_address_gets_in(caplo
     rate, burst, n = 10.0, 20, 150
     s = serve(per_ip_rate=rate, per_ip_burst=burst)
     try:
-        with caplog.at_level(logging.WARNING, logger="face.limits"):
+        with caplog.at_level(logging.WARNING, logger="track2_voice.common.limits"):
             t0 = time.monotonic()
             replies = [request(s.port, ATTACKER) for _ in range(n)]
             elapsed = time.monotonic() - t0
@@ -95,7 +95,7 @@ def test_a_burst_from_one_address_is_refused_while_another_address_gets_in(caplo
         # every refusal is counted, /healthz shows the count, and the log has a line per 10 s
         kind = "face-server: over 10 connections/s from one address"
         assert health["refused"] == {kind: n - admitted}
-        lines = [r.getMessage() for r in caplog.records if r.name == "face.limits"]
+        lines = [r.getMessage() for r in caplog.records if r.name == "track2_voice.common.limits"]
         assert 1 <= len(lines) <= 1 + elapsed / 10, lines
         assert lines[0] == f"refused: {kind} [{ATTACKER}]"
     finally:

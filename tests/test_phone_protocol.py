@@ -25,10 +25,10 @@ from face.phone.audio_protocol import (
 from face.phone.phone_config import PhoneConfig
 from face.phone.qr import qr_text
 from face.phone.tls import ensure_self_signed
-from face.web import CloseCode
 from orchestrator.runtime.phone_link import build_server, prepare_web
 from tests.conftest import creature, require
 from track2_voice.audio.devices import ClockSource
+from track2_voice.common.web import CloseCode
 from track2_voice.frames import FRAME_SAMPLES
 
 

@@ -14,10 +14,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from face import FaceConfig, FaceServer
-from face.limits import ServerLimits
 from face.phone.audio_ws import PhoneAudio
 from orchestrator.data_files import load_presets
 from tests.slow_support import wait_until
+from track2_voice.common.limits import ServerLimits
 
 
 def serve(**limits) -> FaceServer:
@@ -75,7 +75,7 @@ def test_300_half_open_sockets_cannot_take_the_server_down(caplog):
     s = serve(max_connections=32, header_timeout_s=0.5, per_ip_rate=0)
     socks = []
     try:
-        with caplog.at_level(logging.WARNING, logger="face.limits"):
+        with caplog.at_level(logging.WARNING, logger="track2_voice.common.limits"):
             for i in range(300):
                 c = socket.create_connection(("127.0.0.1", s.port))
                 c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # headers never finish
@@ -89,7 +89,7 @@ def test_300_half_open_sockets_cannot_take_the_server_down(caplog):
         for c in socks:  # every one was closed by the server: shed or timed out
             c.settimeout(5)
             assert _closed_by_server(c)
-        lines = [r for r in caplog.records if r.name == "face.limits"]
+        lines = [r for r in caplog.records if r.name == "track2_voice.common.limits"]
         assert len(lines) <= 6, [r.getMessage() for r in lines]  # counted, not flooded
         with connect(ws_url(s)) as ws:  # the face stream works
             s.publish({"emotion": "calm", "t": 2.0})
@@ -133,7 +133,7 @@ def test_a_foreign_origin_cannot_watch_the_face_or_be_its_ears(server):
 
 
 def test_refused_phone_connections_are_counted_not_each_logged(server, caplog):
-    with caplog.at_level(logging.WARNING, logger="face.limits"):
+    with caplog.at_level(logging.WARNING, logger="track2_voice.common.limits"):
         for _ in range(40):
             with connect(ws_url(server, "/ws/audio?token=wrong")) as ws:
                 assert closed_code(ws) == 4401

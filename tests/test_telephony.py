@@ -34,7 +34,6 @@ from face.phone.telephony import (
 )
 from face.phone.telephony_config import TelephonyConfig
 from face.phone.twilio_protocol import StartMsg, StreamMessageError, parse
-from face.web import CloseCode, bind_socket
 from orchestrator.config import load_config
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.telephony_link import telephony_running
@@ -42,6 +41,7 @@ from orchestrator.runtime.voice_session import VoiceSession
 from tests.conftest import espeak_wav
 from tests.twilio_peer import TwilioPeer
 from track2_voice.audio.devices import load_audio
+from track2_voice.common.web import CloseCode, bind_socket
 
 TOKEN = "creature-test-token"
 AUTH = "twilio-account-auth-token-for-tests"

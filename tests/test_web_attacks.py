@@ -17,14 +17,14 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from face import FaceConfig, FaceServer
-from face.limits import ServerLimits
 from face.phone.audio_ws import PhoneAudio
 from face.phone.tls import ensure_self_signed
-from face.web import JsonTooBig, JsonTooDeep, MalformedJson, loads_bounded
 from orchestrator.data_files import load_presets
 from tests.slow_support import wait_until
 from tests.test_connection_rate import alias_works, from_address, need_aliases, status
 from tests.test_server_limits import serve
+from track2_voice.common.limits import ServerLimits
+from track2_voice.common.web import JsonTooBig, JsonTooDeep, MalformedJson, loads_bounded
 
 PHONE_TOKEN = "a-phone-token-123"  # the one tests.test_server_limits.serve gives the phone
 
@@ -404,7 +404,7 @@ class _Conn:
 
 
 def test_waiting_sheds_the_oldest_slow_connection_and_spares_new_ones():
-    from face.limits import Waiting
+    from track2_voice.common.limits import Waiting
 
     now = [0.0]
     w = Waiting(per_address=2, grace_s=1.0, clock=lambda: now[0])

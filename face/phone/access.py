@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from face.state_files import load_or_make_secret
-from face.web import CloseCode, token_ok
+from track2_voice.common.web import CloseCode, token_ok
 
 TOKEN_NAME = "phone-token"
 TOKEN_BYTES = 16

@@ -22,9 +22,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from face.limits import RefusalLog
 from face.phone.audio_protocol import AudioMessageError, decode_mic, encode_bot_frame
-from face.web import CloseCode, Mailbox, token_ok
+from track2_voice.common.limits import RefusalLog
+from track2_voice.common.web import CloseCode, Mailbox, token_ok
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,6 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from face.limits import RefusalLog
 from face.phone.stream_seats import Seat, StreamSeats
 from face.phone.stream_tickets import StreamTickets
 from face.phone.telephone_audio import CHUNK_BYTES, PHONE_RATE, TelephoneAudio
@@ -67,7 +66,8 @@ from face.phone.twilio_protocol import (
     media_message,
     parse,
 )
-from face.web import AppServer, CloseCode, Mailbox, OriginGate, bearer, bounded
+from track2_voice.common.limits import RefusalLog
+from track2_voice.common.web import AppServer, CloseCode, Mailbox, OriginGate, bearer, bounded
 
 log = logging.getLogger(__name__)
 

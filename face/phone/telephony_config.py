@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from face.limits import ServerLimits
+from track2_voice.common.limits import ServerLimits
 
 
 class TelephonyConfig(BaseModel):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from face.web import clip, loads_bounded
+from track2_voice.common.web import clip, loads_bounded
 
 MAX_PAYLOAD_BYTES = 8_000  # one second of mu-law in one media message is already unusual
 SUPPORTED_ENCODING = "audio/x-mulaw"

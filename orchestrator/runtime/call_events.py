@@ -64,5 +64,3 @@ class CallRefused(Happening):
     where: str
     peer: str
     reason: str
-
-

@@ -27,8 +27,8 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from face.limits import RefusalLog
-from face.web import CloseCode, Mailbox, OriginGate, bearer, bounded, token_ok
+from track2_voice.common.limits import RefusalLog
+from track2_voice.common.web import CloseCode, Mailbox, OriginGate, bearer, bounded, token_ok
 
 log = logging.getLogger(__name__)
 PATH = "/expression"

@@ -40,7 +40,6 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from face.web import bearer, token_ok
 from orchestrator.analysis.turns import TurnTracker
 from orchestrator.analysis.user_words import MicClockMap, word_latency_s
 from orchestrator.brain.events import (
@@ -63,6 +62,7 @@ from orchestrator.brain.states import STATES
 from orchestrator.bus import Bus, Subscription
 from orchestrator.runtime.call_events import CallEnded, CallStarted
 from orchestrator.runtime.io_loop import IoLoop
+from track2_voice.common.web import bearer, token_ok
 from track2_voice.events import (
     Connected,
     Disconnected,

@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 import httpx
 
-from face.web import loads_bounded
 from orchestrator.brain.planner import PlannerAnswer, PlannerRequest, Verdict
 from orchestrator.slow_config import PlannerConfig
+from track2_voice.common.web import loads_bounded
 
 log = logging.getLogger(__name__)
 MAX_JSON_DEPTH = 32

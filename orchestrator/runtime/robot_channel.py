@@ -23,14 +23,22 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from face.limits import RefusalLog
-from face.web import CloseCode, JsonTooDeep, OriginGate, bearer, clip, loads_bounded, token_ok
 from orchestrator.brain import capabilities
 from orchestrator.brain import robot_protocol as protocol
 from orchestrator.brain.calls import StatusError, StatusErrorCode
 from orchestrator.brain.dispatcher import ToolDispatcher
 from orchestrator.brain.events import RobotRefused, RobotReplaced
 from orchestrator.slow_config import RobotConfig
+from track2_voice.common.limits import RefusalLog
+from track2_voice.common.web import (
+    CloseCode,
+    JsonTooDeep,
+    OriginGate,
+    bearer,
+    clip,
+    loads_bounded,
+    token_ok,
+)
 
 log = logging.getLogger(__name__)
 PROTOCOL_VERSION = protocol.PROTOCOL_VERSION

@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from affect.affect_map import AffectMapError
-from face.limits import RefusalLog
 from face.state_files import load_or_make_secret
-from face.web import AppServer, bind_socket
 from orchestrator.brain.brain import Brain
 from orchestrator.brain.dispatcher import ToolDispatcher, tool_call_message
 from orchestrator.brain.events import OutboxResumed, ServiceError
@@ -37,6 +35,8 @@ from orchestrator.runtime.robot_channel import build_app
 from orchestrator.runtime.webhook import WebhookSink
 from orchestrator.slow_config import InterpretConfig, SlowLoopConfig
 from orchestrator.state_dir import OUTBOX, ROBOT_TOKEN, WEBHOOK_SECRET, state_dir
+from track2_voice.common.limits import RefusalLog
+from track2_voice.common.web import AppServer, bind_socket
 from track2_voice.events import (
     Connected,
     Disconnected,

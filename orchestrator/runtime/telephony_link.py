@@ -19,7 +19,6 @@ from typing import Any
 from face.phone.access import load_or_make_token
 from face.phone.telephony import TOKEN_PARAMETER, TelephonyBridge, bridge_server
 from face.phone.twilio_protocol import StartMsg
-from face.web import AppServer, bind_socket
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.bus import Bus, Subscription
 from orchestrator.config import ConfigError
@@ -32,6 +31,7 @@ from orchestrator.runtime.call_events import (
 )
 from orchestrator.runtime.phone_link import phone_dir
 from track2_voice.audio.devices import ClockSource
+from track2_voice.common.web import AppServer, bind_socket
 from track2_voice.events import FrameEvent, UserSpeechStarted
 
 log = logging.getLogger(__name__)

@@ -121,7 +121,7 @@ def served_origins(scope: dict[str, Any]) -> set[str]:
     """The origins of a page this server serves (``--static-dir``), for one connection: the
     address the client reached (an IP literal) or one of this machine's names, on this port.
     Never the request's own ``Host`` header, which a DNS-rebinding page sets to its own name
-    (face.web.served_origins does the same for the face; this package may not import it)."""
+    (track2_voice.common.web.served_origins does the same for the face; this package may not import it)."""
     scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
     host, port = (scope.get("server") or ("", None))[:2]
     names = {"localhost", "127.0.0.1", "[::1]"}

@@ -172,11 +172,11 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
 
 
 def guarded_http(opts: ServerOptions) -> dict:
-    """The limits every endpoint of the creature has (face.limits): open connections, header
+    """The limits every endpoint of the creature has (track2_voice.common.limits): open connections, header
     deadline and size, keep-alive, message size, connections per address. The burst fits every
     slot at once: the creatures of one host (or behind one NAT) all reconnect together after a
     restart of this server."""
-    from face.limits import RefusalLog, ServerLimits, uvicorn_options
+    from track2_voice.common.limits import RefusalLog, ServerLimits, uvicorn_options
 
     defaults = ServerLimits()
     limits = ServerLimits(

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from face.limits import RefusalLog, ServerLimits
-from face.limits import uvicorn_options as limit_options
+from track2_voice.common.limits import RefusalLog, ServerLimits
+from track2_voice.common.limits import uvicorn_options as limit_options
 
 T = TypeVar("T")
 STARTED_POLL_S = 0.005
