@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-
-class Strict(BaseModel):
-    """Unknown keys are errors, so a typo never silently falls back to a default; NaN and
-    infinity are refused (a NaN floor would keep the mouth shut without an error)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+from track2_voice.common.settings import Strict
 
 
 class LipSyncConfig(Strict):
