@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import ROOT, USER_XDG_STATE_HOME, require, require_module, require_tool
 
 BENCHMARKS = ROOT / "benchmarks"
-NOT_A_BENCHMARK = {"short_mode.py"}
+NOT_A_BENCHMARK = {"short_mode.py", "compare.py"}
 
 
 def _user_env_ready(module: str, what: str, how: str) -> Callable[[], None]:
@@ -174,3 +174,13 @@ def test_a_short_run_leaves_the_committed_results_alone() -> None:
     assert args.frames == 7 and args.json == "/x/y.json"  # what is given is kept
     args = parse([])
     assert args.frames == 250 and Path(args.json) == BENCHMARKS / "results" / "x.json"
+
+
+def test_the_comparison_reads_every_number_of_a_result_by_its_path() -> None:
+    """``benchmarks/compare.py`` judges a change by every figure its benchmarks write."""
+    from benchmarks.compare import compare, figures
+
+    doc = {"p99_ms": 4.0, "ok": True, "runs": [{"ms": 2}, {"ms": 3}], "name": "x"}
+    assert figures(doc) == {"p99_ms": 4.0, "runs[0].ms": 2.0, "runs[1].ms": 3.0}
+    table = compare([{"a": 2.0}, {"a": 4.0}], [{"a": 6.0}, {"a": 6.0}])
+    assert table == {"a": {"before": 3.0, "after": 6.0, "ratio": 2.0}}
