@@ -18,13 +18,14 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from track2_voice.common.errors import ConfigError
 from track2_voice.common.settings import Strict
 
 STRIP = str.maketrans("", "", "ˈˌ̩̯.-")  # stress, syllabic and non-syllabic marks
 LENGTH = "ː"
 
 
-class VisemeError(ValueError):
+class VisemeError(ConfigError, ValueError):
     """A viseme file that cannot be used; the message names the file and the key."""
 
 

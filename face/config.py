@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from track2_voice.common.limits import ServerLimits
-from track2_voice.common.settings import Strict
+from track2_voice.common.settings import BackendName, Strict
 
 # Frames by which each backend's audio lags the text piece of the same moment, measured with
 # `python benchmarks/text_lead.py` (replay: the scene's words against its voice onsets; mlx,
@@ -22,7 +22,7 @@ class VisemeConfig(Strict):
 
     file: str | None = Field(None, description="viseme YAML; null = configs/visemes.yaml")
     language: str = Field("en-us", description="espeak-ng voice that turns words into phonemes")
-    text_lead_frames: dict[Literal["replay", "mlx", "torch", "remote"], int] = Field(
+    text_lead_frames: dict[BackendName, int] = Field(
         default_factory=lambda: dict(TEXT_LEAD_FRAMES),
         description="per backend: frames by which its audio lags its text pieces (the acoustic "
         "delay; see docs/face.md)",

@@ -10,8 +10,9 @@ import pytest
 from orchestrator.brain.actions import load_actions
 from orchestrator.brain.intent_rules import IntentRulesError, load_rules
 from orchestrator.brain.intents import intents_in_text
-from orchestrator.brain.tool_schema import ENVELOPE_FILE, parameters_schema, tool_definition
+from orchestrator.brain.tool_schema import parameters_schema, tool_definition
 from orchestrator.brain.tools import SafetyGate, ToolCallError, call_from_intent, validate_call
+from orchestrator.data_files import TOOL_ENVELOPE_FILE
 from orchestrator.slow_config import SafetyConfig
 
 
@@ -31,7 +32,7 @@ def test_the_tool_is_an_openai_function_tool_generated_from_the_declarations():
 
 
 def test_the_action_list_is_written_once_in_the_declarations():
-    envelope = json.loads(ENVELOPE_FILE.read_text())
+    envelope = json.loads(TOOL_ENVELOPE_FILE.read_text())
     assert "enum" not in envelope["function"]["parameters"]["properties"]["action"]
     names = load_actions().names
     gate = SafetyGate(SafetyConfig())

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from track2_voice.common.settings import Strict
+from track2_voice.common.settings import BackendName, Strict
 
 
 class LipSyncConfig(Strict):
@@ -203,9 +203,7 @@ class TranscriptConfig(Strict):
 
 
 class VoiceConfig(Strict):
-    backend: Literal["replay", "mlx", "torch", "remote"] = Field(
-        "replay", description="which voice backend the fast loop runs"
-    )
+    backend: BackendName = Field("replay", description="which voice backend the fast loop runs")
     replay: ReplayConfig = ReplayConfig()
     mlx: MlxConfig = MlxConfig()
     torch: TorchConfig = TorchConfig()

@@ -74,9 +74,9 @@ class ModelServerReplica:
             "host": socket.gethostname(),
             "pid": os.getpid(),
         }
-        from track2_voice.model_server.server import resolve_device
+        from track2_voice.backends.torch_backend import resolve_device
 
-        if resolve_device(opts.device) == "cpu":
+        if resolve_device(opts.device, "--device") == "cpu":
             os.environ.setdefault("NO_TORCH_COMPILE", "1")  # as `creature model-server`
         self.server = ModelServer(replace(opts, token=token, instance=instance))
         self.server.scheduler.start()

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 
+from track2_voice.common.errors import CreatureError
 from track2_voice.model_server.options import SlotSampling
 
 SEED_BITS = 63  # seeds are int64 tensors on the device
@@ -32,7 +33,7 @@ MAX_TEMPERATURE = 100.0
 MAX_TOPK = 1 << 20
 
 
-class ParamError(ValueError):
+class ParamError(CreatureError, ValueError):
     """A query parameter with a value this server cannot use; the message names it."""
 
 

@@ -207,10 +207,11 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.ray:
         return model_server_ray.run(args, opts)
-    from track2_voice.model_server.server import ModelServer, resolve_device
+    from track2_voice.backends.torch_backend import resolve_device
+    from track2_voice.model_server.server import ModelServer
 
     try:
-        if resolve_device(opts.device) == "cpu":
+        if resolve_device(opts.device, "--device") == "cpu":
             # moshi's lazy torch.compile costs seconds per batch shape on a CPU and buys
             # nothing there; the variable is read when moshi is imported, i.e. below
             os.environ.setdefault("NO_TORCH_COMPILE", "1")
