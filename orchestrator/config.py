@@ -146,11 +146,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def _explain(err: dict, sources: dict[str, str], default_source: str) -> str:
-    loc = [str(x) for x in err["loc"]]
-    # pydantic puts union/literal branch names in loc; keep only real keys
-    key_parts: list[str] = []
-    for part in loc:
-        key_parts.append(part)
+    key_parts = [str(x) for x in err["loc"]]
     dotted = ".".join(key_parts)
     src = default_source
     under = list(dict.fromkeys(v for k, v in sources.items() if k.startswith(dotted + ".")))

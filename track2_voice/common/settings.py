@@ -1,5 +1,7 @@
-"""The one base of every settings model in the project (``configs/creature.yaml`` and the model
-server's options alike), so the strict policy is written once."""
+"""The one base of every settings model in the project (``configs/creature.yaml``, the data
+files' models and the model server's options alike), so the strict policy is written once; and
+the facts the settings of more than one package need (where ``configs/`` is, the backend
+names), here because every package may import this module."""
 
 from __future__ import annotations
 

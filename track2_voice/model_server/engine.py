@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from track2_voice.backends.model_kind import LM_GEN_KEYS
 from track2_voice.frames import FRAME_SAMPLES, silence
 from track2_voice.model_server.options import SlotSampling
 from track2_voice.model_server.sampling import SlotSampler
@@ -145,7 +146,7 @@ class BatchEngine:
         gen_cfg = {
             k: v
             for k, v in (model.lm_gen_config or {}).items()
-            if k not in ("temp", "temp_text", "top_k", "top_k_text", "use_sampling")
+            if k not in (*LM_GEN_KEYS, "use_sampling")  # sampled per slot, not by LMGen
         }
         conditions = get_condition_tensors(model.model_type, model.lm, slots, cfg_coef)
         self.lm_gen = _slot_lm_gen_class()(

@@ -11,7 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-from orchestrator.cli.flag_table import Flag, add_flags, values
+from pydantic import ValidationError
+
+from orchestrator.cli.flag_table import Flag, add_flags, flag_error, values
 from track2_voice.model_server.cluster_options import ClusterOptions
 from track2_voice.model_server.options import ServerOptions
 
@@ -103,7 +105,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cluster_options(args: argparse.Namespace) -> ClusterOptions:
-    return ClusterOptions(**values(args, CLUSTER_FLAGS))
+    try:
+        return ClusterOptions(**values(args, CLUSTER_FLAGS))
+    except ValidationError as e:  # NaN, say: one line naming the flag
+        raise ValueError(flag_error(e, CLUSTER_FLAGS)) from None
 
 
 def ray_venv(args: argparse.Namespace) -> Path:
