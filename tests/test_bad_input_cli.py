@@ -79,6 +79,10 @@ CASES = {
         ["config", "--set", "telephony.lead_ms=.inf"],
         "command line (telephony.lead_ms): telephony.lead_ms: Input should be a finite",
     ),
+    "nan_model_server_flag": (
+        ["model-server", "--open", "--checkpoint", "{d}/no_ckpt", "--temp", "nan"],
+        "creature: error: --temp: Input should be a finite number",
+    ),
     "inverted_range_blames_the_flag": (
         ["config", "--set", "voice.lipsync.floor_db=-20"],
         "command line (voice.lipsync.floor_db): voice.lipsync: ",

@@ -34,7 +34,7 @@ BUILTIN_EXCEPTIONS = {
 }
 
 
-def _project_modules():
+def project_modules():
     """Every module of the four packages that imports here; a module that needs an optional
     stack this environment lacks (Ray, the Reachy Mini SDK) is left to the source check below."""
     for pkg in PACKAGES:
@@ -51,7 +51,7 @@ def _project_modules():
 def test_every_exception_the_project_defines_derives_from_the_root():
     defined = {
         obj
-        for module in _project_modules()
+        for module in project_modules()
         for obj in vars(module).values()
         if isinstance(obj, type)
         and issubclass(obj, BaseException)
