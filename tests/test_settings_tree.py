@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from tests.test_errors import project_modules
+from tests.test_errors import defined_in_project
 from track2_voice.common.settings import BACKEND_NAMES, Strict
 from track2_voice.config import Sampling, SamplingConfig, VoiceConfig
 from track2_voice.model_server.cluster_options import ClusterOptions
@@ -16,14 +16,7 @@ from track2_voice.model_server.options import ServerOptions, SlotSampling
 
 
 def test_every_settings_model_derives_from_the_strict_base():
-    models = {
-        obj
-        for module in project_modules()
-        for obj in vars(module).values()
-        if isinstance(obj, type)
-        and issubclass(obj, BaseModel)
-        and obj.__module__ == module.__name__
-    }
+    models = defined_in_project(BaseModel)
     assert len(models) > 40  # the walk found them
     stray = sorted(f"{m.__module__}.{m.__qualname__}" for m in models if not issubclass(m, Strict))
     assert not stray, f"settings models without the strict base: {stray}"
