@@ -97,7 +97,8 @@ def test_safety_gate_allowlist_threshold_and_rate_window():
 
 
 def test_an_unknown_action_in_the_allowlist_is_a_config_error(tmp_path):
-    from orchestrator.config import ConfigError, load_config
+    from orchestrator.config import load_config
+    from track2_voice.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match="slow_loop.safety.allowed_actions.*unknown action"):
         load_config(overrides={"slow_loop.safety.allowed_actions": ["fly"]})
