@@ -14,11 +14,12 @@ from typing import Any
 
 from affect.blend import Affect, clamp, scaled
 from affect.presets import EKMAN
+from track2_voice.common.errors import ConfigError
 
 ENTRY_KEYS = {"emotion", "valence", "arousal", "intensity", "mood", "hold_s"}
 
 
-class AffectMapError(ValueError):
+class AffectMapError(ConfigError, ValueError):
     """A bad affect file; the message names the file and the key."""
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from track2_voice.common.errors import ConfigError
+
 EKMAN = ("neutral", "happy", "sad", "anger", "fear", "surprise", "disgust")
 VA_RANGE = (-1.0, 1.0)
 
 
-class PresetError(ValueError):
+class PresetError(ConfigError, ValueError):
     """A preset file that cannot be used; the message names the file and the key."""
 
 

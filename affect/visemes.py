@@ -16,18 +16,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+
+from track2_voice.common.errors import ConfigError
+from track2_voice.common.settings import Strict
 
 STRIP = str.maketrans("", "", "ˈˌ̩̯.-")  # stress, syllabic and non-syllabic marks
 LENGTH = "ː"
 
 
-class VisemeError(ValueError):
+class VisemeError(ConfigError, ValueError):
     """A viseme file that cannot be used; the message names the file and the key."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+class _Strict(Strict):
+    """The viseme file's data: strict like every settings model, and frozen (shared read-only)."""
+
+    model_config = ConfigDict(frozen=True)
 
 
 class Shape(_Strict):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from track2_voice.common.limits import ServerLimits
+from track2_voice.common.settings import BackendName, Strict
 
 # Frames by which each backend's audio lags the text piece of the same moment, measured with
 # `python benchmarks/text_lead.py` (replay: the scene's words against its voice onsets; mlx,
@@ -15,15 +16,13 @@ from track2_voice.common.limits import ServerLimits
 TEXT_LEAD_FRAMES = {"replay": 0, "mlx": 1, "torch": 0, "remote": 0}
 
 
-class VisemeConfig(BaseModel):
+class VisemeConfig(Strict):
     """Settings of the viseme track (``face.lipsync: visemes``); the shapes, the phoneme map
     and the blending are data in configs/visemes.yaml."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
     file: str | None = Field(None, description="viseme YAML; null = configs/visemes.yaml")
     language: str = Field("en-us", description="espeak-ng voice that turns words into phonemes")
-    text_lead_frames: dict[Literal["replay", "mlx", "torch", "remote"], int] = Field(
+    text_lead_frames: dict[BackendName, int] = Field(
         default_factory=lambda: dict(TEXT_LEAD_FRAMES),
         description="per backend: frames by which its audio lags its text pieces (the acoustic "
         "delay; see docs/face.md)",
@@ -49,10 +48,8 @@ class VisemeConfig(BaseModel):
         return {**TEXT_LEAD_FRAMES, **v}  # a file that names one backend keeps the others
 
 
-class FaceConfig(BaseModel):
-    """Unknown keys are errors, so a typo never silently falls back to a default."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+class FaceConfig(Strict):
+    """The face server: where it listens, who may open it, how the mouth moves."""
 
     enabled: bool = Field(True, description="start the face server with the voice session")
     host: str = Field("0.0.0.0", description="interface to listen on (0.0.0.0: the whole LAN)")

@@ -16,14 +16,16 @@ from pydantic import Field, ValidationError, model_validator
 from face.config import FaceConfig
 from face.phone.phone_config import PhoneConfig
 from face.phone.telephony_config import TelephonyConfig
-from orchestrator.data_files import CONFIGS_DIR
+from orchestrator.data_files import CONFIG_FILE
 from orchestrator.slow_config import InterpretConfig, SlowLoopConfig
 from orchestrator.yaml_file import read_yaml_mapping
 from track2_voice.backends.model_kind import HIBIKI_ZERO_REPO
-from track2_voice.config import EchoConfig, Strict, VoiceConfig
+from track2_voice.common.errors import ConfigError
+from track2_voice.common.settings import Strict
+from track2_voice.config import EchoConfig, VoiceConfig
 from track2_voice.redact import redact_url
 
-DEFAULT_CONFIG = CONFIGS_DIR / "creature.yaml"
+DEFAULT_CONFIG = CONFIG_FILE
 
 
 class AudioConfig(Strict):
@@ -90,10 +92,6 @@ class CreatureConfig(Strict):
         return self.interpret if self.mode == "interpret" else None
 
 
-class ConfigError(Exception):
-    pass
-
-
 def _merge(base: dict, over: dict, source: str, sources: dict[str, str], prefix: str = "") -> dict:
     out = dict(base)
     for k, v in over.items():
@@ -148,11 +146,7 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def _explain(err: dict, sources: dict[str, str], default_source: str) -> str:
-    loc = [str(x) for x in err["loc"]]
-    # pydantic puts union/literal branch names in loc; keep only real keys
-    key_parts: list[str] = []
-    for part in loc:
-        key_parts.append(part)
+    key_parts = [str(x) for x in err["loc"]]
     dotted = ".".join(key_parts)
     src = default_source
     under = list(dict.fromkeys(v for k, v in sources.items() if k.startswith(dotted + ".")))

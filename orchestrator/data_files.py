@@ -1,6 +1,7 @@
 """The one place that finds and reads the creature's data files in ``configs/``: the emotion
-presets, the affect map, the visemes and (through the config) the intents and the tool schema. The
-``affect`` package stays pure: it validates the data it is handed.
+presets, the affect map, the visemes, and the paths of the settings, the actions, the intents,
+the dialogue rules and the tool envelope (read by their own modules). The ``affect`` package
+stays pure: it validates the data it is handed.
 """
 
 from __future__ import annotations
@@ -12,8 +13,14 @@ from affect.affect_map import AffectMap, AffectMapError, parse_affect_map
 from affect.presets import PresetError, parse_presets, preset_points
 from affect.visemes import VisemeError, VisemeSet, parse_visemes
 from orchestrator.yaml_file import read_yaml_mapping
+from track2_voice.common.settings import CONFIGS_DIR
 
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_FILE = CONFIGS_DIR / "creature.yaml"
+ACTIONS_FILE = CONFIGS_DIR / "actions.yaml"
+INTENTS_FILE = CONFIGS_DIR / "intents.yaml"
+DIALOGUE_FILE = CONFIGS_DIR / "dialogue.yaml"
+TOOL_ENVELOPE_FILE = CONFIGS_DIR / "tools" / "do_physical_task.json"
+ROS2_MAP_FILE = CONFIGS_DIR / "bodies" / "ros2.yaml"
 PRESETS_FILE = CONFIGS_DIR / "emotions.yaml"
 AFFECT_FILE = CONFIGS_DIR / "affect.yaml"
 VISEMES_FILE = CONFIGS_DIR / "visemes.yaml"

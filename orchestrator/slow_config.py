@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from orchestrator.brain.actions import load_actions
 from track2_voice.common.limits import ServerLimits
-from track2_voice.config import Strict
+from track2_voice.common.settings import Strict
 
 
 class IntentConfig(Strict):
@@ -267,8 +268,6 @@ class SlowLoopConfig(Strict):
     def cross_check(self) -> list[tuple[str, str]]:
         """Problems a field alone cannot see, as (dotted key under slow_loop, message): the
         allowlist must name declared actions. Loads the actions file (errors name it)."""
-        from orchestrator.brain.actions import load_actions  # the brain imports this module
-
         declared = load_actions(self.actions.file).names
         try:
             self.safety.allowed(declared)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from face.state_files import PRIVATE_DIR, PRIVATE_FILE
-from orchestrator.config import ConfigError
+from track2_voice.common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 APP = "creature"

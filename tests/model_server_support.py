@@ -68,7 +68,7 @@ def reference(ckpt: Path, frames: np.ndarray) -> list[tuple[np.ndarray, np.ndarr
 def greedy():
     from track2_voice.model_server.options import SlotSampling
 
-    return SlotSampling(temp_text=0, temp_audio=0, top_k_text=0, top_k_audio=0)
+    return SlotSampling(temp_text=0, temp=0, top_k_text=0, top_k=0)
 
 
 def run_schedule(eng, plan: dict[int, tuple[int, np.ndarray]], steps: int, sampling=None):

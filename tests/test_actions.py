@@ -12,11 +12,12 @@ from orchestrator.brain.actions import ActionsError, load_actions
 from orchestrator.brain.intent_rules import load_rules
 from orchestrator.brain.intents import IntentConfig, IntentWatcher, intents_in_text
 from orchestrator.bus import Bus
-from orchestrator.config import ConfigError, load_config
+from orchestrator.config import load_config
 from orchestrator.runtime.robot_runner import InProcessRobot
 from orchestrator.runtime.slow_loop import SlowLoop
 from tests.conftest import creature
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
+from track2_voice.common.errors import ConfigError
 
 FEED = """\
 extends: default

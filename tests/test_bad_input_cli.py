@@ -71,6 +71,18 @@ CASES = {
     ),
     "nan_floor": (["config", "--set", "voice.lipsync.floor_db=.nan"], "finite number"),
     "nan_per_ip_rate": (["config", "--set", "face.limits.per_ip_rate=.nan"], "finite number"),
+    "nan_viseme_gate": (
+        ["config", "--set", "face.visemes.gate_db=nan"],
+        "command line (face.visemes.gate_db): face.visemes.gate_db: Input should be a finite",
+    ),
+    "inf_telephony_lead": (
+        ["config", "--set", "telephony.lead_ms=.inf"],
+        "command line (telephony.lead_ms): telephony.lead_ms: Input should be a finite",
+    ),
+    "nan_model_server_flag": (
+        ["model-server", "--open", "--checkpoint", "{d}/no_ckpt", "--temp", "nan"],
+        "creature: error: --temp: Input should be a finite number",
+    ),
     "inverted_range_blames_the_flag": (
         ["config", "--set", "voice.lipsync.floor_db=-20"],
         "command line (voice.lipsync.floor_db): voice.lipsync: ",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.config import ConfigError, load_config, parse_set
+from orchestrator.config import load_config, parse_set
 from tests.conftest import creature
+from track2_voice.common.errors import ConfigError
 
 
 def test_defaults_load_and_match_the_models():

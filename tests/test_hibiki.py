@@ -186,7 +186,7 @@ def test_model_server_takes_the_checkpoints_sampling_and_sends_eos_as_hibiki_doe
     lm_gen = json.loads((hibiki_eos / "config.json").read_text())["lm_gen_config"]
     with ModelServer(opts) as srv:
         d = srv.session_defaults
-        assert (d.temp_text, d.top_k_text, d.temp_audio, d.top_k_audio) == (
+        assert (d.temp_text, d.top_k_text, d.temp, d.top_k) == (
             lm_gen["temp_text"],
             lm_gen["top_k_text"],
             lm_gen["temp"],

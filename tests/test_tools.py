@@ -10,8 +10,9 @@ import pytest
 from orchestrator.brain.actions import load_actions
 from orchestrator.brain.intent_rules import IntentRulesError, load_rules
 from orchestrator.brain.intents import intents_in_text
-from orchestrator.brain.tool_schema import ENVELOPE_FILE, parameters_schema, tool_definition
+from orchestrator.brain.tool_schema import parameters_schema, tool_definition
 from orchestrator.brain.tools import SafetyGate, ToolCallError, call_from_intent, validate_call
+from orchestrator.data_files import TOOL_ENVELOPE_FILE
 from orchestrator.slow_config import SafetyConfig
 
 
@@ -31,7 +32,7 @@ def test_the_tool_is_an_openai_function_tool_generated_from_the_declarations():
 
 
 def test_the_action_list_is_written_once_in_the_declarations():
-    envelope = json.loads(ENVELOPE_FILE.read_text())
+    envelope = json.loads(TOOL_ENVELOPE_FILE.read_text())
     assert "enum" not in envelope["function"]["parameters"]["properties"]["action"]
     names = load_actions().names
     gate = SafetyGate(SafetyConfig())
@@ -96,7 +97,8 @@ def test_safety_gate_allowlist_threshold_and_rate_window():
 
 
 def test_an_unknown_action_in_the_allowlist_is_a_config_error(tmp_path):
-    from orchestrator.config import ConfigError, load_config
+    from orchestrator.config import load_config
+    from track2_voice.common.errors import ConfigError
 
     with pytest.raises(ConfigError, match="slow_loop.safety.allowed_actions.*unknown action"):
         load_config(overrides={"slow_loop.safety.allowed_actions": ["fly"]})

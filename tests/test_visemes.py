@@ -9,12 +9,13 @@ from affect.visemes import Segment, VisemeError, blend, dominant, parse_visemes,
 from orchestrator.brain.face_state import NeutralFace, face_state
 from orchestrator.brain.g2p import Phonemizer, clean_word
 from orchestrator.brain.viseme_track import VisemeTracker
-from orchestrator.config import ConfigError, load_config
+from orchestrator.config import load_config
 from orchestrator.data_files import VISEMES_FILE, load_visemes
 from orchestrator.runtime.visemes import build_viseme_tracker
 from orchestrator.yaml_file import read_yaml_mapping
 from tests.conftest import creature
 from track2_voice.backends.replay import ReplayBackend
+from track2_voice.common.errors import ConfigError
 from track2_voice.events import FrameEvent
 from track2_voice.frames import FRAME_MS, silence
 from track2_voice.lipsync import LipSync

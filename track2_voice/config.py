@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from track2_voice.common.settings import Strict
+from track2_voice.common.settings import BackendName, Strict
 
 
 class LipSyncConfig(Strict):
@@ -65,11 +65,18 @@ class LoopConfig(Strict):
     record_queue_size: int = Field(65536, ge=1, description="events buffered for the JSONL log")
 
 
-class SamplingConfig(Strict):
+class Sampling(Strict):
+    """How Moshi's tokens are drawn, with the names Kyutai's ``LMGen`` and a checkpoint's
+    ``lm_gen_config`` use; the fast loop's settings and the model server's per-session
+    sampling are both this model."""
+
     temp: float = Field(0.8, ge=0, description="audio token sampling temperature")
     temp_text: float = Field(0.7, ge=0, description="text token sampling temperature")
     top_k: int = Field(250, ge=0, description="audio top-k (0: off)")
     top_k_text: int = Field(25, ge=0, description="text top-k (0: off)")
+
+
+class SamplingConfig(Sampling):
     seed: int = Field(299792458, description="random seed for model init and sampling")
 
 
@@ -90,14 +97,17 @@ class MlxConfig(Strict):
     )
 
 
+# what PyTorch runs on, for every in-process torch model (voice, transcript, model server)
+TorchDevice = Literal["auto", "cpu", "cuda"]
+TorchDtype = Literal["auto", "bfloat16", "float16", "float32"]
+
+
 class TorchConfig(Strict):
     hf_repo: str = Field(
         "kyutai/moshiko-pytorch-bf16", description="HF repo id or local directory (PyTorch weights)"
     )
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda when present")
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        "auto", description="auto: bfloat16 on CUDA, float32 on CPU"
-    )
+    device: TorchDevice = Field("auto", description="cuda when present")
+    dtype: TorchDtype = Field("auto", description="auto: bfloat16 on CUDA, float32 on CPU")
 
 
 class RemoteConfig(Strict):
@@ -157,10 +167,8 @@ class KyutaiSttConfig(Strict):
     hf_repo: str = Field(
         "kyutai/stt-1b-en_fr", description="HF repo id or local directory of an STT checkpoint"
     )
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="cuda when present")
-    dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
-        "auto", description="auto: bfloat16 on CUDA, float32 on CPU"
-    )
+    device: TorchDevice = Field("auto", description="cuda when present")
+    dtype: TorchDtype = Field("auto", description="auto: bfloat16 on CUDA, float32 on CPU")
 
 
 class KyutaiRemoteSttConfig(Strict):
@@ -203,9 +211,7 @@ class TranscriptConfig(Strict):
 
 
 class VoiceConfig(Strict):
-    backend: Literal["replay", "mlx", "torch", "remote"] = Field(
-        "replay", description="which voice backend the fast loop runs"
-    )
+    backend: BackendName = Field("replay", description="which voice backend the fast loop runs")
     replay: ReplayConfig = ReplayConfig()
     mlx: MlxConfig = MlxConfig()
     torch: TorchConfig = TorchConfig()

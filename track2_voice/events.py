@@ -16,10 +16,12 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from track2_voice.common.errors import CreatureError
+
 T_DIGITS = 6  # record time stamps to the microsecond
 
 
-class DuplicateEventKind(TypeError):
+class DuplicateEventKind(CreatureError, TypeError):
     """Two event classes claim one ``kind``: their record lines could not be told apart."""
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from track2_voice.common.errors import CreatureError
+
 VERSION = 1
 KIND_BOT_FRAME = 1
 KIND_MIC = 2
@@ -29,7 +31,7 @@ MAX_MIC_SAMPLES = 24_000  # one second per message is already far more than a pa
 PCM16_SCALE = 32767.0
 
 
-class AudioMessageError(ValueError):
+class AudioMessageError(CreatureError, ValueError):
     """A message from a page that does not follow the protocol."""
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from track2_voice.common.settings import Strict
 
 
-class PhoneConfig(BaseModel):
-    """Unknown keys are errors, so a typo never silently falls back to a default."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+class PhoneConfig(Strict):
+    """The face page as the creature's ears and voice: audio, TLS, the access token."""
 
     audio: bool = Field(
         True, description="the face page captures the phone's mic and plays the creature's voice"

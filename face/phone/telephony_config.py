@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from track2_voice.common.limits import ServerLimits
+from track2_voice.common.settings import Strict
 
 
-class TelephonyConfig(BaseModel):
-    """Unknown keys are errors, so a typo never silently falls back to a default."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+class TelephonyConfig(Strict):
+    """The bridge a carrier's call streams into: address, credentials, pacing, limits."""
 
     host: str = Field(
         "127.0.0.1",

@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 
 from face.state_files import PRIVATE_DIR, PRIVATE_FILE, write_private
+from track2_voice.common.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ VALID_DAYS = 825  # the longest validity Apple devices accept for a TLS server c
 RENEW_BEFORE_DAYS = 30
 
 
-class TLSError(Exception):
+class TLSError(UserError):
     """A certificate problem the user can fix (paths, permissions)."""
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from track2_voice.common.errors import CreatureError
 from track2_voice.common.web import clip, loads_bounded
 
 MAX_PAYLOAD_BYTES = 8_000  # one second of mu-law in one media message is already unusual
@@ -36,7 +37,7 @@ class StreamEvent(str, Enum):
     CLEAR = "clear"  # only ever sent to Twilio
 
 
-class StreamMessageError(ValueError):
+class StreamMessageError(CreatureError, ValueError):
     """A frame that does not follow the Media Streams protocol (or a format we cannot play)."""
 
 

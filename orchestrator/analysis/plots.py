@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from orchestrator.analysis.summary import Span, Summary
+from track2_voice.common.errors import UserError
 from track2_voice.frames import FRAME_MS
 
 
-class PlottingUnavailable(RuntimeError):
+class PlottingUnavailable(UserError, RuntimeError):
     """matplotlib is not installed."""
 
 

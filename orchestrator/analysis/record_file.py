@@ -18,6 +18,7 @@ from pathlib import Path
 from orchestrator.brain import events as brain
 from orchestrator.runtime import call_events
 from track2_voice import events as voice
+from track2_voice.common.errors import UserError
 from track2_voice.events import EVENT_KINDS, Event, FrameEvent
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ EVENT_MODULES = (voice, brain, call_events)
 RECORD_DROPPED = "record_dropped"  # the recorder's own last line: events it could not write
 
 
-class RecordReadError(ValueError):
+class RecordReadError(UserError, ValueError):
     """A record that cannot be read: names the file, the line and what was wrong."""
 
 

@@ -15,10 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import ConfigError
+from orchestrator.data_files import ACTIONS_FILE
 from orchestrator.yaml_file import read_yaml_mapping
+from track2_voice.common.errors import ConfigError
 
-DEFAULT_ACTIONS_FILE = Path(__file__).resolve().parents[2] / "configs" / "actions.yaml"
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 SLOT_MAX_CHARS = 80
 ACTION_KEYS = {
@@ -215,7 +215,7 @@ def _raw(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict, dict]:
     actions: dict = {}
     base = raw.get("extends")
     if base is not None:
-        target = DEFAULT_ACTIONS_FILE if base == "default" else (path.parent / str(base))
+        target = ACTIONS_FILE if base == "default" else (path.parent / str(base))
         target = target.resolve()
         if target in seen or target == path.resolve():
             raise ActionsError(f"{src}: extends: {base!r} would include itself")
@@ -256,7 +256,7 @@ def _load(path: Path, mtime: float) -> ActionSet:
 def load_actions(path: str | Path | None = None) -> ActionSet:
     """Read and check an actions file (default configs/actions.yaml); errors name the file and
     the key. Cached per file until it changes."""
-    p = Path(path) if path else DEFAULT_ACTIONS_FILE
+    p = Path(path) if path else ACTIONS_FILE
     if not p.exists():
         raise ActionsError(f"{p}: actions file not found")
     p = p.resolve()

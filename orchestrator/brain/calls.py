@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from track2_voice.common.errors import CreatureError
+
 
 class CallStatus(str, Enum):
     """Stored as its value (a plain string) in the outbox and in every message."""
@@ -114,7 +116,7 @@ class StatusErrorCode(str, Enum):
     BAD_ID = "bad_id"  # not a string, or longer than slow_loop.robot.max_id_chars
 
 
-class StatusError(ValueError):
+class StatusError(CreatureError, ValueError):
     """A status update the creature cannot take; ``code`` says which kind (the robot channel
     turns it into an error message or an HTTP status), the text says what was wrong."""
 

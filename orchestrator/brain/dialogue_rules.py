@@ -19,10 +19,10 @@ from typing import Any
 
 from orchestrator.brain.intent_rules import IntentRules, Judgement, Match, judge
 from orchestrator.brain.intent_text import normalize
-from orchestrator.config import ConfigError
+from orchestrator.data_files import DIALOGUE_FILE
 from orchestrator.yaml_file import read_yaml_mapping
+from track2_voice.common.errors import ConfigError
 
-DEFAULT_DIALOGUE_FILE = Path(__file__).resolve().parents[2] / "configs" / "dialogue.yaml"
 SENTENCES = re.compile(r"[^.!?]+[.!?]*")
 COMMIT = "i'll "
 PROGRESSIVE = "i'm "
@@ -94,7 +94,7 @@ class Request:
 def load_dialogue_rules(intents: IntentRules, path: str | Path | None = None) -> DialogueRules:
     """Read and compile a dialogue file (default configs/dialogue.yaml); every error names the
     file and the key."""
-    p = Path(path) if path else DEFAULT_DIALOGUE_FILE
+    p = Path(path) if path else DIALOGUE_FILE
     raw = read_yaml_mapping(p, "dialogue", DialogueRulesError)
     src = str(p)
 

@@ -12,13 +12,15 @@ import logging
 import re
 from collections import OrderedDict
 
+from track2_voice.common.errors import CreatureError
+
 log = logging.getLogger(__name__)
 CACHE_WORDS = 4096  # distinct words remembered (a conversation uses a few hundred)
 # what a word keeps: letters (any script), digits, apostrophes inside words, decimal points
 _NOT_WORD = re.compile(r"[^\w'’.]+|(?<!\d)\.|\.(?!\d)|_")
 
 
-class G2PError(RuntimeError):
+class G2PError(CreatureError, RuntimeError):
     """espeak-ng could not be loaded: the message says what to install."""
 
 

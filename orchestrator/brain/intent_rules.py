@@ -30,10 +30,10 @@ from typing import Any
 from orchestrator.brain.actions import Action, ActionSet, Frame, load_actions
 from orchestrator.brain.intent_text import TextRules, compile_text_rules, normalize
 from orchestrator.brain.verb_forms import VerbForm, forms
-from orchestrator.config import ConfigError
+from orchestrator.data_files import INTENTS_FILE
 from orchestrator.yaml_file import read_yaml_mapping
+from track2_voice.common.errors import ConfigError
 
-DEFAULT_INTENTS_FILE = Path(__file__).resolve().parents[2] / "configs" / "intents.yaml"
 MASK_CHAR = "_"
 SEPARABLE = frozenset({"up", "down", "on", "off", "over", "out", "away", "back", "in", "around"})
 VERB_AT_START = re.compile(r"^\{verb(?::([^}]+))?\}")
@@ -333,7 +333,7 @@ def load_rules(path: str | Path | None = None, actions: ActionSet | None = None)
     """Read and compile an intents file against an action set (default: configs/actions.yaml).
     Every error names the file and the key. Compiled once per pair of files until either
     changes."""
-    p = Path(path) if path else DEFAULT_INTENTS_FILE
+    p = Path(path) if path else INTENTS_FILE
     actions = actions or load_actions()
     mtime = p.stat().st_mtime if p.exists() else None
     key = (str(p.resolve()) if p.exists() else str(p), mtime, id(actions))

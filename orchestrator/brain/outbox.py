@@ -18,6 +18,7 @@ from typing import Any
 from face.state_files import touch_private
 from orchestrator.brain.calls import TERMINAL, CallStatus
 from orchestrator.brain.outbox_lock import OutboxLock
+from track2_voice.common.errors import UserError
 
 __all__ = ["Outbox", "OutboxCall", "OutboxError", "OutboxLock", "open_outbox"]
 
@@ -63,7 +64,7 @@ class OutboxCall:
     created: float = 0.0
 
 
-class OutboxError(ValueError):
+class OutboxError(UserError, ValueError):
     """The outbox file cannot be used (a directory, not a database, a missing folder)."""
 
 

@@ -9,24 +9,23 @@ from __future__ import annotations
 import copy
 import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from orchestrator.brain.actions import SLOT_MAX_CHARS, ActionSet, load_actions
 from orchestrator.brain.robot_protocol import TOOL_NAME
+from orchestrator.data_files import TOOL_ENVELOPE_FILE
+from track2_voice.common.errors import CreatureError
 
-ENVELOPE_FILE = Path(__file__).resolve().parents[2] / "configs" / "tools" / "do_physical_task.json"
 
-
-class ToolCallError(ValueError):
+class ToolCallError(CreatureError, ValueError):
     """A call that does not match the schema (names the field and what was wrong)."""
 
 
 @lru_cache(maxsize=1)
 def _envelope() -> dict[str, Any]:
-    return json.loads(ENVELOPE_FILE.read_text(encoding="utf-8"))
+    return json.loads(TOOL_ENVELOPE_FILE.read_text(encoding="utf-8"))
 
 
 def _action_list(actions: ActionSet) -> str:

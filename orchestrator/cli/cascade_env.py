@@ -18,6 +18,8 @@ import venv
 from collections.abc import Callable
 from pathlib import Path
 
+from track2_voice.common.errors import UserError
+
 ROOT = Path(__file__).resolve().parents[2]
 CASCADE_DIR = ROOT / "benchmarks" / "cascade"
 REQUIREMENTS = CASCADE_DIR / "requirements.txt"
@@ -29,7 +31,7 @@ STAMP = "creature-cascade.stamp"  # inside the venv: what it was built from
 TORCH = ("torch==2.13.0+cpu", "torch==2.13.0")
 
 
-class CascadeEnvError(Exception):
+class CascadeEnvError(UserError):
     """The cascade environment cannot be found or built (one clear line for the user)."""
 
 

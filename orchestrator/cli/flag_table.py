@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
+from pydantic import ValidationError
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -54,6 +56,14 @@ def add_flags(
             if getattr(f, key) is not None:
                 kw[key] = getattr(f, key)
         p.add_argument(f.name, **kw)
+
+
+def flag_error(e: ValidationError, flags: Iterable[Flag]) -> str:
+    """A settings model's complaint about a value a flag gave, as one line naming the flag."""
+    err = e.errors()[0]
+    field = ".".join(str(p) for p in err["loc"])
+    name = next((f.name for f in flags if f.field and f.field.endswith(field)), field)
+    return f"{name}: {err['msg']} (got {err.get('input')!r})"
 
 
 def values(args: argparse.Namespace, flags: Iterable[Flag]) -> dict[str, Any]:

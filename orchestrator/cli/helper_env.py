@@ -20,11 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from track2_voice.common.errors import UserError
+
 LAYER_PTH = "creature-base-env.pth"
 STAMP = "creature-env.stamp"
 
 
-class HelperEnvError(Exception):
+class HelperEnvError(UserError):
     """The environment cannot be found or built (one clear line for the user)."""
 
 

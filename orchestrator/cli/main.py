@@ -10,9 +10,8 @@ import sys
 from collections.abc import Iterator
 from typing import NoReturn
 
-from orchestrator.cli import logs
-from orchestrator.cli.optional_stacks import missing_stack
-from orchestrator.config import ConfigError
+import orchestrator.cli.logs as logs
+from orchestrator.cli.errors import user_message
 
 # Each module defines ``register(subparsers)``; its parser sets ``func(args) -> int``.
 COMMAND_MODULES = [
@@ -102,23 +101,15 @@ def main(argv: list[str] | None = None) -> int:
         # Python's advice: point stdout at devnull so the exit flush cannot fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except ConfigError as e:
-        print(f"creature: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("creature: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:
-        from orchestrator.cli.errors import USER_ERRORS
-
-        stack = missing_stack(e)
-        if stack is not None:
-            print(f"creature: {stack}", file=sys.stderr)
-            return 2
-        if isinstance(e, USER_ERRORS):
-            print(f"creature: error: {e}", file=sys.stderr)
-            return 2
-        raise
+        line = user_message(e)
+        if line is None:
+            raise
+        print(f"creature: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

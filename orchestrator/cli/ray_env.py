@@ -24,12 +24,14 @@ import venv
 from collections.abc import Callable
 from pathlib import Path
 
+from track2_voice.common.errors import UserError
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_NAME = "ray-venv"
 STAMP = "creature-ray.stamp"  # inside the venv: the pins it was built from
 
 
-class RayEnvError(Exception):
+class RayEnvError(UserError):
     """The Ray environment cannot be found or built (one clear line for the user)."""
 
 

@@ -20,6 +20,7 @@ import httpx
 
 from orchestrator.brain.planner import PlannerAnswer, PlannerRequest, Verdict
 from orchestrator.slow_config import PlannerConfig
+from track2_voice.common.errors import CreatureError
 from track2_voice.common.web import loads_bounded
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ Read = Callable[[PlannerRequest, object], PlannerAnswer]
 Answered = Callable[[PlannerRequest, PlannerAnswer, float], None]
 
 
-class PlannerHTTPError(Exception):
+class PlannerHTTPError(CreatureError):
     """The endpoint answered, but not with a chat-completions body we can take."""
 
 

@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.bus import Bus, SubscriberThread
+from track2_voice.common.errors import UserError
 from track2_voice.events import Event
 
 FLUSH_EVERY_S = 1.0
 
 
-class RecordError(ValueError):
+class RecordError(UserError, ValueError):
     """The record file cannot be written (its folder is missing, it exists, ...)."""
 
 

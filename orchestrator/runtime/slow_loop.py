@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from affect.affect_map import AffectMapError
 from face.state_files import load_or_make_secret
 from orchestrator.brain.brain import Brain
 from orchestrator.brain.dispatcher import ToolDispatcher, tool_call_message
@@ -26,7 +25,6 @@ from orchestrator.brain.face_state import FaceSource
 from orchestrator.brain.outbox import Outbox, open_outbox
 from orchestrator.brain.viseme_track import VisemeTracker
 from orchestrator.bus import Bus, Subscription
-from orchestrator.config import ConfigError
 from orchestrator.data_files import load_affect_map
 from orchestrator.runtime.expression_stream import ExpressionStream
 from orchestrator.runtime.io_loop import IoLoop
@@ -125,10 +123,9 @@ class SlowLoop:
         )
         self.outbox_path = Path(cfg.outbox.path) if cfg.outbox.path else self.state / OUTBOX
         self.refusals = RefusalLog()
-        try:  # checked now, before any audio or model is opened
-            self.affect_map = load_affect_map(cfg.affect.file)
-        except AffectMapError as e:
-            raise ConfigError(str(e)) from None
+        # read now, before any audio or model is opened (a bad file is an AffectMapError, a
+        # ConfigError: one line naming it)
+        self.affect_map = load_affect_map(cfg.affect.file)
         self.io = io
         self._own_io = io is None
         self.face: FacePublish | None = None

@@ -21,7 +21,6 @@ from face.phone.telephony import TOKEN_PARAMETER, TelephonyBridge, bridge_server
 from face.phone.twilio_protocol import StartMsg
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.bus import Bus, Subscription
-from orchestrator.config import ConfigError
 from orchestrator.runtime.call_events import (
     CallCleared,
     CallDtmf,
@@ -31,6 +30,7 @@ from orchestrator.runtime.call_events import (
 )
 from orchestrator.runtime.phone_link import phone_dir
 from track2_voice.audio.devices import ClockSource
+from track2_voice.common.errors import ConfigError
 from track2_voice.common.web import AppServer, bind_socket
 from track2_voice.events import FrameEvent, UserSpeechStarted
 

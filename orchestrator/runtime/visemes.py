@@ -11,8 +11,9 @@ from typing import Any
 from affect.visemes import VisemeError, VisemeSet
 from orchestrator.brain.g2p import G2PError, Phonemizer
 from orchestrator.brain.viseme_track import VisemeTracker
-from orchestrator.config import ConfigError, CreatureConfig
+from orchestrator.config import CreatureConfig
 from orchestrator.data_files import load_visemes
+from track2_voice.common.errors import ConfigError
 
 
 def viseme_set(cfg: CreatureConfig) -> VisemeSet | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.bus import Bus
-from orchestrator.config import ConfigError, CreatureConfig
+from orchestrator.config import CreatureConfig
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.metrics import MetricsService
 from orchestrator.runtime.record import JsonlRecorder
@@ -30,6 +30,7 @@ from track2_voice.audio.devices import (
 )
 from track2_voice.audio.echo import cancel_echo
 from track2_voice.backends import create_backend
+from track2_voice.common.errors import ConfigError
 from track2_voice.loop import FastLoop, LoopStats
 from track2_voice.transcript.base import RecognizerError
 from track2_voice.transcript.worker import start_transcript

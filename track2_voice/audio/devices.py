@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from track2_voice.common.errors import UserError
 from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame, silence
 
 log = logging.getLogger(__name__)
 
 
-class AudioInputError(Exception):
+class AudioInputError(UserError):
     """A user-facing problem with audio input or output (file, format, device)."""
 
 

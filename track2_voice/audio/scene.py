@@ -19,11 +19,12 @@ import yaml
 from pydantic import Field, ValidationError
 
 from track2_voice.audio.devices import frames_of, load_audio, write_wav
-from track2_voice.config import Strict
+from track2_voice.common.errors import UserError
+from track2_voice.common.settings import CONFIGS_DIR, Strict
 from track2_voice.frames import FRAME_SECONDS, SAMPLE_RATE
 from track2_voice.lipsync import rms_dbfs
 
-SCENES_DIR = Path(__file__).resolve().parents[2] / "configs" / "scenes"
+SCENES_DIR = CONFIGS_DIR / "scenes"
 VOICED_DB = -40.0  # 10 ms windows louder than this count as voiced when aligning words
 ALIGN_WINDOW_S = 0.01
 
@@ -74,7 +75,7 @@ class Scene:
         return " ".join(line.spec.text for line in self.lines)
 
 
-class SceneError(Exception):
+class SceneError(UserError):
     pass
 
 

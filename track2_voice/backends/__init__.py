@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from track2_voice.backends.base import Backend, BackendError, StepResult
+from track2_voice.common.settings import BACKEND_NAMES
 from track2_voice.config import VoiceConfig
 
-BACKENDS = ("replay", "mlx", "torch", "remote")
+BACKENDS = BACKEND_NAMES
 
 
 def create_backend(cfg: VoiceConfig) -> Backend:

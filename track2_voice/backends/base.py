@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from track2_voice.common.errors import UserError
 from track2_voice.events import Happening
 
 
-class BackendError(Exception):
+class BackendError(UserError):
     """A user-facing problem with a backend: missing weights, bad repo, refused connection."""
 
 

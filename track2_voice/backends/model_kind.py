@@ -16,23 +16,19 @@ few and all here, so the in-process backend and the model server apply them the 
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from track2_voice.config import SamplingConfig
+from track2_voice.config import Sampling
 from track2_voice.texttap import EOS_ID
 
 HIBIKI_ZERO_REPO = "kyutai/hibiki-zero-3b-pytorch-bf16"  # interpret mode's default in-process
 CFG_COEF = 1.0  # Hibiki-Zero's published server and generator use no guidance
 CONDITION = "very_good"  # the description every Hibiki stream is conditioned on
-# config.json key -> SamplingConfig field, for the keys LMGen takes from lm_gen_config
-LM_GEN_KEYS = {
-    "temp": "temp",
-    "temp_text": "temp_text",
-    "top_k": "top_k",
-    "top_k_text": "top_k_text",
-}
+# the keys LMGen takes from a checkpoint's lm_gen_config: the Sampling fields, same names
+LM_GEN_KEYS = tuple(Sampling.model_fields)
+S = TypeVar("S", bound=Sampling)
 
 
 class ModelKind(str, Enum):
@@ -79,19 +75,19 @@ def condition_tensors(kind: ModelKind, lm: Any, batch: int) -> dict:
     return get_condition_tensors(kind.value, lm, batch_size=batch, cfg_coef=CFG_COEF)
 
 
-def sampling_for(cfg: SamplingConfig, lm_gen_config: dict[str, Any] | None) -> SamplingConfig:
-    """The sampling to run: keys set in the creature's config win, then the checkpoint's
-    ``lm_gen_config``, then the creature's defaults."""
+def sampling_for(cfg: S, lm_gen_config: dict[str, Any] | None) -> S:
+    """The sampling to run: keys set in the creature's config (or by the model server's
+    flags) win, then the checkpoint's ``lm_gen_config``, then the defaults."""
     given = cfg.model_fields_set
     chosen = {
-        field: (lm_gen_config or {})[key]
-        for key, field in LM_GEN_KEYS.items()
-        if field not in given and key in (lm_gen_config or {})
+        key: (lm_gen_config or {})[key]
+        for key in LM_GEN_KEYS
+        if key not in given and key in (lm_gen_config or {})
     }
     if not chosen:
         return cfg
     try:
-        return SamplingConfig.model_validate({**cfg.model_dump(), **chosen})
+        return type(cfg).model_validate({**cfg.model_dump(exclude_unset=True), **chosen})
     except ValidationError as e:
         bad = "; ".join(f"{err['loc'][0]}: {err['msg']}" for err in e.errors())
         raise ValueError(f"config.json: lm_gen_config: {bad}") from None

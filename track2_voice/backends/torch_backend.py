@@ -75,22 +75,46 @@ def local_checkpoint_args(d: Path) -> dict[str, Any]:
     return args
 
 
-def resolve_device(want: str) -> str:
+def resolve_device(want: str, setting: str = "voice.torch.device") -> str:
+    """``auto``: the GPU when this torch build sees one, else the CPU. Asking for ``cuda``
+    without one is the user's error, named by ``setting`` (a config key or a flag). The one
+    copy for the voice backend, the model server and the in-process transcript."""
     import torch
 
     if want == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if want == "cuda" and not torch.cuda.is_available():
-        raise BackendError("voice.torch.device is 'cuda' but this torch build sees no CUDA GPU")
+        raise BackendError(f"{setting} is 'cuda' but this torch build sees no CUDA GPU")
     return want
 
 
 def resolve_dtype(want: str, device: str):
+    """``auto``: bfloat16 on a GPU, float32 on a CPU (where bfloat16 is slow); else the named
+    torch dtype (the settings allow bfloat16, float16 and float32)."""
     import torch
 
     if want == "auto":
         return torch.bfloat16 if device == "cuda" else torch.float32
     return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[want]
+
+
+def checkpoint_info(repo: str) -> Any:
+    """Kyutai's ``CheckpointInfo`` for a local directory (the published layout) or a hub repo
+    id; a path that is neither, or a checkpoint that cannot be read, is a BackendError naming
+    it. Shared by this backend and the model server, which load the same checkpoints."""
+    from moshi.models import loaders
+
+    ModelRepo(repo)  # "no such directory" for a mistyped path, before the hub's message
+    try:
+        if Path(repo).is_dir():
+            return loaders.CheckpointInfo.from_hf_repo(
+                str(Path(repo).resolve()), **local_checkpoint_args(Path(repo))
+            )
+        return loaders.CheckpointInfo.from_hf_repo(repo)
+    except BackendError:
+        raise
+    except Exception as e:
+        raise BackendError(f"cannot load the Moshi checkpoint {repo!r}: {e}") from e
 
 
 class TorchBackend(Backend):
@@ -109,23 +133,12 @@ class TorchBackend(Backend):
 
     def start(self) -> None:
         import torch
-        from moshi.models import LMGen, loaders
+        from moshi.models import LMGen
 
         self.device = resolve_device(self.tcfg.device)
         dtype = resolve_dtype(self.tcfg.dtype, self.device)
         repo = self.tcfg.hf_repo
-        ModelRepo(repo)  # "no such directory" for a mistyped path, before the hub's message
-        try:
-            if Path(repo).is_dir():
-                info = loaders.CheckpointInfo.from_hf_repo(
-                    str(Path(repo).resolve()), **local_checkpoint_args(Path(repo))
-                )
-            else:
-                info = loaders.CheckpointInfo.from_hf_repo(repo)
-        except BackendError:
-            raise
-        except Exception as e:
-            raise BackendError(f"cannot load the Moshi checkpoint {repo!r}: {e}") from e
+        info = checkpoint_info(repo)
         try:
             self.kind = ModelKind.voice(info.model_type)
             self.sampling = sampling_for(self.sampling, info.lm_gen_config)

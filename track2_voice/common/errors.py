@@ -15,3 +15,9 @@ class CreatureError(Exception):
 
 class UserError(CreatureError):
     """Something the user gave is wrong: printed as one line naming it, exit code 2."""
+
+
+class ConfigError(UserError):
+    """A setting or a data file of the configuration is wrong; the message names the file (or
+    flag) and the dotted key. Here, not beside the settings, so that a module that reads a data
+    file (the brain's rule files) raises it without importing the whole settings tree."""

@@ -30,7 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from track2_voice.common.settings import Strict
 
 log = logging.getLogger(__name__)
 REFUSAL_LOG_INTERVAL_S = 10.0
@@ -60,10 +62,8 @@ def plain_response(status: str, text: str, headers: str = "") -> bytes:
 BUSY_RESPONSE = plain_response("503 Service Unavailable", "too many connections")
 
 
-class ServerLimits(BaseModel):
+class ServerLimits(Strict):
     """Per server (the face server, the robot channel); the defaults are safe on a LAN."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     max_connections: int = Field(
         64, ge=1, description="open connections (HTTP and WebSocket); more are refused with 503"

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 
+from track2_voice.common.errors import CreatureError
 from track2_voice.common.limits import RefusalLog, ServerLimits
 from track2_voice.common.limits import uvicorn_options as limit_options
 
@@ -171,7 +172,7 @@ class OriginGate:
         await self.app(scope, receive, send)
 
 
-class MalformedJson(ValueError):
+class MalformedJson(CreatureError, ValueError):
     """A message the shared parser refuses: not JSON, too large, too deep, or an integer with
     more digits than Python converts. One type, so every socket's handler answers it the same
     way (an error reply; the socket stays open)."""

@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from track2_voice.common.errors import UserError
+
 SIZES = ("tiny", "full")
 LM_NAME = "model.safetensors"
 MIMI_NAME = "tokenizer-e351c8d8-checkpoint125.safetensors"
@@ -44,7 +46,7 @@ KMEANS_SECONDS = 1.0  # per probe sound, for the tiny Mimi's codebook init
 KMEANS_SOUNDS = 32  # 400 latent frames: more than the 256 centroids
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A size or option the writer cannot honour; the message names it."""
 
 

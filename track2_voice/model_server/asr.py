@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 ASR_PATH = "/api/asr-streaming"
 API_KEY_HEADER = "kyutai-api-key"
-GREEDY = SlotSampling(temp_text=0.0, temp_audio=0.0)  # as Kyutai runs its STT: temp 0
+GREEDY = SlotSampling(temp_text=0.0, temp=0.0)  # as Kyutai runs its STT: temp 0
 
 
 def pack(msg: dict) -> bytes:

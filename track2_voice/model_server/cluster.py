@@ -25,7 +25,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,11 +73,11 @@ class ModelServerReplica:
             "host": socket.gethostname(),
             "pid": os.getpid(),
         }
-        from track2_voice.model_server.server import resolve_device
+        from track2_voice.backends.torch_backend import resolve_device
 
-        if resolve_device(opts.device) == "cpu":
+        if resolve_device(opts.device, "--device") == "cpu":
             os.environ.setdefault("NO_TORCH_COMPILE", "1")  # as `creature model-server`
-        self.server = ModelServer(replace(opts, token=token, instance=instance))
+        self.server = ModelServer(opts.model_copy(update={"token": token, "instance": instance}))
         self.server.scheduler.start()
         log.info("replica %s: %d slots ready", instance["replica"], opts.slots)
 
@@ -116,7 +115,7 @@ def server_options(args: Mapping[str, Any]) -> tuple[ServerOptions, ClusterOptio
     """A Serve config file's ``args`` as options; a key that is not one names itself."""
     from track2_voice.config import RolloverConfig
 
-    known = {f.name for f in fields(ServerOptions)} - set(CONFIG_REFUSED_KEYS)
+    known = set(ServerOptions.model_fields) - set(CONFIG_REFUSED_KEYS)
     for key in args:
         if key in CONFIG_REFUSED_KEYS:
             raise ValueError(
@@ -133,9 +132,11 @@ def server_options(args: Mapping[str, Any]) -> tuple[ServerOptions, ClusterOptio
     opts = ServerOptions(**plain)
     if "max_steps" in args:
         opts.rollover = RolloverConfig(max_steps=int(args["max_steps"]))
-    lanes = args.get("refusal_lanes", ClusterOptions.refusal_lanes)
+    lanes = args.get("refusal_lanes", ClusterOptions.model_fields["refusal_lanes"].default)
     cluster = ClusterOptions(refusal_lanes=int(lanes))
-    replace(opts, open_access=True).check()  # all but the token, which replicas read from env
+    opts.model_copy(
+        update={"open_access": True}
+    ).check()  # all but the token, which replicas read from env
     cluster.check()
     return opts, cluster, str(args.get("token_env", TOKEN_ENV))
 
@@ -169,6 +170,28 @@ def chat_url(server: ServerOptions, token: str | None, ssl: bool) -> str:
     return f"{'wss' if ssl else 'ws'}://{host}:{server.port}{CHAT_PATH}{q}"
 
 
+def _start_ray(cluster: ClusterOptions) -> None:
+    """Start a local Ray instance (no dashboard) or join ``cluster.address``; every worker
+    imports this checkout."""
+    import ray
+
+    pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
+    ray.init(
+        address=cluster.address,
+        include_dashboard=False if cluster.address is None else None,
+        runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
+        log_to_driver=False,
+    )
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT set ``stop`` (on the main thread only). Called after ``ray.init``,
+    whose own SIGTERM handler aborts the process without cleaning up."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+
+
 def serve_cluster(
     server: ServerOptions,
     cluster: ClusterOptions,
@@ -189,19 +212,9 @@ def serve_cluster(
             )
         os.environ[HAPROXY_ENV] = "1"  # read by Serve's controller and proxies at start
     token = None if server.open_access else server.token  # made by the command (state dir)
-    pythonpath = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
-    local = cluster.address is None
-    ray.init(
-        address=cluster.address,
-        include_dashboard=False if local else None,
-        runtime_env={"env_vars": {"PYTHONPATH": pythonpath}},
-        log_to_driver=False,
-    )
+    _start_ray(cluster)
     stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        # after ray.init, whose own SIGTERM handler aborts the process without cleaning up
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+    _stop_on_signals(stop)
     try:
         http: dict[str, Any] = {"host": server.host, "port": server.port}
         if server.ssl_certfile:
@@ -223,7 +236,7 @@ def serve_cluster(
     finally:
         try:
             serve.delete(APP_NAME)
-            if local:
+            if cluster.address is None:  # a local instance: ours to stop
                 serve.shutdown()
         finally:
             ray.shutdown()

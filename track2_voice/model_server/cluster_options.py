@@ -18,8 +18,9 @@ creature's client reports as a failing or full server and retries.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from track2_voice.common.settings import Strict
 
 APP_NAME = "creature"
 DEPLOYMENT_NAME = "ModelServerReplica"
@@ -28,8 +29,9 @@ TOKEN_ENV = "CREATURE_MODEL_SERVER_TOKEN"  # read by replicas started from a Ser
 HAPROXY_ENV = "RAY_SERVE_ENABLE_HA_PROXY"
 
 
-@dataclass
-class ClusterOptions:
+class ClusterOptions(Strict):
+    """The ``--ray`` flags (a strict settings model: NaN and unknown keys refused)."""
+
     replicas: int = 2
     address: str | None = None  # None: start a local Ray instance; "auto": join `ray start`
     gpus_per_replica: float | None = None  # None: 1 when the Ray cluster has GPUs, else 0

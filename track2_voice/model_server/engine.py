@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from track2_voice.backends.model_kind import LM_GEN_KEYS
 from track2_voice.frames import FRAME_SAMPLES, silence
 from track2_voice.model_server.options import SlotSampling
 from track2_voice.model_server.sampling import SlotSampler
@@ -62,27 +63,16 @@ def load_model(
 
     ``context`` shortens the LM's attention window (and so its KV cache, the memory every
     slot costs); the first ``context`` steps of a conversation are unchanged by it."""
-    from moshi.models import loaders
-
     from track2_voice.backends.base import BackendError
-    from track2_voice.backends.torch_backend import local_checkpoint_args
-    from track2_voice.models import ModelRepo
+    from track2_voice.backends.torch_backend import checkpoint_info
 
     repo = str(checkpoint)
-    ModelRepo(repo)  # a clear error for a path that is neither a directory nor a repo id
+    info = checkpoint_info(repo)
     try:
-        if Path(repo).is_dir():
-            info = loaders.CheckpointInfo.from_hf_repo(
-                str(Path(repo).resolve()), **local_checkpoint_args(Path(repo))
-            )
-        else:
-            info = loaders.CheckpointInfo.from_hf_repo(repo)
         mimi = info.get_mimi(device=device)
         overrides = {} if context is None else {"lm_kwargs_overrides": {"context": context}}
         lm = info.get_moshi(device=device, dtype=dtype, **overrides)
         tokenizer = info.get_text_tokenizer()
-    except BackendError:
-        raise
     except Exception as e:
         raise BackendError(f"cannot load the Moshi checkpoint {repo!r}: {e}") from e
     return LoadedModel(mimi, lm, tokenizer, info.model_type, dict(info.lm_gen_config),
@@ -156,7 +146,7 @@ class BatchEngine:
         gen_cfg = {
             k: v
             for k, v in (model.lm_gen_config or {}).items()
-            if k not in ("temp", "temp_text", "top_k", "top_k_text", "use_sampling")
+            if k not in (*LM_GEN_KEYS, "use_sampling")  # sampled per slot, not by LMGen
         }
         conditions = get_condition_tensors(model.model_type, model.lm, slots, cfg_coef)
         self.lm_gen = _slot_lm_gen_class()(

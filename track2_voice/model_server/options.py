@@ -1,31 +1,33 @@
 """The model server's settings: what ``creature model-server`` flags set (docs/model_server.md).
 
-One typed record, validated once, so the scheduler and the HTTP front read the same values.
+Strict models like every other settings model (``track2_voice.common.settings.Strict``): a
+misspelt key of a Serve config file is an error, and NaN or infinity is refused. The checks
+that name a flag stay in :meth:`ServerOptions.check`, so a bad flag is one line naming it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import get_args
 
-from track2_voice.config import RolloverConfig
+from pydantic import ConfigDict, Field
+
+from track2_voice.common.settings import Strict
+from track2_voice.config import RolloverConfig, Sampling, TorchDevice, TorchDtype
 
 DEFAULT_PORT = 8998  # Kyutai's servers use it, so their clients' defaults find this one
 
 
-@dataclass(frozen=True, slots=True)
-class SlotSampling:
-    """How one session samples (Kyutai's query parameters map onto these)."""
+class SlotSampling(Sampling):
+    """How one session samples: the voice's sampling settings (same names, same defaults) plus
+    a seed per stream (Kyutai's query parameters map onto these; params.py)."""
 
-    temp_text: float = 0.7
-    temp_audio: float = 0.8
-    top_k_text: int = 25
-    top_k_audio: int = 250
+    model_config = ConfigDict(frozen=True)
+
     seed_text: int = 0
     seed_audio: int = 0
 
 
-@dataclass
-class ServerOptions:
+class ServerOptions(Strict):
     checkpoint: str
     slots: int = 8
     host: str = "127.0.0.1"
@@ -41,10 +43,10 @@ class ServerOptions:
     context: int | None = (
         None  # LM attention window in steps (KV memory per slot); None: the model's
     )
-    sampling: SlotSampling = field(default_factory=SlotSampling)  # seeds: random per session
-    # the sampling fields set by flags; the others come from the checkpoint's lm_gen_config
-    sampling_given: frozenset[str] = frozenset()
-    rollover: RolloverConfig = field(default_factory=RolloverConfig)
+    # seeds: random per session; the fields set (by flags) win over the checkpoint's
+    # lm_gen_config, the others come from it (``sampling.model_fields_set``)
+    sampling: SlotSampling = Field(default_factory=SlotSampling)
+    rollover: RolloverConfig = Field(default_factory=RolloverConfig)
     frame_s: float = 0.08
     input_queue_frames: int = 8  # per session; beyond it the oldest frame is dropped
     output_queue_frames: int = 25  # per session; beyond it the oldest frame is dropped
@@ -65,12 +67,13 @@ class ServerOptions:
             raise ValueError(f"--slots must be at least 1, got {self.slots}")
         if not (0 <= self.port < 65536):
             raise ValueError(f"--port must be 0..65535, got {self.port}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"--device must be auto, cpu or cuda, got {self.device!r}")
-        if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
-            raise ValueError(
-                f"--dtype must be auto, bfloat16, float16 or float32, got {self.dtype!r}"
-            )
+        for flag, value, allowed in (
+            ("--device", self.device, get_args(TorchDevice)),
+            ("--dtype", self.dtype, get_args(TorchDtype)),
+        ):
+            if value not in allowed:
+                *first, last = allowed
+                raise ValueError(f"{flag} must be {', '.join(first)} or {last}, got {value!r}")
         if self.token is not None and len(self.token) < 8:
             raise ValueError("--token must be at least 8 characters")
         if not self.open_access and not self.token:

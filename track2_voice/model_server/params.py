@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import replace
 
+from track2_voice.common.errors import CreatureError
 from track2_voice.model_server.options import SlotSampling
 
 SEED_BITS = 63  # seeds are int64 tensors on the device
 # query name -> (SlotSampling field, type, lower bound)
 SAMPLING_PARAMS: dict[str, tuple[str, type, float]] = {
     "text_temperature": ("temp_text", float, 0.0),
-    "audio_temperature": ("temp_audio", float, 0.0),
+    "audio_temperature": ("temp", float, 0.0),
     "text_topk": ("top_k_text", int, 0),
-    "audio_topk": ("top_k_audio", int, 0),
+    "audio_topk": ("top_k", int, 0),
     "text_seed": ("seed_text", int, -(2**SEED_BITS)),
     "audio_seed": ("seed_audio", int, -(2**SEED_BITS)),
 }
@@ -32,7 +32,7 @@ MAX_TEMPERATURE = 100.0
 MAX_TOPK = 1 << 20
 
 
-class ParamError(ValueError):
+class ParamError(CreatureError, ValueError):
     """A query parameter with a value this server cannot use; the message names it."""
 
 
@@ -61,27 +61,4 @@ def session_sampling(query: Mapping[str, str], defaults: SlotSampling) -> SlotSa
         raw = query.get(name)
         if raw is not None and raw != "":
             chosen[field] = _parse(name, raw, kind, low)
-    return replace(defaults, **chosen)
-
-
-# lm_gen_config key (a checkpoint's sampling defaults, as LMGen names them) -> SlotSampling field
-LM_GEN_FIELDS = {
-    "temp": "temp_audio",
-    "temp_text": "temp_text",
-    "top_k": "top_k_audio",
-    "top_k_text": "top_k_text",
-}
-
-
-def checkpoint_defaults(
-    defaults: SlotSampling, given: frozenset[str], lm_gen_config: Mapping | None
-) -> SlotSampling:
-    """The server's per-session defaults: flags given on the command line, then the
-    checkpoint's ``lm_gen_config`` (Kyutai's Hibiki configs carry one), then ``defaults``."""
-    chosen = {
-        field: kind(lm_gen_config[key])
-        for key, field in LM_GEN_FIELDS.items()
-        if field not in given and key in (lm_gen_config or {})
-        for kind in (type(getattr(defaults, field)),)
-    }
-    return replace(defaults, **chosen)
+    return defaults.model_copy(update=chosen)  # each value checked by _parse

@@ -55,9 +55,9 @@ class SlotSampler:
     def set_slot(self, slot: int, s: SlotSampling) -> None:
         """New parameters for one slot and its counter back to 0 (in place: graph-safe)."""
         self.temp_text[slot] = float(s.temp_text)
-        self.temp_audio[slot] = float(s.temp_audio)
+        self.temp_audio[slot] = float(s.temp)
         self.top_k_text[slot] = int(s.top_k_text)
-        self.top_k_audio[slot] = int(s.top_k_audio)
+        self.top_k_audio[slot] = int(s.top_k)
         self.seed_text[slot] = int(s.seed_text)
         self.seed_audio[slot] = int(s.seed_audio)
         self.steps[slot] = 0

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from track2_voice.common.errors import CreatureError
 from track2_voice.config import RolloverConfig
 from track2_voice.model_server.engine import BatchEngine, SlotOutput
 from track2_voice.model_server.options import SlotSampling
@@ -46,7 +47,7 @@ STALL_AFTER_S = 2.0  # the loop counts as stalled when frames waited this long f
 JOIN_TIMEOUT_S = 5.0
 
 
-class NoFreeSlot(RuntimeError):
+class NoFreeSlot(CreatureError, RuntimeError):
     """Every slot holds a session. The message is what the refused client is told."""
 
 

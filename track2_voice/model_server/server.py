@@ -30,12 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from track2_voice.backends.model_kind import ModelKind, is_end_of_passage
+from track2_voice.backends.model_kind import ModelKind, is_end_of_passage, sampling_for
 from track2_voice.backends.moshi_protocol import Kind, PcmFramer
+from track2_voice.backends.torch_backend import resolve_device, resolve_dtype
 from track2_voice.frames import SAMPLE_RATE
 from track2_voice.model_server.engine import BatchEngine, SlotOutput
 from track2_voice.model_server.options import ServerOptions
-from track2_voice.model_server.params import ParamError, checkpoint_defaults, session_sampling
+from track2_voice.model_server.params import ParamError, session_sampling
 from track2_voice.model_server.scheduler import NoFreeSlot, Scheduler, Session, SessionStats
 from track2_voice.texttap import EOS_PIECE, piece_text
 
@@ -99,24 +100,6 @@ def ws_protocol(send_buffer_bytes: int | None):
     return BoundedSendProtocol
 
 
-def resolve_device(want: str) -> str:
-    import torch
-
-    if want == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if want == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: this torch build sees no CUDA GPU")
-    return want
-
-
-def resolve_dtype(want: str, device: str):
-    import torch
-
-    if want == "auto":
-        return torch.bfloat16 if device == "cuda" else torch.float32
-    return getattr(torch, want)
-
-
 def served_origins(scope: dict[str, Any]) -> set[str]:
     """The origins of a page this server serves (``--static-dir``), for one connection: the
     address the client reached (an IP literal) or one of this machine's names, on this port.
@@ -152,7 +135,7 @@ class ModelServer:
         self.opts = opts
         self.uvicorn_options = dict(uvicorn_options or {})
         if engine is None:
-            device = resolve_device(opts.device)
+            device = resolve_device(opts.device, "--device")
             engine = BatchEngine.load(
                 opts.checkpoint,
                 opts.slots,
@@ -163,9 +146,8 @@ class ModelServer:
             )
         self.engine = engine
         self.kind = ModelKind.of(engine.model.model_type)
-        self.session_defaults = checkpoint_defaults(
-            opts.sampling, opts.sampling_given, engine.model.lm_gen_config
-        )
+        # flags given win, then the checkpoint's lm_gen_config (Hibiki's carry one)
+        self.session_defaults = sampling_for(opts.sampling, engine.model.lm_gen_config)
         self.scheduler = Scheduler(engine, opts.frame_s, opts.input_queue_frames, opts.rollover)
         self.token = None if opts.open_access else opts.token
         self.app = self._build_app()

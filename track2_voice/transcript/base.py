@@ -12,6 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
+from track2_voice.common.errors import CreatureError
+
 
 @dataclass(frozen=True, slots=True)
 class Heard:
@@ -38,7 +40,7 @@ class Recognizer(Protocol):
     def close(self) -> None: ...
 
 
-class RecognizerError(RuntimeError):
+class RecognizerError(CreatureError, RuntimeError):
     """The recogniser cannot start or went away (one line, for the log and the record)."""
 
 

@@ -47,7 +47,7 @@ class KyutaiSttRecognizer:
         self._torch = torch
         repo = cfg.hf_repo
         try:
-            self.device = resolve_device(cfg.device)
+            self.device = resolve_device(cfg.device, "voice.transcript.kyutai.device")
             dtype = resolve_dtype(cfg.dtype, self.device)
             if Path(repo).is_dir():
                 info = loaders.CheckpointInfo.from_hf_repo(

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from orchestrator.cli.commands.common import add_config_options, config_from_args
+from orchestrator.data_files import ROS2_MAP_FILE
 
 ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_MAP = ROOT / "configs" / "bodies" / "ros2.yaml"
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
 
 
@@ -27,7 +27,7 @@ def register_kind(kinds: argparse._SubParsersAction) -> None:
             "Declares as capabilities the mapped actions whose server is present."
         ),
     )
-    r.add_argument("--map", default=str(DEFAULT_MAP),
+    r.add_argument("--map", default=str(ROS2_MAP_FILE),
                    help="YAML map of actions to action servers (default configs/bodies/ros2.yaml)")  # fmt: skip
     r.add_argument("--robot-url", metavar="URL",
                    help="the robot channel (default ws://HOST:PORT/robot from slow_loop.robot)")  # fmt: skip

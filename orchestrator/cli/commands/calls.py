@@ -19,8 +19,8 @@ from pathlib import Path
 from orchestrator.brain.dispatcher import ALL_CALLS, ToolDispatcher
 from orchestrator.brain.outbox import Outbox, OutboxCall, OutboxLock, open_outbox
 from orchestrator.cli.commands.common import add_config_options, config_from_args
-from orchestrator.config import ConfigError
 from orchestrator.state_dir import OUTBOX, state_dir
+from track2_voice.common.errors import ConfigError
 
 TAKEN_WAIT_S = 5.0  # how long to wait for a running creature to take a cancel request
 REASON = "cancelled by the operator (creature calls)"

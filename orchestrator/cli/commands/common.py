@@ -9,6 +9,7 @@ from typing import Any
 from orchestrator.cli import logs
 from orchestrator.cli.logs import add_log_options
 from orchestrator.config import CreatureConfig, load_config, parse_set
+from track2_voice.common.settings import BACKEND_NAMES
 
 
 def positive_int(text: str) -> int:
@@ -35,7 +36,7 @@ def add_config_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_backend_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["replay", "mlx", "torch", "remote"], help="voice backend")
+    p.add_argument("--backend", choices=BACKEND_NAMES, help="voice backend")
     p.add_argument("--hf-repo", metavar="REPO_OR_DIR", help="model repo id or local directory")
     p.add_argument("--quantize", choices=["4", "8", "bf16", "auto"], help="MLX weight format")
     p.add_argument("--scene", help="replay scene name or path to scene.yaml")

@@ -16,7 +16,7 @@ from orchestrator.brain.intents import Intent, IntentWatcher, intents_in_text
 from orchestrator.brain.tool_schema import tool_schema
 from orchestrator.brain.tools import SafetyGate, call_from_intent
 from orchestrator.cli.commands.common import add_config_options, config_from_args
-from orchestrator.config import ConfigError
+from track2_voice.common.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -10,11 +10,14 @@ import argparse
 import asyncio
 import logging
 import os
-from dataclasses import replace
+from typing import get_args
+
+from pydantic import ValidationError
 
 from orchestrator.cli.commands import model_server_ray
-from orchestrator.cli.flag_table import Flag, add_flags, values
-from track2_voice.model_server.options import ServerOptions
+from orchestrator.cli.flag_table import Flag, add_flags, flag_error, values
+from track2_voice.config import TorchDevice, TorchDtype
+from track2_voice.model_server.options import ServerOptions, SlotSampling
 
 DEFAULT_CHECKPOINT = "kyutai/moshiko-pytorch-bf16"
 TOKEN_FILE = "model-server-token"  # in the state directory, made once (0600)
@@ -25,7 +28,7 @@ SAMPLING_FLAGS = (
     Flag(
         "--temp",
         "default audio temperature ({default})",
-        "sampling.temp_audio",
+        "sampling.temp",
         float,
         preset=False,
     ),
@@ -36,7 +39,7 @@ SAMPLING_FLAGS = (
         float,
         preset=False,
     ),
-    Flag("--top-k", "default audio top-k ({default})", "sampling.top_k_audio", int, preset=False),
+    Flag("--top-k", "default audio top-k ({default})", "sampling.top_k", int, preset=False),
     Flag(
         "--top-k-text", "default text top-k ({default})", "sampling.top_k_text", int, preset=False
     ),
@@ -51,8 +54,8 @@ SERVER_FLAGS = (
     Flag("--slots", "sessions at once ({default})", "slots", int),
     Flag("--host", "address to listen on ({default})", "host"),
     Flag("--port", "0: any free ({default})", "port", int),
-    Flag("--device", field="device", choices=("auto", "cpu", "cuda")),
-    Flag("--dtype", field="dtype", choices=("auto", "bfloat16", "float16", "float32")),
+    Flag("--device", field="device", choices=get_args(TorchDevice)),
+    Flag("--dtype", field="dtype", choices=get_args(TorchDtype)),
     Flag("--token", "access token (default: made once, kept in --state-dir)", "token"),
     Flag(
         "--open",
@@ -160,15 +163,15 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
             raise ValueError(f"{f.name} must be >= 0, got {v}")
         if v is not None:
             sampling[f.field.removeprefix("sampling.")] = v
-    base = ServerOptions(checkpoint=args.checkpoint)
-    return replace(
-        base,
-        **given,
-        allowed_origins=tuple(args.allow_origin),
-        sampling=replace(base.sampling, **sampling),
-        sampling_given=frozenset(sampling),
-        rollover=rollover,
-    )
+    try:  # the sampling fields given are the ones the checkpoint's lm_gen_config cannot set
+        return ServerOptions(
+            **given,
+            allowed_origins=tuple(args.allow_origin),
+            sampling=SlotSampling(**sampling),
+            rollover=rollover,
+        )
+    except ValidationError as e:
+        raise ValueError(flag_error(e, SERVER_FLAGS)) from None
 
 
 def guarded_http(opts: ServerOptions) -> dict:
@@ -207,10 +210,11 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.ray:
         return model_server_ray.run(args, opts)
-    from track2_voice.model_server.server import ModelServer, resolve_device
+    from track2_voice.backends.torch_backend import resolve_device
+    from track2_voice.model_server.server import ModelServer
 
     try:
-        if resolve_device(opts.device) == "cpu":
+        if resolve_device(opts.device, "--device") == "cpu":
             # moshi's lazy torch.compile costs seconds per batch shape on a CPU and buys
             # nothing there; the variable is read when moshi is imported, i.e. below
             os.environ.setdefault("NO_TORCH_COMPILE", "1")

@@ -11,7 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-from orchestrator.cli.flag_table import Flag, add_flags, values
+from pydantic import ValidationError
+
+from orchestrator.cli.flag_table import Flag, add_flags, flag_error, values
 from track2_voice.model_server.cluster_options import ClusterOptions
 from track2_voice.model_server.options import ServerOptions
 
@@ -103,7 +105,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cluster_options(args: argparse.Namespace) -> ClusterOptions:
-    return ClusterOptions(**values(args, CLUSTER_FLAGS))
+    try:
+        return ClusterOptions(**values(args, CLUSTER_FLAGS))
+    except ValidationError as e:  # NaN, say: one line naming the flag
+        raise ValueError(flag_error(e, CLUSTER_FLAGS)) from None
 
 
 def ray_venv(args: argparse.Namespace) -> Path:
@@ -117,17 +122,13 @@ def ray_venv(args: argparse.Namespace) -> Path:
 
 def setup(args: argparse.Namespace) -> int:
     """``--ray-setup``: build Ray Serve's environment, unless it is there with these pins."""
-    from orchestrator.cli.ray_env import RayEnvError, build, is_ready
+    from orchestrator.cli.ray_env import build, is_ready
 
     env = ray_venv(args)
     if is_ready(env):
         print(f"ray setup: Ray environment up to date: {env}")
         return 0
-    try:
-        build(env, lambda line: print(f"ray setup: {line}", flush=True))
-    except RayEnvError as e:
-        print(f"creature: error: {e}", file=sys.stderr)
-        return 2
+    build(env, lambda line: print(f"ray setup: {line}", flush=True))  # RayEnvError: a UserError
     return 0
 
 

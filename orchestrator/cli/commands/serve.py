@@ -18,12 +18,12 @@ from orchestrator.cli.commands.common import (
     exit_code,
     positive_int,
 )
-from orchestrator.config import ConfigError
 from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
 from orchestrator.runtime.telephony_link import telephony_running
 from orchestrator.runtime.voice_session import VoiceSession
 from orchestrator.state_dir import record_path, state_dir
 from track2_voice.audio.devices import ClockSource
+from track2_voice.common.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
