@@ -31,13 +31,10 @@ counted and the call goes on.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
@@ -48,35 +45,31 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from face.phone.caller_check import CallerCheck
 from face.phone.stream_seats import Seat, StreamSeats
 from face.phone.stream_tickets import StreamTickets
-from face.phone.telephone_audio import CHUNK_BYTES, PHONE_RATE, TelephoneAudio
+from face.phone.telephone_audio import TelephoneAudio
+from face.phone.telephone_call import SEND_TIMEOUT_S, Call
 from face.phone.telephony_config import TelephonyConfig
 from face.phone.twilio_protocol import (
     ConnectedMsg,
     DtmfMsg,
-    MarkMsg,
-    MediaMsg,
     StartMsg,
     StopMsg,
     StreamMessageError,
     check_format,
-    clear_message,
-    mark_message,
-    media_message,
     parse,
 )
 from track2_voice.common.limits import RefusalLog
-from track2_voice.common.web import AppServer, CloseCode, Mailbox, OriginGate, bearer, bounded
+from track2_voice.common.web import AppServer, CloseCode, Mailbox, OriginGate
+from track2_voice.common.web.bodies import read_bounded
 
 log = logging.getLogger(__name__)
 
 TWIML_PATH = "/telephony/twiml"
 STREAM_PATH = "/telephony/stream"
 SIGNATURE_HEADER = "x-twilio-signature"
-AUTH_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
 TOKEN_PARAMETER = "token"  # the custom parameter of <Stream> that carries the stream's ticket
-SEND_TIMEOUT_S = 5.0
 MAX_ERRORS_REPORTED = 5  # per call, so a broken peer cannot flood the log
 MAX_MESSAGES_BEFORE_START = 16
 MAX_FORM_BYTES = 16_384
@@ -115,45 +108,6 @@ class _Quiet:
         pass
 
 
-@dataclass
-class _Call:
-    """One call: its converters, its paced outgoing mailbox (the sender task paces it, so
-    ``Mailbox.send_all`` is not used) and its counters."""
-
-    ws: WebSocket
-    start: StartMsg
-    codec: TelephoneAudio
-    out: Mailbox  # (20 ms of mu-law, the mark that follows it or None)
-    play_until: float = 0.0  # loop time when the carrier will have played all we sent
-    task: asyncio.Task | None = None
-    t0: float = field(default_factory=time.monotonic)
-    chunks_in: int = 0
-    chunks_lost: int = 0
-    last_chunk: int = 0
-    underruns: int = 0
-    marks_sent: int = 0
-    marks_heard: int = 0
-    heard_frame: int = -1
-    clears: int = 0
-    pending_marks: set[str] = field(default_factory=set)
-    errors: int = 0
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "seconds": round(time.monotonic() - self.t0, 3),
-            "chunks_in": self.chunks_in,
-            "chunks_lost": self.chunks_lost,
-            "chunks_out": self.out.sent,
-            "dropped_out": self.out.dropped,
-            "underruns": self.underruns,
-            "marks_sent": self.marks_sent,
-            "marks_heard": self.marks_heard,
-            "heard_frame": self.heard_frame,
-            "clears": self.clears,
-            "bad_messages": self.errors,
-        }
-
-
 class TelephonyBridge:
     """Routes ``/telephony/twiml`` and ``/telephony/stream``; mount them with ``routes()``."""
 
@@ -169,13 +123,8 @@ class TelephonyBridge:
         self.token = token
         self.on_audio = on_audio
         self.observer: CallObserver = observer or _Quiet()
-        self.auth_token = os.environ.get(AUTH_TOKEN_ENV) or cfg.twilio_auth_token
-        self._validator = None
-        if self.auth_token:
-            from twilio.request_validator import RequestValidator
-
-            self._validator = RequestValidator(self.auth_token)
-        self.call: _Call | None = None
+        self.check = CallerCheck(cfg, token)
+        self.call: Call | None = None
         self.refusals = refusals or RefusalLog()
         self.tickets = StreamTickets(cfg.ticket_ttl_s)
         self.seats = StreamSeats(
@@ -187,42 +136,17 @@ class TelephonyBridge:
         self.refused = 0
         self.bad_messages = 0
 
+    @property
+    def auth_token(self) -> str | None:
+        """The carrier account's token signatures are checked with (None: only the creature's
+        token opens the bridge)."""
+        return self.check.auth_token
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route(TWIML_PATH, self._twiml, methods=["GET", "POST"]),
             WebSocketRoute(STREAM_PATH, self._stream),
         ]
-
-    # -- who may call ---------------------------------------------------------------------------
-    def _public_url(self, scope: Any, headers: Any, websocket: bool) -> str:
-        """The URL as the carrier sent it (what it signed): the configured public address; the
-        Host and X-Forwarded-Proto a tunnel passes on, only if ``trust_forwarded_headers`` (a
-        client sending them directly could make a signature for another host of the same
-        account pass); else the bridge's own address, which no carrier signs."""
-        scheme = {"ws": "http", "wss": "https"}.get(scope["scheme"], scope["scheme"])
-        if self.cfg.public_url:
-            base = self.cfg.public_url
-        elif self.cfg.trust_forwarded_headers:
-            proto = headers.get("x-forwarded-proto") or scheme
-            proto = {"ws": "http", "wss": "https"}.get(proto, proto)
-            base = f"{proto}://{headers.get('host') or _server(scope)}"
-        else:
-            base = f"{scheme}://{_server(scope)}"
-        if websocket:
-            base = "ws" + base[4:] if base.startswith("http") else base
-        query = scope.get("query_string", b"").decode("latin-1")
-        return f"{base}{scope['path']}{'?' + query if query else ''}"
-
-    def _signed(self, url: str, params: dict[str, str], signature: str | None) -> bool:
-        if self._validator is None or not signature:
-            return False
-        try:
-            return bool(self._validator.validate(url, params, signature))
-        except Exception:  # a malformed signature is a wrong one
-            return False
-
-    def _own_token(self, query: Any, headers: Any) -> bool:
-        return _same(query.get("token") or bearer(headers), self.token)
 
     def _refuse(self, where: str, peer: str, reason: str, report: bool = True) -> None:
         """Counted, logged at most once per 10 s per kind (an attack cannot flood the log) and,
@@ -244,11 +168,11 @@ class TelephonyBridge:
                 params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
             except UnicodeDecodeError:
                 return PlainTextResponse("the form is not UTF-8\n", status_code=400)
-        url = self._public_url(request.scope, request.headers, websocket=False)
+        url = self.check.public_url(request.scope, request.headers, websocket=False)
         via = None
-        if self._signed(url, params, request.headers.get(SIGNATURE_HEADER)):
+        if self.check.signed(url, params, request.headers.get(SIGNATURE_HEADER)):
             via = "twilio-signature"
-        elif self._own_token(request.query_params, request.headers):
+        elif self.check.own_token(request.query_params, request.headers):
             via = "token"
         if via is None:
             why = (
@@ -286,16 +210,16 @@ class TelephonyBridge:
     # -- the stream -------------------------------------------------------------------------------
     async def _stream(self, ws: WebSocket) -> None:
         peer = _peer(ws)
-        url = self._public_url(ws.scope, ws.headers, websocket=True)
+        url = self.check.public_url(ws.scope, ws.headers, websocket=True)
         signature = ws.headers.get(SIGNATURE_HEADER)
         credential: str | None = None
-        if signature and self._validator is not None:
-            if not self._signed(url, {}, signature):
+        if signature and self.check.validator is not None:
+            if not self.check.signed(url, {}, signature):
                 self._refuse("stream", peer, "bad X-Twilio-Signature")
                 await ws.close(code=CloseCode.UNAUTHORIZED)  # before accept: HTTP 403
                 return
             credential = "twilio-signature"
-        elif self._own_token(ws.query_params, ws.headers):
+        elif self.check.own_token(ws.query_params, ws.headers):
             credential = "token"
         seat = self.seats.take(ws.client.host if ws.client else "", credential is not None)
         try:
@@ -333,7 +257,7 @@ class TelephonyBridge:
         given = start.custom_parameters.get(TOKEN_PARAMETER)
         if self.tickets.redeem(given, start.call_sid):
             return upgrade or "ticket"
-        if _same(given, self.token):
+        if self.check.is_token(given):
             return upgrade or "stream-parameter"
         return None
 
@@ -370,7 +294,7 @@ class TelephonyBridge:
 
     async def _hold(self, ws: WebSocket, start: StartMsg, via: str) -> None:
         maxlen = self.cfg.send_queue_frames * 4  # four 20 ms chunks per 80 ms frame
-        call = self.call = _Call(ws, start, TelephoneAudio(), Mailbox(maxlen))
+        call = self.call = Call(ws, start, TelephoneAudio(), Mailbox(maxlen))
         self.calls += 1
         log.info(
             "telephony: call %s (stream %s) connected via %s", start.call_sid, start.stream_sid, via
@@ -397,7 +321,7 @@ class TelephonyBridge:
             self.observer.call_ended(start, reason, call.stats())
         await _close(ws, 1000, "call ended")
 
-    def _on_message(self, call: _Call, text: str) -> bool:
+    def _on_message(self, call: Call, text: str) -> bool:
         """Handle one frame of a call; True when the call stops."""
         try:
             msg = parse(text)
@@ -408,90 +332,33 @@ class TelephonyBridge:
                 log.warning("telephony: call %s sent a bad message: %s", call.start.call_sid, e)
                 asyncio.ensure_future(_send_error(call.ws, str(e)))
             return False
-        if isinstance(msg, MediaMsg):
-            if msg.track not in ("inbound", "inbound_track"):
-                return False
-            if call.chunks_in and msg.chunk > call.last_chunk + 1:
-                call.chunks_lost += msg.chunk - call.last_chunk - 1
-            call.last_chunk = msg.chunk
-            call.chunks_in += 1
-            if self.on_audio is not None and msg.payload:
-                try:
-                    self.on_audio(call.codec.decode(msg.payload))
-                except Exception:  # the consumer's fault must not end the call
-                    log.exception("telephony: on_audio failed")
-        elif isinstance(msg, MarkMsg):
-            if msg.name in call.pending_marks:
-                call.pending_marks.discard(msg.name)
-                call.marks_heard += 1
-                call.heard_frame = max(call.heard_frame, _frame_of(msg.name))
-        elif isinstance(msg, DtmfMsg):
+        if isinstance(msg, DtmfMsg):
             log.info("telephony: call %s pressed %s", call.start.call_sid, msg.digit)
             self.observer.dtmf(call.start, msg.digit)
-        elif isinstance(msg, StopMsg):
-            return True
-        return False
+        call.heard(msg, self.on_audio)
+        return isinstance(msg, StopMsg)
 
     # -- the creature's voice (on the I/O loop) ------------------------------------------------
     def send_frame(self, index: int, pcm: np.ndarray) -> None:
         """Queue one 80 ms frame for the caller (four 20 ms chunks, a mark every few frames);
         never blocks: a full queue drops its oldest chunk (counted)."""
-        call = self.call
-        if call is None:
-            return
-        data = call.codec.encode(pcm)
-        n = len(data)
-        for i in range(0, n, CHUNK_BYTES):
-            last = i + CHUNK_BYTES >= n
-            mark = f"frame-{index}" if last and index % self.cfg.mark_every_frames == 0 else None
-            call.out.offer((data[i : i + CHUNK_BYTES], mark))
+        if self.call is not None:
+            self.call.queue_frame(index, pcm, self.cfg.mark_every_frames)
 
     async def clear(self) -> bool:
         """The creature was cut off: drop what is queued here and what the carrier buffered."""
         call = self.call
         if call is None:
             return False
-        loop = asyncio.get_running_loop()
-        queued = sum(len(c) for c, _ in call.out.items)
-        buffered_s = max(0.0, call.play_until - loop.time())
-        call.out.items.clear()
-        call.play_until = loop.time()
-        call.clears += 1
-        try:
-            await bounded(call.ws.send_text(clear_message(call.start.stream_sid)), SEND_TIMEOUT_S)
-        except Exception as e:
-            log.debug("telephony: clear not sent: %s", e)
+        dropped_ms = await call.clear()
+        if dropped_ms is None:
             return False
-        dropped_ms = 1000.0 * (queued / PHONE_RATE + buffered_s)
         self.observer.cleared(call.start, round(dropped_ms, 1), len(call.pending_marks))
         return True
 
-    async def _sender(self, call: _Call) -> None:
-        loop = asyncio.get_running_loop()
-        lead = self.cfg.lead_ms / 1000.0
-        sid = call.start.stream_sid
+    async def _sender(self, call: Call) -> None:
         try:
-            while True:
-                await call.out.ready.wait()
-                call.out.ready.clear()
-                while call.out.items:
-                    now = loop.time()
-                    if call.play_until < now:
-                        if call.out.sent:
-                            call.underruns += 1
-                        call.play_until = now  # the caller heard a gap; start again from now
-                    ahead = call.play_until - now
-                    if ahead > lead:
-                        await asyncio.sleep(ahead - lead)
-                        continue  # a clear may have emptied the queue meanwhile
-                    chunk, mark = call.out.items.popleft()
-                    await bounded(call.ws.send_text(media_message(sid, chunk)), SEND_TIMEOUT_S)
-                    call.play_until += len(chunk) / PHONE_RATE
-                    call.out.sent += 1
-                    if mark is not None:
-                        call.pending_marks.add(mark)
-                        call.marks_sent += 1
-                        await bounded(call.ws.send_text(mark_message(sid, mark)), SEND_TIMEOUT_S)
+            await call.send_paced(self.cfg.lead_ms / 1000.0)
         except asyncio.CancelledError:
             raise
         except asyncio.TimeoutError:
@@ -515,13 +382,6 @@ class TelephonyBridge:
         }
 
 
-def _frame_of(mark: str) -> int:
-    try:
-        return int(mark.rsplit("-", 1)[-1])
-    except ValueError:
-        return -1
-
-
 def bridge_server(bridge: TelephonyBridge, sock: Any) -> AppServer:
     """The bridge's own server on ``sock``, with its configured limits; uvicorn believes
     X-Forwarded-* (from loopback) only with ``trust_forwarded_headers``. The carrier sends no
@@ -537,30 +397,6 @@ def bridge_server(bridge: TelephonyBridge, sock: Any) -> AppServer:
         ws_max_size=min(cfg.max_message_bytes, cfg.limits.ws_max_message_bytes),
         proxy_headers=cfg.trust_forwarded_headers,
     )
-
-
-async def read_bounded(request: Request, cap: int) -> bytes | Response:
-    """The request's body, or the error response: a declared Content-Length over ``cap`` is
-    refused before a byte is read, and the body is counted as it arrives (a missing or false
-    Content-Length cannot get more than ``cap`` buffered)."""
-    declared = request.headers.get("content-length")
-    too_big = PlainTextResponse(
-        f"body over {cap} bytes\n", status_code=413, headers={"connection": "close"}
-    )
-    if declared is not None:
-        declared = declared.strip()
-        if not (declared.isascii() and declared.isdigit()):
-            return PlainTextResponse(
-                "Content-Length is not a number\n", status_code=400, headers={"connection": "close"}
-            )
-        if len(declared) > 12 or int(declared) > cap:
-            return too_big
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > cap:
-            return too_big
-    return bytes(body)
 
 
 async def _next_text(ws: WebSocket, seat: Seat, left_s: float) -> str | object | None:
@@ -582,22 +418,6 @@ async def _next_text(ws: WebSocket, seat: Seat, left_s: float) -> str | object |
         except Exception:  # the socket broke
             return None
     return _SHED if shed in done else _TIMEOUT
-
-
-def _same(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of a credential that may hold any text (a lone surrogate from
-    JSON included)."""
-    if not given:
-        return False
-    enc = "utf-8", "surrogatepass"
-    return hmac.compare_digest(given.encode(*enc), expected.encode(*enc))
-
-
-def _server(scope: Any) -> str:
-    """host:port the bridge listens on (from the socket, not from any header)."""
-    server = scope.get("server") or ("127.0.0.1", 0)
-    host, port = server[0], server[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 async def _receive_text(ws: WebSocket) -> str | None:
