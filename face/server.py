@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import mimetypes
-import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -297,15 +296,3 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def lan_address() -> str:
-    """Best guess of this machine's LAN address, for printing a URL a phone can open."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.connect(("10.255.255.255", 1))  # no packet is sent for UDP connect
-        return s.getsockname()[0]
-    except OSError:
-        return "127.0.0.1"
-    finally:
-        s.close()

@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from face.phone.stream_tickets import StreamTickets
 from face.phone.telephony_config import TelephonyConfig
 from track2_voice.common.web import bearer, token_ok
 
 AUTH_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
+SIGNATURE_HEADER = "x-twilio-signature"
 _HTTP_OF = {"ws": "http", "wss": "https"}
 
 
@@ -61,8 +63,35 @@ class CallerCheck:
         except Exception:  # a malformed signature is a wrong one
             return False
 
+    def webhook_credential(
+        self, url: str, form: dict[str, str], query: Any, headers: Any
+    ) -> tuple[str | None, str]:
+        """How a webhook request proved itself (``twilio-signature``, ``token``), or None and
+        why not."""
+        if self.signed(url, form, headers.get(SIGNATURE_HEADER)):
+            return "twilio-signature", ""
+        if self.own_token(query, headers):
+            return "token", ""
+        if headers.get(SIGNATURE_HEADER):
+            return None, "bad or missing X-Twilio-Signature"
+        return None, "no X-Twilio-Signature and no token"
+
     def own_token(self, query: Any, headers: Any) -> bool:
         return self.is_token(query.get("token") or bearer(headers))
+
+    def start_credential(
+        self, upgrade: str | None, given: str | None, call_sid: str, tickets: StreamTickets
+    ) -> str | None:
+        """How a stream proved itself, or None: the token on its upgrade (``upgrade``); else
+        what its ``start`` carries (``given``) must be this call's unspent ticket (or the
+        creature's token), with or without a signature (which alone is replayable)."""
+        if upgrade == "token":
+            return upgrade
+        if tickets.redeem(given, call_sid):
+            return upgrade or "ticket"
+        if self.is_token(given):
+            return upgrade or "stream-parameter"
+        return None
 
     def is_token(self, given: str | None) -> bool:
         """Constant-time; any text (a lone surrogate from JSON included) is a wrong token."""

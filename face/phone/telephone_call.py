@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from starlette.websockets import WebSocket
 
+from face.phone.stream_io import close
 from face.phone.telephone_audio import CHUNK_BYTES, PHONE_RATE, TelephoneAudio
 from face.phone.twilio_protocol import (
     InboundMsg,
@@ -29,7 +30,7 @@ from face.phone.twilio_protocol import (
     mark_message,
     media_message,
 )
-from track2_voice.common.web import Mailbox, bounded
+from track2_voice.common.web import CloseCode, Mailbox, bounded
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 5.0
@@ -120,6 +121,21 @@ class Call:
             log.debug("telephony: clear not sent: %s", e)
             return None
         return 1000.0 * (queued / PHONE_RATE + buffered_s)
+
+    async def sender(self, lead_s: float) -> None:
+        """The call's sender task: ``send_paced`` until cancelled; a carrier that takes
+        nothing for ``SEND_TIMEOUT_S`` is hung up on, a broken socket ends this call only."""
+        try:
+            await self.send_paced(lead_s)
+        except asyncio.CancelledError:
+            raise
+        except asyncio.TimeoutError:
+            log.warning(
+                "telephony: the carrier took nothing for %.1f s: hanging up", SEND_TIMEOUT_S
+            )
+            await close(self.ws, CloseCode.STALLED, "stalled")
+        except Exception as e:
+            log.debug("telephony: send failed: %s", e)
 
     async def send_paced(self, lead_s: float) -> None:
         """Send the queued chunks no more than ``lead_s`` ahead of the caller's ear, until

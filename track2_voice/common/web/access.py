@@ -44,6 +44,18 @@ def this_host_names() -> frozenset[str]:
     return frozenset(names)
 
 
+def lan_address() -> str:
+    """Best guess of this machine's LAN address, for printing a URL a phone can open."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("10.255.255.255", 1))  # no packet is sent for UDP connect
+        return s.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        s.close()
+
+
 def served_origins(scope: Any, names: Collection[str] = ()) -> set[str]:
     """The origins of the pages this server serves, for one connection: its scheme, the
     address the client reached (an IP literal: no DNS rebinding can claim it) or one of this
