@@ -10,8 +10,9 @@ One job per module; the names most endpoints need are re-exported here:
 - ``mailbox``: ``Mailbox``, a socket's outgoing drop-oldest queue (``common.drop_oldest``),
   and ``bounded`` (a send with a stall timeout);
 - ``peer_json``: ``loads_bounded``, the one parser for JSON a peer sends;
+- ``bodies``: ``read_bounded``, a request body read against its cap;
 - ``app_server``: ``bind_socket`` and ``AppServer`` (uvicorn on a loop someone else owns);
-- ``guarded``: uvicorn's HTTP protocol with the limits of ``common.limits`` applied.
+- ``guard``, ``guarded``: uvicorn's HTTP protocol with the limits of ``common.limits`` applied.
 """
 
 from track2_voice.common.web.access import (
