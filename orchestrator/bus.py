@@ -48,7 +48,12 @@ class Subscription(DropOldest[Event]):
     def put(self, event: Event) -> None:
         if self.types is not None and not isinstance(event, self.types):
             return
-        super().put(event)
+        # DropOldest.put's rule, inlined: this runs for every subscriber of every event the
+        # fast loop publishes, and the call would double its cost (~150 -> ~250 ns)
+        items = self._items
+        if len(items) == items.maxlen:
+            self.dropped += 1
+        items.append(event)
         self.delivered += 1
         waker = self._waker
         if waker is not None:
