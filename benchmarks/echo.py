@@ -18,7 +18,6 @@ the baseline. Targets: ERLE >= 25 dB, 0 false triggers with the canceller.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -136,46 +135,46 @@ def pct(xs, q):
     return round(float(np.percentile(xs, q)), 3)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "echo.json"))
-    ap.add_argument("--rooms", type=int, default=len(ROOMS), help="how many of the rooms")
-    args = short_mode.parse(ap, out="json", rooms=1)
-    user = user_speech()
-    load = os.getloadavg()
-    rooms = []
-    cpu: list[float] = []
-    wall: list[float] = []
-    for spec in ROOMS[: args.rooms]:
-        rir = impulse_response(spec)
-        on = scene(rir, spec, user, aec=True)
-        off = scene(rir, spec, user, aec=False)
-        cpu += on.pop("cpu_ms")
-        wall += on.pop("wall_ms")
-        misreported = {}
-        for err in (-40.0, 40.0):
-            r = scene(rir, spec, user, aec=True, hint_error_ms=err)
-            misreported[f"{err:+.0f}ms"] = r["vad_false_triggers"]
-        rooms.append(
-            {
-                "room": spec.name,
-                "rt60_s": round(rt60_s(rir), 3),
-                "device_delay_ms": spec.device_delay_ms,
-                "with_aec": on,
-                "without_aec": off,
-                "false_triggers_latency_misreported": misreported,
-            }
-        )
+def room_figures(spec, user: np.ndarray) -> tuple[dict, list[float], list[float]]:
+    """One room with and without the canceller, and with a misreported device latency; the
+    room's figures and its per-frame canceller costs (CPU, wall)."""
+    rir = impulse_response(spec)
+    on = scene(rir, spec, user, aec=True)
+    off = scene(rir, spec, user, aec=False)
+    cpu, wall = on.pop("cpu_ms"), on.pop("wall_ms")
+    misreported = {}
+    for err in (-40.0, 40.0):
+        r = scene(rir, spec, user, aec=True, hint_error_ms=err)
+        misreported[f"{err:+.0f}ms"] = r["vad_false_triggers"]
+    room = {
+        "room": spec.name,
+        "rt60_s": round(rt60_s(rir), 3),
+        "device_delay_ms": spec.device_delay_ms,
+        "with_aec": on,
+        "without_aec": off,
+        "false_triggers_latency_misreported": misreported,
+    }
+    return room, cpu, wall
+
+
+def vad_costs(user: np.ndarray) -> list[float]:
+    """The speech detector's CPU per frame (ms): the baseline the canceller is held to."""
     vad = UserSpeechDetector()
     speech = np.resize(user, FRAMES * 1920).reshape(FRAMES, 1920)
-    vad_cpu = []
+    costs = []
     for frame in speech:
         c0 = time.thread_time()
         vad.update(frame)
-        vad_cpu.append((time.thread_time() - c0) * 1000)
+        costs.append((time.thread_time() - c0) * 1000)
+    return costs
+
+
+def summary(
+    rooms: list[dict], cpu: list[float], wall: list[float], vad_cpu: list[float], load: tuple
+) -> dict:
     erles = [r["with_aec"]["erle_db"] for r in rooms]
     false_on = sum(r["with_aec"]["vad_false_triggers"] for r in rooms)
-    out = {
+    return {
         "frames_per_room": FRAMES,
         "rooms": rooms,
         "erle_db_min": min(erles),
@@ -191,15 +190,28 @@ def main() -> int:
         "vad_cpu_ms_per_frame_p50": pct(vad_cpu, 50),
         "aec_to_vad_cpu_p50_ratio": round(pct(cpu, 50) / pct(vad_cpu, 50), 3),
         "aec_cpu_share_of_frame_p99": round(pct(cpu, 99) / FRAME_MS, 4),
-        "load_avg_1_5_15": [round(x, 2) for x in load],
-        "cpus": os.cpu_count(),
+        **short_mode.machine_load(load),
         "target": {"erle_db_min": TARGET_ERLE_DB, "vad_false_triggers_with_aec": 0},
         "meets_target": min(erles) >= TARGET_ERLE_DB and false_on == 0,
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(text + "\n")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "echo.json"))
+    ap.add_argument("--rooms", type=int, default=len(ROOMS), help="how many of the rooms")
+    args = short_mode.parse(ap, out="json", rooms=1)
+    user = user_speech()
+    load = os.getloadavg()
+    rooms = []
+    cpu: list[float] = []
+    wall: list[float] = []
+    for spec in ROOMS[: args.rooms]:
+        room, room_cpu, room_wall = room_figures(spec, user)
+        rooms.append(room)
+        cpu += room_cpu
+        wall += room_wall
+    short_mode.write_figures(summary(rooms, cpu, wall, vad_costs(user), load), args.json)
     return 0
 
 

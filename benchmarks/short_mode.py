@@ -11,6 +11,8 @@ a temporary file (``benchmarks/results/`` keeps the real runs) unless an output 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -54,3 +56,17 @@ def parse(
 def judged(args: argparse.Namespace, code: int) -> int:
     """The exit code: a full run's own; a short run's figures are not judged (0)."""
     return 0 if getattr(args, "short", False) else code
+
+
+def machine_load(load: tuple[float, float, float]) -> dict[str, Any]:
+    """The machine's load when the run started (``os.getloadavg()``) and its CPUs, for the
+    figures: a ratio measured on a loaded machine says so."""
+    return {"load_avg_1_5_15": [round(x, 2) for x in load], "cpus": os.cpu_count()}
+
+
+def write_figures(figures: dict[str, Any], path: str | Path) -> None:
+    """Print the figures and write them as JSON to ``path`` (its folder made if needed)."""
+    text = json.dumps(figures, indent=2)
+    print(text)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text + "\n")

@@ -142,18 +142,14 @@ def snr_db(ref: np.ndarray, out: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(ref**2) / np.sum((ref - out) ** 2)))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "telephony.json"))
-    args = short_mode.parse(ap, out="json", seconds=2.0)
-    pcm = speech(args.seconds)
+def caller_messages(pcm: np.ndarray) -> list[str]:
+    """``pcm`` as a caller's phone sends it: mu-law in 20 ms ``media`` messages."""
     caller = TelephoneAudio()
     mulaw = b"".join(
         caller.encode(pcm[k * FRAME_SAMPLES : (k + 1) * FRAME_SAMPLES])
         for k in range(pcm.size // FRAME_SAMPLES)
     )
-    inbound = [
+    return [
         json.dumps(
             {
                 "event": "media",
@@ -168,11 +164,10 @@ def main() -> int:
         )
         for i in range(0, len(mulaw), 160)
     ]
-    load = os.getloadavg()
-    frame_costs(TelephoneAudio(), pcm[: 20 * FRAME_SAMPLES], inbound)  # warm up
-    fir = frame_costs(TelephoneAudio(), pcm, inbound)
-    sox = frame_costs(SoxrTelephone(), pcm, inbound)
-    fir_wall = frame_costs(TelephoneAudio(), pcm, inbound, time.perf_counter)
+
+
+def quality(pcm: np.ndarray) -> dict[str, dict]:
+    """Each converter's round trip against the band-limited original."""
     ideal = band_limited(pcm)
     results = {}
     for name, factory in (("fir", TelephoneAudio), ("soxr_hq_stream", SoxrTelephone)):
@@ -183,6 +178,22 @@ def main() -> int:
             "log_spectral_distance_db": round(log_spectral_distance(ref, out), 3),
             "snr_db": round(snr_db(ref, out), 2),
         }
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "telephony.json"))
+    args = short_mode.parse(ap, out="json", seconds=2.0)
+    pcm = speech(args.seconds)
+    inbound = caller_messages(pcm)
+    load = os.getloadavg()
+    frame_costs(TelephoneAudio(), pcm[: 20 * FRAME_SAMPLES], inbound)  # warm up
+    fir = frame_costs(TelephoneAudio(), pcm, inbound)
+    sox = frame_costs(SoxrTelephone(), pcm, inbound)
+    fir_wall = frame_costs(TelephoneAudio(), pcm, inbound, time.perf_counter)
+    results = quality(pcm)
     out = {
         "seconds_of_speech": args.seconds,
         "frames": len(fir),
@@ -197,15 +208,11 @@ def main() -> int:
         "band_hz": list(BAND),
         "fir": results["fir"],
         "soxr_hq_stream": results["soxr_hq_stream"],
-        "load_avg_1_5_15": [round(x, 2) for x in load],
-        "cpus": os.cpu_count(),
+        **short_mode.machine_load(load),
         "target": {"bridge_ms_per_frame_p99": TARGET_P99_MS},
         "meets_target": pct(fir, 99) <= TARGET_P99_MS,
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(text + "\n")
+    short_mode.write_figures(out, args.json)
     return 0
 
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import mimetypes
-import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -28,32 +26,20 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from face.config import FaceConfig
+from face.viewers import NOT_GAZE, WS_PATH, Viewer, gaze_of, viewer_refusal
 from track2_voice.common.limits import RefusalLog, address_key
-from track2_voice.common.web import AppServer, CloseCode, Mailbox, OriginGate, bind_socket, token_ok
+from track2_voice.common.web import AppServer, CloseCode, OriginGate, bind_socket, token_ok
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-WS_PATH = "/ws/face"
+
 START_TIMEOUT_S = 10.0  # start_in_thread gives up if uvicorn is not listening by then
 STOP_TIMEOUT_S = 5.0
 NO_CACHE = {"Cache-Control": "no-cache"}
 # module scripts and wasm need these types even where the system's MIME table lacks them
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("application/wasm", ".wasm")
-
-
-class _Client:
-    """One browser: a latest-wins mailbox and the task that sends it."""
-
-    __slots__ = ("ws", "out", "task", "address", "may_tell")
-
-    def __init__(self, ws: WebSocket, address: str, may_tell: bool = False) -> None:
-        self.ws = ws
-        self.out = Mailbox(1)
-        self.task: asyncio.Task | None = None
-        self.address = address  # track2_voice.common.limits.address_key of the peer
-        self.may_tell = may_tell  # opened with the access token: its gaze reaches the creature
 
 
 class FaceServer:
@@ -71,7 +57,7 @@ class FaceServer:
         self.visemes = visemes or {"shapes": {}}  # the mouth shapes (configs/visemes.yaml)
         self.extra_routes = list(extra_routes or [])  # e.g. the phone's audio endpoint
         self.presets = presets or {"version": 1, "params": {}, "emotions": {}}
-        self._clients: set[_Client] = set()
+        self._clients: set[Viewer] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._app_server: AppServer | None = None
         self._thread: threading.Thread | None = None
@@ -152,23 +138,9 @@ class FaceServer:
     async def _page_config(self, request: Request) -> Response:
         return JSONResponse({"gaze": self.cfg.gaze, "ws_path": WS_PATH}, headers=NO_CACHE)
 
-    def _viewer_refusal(self, address: str) -> str | None:
-        """Why a new viewer may not watch now, if it may not: viewers need no credential (unless
-        phone.face_needs_token), so they are capped in all and per address, leaving the rest of
-        the server's connections to those that need a credential (the phone's audio)."""
-        if len(self._clients) >= self.cfg.max_viewers:
-            return f"{WS_PATH}: {self.cfg.max_viewers} viewers (face.max_viewers)"
-        mine = sum(1 for c in self._clients if c.address == address)
-        if mine >= self.cfg.max_viewers_per_address:
-            return (
-                f"{WS_PATH}: {self.cfg.max_viewers_per_address} viewers from one address "
-                "(face.max_viewers_per_address)"
-            )
-        return None
-
     async def _ws(self, ws: WebSocket) -> None:
         address = address_key(ws.client.host) if ws.client else ""
-        why = self._viewer_refusal(address)
+        why = viewer_refusal(self._clients, self.cfg, address)
         if why is not None:
             self.refusals.refused(why, address)
             await ws.send_denial_response(PlainTextResponse("too many viewers\n", 503))
@@ -176,7 +148,7 @@ class FaceServer:
         await ws.accept()
         token = self.gaze_token
         may_tell = token is not None and token_ok(ws.query_params.get("token"), token)
-        client = _Client(ws, address, may_tell)
+        client = Viewer(ws, address, may_tell)
         self._clients.add(client)
         if self._last is not None:
             client.out.offer(self._last)
@@ -203,26 +175,13 @@ class FaceServer:
             client.task.cancel()
 
     def _page_said(self, text: str) -> None:
-        """A page's gaze: ``{"type": "gaze", "x": X, "y": Y}`` (null x and y: no face).
-        Anything else is ignored: the page is a renderer and has nothing else to say."""
-        try:
-            m = json.loads(text)
-            if not isinstance(m, dict) or m.get("type") != "gaze":
-                return
-            x, y = m.get("x"), m.get("y")
-            if x is None and y is None:
-                gaze = None
-            else:
-                x, y = float(x), float(y)
-                if not (math.isfinite(x) and math.isfinite(y)):
-                    return
-                gaze = (max(-1.0, min(1.0, x)), max(-1.0, min(1.0, y)))
-        except (ValueError, TypeError):
-            return
-        assert self.on_gaze is not None
-        self.on_gaze(gaze)
+        """A trusted page's gaze reaches the creature; anything else it says is ignored."""
+        gaze = gaze_of(text)
+        if gaze is not NOT_GAZE:
+            assert self.on_gaze is not None
+            self.on_gaze(gaze)  # type: ignore[arg-type]
 
-    async def _sender(self, c: _Client) -> None:
+    async def _sender(self, c: Viewer) -> None:
         try:
             await c.out.send_all(c.ws.send_text, self.cfg.stall_timeout_s)
         except asyncio.TimeoutError:
@@ -235,7 +194,7 @@ class FaceServer:
             log.debug("face client send failed: %s", e)
             self._clients.discard(c)
 
-    async def _abort(self, c: _Client) -> None:
+    async def _abort(self, c: Viewer) -> None:
         self._clients.discard(c)
         try:
             await asyncio.wait_for(c.ws.close(code=CloseCode.STALLED), 1.0)
@@ -337,15 +296,3 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def lan_address() -> str:
-    """Best guess of this machine's LAN address, for printing a URL a phone can open."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.connect(("10.255.255.255", 1))  # no packet is sent for UDP connect
-        return s.getsockname()[0]
-    except OSError:
-        return "127.0.0.1"
-    finally:
-        s.close()

@@ -2,25 +2,19 @@
 
 A call is the creature's ears and voice the way the phone page is: the caller's mu-law audio
 becomes 24 kHz float samples for ``on_audio`` (the fast loop's clock), and each frame the
-creature says goes back as 20 ms ``media`` messages, paced at real time: the bridge keeps the
-carrier's buffer at most ``lead_ms`` ahead of the caller's ear, so a ``clear`` on barge-in
-drops little and the creature's mouth on the face stays near what the caller hears. A ``mark``
-follows every few frames; the carrier echoes it once the audio before it has played, which
-tells how far the caller has heard.
+creature says goes back paced at real time (``telephone_call``).
 
 Why it lives in face/: it is transport, like the phone page's socket. It knows nothing of the
 voice loop or the bus: it gets ``on_audio`` and a :class:`CallObserver`, and offers
 ``send_frame`` and ``clear`` (both on the I/O loop).
 
-Who may call: the webhook needs a valid ``X-Twilio-Signature`` (HMAC-SHA1 of the URL and the
-form with the account's auth token, checked by the ``twilio`` package's validator) or the
-creature's own token (``?token=`` or a Bearer header: tests, other carriers). The stream needs
-the creature's token on its upgrade request, or in the ``token`` custom parameter of ``start``
-either the single-use ticket the served TwiML carries (``stream_tickets``: the signature of a
-stream's upgrade covers only its URL, the same for every call, so it alone could be replayed)
-or the token itself. A signature on the upgrade is checked at once (a wrong one is refused
-before the socket opens) and gives the stream a seat apart from strangers' (``stream_seats``).
-Anything else is refused, logged (rate-limited) and reported.
+Who may call (``caller_check``): the webhook needs a carrier's signature or the creature's
+token. The stream needs the creature's token on its upgrade request, or in the ``token`` custom
+parameter of ``start`` either the single-use ticket the served TwiML carries
+(``stream_tickets``: the signature of a stream's upgrade covers only its URL, the same for every
+call, so it alone could be replayed) or the token itself. A signature on the upgrade is checked
+at once (a wrong one is refused before the socket opens) and gives the stream a seat apart from
+strangers' (``stream_seats``). Anything else is refused, logged (rate-limited) and reported.
 
 Bad input: the webhook's body is read against its cap as it arrives (a declared
 Content-Length over it is refused before reading); every frame the parser cannot take is a
@@ -31,14 +25,9 @@ counted and the call goes on.
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import logging
-import os
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import numpy as np
@@ -48,110 +37,34 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from face.phone.call_observer import CallObserver, Quiet
+from face.phone.caller_check import SIGNATURE_HEADER, CallerCheck
+from face.phone.stream_io import NoStart, close, peer_of, read_start, receive_text, send_error
 from face.phone.stream_seats import Seat, StreamSeats
 from face.phone.stream_tickets import StreamTickets
-from face.phone.telephone_audio import CHUNK_BYTES, PHONE_RATE, TelephoneAudio
+from face.phone.telephone_audio import TelephoneAudio
+from face.phone.telephone_call import Call
 from face.phone.telephony_config import TelephonyConfig
 from face.phone.twilio_protocol import (
-    ConnectedMsg,
     DtmfMsg,
-    MarkMsg,
-    MediaMsg,
     StartMsg,
     StopMsg,
     StreamMessageError,
     check_format,
-    clear_message,
-    mark_message,
-    media_message,
     parse,
 )
+from face.phone.twiml import busy_twiml, stream_twiml
 from track2_voice.common.limits import RefusalLog
-from track2_voice.common.web import AppServer, CloseCode, Mailbox, OriginGate, bearer, bounded
+from track2_voice.common.web import AppServer, CloseCode, Mailbox, OriginGate
+from track2_voice.common.web.bodies import read_bounded
 
 log = logging.getLogger(__name__)
 
 TWIML_PATH = "/telephony/twiml"
 STREAM_PATH = "/telephony/stream"
-SIGNATURE_HEADER = "x-twilio-signature"
-AUTH_TOKEN_ENV = "TWILIO_AUTH_TOKEN"
 TOKEN_PARAMETER = "token"  # the custom parameter of <Stream> that carries the stream's ticket
-SEND_TIMEOUT_S = 5.0
 MAX_ERRORS_REPORTED = 5  # per call, so a broken peer cannot flood the log
-MAX_MESSAGES_BEFORE_START = 16
 MAX_FORM_BYTES = 16_384
-_SHED = object()
-_TIMEOUT = object()
-
-
-class CallObserver(Protocol):
-    """What the bridge reports (the runtime turns these into events on the bus)."""
-
-    def call_started(self, start: StartMsg, via: str) -> None: ...
-
-    def call_ended(self, start: StartMsg, reason: str, stats: dict[str, Any]) -> None: ...
-
-    def dtmf(self, start: StartMsg, digit: str) -> None: ...
-
-    def cleared(self, start: StartMsg, dropped_ms: float, marks_pending: int) -> None: ...
-
-    def refused(self, where: str, peer: str, reason: str) -> None: ...
-
-
-class _Quiet:
-    def call_started(self, start: StartMsg, via: str) -> None:
-        pass
-
-    def call_ended(self, start: StartMsg, reason: str, stats: dict[str, Any]) -> None:
-        pass
-
-    def dtmf(self, start: StartMsg, digit: str) -> None:
-        pass
-
-    def cleared(self, start: StartMsg, dropped_ms: float, marks_pending: int) -> None:
-        pass
-
-    def refused(self, where: str, peer: str, reason: str) -> None:
-        pass
-
-
-@dataclass
-class _Call:
-    """One call: its converters, its paced outgoing mailbox (the sender task paces it, so
-    ``Mailbox.send_all`` is not used) and its counters."""
-
-    ws: WebSocket
-    start: StartMsg
-    codec: TelephoneAudio
-    out: Mailbox  # (20 ms of mu-law, the mark that follows it or None)
-    play_until: float = 0.0  # loop time when the carrier will have played all we sent
-    task: asyncio.Task | None = None
-    t0: float = field(default_factory=time.monotonic)
-    chunks_in: int = 0
-    chunks_lost: int = 0
-    last_chunk: int = 0
-    underruns: int = 0
-    marks_sent: int = 0
-    marks_heard: int = 0
-    heard_frame: int = -1
-    clears: int = 0
-    pending_marks: set[str] = field(default_factory=set)
-    errors: int = 0
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "seconds": round(time.monotonic() - self.t0, 3),
-            "chunks_in": self.chunks_in,
-            "chunks_lost": self.chunks_lost,
-            "chunks_out": self.out.sent,
-            "dropped_out": self.out.dropped,
-            "underruns": self.underruns,
-            "marks_sent": self.marks_sent,
-            "marks_heard": self.marks_heard,
-            "heard_frame": self.heard_frame,
-            "clears": self.clears,
-            "bad_messages": self.errors,
-        }
 
 
 class TelephonyBridge:
@@ -168,14 +81,9 @@ class TelephonyBridge:
         self.cfg = cfg
         self.token = token
         self.on_audio = on_audio
-        self.observer: CallObserver = observer or _Quiet()
-        self.auth_token = os.environ.get(AUTH_TOKEN_ENV) or cfg.twilio_auth_token
-        self._validator = None
-        if self.auth_token:
-            from twilio.request_validator import RequestValidator
-
-            self._validator = RequestValidator(self.auth_token)
-        self.call: _Call | None = None
+        self.observer: CallObserver = observer or Quiet()
+        self.check = CallerCheck(cfg, token)
+        self.call: Call | None = None
         self.refusals = refusals or RefusalLog()
         self.tickets = StreamTickets(cfg.ticket_ttl_s)
         self.seats = StreamSeats(
@@ -187,42 +95,16 @@ class TelephonyBridge:
         self.refused = 0
         self.bad_messages = 0
 
+    @property
+    def auth_token(self) -> str | None:
+        """The carrier account's token (None: only the creature's token opens the bridge)."""
+        return self.check.auth_token
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route(TWIML_PATH, self._twiml, methods=["GET", "POST"]),
             WebSocketRoute(STREAM_PATH, self._stream),
         ]
-
-    # -- who may call ---------------------------------------------------------------------------
-    def _public_url(self, scope: Any, headers: Any, websocket: bool) -> str:
-        """The URL as the carrier sent it (what it signed): the configured public address; the
-        Host and X-Forwarded-Proto a tunnel passes on, only if ``trust_forwarded_headers`` (a
-        client sending them directly could make a signature for another host of the same
-        account pass); else the bridge's own address, which no carrier signs."""
-        scheme = {"ws": "http", "wss": "https"}.get(scope["scheme"], scope["scheme"])
-        if self.cfg.public_url:
-            base = self.cfg.public_url
-        elif self.cfg.trust_forwarded_headers:
-            proto = headers.get("x-forwarded-proto") or scheme
-            proto = {"ws": "http", "wss": "https"}.get(proto, proto)
-            base = f"{proto}://{headers.get('host') or _server(scope)}"
-        else:
-            base = f"{scheme}://{_server(scope)}"
-        if websocket:
-            base = "ws" + base[4:] if base.startswith("http") else base
-        query = scope.get("query_string", b"").decode("latin-1")
-        return f"{base}{scope['path']}{'?' + query if query else ''}"
-
-    def _signed(self, url: str, params: dict[str, str], signature: str | None) -> bool:
-        if self._validator is None or not signature:
-            return False
-        try:
-            return bool(self._validator.validate(url, params, signature))
-        except Exception:  # a malformed signature is a wrong one
-            return False
-
-    def _own_token(self, query: Any, headers: Any) -> bool:
-        return _same(query.get("token") or bearer(headers), self.token)
 
     def _refuse(self, where: str, peer: str, reason: str, report: bool = True) -> None:
         """Counted, logged at most once per 10 s per kind (an attack cannot flood the log) and,
@@ -236,7 +118,7 @@ class TelephonyBridge:
     async def _twiml(self, request: Request) -> Response:
         body = await read_bounded(request, MAX_FORM_BYTES)
         if isinstance(body, Response):
-            self._refuse("webhook", _peer(request), "body too large or malformed", report=False)
+            self._refuse("webhook", peer_of(request), "body too large or malformed", report=False)
             return body
         params: dict[str, str] = {}
         if request.method == "POST" and body:  # Twilio posts application/x-www-form-urlencoded
@@ -244,19 +126,10 @@ class TelephonyBridge:
                 params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
             except UnicodeDecodeError:
                 return PlainTextResponse("the form is not UTF-8\n", status_code=400)
-        url = self._public_url(request.scope, request.headers, websocket=False)
-        via = None
-        if self._signed(url, params, request.headers.get(SIGNATURE_HEADER)):
-            via = "twilio-signature"
-        elif self._own_token(request.query_params, request.headers):
-            via = "token"
+        url = self.check.public_url(request.scope, request.headers, websocket=False)
+        via, why = self.check.webhook_credential(url, params, request.query_params, request.headers)
         if via is None:
-            why = (
-                "bad or missing X-Twilio-Signature"
-                if request.headers.get(SIGNATURE_HEADER)
-                else "no X-Twilio-Signature and no token"
-            )
-            self._refuse("webhook", _peer(request), why)
+            self._refuse("webhook", peer_of(request), why)
             return PlainTextResponse(f"{why}\n", status_code=403)
         call_sid = params.get("CallSid") or request.query_params.get("CallSid") or ""  # POST, GET
         return Response(self.twiml(url, call_sid), media_type="application/xml")
@@ -264,19 +137,11 @@ class TelephonyBridge:
     def twiml(self, webhook_url: str, call_sid: str = "") -> str:
         """``<Connect><Stream>`` to this bridge with a fresh single-use ticket for the call
         ``call_sid`` (``<Reject reason="busy">`` during a call)."""
-        from twilio.twiml.voice_response import Connect, VoiceResponse
-
-        response = VoiceResponse()
         if self.call is not None:
-            response.reject(reason="busy")
-            return response.to_xml()
+            return busy_twiml()
         base = webhook_url.split("?", 1)[0][: -len(TWIML_PATH)]
         stream_url = "ws" + base[4:] + STREAM_PATH if base.startswith("http") else base
-        connect = Connect()
-        stream = connect.stream(url=stream_url)
-        stream.parameter(name=TOKEN_PARAMETER, value=self.tickets.issue(call_sid))
-        response.append(connect)
-        return response.to_xml()
+        return stream_twiml(stream_url, TOKEN_PARAMETER, self.tickets.issue(call_sid))
 
     def webhook_url(self, base: str) -> str:
         """The URL to give the carrier for incoming calls, with the creature's token (for
@@ -285,17 +150,17 @@ class TelephonyBridge:
 
     # -- the stream -------------------------------------------------------------------------------
     async def _stream(self, ws: WebSocket) -> None:
-        peer = _peer(ws)
-        url = self._public_url(ws.scope, ws.headers, websocket=True)
+        peer = peer_of(ws)
+        url = self.check.public_url(ws.scope, ws.headers, websocket=True)
         signature = ws.headers.get(SIGNATURE_HEADER)
         credential: str | None = None
-        if signature and self._validator is not None:
-            if not self._signed(url, {}, signature):
+        if signature and self.check.validator is not None:
+            if not self.check.signed(url, {}, signature):
                 self._refuse("stream", peer, "bad X-Twilio-Signature")
                 await ws.close(code=CloseCode.UNAUTHORIZED)  # before accept: HTTP 403
                 return
             credential = "twilio-signature"
-        elif self._own_token(ws.query_params, ws.headers):
+        elif self.check.own_token(ws.query_params, ws.headers):
             credential = "token"
         seat = self.seats.take(ws.client.host if ws.client else "", credential is not None)
         try:
@@ -305,82 +170,55 @@ class TelephonyBridge:
             self.seats.release(seat)
         if start is None:
             return
-        via = self._start_credential(credential, start)
+        via = self.check.start_credential(
+            credential, start.custom_parameters.get(TOKEN_PARAMETER), start.call_sid, self.tickets
+        )
         if via is None:
             why = "a signed stream without its ticket" if credential else "no valid credential"
             self._refuse("stream", peer, why)
-            await _close(ws, CloseCode.UNAUTHORIZED, "bad or missing credential")
+            await close(ws, CloseCode.UNAUTHORIZED, "bad or missing credential")
             return
         try:
             check_format(start)
         except StreamMessageError as e:
             self._refuse("stream", peer, "unsupported media format")  # one kind, not the values
-            await _send_error(ws, str(e))
-            await _close(ws, CloseCode.BAD_STREAM, "unsupported media format")
+            await send_error(ws, str(e))
+            await close(ws, CloseCode.BAD_STREAM, "unsupported media format")
             return
         if self.call is not None:
             self._refuse("stream", peer, "already on a call")
-            await _close(ws, CloseCode.BUSY, "the creature is on another call")
+            await close(ws, CloseCode.BUSY, "the creature is on another call")
             return
         await self._hold(ws, start, via)
 
-    def _start_credential(self, upgrade: str | None, start: StartMsg) -> str | None:
-        """How the stream proved itself, or None: the token on its upgrade; else the ``token``
-        parameter of ``start`` must be this call's unspent ticket (or the creature's token),
-        with or without a signature (which alone is replayable)."""
-        if upgrade == "token":
-            return upgrade
-        given = start.custom_parameters.get(TOKEN_PARAMETER)
-        if self.tickets.redeem(given, start.call_sid):
-            return upgrade or "ticket"
-        if _same(given, self.token):
-            return upgrade or "stream-parameter"
-        return None
-
     async def _await_start(self, ws: WebSocket, seat: Seat, peer: str) -> StartMsg | None:
-        """Read until ``start`` (``connected`` comes first), bounded in time and count; the
-        seat may be taken back meanwhile (shed). A malformed message closes the stream."""
-        deadline = time.monotonic() + self.cfg.start_timeout_s
-        for _ in range(MAX_MESSAGES_BEFORE_START):
-            text = await _next_text(ws, seat, deadline - time.monotonic())
-            if text is _SHED:
-                self._refuse("stream", peer, "shed for a newer stream", report=False)
-                await _close(ws, CloseCode.BUSY, "too many streams waiting for 'start'")
-                return None
-            if text is _TIMEOUT:
-                self._refuse("stream", peer, "no 'start' in time", report=False)
-                await _close(ws, CloseCode.BAD_STREAM, "no 'start' message in time")
-                return None
-            if text is None:
-                return None
-            try:
-                msg = parse(text)  # type: ignore[arg-type]
-            except StreamMessageError as e:
-                self.bad_messages += 1
-                self._refuse("stream", peer, "malformed message before 'start'", report=False)
-                await _send_error(ws, str(e))
-                await _close(ws, CloseCode.BAD_STREAM, "malformed message")
-                return None
-            if isinstance(msg, StartMsg):
-                return msg
-            if not isinstance(msg, ConnectedMsg):
-                await _send_error(ws, f"expected 'start' first, got {type(msg).__name__}")
-        await _close(ws, CloseCode.BAD_STREAM, "no 'start' message")
+        """The stream's ``start``, or None when it ended first (refused and closed as
+        ``read_start`` says why)."""
+        got = await read_start(ws, seat, self.cfg.start_timeout_s)
+        if not isinstance(got, NoStart):
+            return got
+        self.bad_messages += got.malformed
+        if got.why is not None:
+            self._refuse("stream", peer, got.why, report=False)
+        if got.error is not None:
+            await send_error(ws, got.error)
+        if got.code is not None:
+            await close(ws, got.code, got.reason)
         return None
 
     async def _hold(self, ws: WebSocket, start: StartMsg, via: str) -> None:
         maxlen = self.cfg.send_queue_frames * 4  # four 20 ms chunks per 80 ms frame
-        call = self.call = _Call(ws, start, TelephoneAudio(), Mailbox(maxlen))
+        call = self.call = Call(ws, start, TelephoneAudio(), Mailbox(maxlen))
         self.calls += 1
         log.info(
             "telephony: call %s (stream %s) connected via %s", start.call_sid, start.stream_sid, via
         )
         self.observer.call_started(start, via)
-        call.task = asyncio.create_task(self._sender(call))
+        call.task = asyncio.create_task(call.sender(self.cfg.lead_ms / 1000.0))
         reason = "disconnected"
         try:
             while True:
-                text = await _receive_text(ws)
+                text = await receive_text(ws)
                 if text is None:
                     break
                 if self._on_message(call, text):
@@ -395,9 +233,9 @@ class TelephonyBridge:
                 call.task.cancel()
             log.info("telephony: call %s ended (%s): %s", start.call_sid, reason, call.stats())
             self.observer.call_ended(start, reason, call.stats())
-        await _close(ws, 1000, "call ended")
+        await close(ws, 1000, "call ended")
 
-    def _on_message(self, call: _Call, text: str) -> bool:
+    def _on_message(self, call: Call, text: str) -> bool:
         """Handle one frame of a call; True when the call stops."""
         try:
             msg = parse(text)
@@ -406,101 +244,31 @@ class TelephonyBridge:
             call.errors += 1
             if call.errors <= MAX_ERRORS_REPORTED:
                 log.warning("telephony: call %s sent a bad message: %s", call.start.call_sid, e)
-                asyncio.ensure_future(_send_error(call.ws, str(e)))
+                asyncio.ensure_future(send_error(call.ws, str(e)))
             return False
-        if isinstance(msg, MediaMsg):
-            if msg.track not in ("inbound", "inbound_track"):
-                return False
-            if call.chunks_in and msg.chunk > call.last_chunk + 1:
-                call.chunks_lost += msg.chunk - call.last_chunk - 1
-            call.last_chunk = msg.chunk
-            call.chunks_in += 1
-            if self.on_audio is not None and msg.payload:
-                try:
-                    self.on_audio(call.codec.decode(msg.payload))
-                except Exception:  # the consumer's fault must not end the call
-                    log.exception("telephony: on_audio failed")
-        elif isinstance(msg, MarkMsg):
-            if msg.name in call.pending_marks:
-                call.pending_marks.discard(msg.name)
-                call.marks_heard += 1
-                call.heard_frame = max(call.heard_frame, _frame_of(msg.name))
-        elif isinstance(msg, DtmfMsg):
+        if isinstance(msg, DtmfMsg):
             log.info("telephony: call %s pressed %s", call.start.call_sid, msg.digit)
             self.observer.dtmf(call.start, msg.digit)
-        elif isinstance(msg, StopMsg):
-            return True
-        return False
+        call.heard(msg, self.on_audio)
+        return isinstance(msg, StopMsg)
 
     # -- the creature's voice (on the I/O loop) ------------------------------------------------
     def send_frame(self, index: int, pcm: np.ndarray) -> None:
         """Queue one 80 ms frame for the caller (four 20 ms chunks, a mark every few frames);
         never blocks: a full queue drops its oldest chunk (counted)."""
-        call = self.call
-        if call is None:
-            return
-        data = call.codec.encode(pcm)
-        n = len(data)
-        for i in range(0, n, CHUNK_BYTES):
-            last = i + CHUNK_BYTES >= n
-            mark = f"frame-{index}" if last and index % self.cfg.mark_every_frames == 0 else None
-            call.out.offer((data[i : i + CHUNK_BYTES], mark))
+        if self.call is not None:
+            self.call.queue_frame(index, pcm, self.cfg.mark_every_frames)
 
     async def clear(self) -> bool:
         """The creature was cut off: drop what is queued here and what the carrier buffered."""
         call = self.call
         if call is None:
             return False
-        loop = asyncio.get_running_loop()
-        queued = sum(len(c) for c, _ in call.out.items)
-        buffered_s = max(0.0, call.play_until - loop.time())
-        call.out.items.clear()
-        call.play_until = loop.time()
-        call.clears += 1
-        try:
-            await bounded(call.ws.send_text(clear_message(call.start.stream_sid)), SEND_TIMEOUT_S)
-        except Exception as e:
-            log.debug("telephony: clear not sent: %s", e)
+        dropped_ms = await call.clear()
+        if dropped_ms is None:
             return False
-        dropped_ms = 1000.0 * (queued / PHONE_RATE + buffered_s)
         self.observer.cleared(call.start, round(dropped_ms, 1), len(call.pending_marks))
         return True
-
-    async def _sender(self, call: _Call) -> None:
-        loop = asyncio.get_running_loop()
-        lead = self.cfg.lead_ms / 1000.0
-        sid = call.start.stream_sid
-        try:
-            while True:
-                await call.out.ready.wait()
-                call.out.ready.clear()
-                while call.out.items:
-                    now = loop.time()
-                    if call.play_until < now:
-                        if call.out.sent:
-                            call.underruns += 1
-                        call.play_until = now  # the caller heard a gap; start again from now
-                    ahead = call.play_until - now
-                    if ahead > lead:
-                        await asyncio.sleep(ahead - lead)
-                        continue  # a clear may have emptied the queue meanwhile
-                    chunk, mark = call.out.items.popleft()
-                    await bounded(call.ws.send_text(media_message(sid, chunk)), SEND_TIMEOUT_S)
-                    call.play_until += len(chunk) / PHONE_RATE
-                    call.out.sent += 1
-                    if mark is not None:
-                        call.pending_marks.add(mark)
-                        call.marks_sent += 1
-                        await bounded(call.ws.send_text(mark_message(sid, mark)), SEND_TIMEOUT_S)
-        except asyncio.CancelledError:
-            raise
-        except asyncio.TimeoutError:
-            log.warning(
-                "telephony: the carrier took nothing for %.1f s: hanging up", SEND_TIMEOUT_S
-            )
-            await _close(call.ws, CloseCode.STALLED, "stalled")
-        except Exception as e:  # a broken socket ends this call only
-            log.debug("telephony: send failed: %s", e)
 
     def stats(self) -> dict[str, Any]:
         call = self.call
@@ -513,13 +281,6 @@ class TelephonyBridge:
             "bad_messages": self.bad_messages,
             **({"call": call.stats()} if call is not None else {}),
         }
-
-
-def _frame_of(mark: str) -> int:
-    try:
-        return int(mark.rsplit("-", 1)[-1])
-    except ValueError:
-        return -1
 
 
 def bridge_server(bridge: TelephonyBridge, sock: Any) -> AppServer:
@@ -537,96 +298,3 @@ def bridge_server(bridge: TelephonyBridge, sock: Any) -> AppServer:
         ws_max_size=min(cfg.max_message_bytes, cfg.limits.ws_max_message_bytes),
         proxy_headers=cfg.trust_forwarded_headers,
     )
-
-
-async def read_bounded(request: Request, cap: int) -> bytes | Response:
-    """The request's body, or the error response: a declared Content-Length over ``cap`` is
-    refused before a byte is read, and the body is counted as it arrives (a missing or false
-    Content-Length cannot get more than ``cap`` buffered)."""
-    declared = request.headers.get("content-length")
-    too_big = PlainTextResponse(
-        f"body over {cap} bytes\n", status_code=413, headers={"connection": "close"}
-    )
-    if declared is not None:
-        declared = declared.strip()
-        if not (declared.isascii() and declared.isdigit()):
-            return PlainTextResponse(
-                "Content-Length is not a number\n", status_code=400, headers={"connection": "close"}
-            )
-        if len(declared) > 12 or int(declared) > cap:
-            return too_big
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > cap:
-            return too_big
-    return bytes(body)
-
-
-async def _next_text(ws: WebSocket, seat: Seat, left_s: float) -> str | object | None:
-    """The next text frame, None when the peer went away, ``_SHED`` when the seat was taken
-    back, ``_TIMEOUT`` after ``left_s``."""
-    recv = asyncio.ensure_future(_receive_text(ws))
-    shed = asyncio.ensure_future(seat.shed.wait())
-    try:
-        done, _ = await asyncio.wait(
-            {recv, shed}, timeout=max(left_s, 0.001), return_when=asyncio.FIRST_COMPLETED
-        )
-    finally:
-        shed.cancel()
-        if not recv.done():
-            recv.cancel()
-    if recv in done:
-        try:
-            return recv.result()
-        except Exception:  # the socket broke
-            return None
-    return _SHED if shed in done else _TIMEOUT
-
-
-def _same(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of a credential that may hold any text (a lone surrogate from
-    JSON included)."""
-    if not given:
-        return False
-    enc = "utf-8", "surrogatepass"
-    return hmac.compare_digest(given.encode(*enc), expected.encode(*enc))
-
-
-def _server(scope: Any) -> str:
-    """host:port the bridge listens on (from the socket, not from any header)."""
-    server = scope.get("server") or ("127.0.0.1", 0)
-    host, port = server[0], server[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-
-
-async def _receive_text(ws: WebSocket) -> str | None:
-    """The next text frame; None when the peer went away (binary frames are skipped)."""
-    while True:
-        msg = await ws.receive()
-        if msg["type"] == "websocket.disconnect":
-            return None
-        text = msg.get("text")
-        if text is not None:
-            return text
-        if msg.get("bytes") is not None:
-            await _send_error(ws, "binary frames are not part of the protocol; send JSON text")
-
-
-async def _send_error(ws: WebSocket, text: str) -> None:
-    try:
-        await ws.send_text(json.dumps({"event": "error", "error": text}))
-    except Exception:
-        pass
-
-
-async def _close(ws: WebSocket, code: int, reason: str) -> None:
-    try:
-        await asyncio.wait_for(ws.close(code=code, reason=reason), 1.0)
-    except Exception:
-        pass
-
-
-def _peer(conn: Request | WebSocket) -> str:
-    c = conn.client
-    return f"{c.host}:{c.port}" if c else "a peer"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -151,55 +152,84 @@ def _message(d: Any) -> InboundMsg:
     sid = d.get("streamSid", "")
     if not isinstance(sid, str):
         raise StreamMessageError("'streamSid' must be a string")
-    if event is StreamEvent.CONNECTED:
-        return ConnectedMsg(
-            _str(d, "protocol", "connected", ""), _str(d, "version", "connected", "")
-        )
-    if event is StreamEvent.START:
-        s = _obj(d, "start")
-        fmt = s.get("mediaFormat") or {}
-        if not isinstance(fmt, dict):
-            raise StreamMessageError("start: 'mediaFormat' must be an object")
-        params = s.get("customParameters") or {}
-        if not isinstance(params, dict):
-            raise StreamMessageError("start: 'customParameters' must be an object")
-        tracks = s.get("tracks") or ["inbound"]
-        if not isinstance(tracks, list):
-            raise StreamMessageError("start: 'tracks' must be a list")
-        return StartMsg(
-            stream_sid=_str(s, "streamSid", "start", sid),
-            call_sid=_str(s, "callSid", "start", ""),
-            account_sid=_str(s, "accountSid", "start", ""),
-            tracks=tuple(str(t) for t in tracks),
-            encoding=_str(fmt, "encoding", "start.mediaFormat", SUPPORTED_ENCODING),
-            sample_rate=_int(fmt, "sampleRate", "start.mediaFormat", SUPPORTED_RATE),
-            channels=_int(fmt, "channels", "start.mediaFormat", 1),
-            custom_parameters={str(k): str(v) for k, v in params.items()},
-        )
-    if event is StreamEvent.MEDIA:
-        m = _obj(d, "media")
-        raw = _str(m, "payload", "media")
-        if len(raw) > MAX_PAYLOAD_BYTES * 4 // 3 + 4:
-            raise StreamMessageError(f"media: payload over {MAX_PAYLOAD_BYTES} bytes")
-        try:
-            payload = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            raise StreamMessageError("media: 'payload' is not base64") from None
-        return MediaMsg(
-            stream_sid=sid,
-            track=_str(m, "track", "media", "inbound"),
-            chunk=_int(m, "chunk", "media"),
-            timestamp_ms=_int(m, "timestamp", "media"),
-            payload=payload,
-        )
-    if event is StreamEvent.MARK:
-        return MarkMsg(sid, _str(_obj(d, "mark"), "name", "mark"))
-    if event is StreamEvent.DTMF:
-        return DtmfMsg(sid, _str(_obj(d, "dtmf"), "digit", "dtmf"))
-    if event is StreamEvent.STOP:
-        s = d.get("stop") if isinstance(d.get("stop"), dict) else {}
-        return StopMsg(sid, _str(s, "callSid", "stop", ""))
+    return _READERS[event](d, sid)
+
+
+def _connected(d: dict[str, Any], sid: str) -> ConnectedMsg:
+    return ConnectedMsg(_str(d, "protocol", "connected", ""), _str(d, "version", "connected", ""))
+
+
+def _start(d: dict[str, Any], sid: str) -> StartMsg:
+    s = _obj(d, "start")
+    fmt = _optional_obj(s, "mediaFormat")
+    params = _optional_obj(s, "customParameters")
+    tracks = s.get("tracks") or ["inbound"]
+    if not isinstance(tracks, list):
+        raise StreamMessageError("start: 'tracks' must be a list")
+    return StartMsg(
+        stream_sid=_str(s, "streamSid", "start", sid),
+        call_sid=_str(s, "callSid", "start", ""),
+        account_sid=_str(s, "accountSid", "start", ""),
+        tracks=tuple(str(t) for t in tracks),
+        encoding=_str(fmt, "encoding", "start.mediaFormat", SUPPORTED_ENCODING),
+        sample_rate=_int(fmt, "sampleRate", "start.mediaFormat", SUPPORTED_RATE),
+        channels=_int(fmt, "channels", "start.mediaFormat", 1),
+        custom_parameters={str(k): str(v) for k, v in params.items()},
+    )
+
+
+def _optional_obj(s: dict[str, Any], key: str) -> dict[str, Any]:
+    """A ``start`` field that may be missing (empty) but, when given, is an object."""
+    v = s.get(key) or {}
+    if not isinstance(v, dict):
+        raise StreamMessageError(f"start: '{key}' must be an object")
+    return v
+
+
+def _media(d: dict[str, Any], sid: str) -> MediaMsg:
+    m = _obj(d, "media")
+    raw = _str(m, "payload", "media")
+    if len(raw) > MAX_PAYLOAD_BYTES * 4 // 3 + 4:
+        raise StreamMessageError(f"media: payload over {MAX_PAYLOAD_BYTES} bytes")
+    try:
+        payload = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise StreamMessageError("media: 'payload' is not base64") from None
+    return MediaMsg(
+        stream_sid=sid,
+        track=_str(m, "track", "media", "inbound"),
+        chunk=_int(m, "chunk", "media"),
+        timestamp_ms=_int(m, "timestamp", "media"),
+        payload=payload,
+    )
+
+
+def _mark(d: dict[str, Any], sid: str) -> MarkMsg:
+    return MarkMsg(sid, _str(_obj(d, "mark"), "name", "mark"))
+
+
+def _dtmf(d: dict[str, Any], sid: str) -> DtmfMsg:
+    return DtmfMsg(sid, _str(_obj(d, "dtmf"), "digit", "dtmf"))
+
+
+def _stop(d: dict[str, Any], sid: str) -> StopMsg:
+    s = d.get("stop") if isinstance(d.get("stop"), dict) else {}
+    return StopMsg(sid, _str(s, "callSid", "stop", ""))
+
+
+def _clear(d: dict[str, Any], sid: str) -> InboundMsg:
     raise StreamMessageError("'clear' is sent to the carrier, never by it")
+
+
+_READERS: dict[StreamEvent, Callable[[dict[str, Any], str], InboundMsg]] = {
+    StreamEvent.CONNECTED: _connected,
+    StreamEvent.START: _start,
+    StreamEvent.MEDIA: _media,
+    StreamEvent.MARK: _mark,
+    StreamEvent.DTMF: _dtmf,
+    StreamEvent.STOP: _stop,
+    StreamEvent.CLEAR: _clear,
+}
 
 
 def check_format(start: StartMsg) -> None:

@@ -214,10 +214,11 @@ class ExpressionStream:
                 if wait > 0:
                     await asyncio.sleep(wait)
                 sub.out.ready.clear()
-                if not sub.out.items:
+                text = sub.out.get_nowait()
+                if text is None:
                     continue
                 last = time.monotonic()
-                await bounded(sub.ws.send_text(sub.out.items.popleft()), STALL_TIMEOUT_S)
+                await bounded(sub.ws.send_text(text), STALL_TIMEOUT_S)
                 sub.out.sent += 1
         except asyncio.TimeoutError:
             log.warning("expression subscriber stalled for %.1f s: closing it", STALL_TIMEOUT_S)

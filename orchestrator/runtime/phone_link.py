@@ -19,10 +19,11 @@ from face.phone.access import TokenGate, load_or_make_token
 from face.phone.audio_ws import PhoneAudio
 from face.phone.phone_config import PhoneConfig
 from face.phone.tls import TLSError, default_hosts, ensure_self_signed
-from face.server import FaceServer, lan_address
+from face.server import FaceServer
 from orchestrator.bus import Subscription
 from orchestrator.state_dir import migrate_phone_files, state_dir
 from track2_voice.audio.devices import ClockSource
+from track2_voice.common.web.access import lan_address
 from track2_voice.events import FrameEvent
 
 log = logging.getLogger(__name__)

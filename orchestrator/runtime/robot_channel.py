@@ -15,30 +15,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
-from orchestrator.brain import capabilities
 from orchestrator.brain import robot_protocol as protocol
 from orchestrator.brain.calls import StatusError, StatusErrorCode
 from orchestrator.brain.dispatcher import ToolDispatcher
 from orchestrator.brain.events import RobotRefused, RobotReplaced
+from orchestrator.runtime.robot_connection import RobotConnection, goodbye, make_ready, receive
 from orchestrator.slow_config import RobotConfig
 from track2_voice.common.limits import RefusalLog
-from track2_voice.common.web import (
-    CloseCode,
-    JsonTooDeep,
-    OriginGate,
-    bearer,
-    clip,
-    loads_bounded,
-    token_ok,
-)
+from track2_voice.common.web import CloseCode, OriginGate, bearer, clip, loads_bounded, token_ok
 
 log = logging.getLogger(__name__)
 PROTOCOL_VERSION = protocol.PROTOCOL_VERSION
@@ -51,69 +42,50 @@ HTTP_STATUS = {
 }
 MAX_BODY_BYTES = 16384  # POST /calls/{id}/status: a status is a few dozen bytes
 MAX_NAME_CHARS = 64
-
-
-class RobotConnection:
-    """One robot's socket: a bounded send queue drained by its own task, with a send timeout,
-    so a robot that never reads can only ever lose its own connection."""
-
-    def __init__(self, ws: WebSocket, name: str, cfg: RobotConfig) -> None:
-        self.ws = ws
-        self.name = name
-        self.peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
-        self.cfg = cfg
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=cfg.queue_size)
-        self.closed = asyncio.Event()
-        self.why = ""
-        self.last_words: dict[str, Any] | None = None  # sent just before the close frame
-        # what its hello said (docs/bodies.md); None: it declared nothing, so everything
-        self.body: str | None = None
-        self.capabilities: tuple[protocol.Capability, ...] | None = None
-        self.ready = False  # routed to: after its hello, its first other message, or a wait
-
-    def send(self, message: dict[str, Any]) -> bool:
-        if self.closed.is_set():
-            return False
-        try:
-            self.queue.put_nowait(message)
-            return True
-        except asyncio.QueueFull:
-            self._close("send queue full: the robot is not reading")
-            return False
-
-    def replace(self) -> None:
-        self._close("replaced: another connection took this robot's name")
-
-    def _close(self, why: str) -> None:
-        if not self.closed.is_set():
-            self.why = why
-            self.closed.set()
-
-    async def sender(self) -> None:
-        try:
-            while not self.closed.is_set():
-                msg = await self.queue.get()
-                await asyncio.wait_for(
-                    self.ws.send_text(json.dumps(msg)), timeout=self.cfg.send_timeout_s
-                )
-        except asyncio.TimeoutError:
-            self._close(f"send took over {self.cfg.send_timeout_s}s: the robot is not reading")
-        except Exception as e:  # the socket went away
-            self._close(f"send failed: {e}")
+_ERROR_FOR = {
+    CloseCode.UNAUTHORIZED: protocol.ErrorCode.UNAUTHORIZED,
+    CloseCode.ROBOT_IN_USE: protocol.ErrorCode.ROBOT_IN_USE,
+}
+_UNAUTHORIZED = {"error": "missing or wrong bearer token"}
 
 
 def build_app(
     dispatcher: ToolDispatcher, cfg: RobotConfig, token: str, refusals: RefusalLog | None = None
 ) -> OriginGate:
     refusals = refusals or RefusalLog()
+    app = Starlette(routes=RobotChannel(dispatcher, cfg, token, refusals).routes())
+    # robots send no Origin; a browser page (which always does) only from an allowed one
+    return OriginGate(app, cfg.allowed_origins, same_origin=False, on_refused=refusals.refused)
 
-    connecting: dict[str, RobotConnection] = {}  # names whose hello is awaited
 
-    async def tools(request: Request) -> JSONResponse:
+class RobotChannel:
+    """The channel's endpoints over one dispatcher (``build_app`` serves them)."""
+
+    def __init__(
+        self, dispatcher: ToolDispatcher, cfg: RobotConfig, token: str, refusals: RefusalLog
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.cfg = cfg
+        self.token = token
+        self.refusals = refusals
+        self.connecting: dict[str, RobotConnection] = {}  # names whose hello is awaited
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/tools", self.tools),
+            Route("/health", self.health),
+            Route("/calls/{call_id}/status", self.call_status, methods=["POST"]),
+            Route("/calls/{call_id}", self.call_get),
+            WebSocketRoute("/robot", self.robot_ws),
+        ]
+
+    # -- HTTP ------------------------------------------------------------------------------------
+    async def tools(self, request: Request) -> JSONResponse:
         full = request.query_params.get("full", "") not in ("", "0", "false")
-        return JSONResponse([dispatcher.tool_definition(full=full)])
+        return JSONResponse([self.dispatcher.tool_definition(full=full)])
 
-    async def health(_: Request) -> JSONResponse:
+    async def health(self, _: Request) -> JSONResponse:
+        robots = self.dispatcher.robots
         bodies = [
             {
                 "robot": r.name,
@@ -124,44 +96,55 @@ def build_app(
                     else [c.action for c in r.capabilities]
                 ),
             }
-            for r in dispatcher.robots
+            for r in robots
         ]
-        return JSONResponse({"ok": True, "robots": len(dispatcher.robots), "bodies": bodies})
+        return JSONResponse({"ok": True, "robots": len(robots), "bodies": bodies})
 
-    def authorized(request: Request) -> bool:
-        return token_ok(bearer(request.headers), token)
+    def _authorized(self, request: Request) -> bool:
+        return token_ok(bearer(request.headers), self.token)
 
-    async def call_status(request: Request) -> JSONResponse:
-        if not authorized(request):
-            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+    async def call_status(self, request: Request) -> JSONResponse:
+        """A status update from a webhook-driven robot: ``{"status": ..., "reason": ...}``."""
+        if not self._authorized(request):
+            return JSONResponse(_UNAUTHORIZED, status_code=401)
         call_id = request.path_params["call_id"]
-        if len(call_id) > cfg.max_id_chars:
-            return _http_error(StatusErrorCode.BAD_ID, f"call id longer than {cfg.max_id_chars}")
-        raw = bytearray()
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_BODY_BYTES:
-                return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, 413)
-        try:
-            body = loads_bounded(bytes(raw), cfg.max_json_depth)
-        except ValueError as e:
-            return JSONResponse({"error": f"body must be JSON: {clip(str(e), 120)}"}, 400)
-        if not isinstance(body, dict) or not isinstance(body.get("status"), str):
-            return JSONResponse({"error": 'expected {"status": ...}'}, status_code=400)
+        if len(call_id) > self.cfg.max_id_chars:
+            return _http_error(
+                StatusErrorCode.BAD_ID, f"call id longer than {self.cfg.max_id_chars}"
+            )
+        body = await self._status_body(request)
+        if isinstance(body, JSONResponse):
+            return body
         reason = body.get("reason")
         try:
-            dispatcher.on_status(
+            self.dispatcher.on_status(
                 call_id, body["status"], None if reason is None else clip(str(reason), 500), "http"
             )
         except StatusError as e:
             return _http_error(e.code, str(e))
         return JSONResponse({"ok": True})
 
-    async def call_get(request: Request) -> JSONResponse:
-        if not authorized(request):
-            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+    async def _status_body(self, request: Request) -> dict | JSONResponse:
+        """The body of a status update, read against its cap, or the error to answer."""
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > MAX_BODY_BYTES:
+                return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, 413)
+        try:
+            body = loads_bounded(bytes(raw), self.cfg.max_json_depth)
+        except ValueError as e:
+            return JSONResponse({"error": f"body must be JSON: {clip(str(e), 120)}"}, 400)
+        if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+            return JSONResponse({"error": 'expected {"status": ...}'}, status_code=400)
+        return body
+
+    async def call_get(self, request: Request) -> JSONResponse:
+        if not self._authorized(request):
+            return JSONResponse(_UNAUTHORIZED, status_code=401)
         call_id = request.path_params["call_id"]
-        call = dispatcher.outbox.get(call_id)
+        outbox = self.dispatcher.outbox
+        call = outbox.get(call_id)
         if call is None:
             return JSONResponse({"error": f"unknown call id {clip(call_id)!r}"}, status_code=404)
         return JSONResponse(
@@ -170,195 +153,73 @@ def build_app(
                 "status": call.status,
                 "reason": call.reason,
                 "arguments": call.args,
-                "history": dispatcher.outbox.history(call_id),
+                "history": outbox.history(call_id),
             }
         )
 
-    async def refuse(ws: WebSocket, name: str, code: CloseCode, why: str) -> None:
-        peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
-        refusals.refused(f"robot channel: {why}", peer)
-        dispatcher.emit(RobotRefused(robot=name, reason=why, peer=peer))
-        await ws.send_text(json.dumps(protocol.error(_ERROR_FOR[code], why)))
-        await ws.close(code=code, reason=why[:120])
-
-    async def robot_ws(ws: WebSocket) -> None:
-        given = ws.query_params.get("token") or bearer(ws.headers)
-        await ws.accept()
-        name = clip(ws.query_params.get("robot") or "", MAX_NAME_CHARS) or (
-            f"robot@{ws.client.host if ws.client else '?'}"
-        )
-        if not token_ok(given, token):
-            await refuse(ws, name, CloseCode.UNAUTHORIZED, "missing or wrong token")
+    # -- WS /robot ---------------------------------------------------------------------------
+    async def robot_ws(self, ws: WebSocket) -> None:
+        conn = await self._admit(ws)
+        if conn is None:
             return
-        current = dispatcher.robot_named(name) or connecting.get(name)
-        if current is not None and cfg.on_duplicate == "refuse":
-            await refuse(
-                ws,
-                name,
-                CloseCode.ROBOT_IN_USE,
-                f"a robot named {name!r} is already connected (slow_loop.robot.on_duplicate)",
-            )
-            return
-        conn = RobotConnection(ws, name, cfg)
-        if current is not None:  # take_over: the old connection goes, with a recorded event
-            log.warning("robot %s: %s takes over from %s", name, conn.peer, current.peer)
-            dispatcher.emit(RobotReplaced(robot=name, old_peer=current.peer, new_peer=conn.peer))
-            current.replace()
-            connecting.pop(name, None)
-            dispatcher.robot_disconnected(current, "replaced by a new connection")
         conn.send(protocol.welcome())
         sender = asyncio.create_task(conn.sender())
-        connecting[name] = conn
+        self.connecting[conn.name] = conn
         # a robot that says no hello is taken as able to do everything after a short wait
         waited = asyncio.get_running_loop().call_later(
-            cfg.hello_wait_s, _make_ready, conn, dispatcher
+            self.cfg.hello_wait_s, make_ready, conn, self.dispatcher
         )
-        receiver = asyncio.create_task(_receive(ws, conn, dispatcher))
+        receiver = asyncio.create_task(receive(ws, conn, self.dispatcher))
         closed = asyncio.create_task(conn.closed.wait())
         try:
             await asyncio.wait({receiver, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             waited.cancel()
-            if connecting.get(name) is conn:
-                del connecting[name]
+            if self.connecting.get(conn.name) is conn:
+                del self.connecting[conn.name]
             conn._close(conn.why or "disconnected")
             for task in (receiver, sender, closed):
                 task.cancel()
-            dispatcher.robot_disconnected(conn, conn.why)
-            await _goodbye(ws, conn, dispatcher)
+            self.dispatcher.robot_disconnected(conn, conn.why)
+            await goodbye(ws, conn, self.dispatcher)
 
-    app = Starlette(
-        routes=[
-            Route("/tools", tools),
-            Route("/health", health),
-            Route("/calls/{call_id}/status", call_status, methods=["POST"]),
-            Route("/calls/{call_id}", call_get),
-            WebSocketRoute("/robot", robot_ws),
-        ]
-    )
-    # robots send no Origin; a browser page (which always does) only from an allowed one
-    return OriginGate(app, cfg.allowed_origins, same_origin=False, on_refused=refusals.refused)
+    async def _admit(self, ws: WebSocket) -> RobotConnection | None:
+        """The new robot's connection, or None when it was refused (a wrong token, a name in
+        use); an older connection of the same name goes with ``on_duplicate: take_over``."""
+        given = ws.query_params.get("token") or bearer(ws.headers)
+        await ws.accept()
+        name = clip(ws.query_params.get("robot") or "", MAX_NAME_CHARS) or (
+            f"robot@{ws.client.host if ws.client else '?'}"
+        )
+        if not token_ok(given, self.token):
+            await self._refuse(ws, name, CloseCode.UNAUTHORIZED, "missing or wrong token")
+            return None
+        current = self.dispatcher.robot_named(name) or self.connecting.get(name)
+        if current is not None and self.cfg.on_duplicate == "refuse":
+            why = f"a robot named {name!r} is already connected (slow_loop.robot.on_duplicate)"
+            await self._refuse(ws, name, CloseCode.ROBOT_IN_USE, why)
+            return None
+        conn = RobotConnection(ws, name, self.cfg)
+        if current is not None:
+            self._take_over(current, conn)
+        return conn
 
+    def _take_over(self, current: RobotConnection, conn: RobotConnection) -> None:
+        """The old connection goes, with a recorded event."""
+        name = conn.name
+        log.warning("robot %s: %s takes over from %s", name, conn.peer, current.peer)
+        self.dispatcher.emit(RobotReplaced(robot=name, old_peer=current.peer, new_peer=conn.peer))
+        current.replace()
+        self.connecting.pop(name, None)
+        self.dispatcher.robot_disconnected(current, "replaced by a new connection")
 
-async def _goodbye(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
-    """The close frame that says why (and, for a refused hello, the error reply first)."""
-    code = _CLOSE_FOR.get(conn.why.split(":", 1)[0])
-    if code is None:
-        return
-    if conn.last_words is not None:
-        dispatcher.emit(RobotRefused(robot=conn.name, reason=conn.why, peer=conn.peer))
-    try:
-        if conn.last_words is not None:
-            await asyncio.wait_for(ws.send_text(json.dumps(conn.last_words)), 0.5)
-        await asyncio.wait_for(ws.close(code=code, reason=conn.why[:120]), 0.5)
-    except Exception:
-        pass
-
-
-def _make_ready(conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
-    """From now on calls are routed to ``conn`` (once)."""
-    if conn.ready or conn.closed.is_set():
-        return
-    conn.ready = True
-    dispatcher.robot_connected(conn)
-
-
-_CLOSE_FOR = {
-    "bad hello": CloseCode.BAD_STREAM,
-    "send queue full": CloseCode.TOO_SLOW,
-    "send took over": CloseCode.TOO_SLOW,
-    "send failed": None,
-    "replaced": CloseCode.REPLACED,
-}
-
-
-_ERROR_FOR = {
-    CloseCode.UNAUTHORIZED: protocol.ErrorCode.UNAUTHORIZED,
-    CloseCode.ROBOT_IN_USE: protocol.ErrorCode.ROBOT_IN_USE,
-}
+    async def _refuse(self, ws: WebSocket, name: str, code: CloseCode, why: str) -> None:
+        peer = f"{ws.client.host}:{ws.client.port}" if ws.client else "?"
+        self.refusals.refused(f"robot channel: {why}", peer)
+        self.dispatcher.emit(RobotRefused(robot=name, reason=why, peer=peer))
+        await ws.send_text(json.dumps(protocol.error(_ERROR_FOR[code], why)))
+        await ws.close(code=code, reason=why[:120])
 
 
 def _http_error(code: StatusErrorCode, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "code": code.value}, status_code=HTTP_STATUS[code])
-
-
-async def _receive(ws: WebSocket, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
-    """Messages from the robot. A bad one gets an error reply; the socket stays."""
-    while True:
-        try:
-            frame = await ws.receive()
-        except (WebSocketDisconnect, RuntimeError):
-            frame = {"type": "websocket.disconnect"}
-        if frame["type"] == "websocket.disconnect":
-            conn._close("disconnected")
-            return
-        try:
-            msg = _parse(frame, conn.cfg)
-        except protocol.ProtocolError as e:
-            if e.code is protocol.ErrorCode.BAD_HELLO and not conn.ready:
-                _refuse_hello(conn, e)
-                return
-            conn.send(protocol.error(e.code, str(e), e.id))
-            continue
-        _handle(msg, conn, dispatcher)
-
-
-def _parse(frame: dict[str, Any], cfg: RobotConfig) -> protocol.RobotMsg:
-    raw = frame.get("text")
-    if raw is None:  # a binary frame: not part of the protocol, but no reason to drop the link
-        raise protocol.ProtocolError(
-            protocol.ErrorCode.BINARY, "binary frames are not part of the protocol; send JSON text"
-        )
-    try:
-        decoded = loads_bounded(raw, cfg.max_json_depth)
-    except JsonTooDeep as e:
-        raise protocol.ProtocolError(protocol.ErrorCode.TOO_DEEP, str(e)) from None
-    except ValueError as e:
-        raise protocol.ProtocolError(
-            protocol.ErrorCode.BAD_JSON, clip(f"not a JSON object: {e}", 200)
-        ) from None
-    return protocol.parse_from_robot(decoded, cfg.max_id_chars)
-
-
-def _handle(msg: protocol.RobotMsg, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
-    if isinstance(msg, protocol.HelloMsg):
-        _hello(msg, conn, dispatcher)
-        return
-    _make_ready(conn, dispatcher)  # a robot that talks without a hello declared nothing
-    if isinstance(msg, protocol.StatusMsg):
-        try:
-            dispatcher.on_status(
-                msg.id, msg.status, msg.reason, conn.name, conn, msg.progress, msg.text
-            )
-        except StatusError as e:
-            conn.send(protocol.error(e.code.value, str(e), msg.id))
-    elif isinstance(msg, protocol.PingMsg):
-        conn.send(protocol.pong())
-
-
-def _refuse_hello(conn: RobotConnection, e: protocol.ProtocolError) -> None:
-    """A body that declares what the creature cannot take must be fixed, not half-used."""
-    conn.last_words = protocol.error(e.code, str(e))
-    conn._close(f"bad hello: {e}")
-
-
-def _hello(msg: protocol.HelloMsg, conn: RobotConnection, dispatcher: ToolDispatcher) -> None:
-    """The body's declaration: checked against the actions, answered with ``ready``; one it
-    cannot take closes the connection (4400) with the reason, a refusal on the record."""
-    if conn.ready:
-        conn.send(
-            protocol.error(
-                protocol.ErrorCode.BAD_HELLO,
-                "hello must be the first message (this connection already gets calls)",
-            )
-        )
-        return
-    try:
-        capabilities.check(dispatcher.schema.actions, msg.capabilities)
-    except protocol.ProtocolError as e:
-        _refuse_hello(conn, e)
-        return
-    conn.body, conn.capabilities = msg.body, msg.capabilities
-    actions = None if msg.capabilities is None else [c.action for c in msg.capabilities]
-    conn.send(protocol.ready(conn.name, conn.body, actions))  # before any call it is sent
-    _make_ready(conn, dispatcher)

@@ -5,9 +5,10 @@ Why a protocol of our own: uvicorn caps WebSocket messages (``ws_max_size``) and
 (``h11_max_incomplete_event_size``), but it neither caps open connections (its
 ``limit_concurrency`` answers 503 only once a request is complete, so half-sent requests still
 hold their file handles) nor times out a request whose headers never finish, nor limits how fast
-one address opens connections. ``guarded_protocol`` wraps uvicorn's HTTP protocol with all three,
-and every refusal goes to one rate-limited log line with a count, so an attack cannot turn into a
-flood of log lines either.
+one address opens connections. The guarded protocol (``track2_voice.common.web.guarded``) adds
+all three where uvicorn accepts a connection, with the tables kept here; every refusal goes to
+one rate-limited log line with a count, so an attack cannot turn into a flood of log lines
+either.
 
 Why a token bucket of our own for the per-address rate: the rate limiters for starlette
 (slowapi, asgi-ratelimit) count requests once the app has them, i.e. after the headers, so a
@@ -19,11 +20,8 @@ the point where uvicorn accepts a connection, with a table that has a hard size.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
-import math
-import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -45,21 +43,6 @@ SHED_GRACE_S = 1.0
 # ...and a TLS handshake not done this long after the connection, when the server is full (a
 # flood of connections that never send a ClientHello from many addresses)
 HANDSHAKE_GRACE_S = 0.25
-# a graceful TLS close (after a response) waits this long at most for the peer's close_notify
-# (asyncio's default is 30 s, during which the connection holds its seat)
-TLS_SHUTDOWN_TIMEOUT_S = 2.0
-
-
-def plain_response(status: str, text: str, headers: str = "") -> bytes:
-    """A complete HTTP/1.1 response that closes the connection, written before any request."""
-    body = f"{text}\r\n".encode()
-    return (
-        f"HTTP/1.1 {status}\r\ncontent-type: text/plain\r\n{headers}"
-        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
-    ).encode() + body
-
-
-BUSY_RESPONSE = plain_response("503 Service Unavailable", "too many connections")
 
 
 class ServerLimits(Strict):
@@ -251,256 +234,3 @@ class Waiting:
         connections it knows itself)."""
         for conn in list(self.handshaking):
             conn.shed()
-
-
-def _drop(transport: Any) -> None:
-    """Close a connection we owe nothing: a TLS one at once (``abort``), since a graceful TLS
-    close waits for the peer's close_notify, which a slow client never sends, and the
-    connection would hold its seat until the shutdown timeout."""
-    if transport.get_extra_info("sslcontext") is not None:
-        transport.abort()
-    else:
-        transport.close()
-
-
-def guarded_protocol(
-    limits: ServerLimits, name: str, refusals: RefusalLog, tls: ssl.SSLContext | None = None
-) -> type:
-    """uvicorn's HTTP protocol with a connection cap, a per-address connection rate, a deadline
-    and a size cap for the request's headers, slow connections shed first, and (with ``tls``)
-    the TLS handshake done here, after those checks and under the same deadline.
-
-    Why the TLS handshake here rather than uvicorn's ``ssl_certfile``: there asyncio does the
-    handshake before any protocol of ours sees the connection, with no cap on how many are
-    pending and a 60 s timeout, so a flood of connections that never finish it holds memory
-    without bound (8,076 of them took a face server from 137 MB to 2.6 GB). Here a pending
-    handshake holds a seat like any connection: the per-address rate is taken before it, it is
-    shed first when the server is full, and it ends at ``header_timeout_s``."""
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
-    rate = ConnectionRate(limits.per_ip_rate, limits.per_ip_burst)
-    waiting = Waiting(limits.max_waiting_per_address)
-    too_fast = (
-        plain_response(
-            "429 Too Many Requests",
-            "too many connections from your address",
-            f"retry-after: {math.ceil(1 / limits.per_ip_rate)}\r\n",
-        )
-        if limits.per_ip_rate > 0
-        else b""
-    )
-    too_large = plain_response(
-        "431 Request Header Fields Too Large",
-        f"request line and headers over {limits.max_header_bytes} bytes",
-    )
-
-    class Guarded(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-        table = waiting
-        _refused = False  # refused before uvicorn saw it: uvicorn's side never started
-        _dropping = False  # refused after: ignore what else arrives
-        _deadline: asyncio.TimerHandle | None = None
-        _key = ""
-        _raw: Any = None  # the TCP transport under a TLS handshake in progress
-        _early: list[bytes] | None = None  # what TLS delivered before uvicorn's side started
-        _eof = False
-        _header_bytes = 0
-        _headers_in = False
-        _tail = b""
-
-        def connection_made(self, transport: Any) -> None:
-            peer = transport.get_extra_info("peername")
-            host = str(peer[0]) if isinstance(peer, tuple) and peer else ""
-            if host and not rate.allow(host):
-                what = f"{name}: over {limits.per_ip_rate:g} connections/s from one address"
-                self._refuse(transport, too_fast, what, host)
-                return
-            self._key = address_key(host) if host else ""
-            freed = 0  # a shed connection counts as open until its close is processed
-            if waiting.count(self._key) >= limits.max_waiting_per_address:
-                freed = int(waiting.shed_oldest(self._key))
-                if freed:
-                    refusals.refused(
-                        f"{name}: shed the oldest of {limits.max_waiting_per_address} slow "
-                        "connections from one address",
-                        host,
-                    )
-            open_now = len(self.server_state.connections) + len(waiting.handshaking) - freed
-            if open_now >= limits.max_connections:
-                if not waiting.shed_oldest():
-                    what = f"{name}: {limits.max_connections} connections open"
-                    self._refuse(transport, BUSY_RESPONSE, what, host)
-                    return
-                refusals.refused(f"{name}: full; shed the oldest slow connection")
-            if tls is None:
-                super().connection_made(transport)
-                self._arm()
-                return
-            # reading waits until the handshake starts, so no byte reaches uvicorn unencrypted
-            transport.pause_reading()
-            self._raw, self._early = transport, []
-            waiting.handshaking.add(self)
-            self._arm()  # one deadline for the handshake and the headers
-            self.loop.create_task(self._handshake(transport))
-
-        async def _handshake(self, raw: Any) -> None:
-            try:
-                secure = await self.loop.start_tls(
-                    raw,
-                    self,
-                    tls,
-                    server_side=True,
-                    ssl_handshake_timeout=limits.header_timeout_s + 1.0,
-                    ssl_shutdown_timeout=TLS_SHUTDOWN_TIMEOUT_S,
-                )
-            except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError, RuntimeError):
-                secure = None  # a failed, shed or timed-out handshake
-            finally:
-                waiting.handshaking.discard(self)
-            if secure is None or self._raw is None:
-                self._raw = None
-                self._disarm()
-                if secure is not None:
-                    secure.abort()
-                return
-            self._raw = None
-            early, self._early = self._early or [], None
-            super().connection_made(secure)
-            for data in early:
-                self.data_received(data)
-            if self._eof:
-                self.eof_received()
-
-        def shed(self) -> None:
-            """Close this waiting connection to make room (``Waiting.shed_oldest``)."""
-            self._disarm()
-            if self._raw is not None:
-                raw, self._raw = self._raw, None
-                raw.abort()
-                return
-            transport = getattr(self, "transport", None)
-            if transport is not None and not transport.is_closing():
-                _drop(transport)
-
-        def _refuse(self, transport: Any, response: bytes, what: str, host: str) -> None:
-            self._refused = True
-            refusals.refused(what, host)
-            if tls is None:  # before a TLS handshake the client could not read it
-                transport.write(response)
-            transport.close()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            if self._refused or self._early is not None:
-                self._raw = None  # uvicorn's side never started
-                return
-            super().connection_lost(exc)
-
-        def eof_received(self) -> Any:
-            if self._early is not None:
-                self._eof = True
-                return None
-            return super().eof_received()
-
-        def data_received(self, data: bytes) -> None:
-            if self._refused or self._dropping:
-                return
-            if self._early is not None:
-                self._early.append(data)
-                return
-            if self._deadline is not None and not self._headers_in and self._too_large(data):
-                self._dropping = True
-                self._disarm()
-                refusals.refused(f"{name}: headers over {limits.max_header_bytes} bytes")
-                self.transport.write(too_large)
-                self.transport.close()
-                return
-            super().data_received(data)
-            cycle = getattr(self, "cycle", None)
-            if (cycle is not None and not cycle.response_complete) or (
-                self.transport.get_protocol() is not self
-            ):
-                self._disarm()  # the headers are in: the app has the request (or the socket)
-
-        def _too_large(self, data: bytes) -> bool:
-            """Whether the request line and headers run past ``max_header_bytes``, however they
-            arrive (uvicorn's h11 limit only counts what is still incomplete after a read, so
-            100 KB of headers in one read passed it)."""
-            buf = self._tail + data
-            end = buf.find(b"\r\n\r\n")
-            if end >= 0:
-                self._headers_in = True
-                return self._header_bytes - len(self._tail) + end + 4 > limits.max_header_bytes
-            self._header_bytes += len(data)
-            self._tail = buf[-3:]
-            return self._header_bytes > limits.max_header_bytes
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            cycle = getattr(self, "cycle", None)
-            if cycle is None or cycle.response_complete:  # not a pipelined request already
-                self._arm()  # the next request's headers get the same deadline
-
-        def _arm(self) -> None:
-            self._disarm()
-            self._deadline = self.loop.call_later(limits.header_timeout_s, self._expire)
-            self._header_bytes, self._headers_in, self._tail = 0, False, b""
-            waiting.add(self, self._key)
-
-        def _disarm(self) -> None:
-            waiting.remove(self)
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _expire(self) -> None:
-            self._deadline = None
-            waiting.remove(self)
-            if self._raw is not None:
-                refusals.refused(f"{name}: TLS handshake not done in {limits.header_timeout_s:g} s")
-                raw, self._raw = self._raw, None
-                raw.abort()
-                return
-            transport = self.transport
-            if transport is None or transport.is_closing():
-                return
-            if transport.get_protocol() is not self:
-                return  # upgraded to a WebSocket: its own protocol owns it now
-            cycle = getattr(self, "cycle", None)
-            if cycle is not None and not cycle.response_complete:
-                return
-            refusals.refused(f"{name}: headers not complete in {limits.header_timeout_s:g} s")
-            _drop(transport)
-
-    Guarded.__name__ = f"Guarded{AutoHTTPProtocol.__name__}"
-    return Guarded
-
-
-def tls_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | None:
-    """A server's TLS context (None without a certificate)."""
-    if not certfile:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(certfile, keyfile)
-    return ctx
-
-
-def uvicorn_options(
-    limits: ServerLimits,
-    name: str,
-    refusals: RefusalLog,
-    ssl_certfile: str | None = None,
-    ssl_keyfile: str | None = None,
-) -> dict[str, Any]:
-    """The uvicorn settings that carry ``limits``; with a certificate the guarded protocol does
-    TLS itself (uvicorn's own ``ssl_*`` options are cleared so it does not do it twice), and
-    uvicorn's ``limit_concurrency`` is off: the cap here sheds slow connections before it
-    refuses, where uvicorn's counts them against a request that already arrived."""
-    return {
-        "http": guarded_protocol(limits, name, refusals, tls_context(ssl_certfile, ssl_keyfile)),
-        "ssl_certfile": None,
-        "ssl_keyfile": None,
-        "limit_concurrency": None,
-        "ws_max_size": limits.ws_max_message_bytes,
-        "h11_max_incomplete_event_size": limits.max_header_bytes,
-        "timeout_keep_alive": limits.keep_alive_s,
-    }

@@ -21,19 +21,33 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from track2_voice.backends.moshi_protocol import PcmFramer
+from track2_voice.common.web import CloseCode
 from track2_voice.model_server.options import SlotSampling
-from track2_voice.model_server.scheduler import NoFreeSlot
+from track2_voice.model_server.scheduler import NoFreeSlot, Session
+from track2_voice.model_server.session_io import (
+    Outputs,
+    Wording,
+    client_messages,
+    join,
+    refuse,
+    run_session,
+)
 from track2_voice.transcript.stt_words import SttWords, WordDone
+
+if TYPE_CHECKING:
+    from track2_voice.model_server.server import ModelServer
 
 log = logging.getLogger(__name__)
 
 ASR_PATH = "/api/asr-streaming"
 API_KEY_HEADER = "kyutai-api-key"
 GREEDY = SlotSampling(temp_text=0.0, temp=0.0)  # as Kyutai runs its STT: temp 0
+WHAT = "an STT session"
 
 
 def pack(msg: dict) -> bytes:
@@ -65,116 +79,93 @@ def audio_of(msg: dict) -> np.ndarray | str:
     return np.clip(arr, -1.0, 1.0)
 
 
-async def asr_session(server, ws) -> None:
-    """One ``/api/asr-streaming`` session on ``server`` (a ``ModelServer``)."""
-    from track2_voice.model_server.server import (
-        CLOSE_POLICY,
-        CLOSE_TOO_BIG,
-        CLOSE_TRY_LATER,
-        _Outbox,
+WORDING = Wording(
+    quiet="closing: nothing for {idle:g} s",
+    not_binary="expected binary msgpack messages",
+    too_big="a {size}-byte message; closing",
+)
+
+
+def error_message(text: str) -> bytes:
+    return pack({"type": "Error", "message": text})
+
+
+async def asr_session(server: ModelServer, ws: Any) -> None:
+    """One ``/api/asr-streaming`` session on ``server``, on a WebSocket not yet accepted."""
+    await ws.accept()
+    if not server.kind.transcribes:
+        reason = f"this server runs a {server.kind.value} model; {ASR_PATH} needs an STT one"
+    else:
+        reason = server.access_refusal(ws, ws.headers.get(API_KEY_HEADER))
+    if reason is not None:
+        return await refuse(ws, error_message(reason), reason, CloseCode.POLICY, WHAT)
+    try:
+        session, box = join(server.scheduler, server.opts, GREEDY)
+    except NoFreeSlot as e:
+        return await refuse(ws, error_message(str(e)), str(e), CloseCode.TRY_LATER, WHAT)
+    stt = _SttSession(server, ws, session)
+
+    async def greet() -> None:
+        await ws.send_bytes(pack({"type": "Ready"}))
+
+    await run_session(
+        ws, server.scheduler, session, box, greet, (stt.receive, lambda: stt.send_all(box))
     )
 
-    await ws.accept()
 
-    async def refuse(reason: str, code: int) -> None:
-        log.info("refused an STT session: %s", reason)
-        try:
-            await ws.send_bytes(pack({"type": "Error", "message": reason}))
-            await ws.close(code=code, reason=reason[:120])
-        except Exception:  # the client left first
-            pass
+class _SttSession:
+    """One client's words: frames in, words, steps and markers out."""
 
-    if not server.kind.transcribes:
-        return await refuse(
-            f"this server runs a {server.kind.value} model; {ASR_PATH} needs an STT one",
-            CLOSE_POLICY,
-        )
-    reason = server._access_refusal(ws, ws.headers.get(API_KEY_HEADER))
-    if reason is not None:
-        return await refuse(reason, CLOSE_POLICY)
-    box = _Outbox(asyncio.get_running_loop(), server.opts.output_queue_frames)
-    try:
-        session = server.scheduler.join(GREEDY, box.offer)
-    except NoFreeSlot as e:
-        return await refuse(str(e), CLOSE_TRY_LATER)
-    box.stats = session.stats
-    markers: deque[tuple[int, int]] = deque()  # (steps that must have run, marker id)
-    fed = [0]  # frames pushed to the slot
+    def __init__(self, server: ModelServer, ws: Any, session: Session) -> None:
+        self.server, self.ws, self.session = server, ws, session
+        self.markers: deque[tuple[int, int]] = deque()  # (steps that must have run, marker id)
+        self.fed = 0  # frames pushed to the slot
 
-    async def send(msg: dict) -> None:
-        await asyncio.wait_for(ws.send_bytes(pack(msg)), server.opts.stall_timeout_s)
+    async def send(self, msg: dict) -> None:
+        await asyncio.wait_for(self.ws.send_bytes(pack(msg)), self.server.opts.stall_timeout_s)
 
-    async def recv_loop() -> None:
+    async def error(self, text: str) -> None:
+        await self.send({"type": "Error", "message": text})
+
+    async def receive(self) -> None:
         framer = PcmFramer()
-        idle = server.opts.idle_timeout_s
-        while True:
-            try:
-                msg = await asyncio.wait_for(ws.receive(), idle)
-            except asyncio.TimeoutError:
-                await send({"type": "Error", "message": f"closing: nothing for {idle:g} s"})
-                return
-            if msg["type"] == "websocket.disconnect":
-                return
-            data = msg.get("bytes")
-            if data is None:
-                await send({"type": "Error", "message": "expected binary msgpack messages"})
-                continue
-            if len(data) > server.opts.max_message_bytes:
-                await send({"type": "Error", "message": f"a {len(data)}-byte message; closing"})
-                await ws.close(code=CLOSE_TOO_BIG)
-                return
+        opts = self.server.opts
+        async for data in client_messages(self.ws, self.session, opts, WORDING, self.error):
             got = parse(data)
             if isinstance(got, str):
-                await send({"type": "Error", "message": got})
+                await self.error(got)
                 continue
-            kind, body = got
-            if kind == "Audio":
-                pcm = audio_of(body)
-                if isinstance(pcm, str):
-                    await send({"type": "Error", "message": pcm})
-                    continue
-                for frame in framer.push(pcm):
-                    server.scheduler.push(session, frame)
-                    fed[0] += 1
-            elif kind == "Marker":
-                if not isinstance(body.get("id"), int):
-                    await send({"type": "Error", "message": "Marker: 'id' must be an integer"})
-                    continue
-                markers.append((fed[0], body["id"]))
-            else:
-                await send({"type": "Error", "message": f"unknown type {kind!r}"})
+            reply = self._take(framer, *got)
+            if reply is not None:
+                await self.error(reply)
 
-    async def send_loop() -> None:
-        words = SttWords(server.engine.tokenizer, server.engine.delay_s)
+    def _take(self, framer: PcmFramer, kind: str, body: dict) -> str | None:
+        """One well-formed message; what is wrong with it, if anything."""
+        if kind == "Audio":
+            pcm = audio_of(body)
+            if isinstance(pcm, str):
+                return pcm
+            for frame in framer.push(pcm):
+                self.server.scheduler.push(self.session, frame)
+                self.fed += 1
+        elif kind == "Marker":
+            if not isinstance(body.get("id"), int):
+                return "Marker: 'id' must be an integer"
+            self.markers.append((self.fed, body["id"]))
+        else:
+            return f"unknown type {kind!r}"
+        return None
+
+    async def send_all(self, box: Outputs) -> None:
+        words = SttWords(self.server.engine.tokenizer, self.server.engine.delay_s)
         step = 0
-        while True:
-            await box.ready.wait()
-            box.ready.clear()
-            while box.queue:
-                out = box.queue.popleft()
-                for w in words.token(step, out.text_id):
-                    if isinstance(w, WordDone):
-                        await send({"type": "Word", "text": w.text, "start_time": w.start})
-                        if w.gap:
-                            await send({"type": "EndWord", "stop_time": w.stop})
-                step += 1
-                await send({"type": "Step", "step_idx": step, "prs": [], "buffered_pcm": 0})
-                while markers and markers[0][0] <= step:
-                    await send({"type": "Marker", "id": markers.popleft()[1]})
-
-    tasks: list[asyncio.Task] = []
-    try:
-        await ws.send_bytes(pack({"type": "Ready"}))
-        tasks = [asyncio.create_task(send_loop()), asyncio.create_task(recv_loop())]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    except Exception as e:
-        log.debug("STT session in slot %d ended: %s", session.slot, e)
-    finally:
-        box.closed = True
-        server.scheduler.leave(session)
-        for t in tasks:
-            t.cancel()
-        try:
-            await asyncio.wait_for(ws.close(), 1.0)
-        except Exception:
-            pass
+        async for out in box.arrivals():
+            for w in words.token(step, out.text_id):
+                if isinstance(w, WordDone):
+                    await self.send({"type": "Word", "text": w.text, "start_time": w.start})
+                    if w.gap:
+                        await self.send({"type": "EndWord", "stop_time": w.stop})
+            step += 1
+            await self.send({"type": "Step", "step_idx": step, "prs": [], "buffered_pcm": 0})
+            while self.markers and self.markers[0][0] <= step:
+                await self.send({"type": "Marker", "id": self.markers.popleft()[1]})

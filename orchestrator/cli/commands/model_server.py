@@ -179,7 +179,8 @@ def guarded_http(opts: ServerOptions) -> dict:
     deadline and size, keep-alive, message size, connections per address. The burst fits every
     slot at once: the creatures of one host (or behind one NAT) all reconnect together after a
     restart of this server."""
-    from track2_voice.common.limits import RefusalLog, ServerLimits, uvicorn_options
+    from track2_voice.common.limits import RefusalLog, ServerLimits
+    from track2_voice.common.web.guarded import uvicorn_options
 
     defaults = ServerLimits()
     limits = ServerLimits(
