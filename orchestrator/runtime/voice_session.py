@@ -5,11 +5,8 @@ Built, started, run and closed in that order (``VoiceSession``)."""
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +16,7 @@ from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.metrics import MetricsService
 from orchestrator.runtime.record import JsonlRecorder
 from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.stop_signals import STOP_SIGNALS, on_stop_signals
 from orchestrator.runtime.visemes import build_viseme_tracker
 from orchestrator.state_dir import state_dir
 from track2_voice.audio.devices import (
@@ -38,7 +36,6 @@ from track2_voice.transcript.base import RecognizerError, Transcriber
 from track2_voice.transcript.worker import start_transcript
 
 log = logging.getLogger(__name__)
-STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
 
 def make_source(cfg: CreatureConfig, max_frames: int | None = None) -> AudioSource:
@@ -217,28 +214,13 @@ class VoiceSession:
         record ends with ``loop_stopped`` and the command prints its summary.
         ``stop_signal`` says which one did (the command exits 128 + it)."""
         assert self.loop is not None, "start() the session first"
-        with self._stop_signals():
+        with on_stop_signals(self._on_stop_signal):
             return self.loop.run(max_frames=max_frames, stop_when_finished=stop_when_finished)
 
-    @contextmanager
-    def _stop_signals(self) -> Iterator[None]:
-        """Ctrl-C and SIGTERM stop the loop while the block runs (from the main thread only:
-        Python delivers signals there); the previous handlers come back after."""
-        previous: dict[int, object] = {}
-        if threading.current_thread() is threading.main_thread():
-
-            def on_signal(signum, frame):
-                log.info("%s: stopping after this frame", STOP_SIGNALS[signum])
-                self.stop_signal = self.stop_signal or signum
-                self.loop.stop()
-
-            for signum in STOP_SIGNALS:
-                previous[signum] = signal.signal(signum, on_signal)
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+    def _on_stop_signal(self, signum: int) -> None:
+        log.info("%s: stopping after this frame", STOP_SIGNALS[signum])
+        self.stop_signal = self.stop_signal or signum
+        self.loop.stop()
 
     def close(self) -> None:
         """Stop what ``start`` started, in reverse order (a second call does nothing)."""

@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.cli.commands.common import (
     add_config_options,
-    add_face_options,
     config_from_args,
     exit_code,
-    face_overrides,
-    tell,
 )
+from orchestrator.cli.commands.face_options import add_face_options, face_overrides, tell
 from orchestrator.cli.terminal_view import TerminalView
 from orchestrator.runtime.face_runtime import FaceRuntime, face_running
+from orchestrator.runtime.stop_signals import on_stop_signals
 
 if TYPE_CHECKING:
     from orchestrator.runtime.replay import ReplaySession
@@ -85,7 +81,8 @@ def main(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         stack.callback(session.close)
         stack.callback(TerminalView(session.bus, session.io).close)
-        stack.enter_context(_stop_signals(session, stopped_by))
+        # Ctrl-C or SIGTERM: stop cleanly, say which (the exit code is 128 + it)
+        stack.enter_context(on_stop_signals(lambda signum: _stop(session, stopped_by, signum)))
         session.start_slow()
         if args.robot and session.slow.robot_url:
             print(f"robot channel: {session.slow.robot_url} (calls go to real robots)")
@@ -124,24 +121,9 @@ def _session(args: argparse.Namespace, cfg, rec) -> ReplaySession:
     )
 
 
-@contextmanager
-def _stop_signals(session: ReplaySession, stopped_by: list[int]) -> Iterator[None]:
-    """Ctrl-C or SIGTERM stop the replay cleanly while the block runs; ``stopped_by`` says
-    which (the exit code is 128 + it)."""
-    previous: dict[int, object] = {}
-
-    def on_signal(signum, frame) -> None:
-        stopped_by.append(signum)
-        session.stop()
-
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, on_signal)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+def _stop(session: ReplaySession, stopped_by: list[int], signum: int) -> None:
+    stopped_by.append(signum)
+    session.stop()
 
 
 def _wait_for_a_face(session: ReplaySession, rt: FaceRuntime) -> None:

@@ -14,13 +14,11 @@ from contextlib import ExitStack
 from orchestrator.cli.commands.common import (
     add_backend_options,
     add_config_options,
-    add_face_options,
     config_from_args,
     exit_code,
-    face_overrides,
     positive_int,
-    tell,
 )
+from orchestrator.cli.commands.face_options import add_face_options, face_overrides, tell
 from orchestrator.config import ConfigError
 from orchestrator.runtime.face_runtime import face_running
 from orchestrator.runtime.telephony_link import telephony_running
