@@ -94,7 +94,7 @@ def run_creature(ckpt: str, wav: Path, mode: str, device: str, tmp: Path) -> lis
             "face.enabled": False,
         }
     )
-    session = VoiceSession(cfg, record)
+    session = VoiceSession(cfg, record).start()
     try:
         session.start_slow()
         session.start_backend()

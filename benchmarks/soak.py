@@ -213,7 +213,7 @@ def main() -> None:
             "slow_loop.intents.repeat_window_s": 1.0,
         }
     )
-    session = VoiceSession(cfg, tmp / "record.jsonl")
+    session = VoiceSession(cfg, tmp / "record.jsonl").start()
     session.start_slow()
     slow = session.slow
     robot = Robot(slow.robot_url, slow.token, tmp)

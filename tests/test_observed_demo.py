@@ -238,7 +238,7 @@ def test_metrics_can_be_switched_off(tmp_path, enabled) -> None:
         "phone.qr": False, "phone.token": TOKEN, "state_dir": str(tmp_path / "state"),
         "slow_loop.robot.port": 0, "slow_loop.outbox.path": str(tmp_path / "o.db"),
     })  # fmt: skip
-    session = VoiceSession(cfg)
+    session = VoiceSession(cfg).start()
     try:
         with face_running(session, https=False) as rt:
             r = httpx.get(f"{rt.base_url}/metrics", headers=_bearer(TOKEN))

@@ -292,7 +292,7 @@ def _session(tmp_path: Path) -> VoiceSession:
             "telephony.token": TOKEN,
         }
     )
-    return VoiceSession(cfg, tmp_path / "call.jsonl")
+    return VoiceSession(cfg, tmp_path / "call.jsonl").start()
 
 
 def test_a_caller_talks_with_the_creature(tmp_path):

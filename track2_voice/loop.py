@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from track2_voice.audio.devices import AudioSink, AudioSource, NullSink
-from track2_voice.backends.base import Backend
+from track2_voice.backends.base import Backend, StepResult
 from track2_voice.config import VoiceConfig
 from track2_voice.events import (
     DiscardSink,
@@ -25,7 +25,7 @@ from track2_voice.events import (
     LoopStopped,
     VoiceError,
 )
-from track2_voice.frames import FRAME_MS, check_frame
+from track2_voice.frames import FRAME_MS, Frame, check_frame
 from track2_voice.lipsync import LipSync
 from track2_voice.timings import RecentTimings
 from track2_voice.transcript.base import Transcriber
@@ -99,91 +99,126 @@ class FastLoop:
 
     def run(self, max_frames: int | None = None, stop_when_finished: bool = False) -> LoopStats:
         """Run until the source ends, ``stop()``, ``max_frames`` or (optionally) the backend
-        says it is finished. Returns the per-frame statistics."""
-        backend, lipsync, vad, sink = self.backend, self.lipsync, self.vad, self.sink
-        transcript = self.transcript
-        events = self.events
-        stats = self.stats
-        perf = time.perf_counter
-        events.publish(
-            LoopStarted(
-                index=0, t=time.monotonic(), backend=backend.name, realtime=self.source.realtime
-            )
-        )
+        says it is finished. Returns the per-frame statistics.
+
+        Per frame: hear the user's frame, step the model, move the mouth and play the voice,
+        publish the frame with its timing, count it. The loop's own overhead is the time
+        outside the model step, from the frame being ready to the frame being counted."""
+        perf, stats = time.perf_counter, self.stats
+        self._publish_started()
         while not self._stop.is_set():
             if max_frames is not None and stats.frames >= max_frames:
                 break
             frame = self.source.read()
             if frame is None:
                 break
-            t_ready = perf()
-            t_frame = frame.t
             try:
-                pcm_in = check_frame(frame.pcm)
-                if transcript is not None and not transcript.inline:
-                    # first: its pipe syscalls release the GIL, and the VAD thread woken
-                    # below would take it (measured: feed p99 10 ms when fed after the VAD)
-                    transcript.feed(frame.index, t_frame, pcm_in)
-                if vad is not None:
-                    vad.feed(frame.index, t_frame, pcm_in)
-                    if vad.inline:  # offline: its time is not the loop's overhead
-                        t_ready = perf()
+                pcm_in, t_ready = self._hear(frame)
                 t0 = perf()
-                result = backend.step(pcm_in)
+                result = self.backend.step(pcm_in)
                 t1 = perf()
                 out = check_frame(result.pcm)
             except Exception as e:  # a bad frame or a backend fault must not end the session
-                stats.errors += 1
-                log.exception("frame %d failed", frame.index)
-                events.publish(VoiceError(index=frame.index, t=t_frame, where="step", error=str(e)))
+                self._frame_failed(frame, e)
                 continue
-            mouth = lipsync.update(out)
-            sink.write(out)
-            model_ms = (t1 - t0) * 1000.0
+            mouth = self.lipsync.update(out)
+            self.sink.write(out)
             done = perf()
+            model_ms = (t1 - t0) * 1000.0
             overhead_ms = ((t0 - t_ready) + (done - t1)) * 1000.0
-            # deadline: finished before the next frame is due (frame.t + 80 ms)
-            elapsed_ms = (time.monotonic() - t_frame) * 1000.0
-            missed = elapsed_ms > self.budget_ms
-            for ev in result.events:
-                if ev.index < 0:
-                    ev.index, ev.t = frame.index, t_frame
-                events.publish(ev)
-            events.publish(
-                FrameEvent(
-                    frame.index,
-                    t_frame,
-                    mouth,
-                    lipsync.last_db,
-                    result.text,
-                    model_ms,
-                    overhead_ms,
-                    missed,
-                    vad.speaking if vad is not None else False,
-                    out,
-                )
-            )
+            missed = self._publish_frame(frame, result, out, mouth, model_ms, overhead_ms)
             stats.frames += 1
             stats.missed += missed
             stats.model_ms.append(model_ms)
             stats.overhead_ms.append(overhead_ms + (perf() - done) * 1000.0)
-            if transcript is not None and transcript.inline:  # offline: after the frame's time
-                transcript.feed(frame.index, t_frame, pcm_in)
-            if stop_when_finished and backend.finished:
+            if self.transcript is not None and self.transcript.inline:
+                self.transcript.feed(frame.index, frame.t, pcm_in)  # offline: after its time
+            if stop_when_finished and self.backend.finished:
                 break
-        if vad is not None:
-            vad.flush()
-        if transcript is not None:
-            transcript.flush()
-        events.publish(
-            LoopStopped(
-                index=stats.frames,
+        self._publish_stopped()
+        return stats
+
+    def _publish_started(self) -> None:
+        self.events.publish(
+            LoopStarted(
+                index=0,
                 t=time.monotonic(),
-                extra=self._summary(),
-                dropped=events.drops(),
+                backend=self.backend.name,
+                realtime=self.source.realtime,
             )
         )
-        return stats
+
+    def _hear(self, frame: Frame) -> tuple[np.ndarray, float]:
+        """The user's frame, checked, to the live transcript and the speech detector; returns
+        it and when the loop's own time on it starts (after an inline detector: offline, its
+        time is not the loop's overhead)."""
+        t_ready = time.perf_counter()
+        pcm_in = check_frame(frame.pcm)
+        transcript, vad = self.transcript, self.vad
+        if transcript is not None and not transcript.inline:
+            # first: its pipe syscalls release the GIL, and the VAD thread woken
+            # below would take it (measured: feed p99 10 ms when fed after the VAD)
+            transcript.feed(frame.index, frame.t, pcm_in)
+        if vad is not None:
+            vad.feed(frame.index, frame.t, pcm_in)
+            if vad.inline:
+                t_ready = time.perf_counter()
+        return pcm_in, t_ready
+
+    def _frame_failed(self, frame: Frame, e: Exception) -> None:
+        self.stats.errors += 1
+        log.exception("frame %d failed", frame.index)
+        self.events.publish(
+            VoiceError(index=frame.index, t=frame.t, where="step", error=str(e))
+        )  # fmt: skip
+
+    def _publish_frame(
+        self,
+        frame: Frame,
+        result: StepResult,
+        out: np.ndarray,
+        mouth: float,
+        model_ms: float,
+        overhead_ms: float,
+    ) -> bool:
+        """The backend's events, placed at this frame, then the frame itself. Returns whether
+        it was missed: finished after the next frame was due (``frame.t`` + 80 ms)."""
+        missed = (time.monotonic() - frame.t) * 1000.0 > self.budget_ms
+        for ev in result.events:
+            if ev.index < 0:
+                ev.index, ev.t = frame.index, frame.t
+            self.events.publish(ev)
+        speaking = self.vad.speaking if self.vad is not None else False
+        self.events.publish(
+            FrameEvent(
+                index=frame.index,
+                t=frame.t,
+                mouth=mouth,
+                rms_db=self.lipsync.last_db,
+                text=result.text,
+                model_ms=model_ms,
+                overhead_ms=overhead_ms,
+                missed=missed,
+                user_speaking=speaking,
+                pcm=out,
+            )
+        )
+        return missed
+
+    def _publish_stopped(self) -> None:
+        """Let the workers hear the last frames, then say the loop stopped, with its summary."""
+        if self.vad is not None:
+            self.vad.flush()
+        if self.transcript is not None:
+            self.transcript.flush()
+        self.events.publish(
+            LoopStopped(
+                index=self.stats.frames,
+                t=time.monotonic(),
+                extra=self._summary(),
+                dropped=self.events.drops(),
+            )
+        )
 
     def _summary(self) -> dict:
         summary = self.stats.summary()

@@ -23,10 +23,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from track2_voice.devtools.ttfat import TtfatSettings
+from track2_voice.audible import VOICE_DB
 from track2_voice.events import Event, FrameEvent, UserSpeechEnded, UserSpeechStarted
-
-VOICE_DB = TtfatSettings.threshold_db  # dBFS: louder than this counts as the creature's voice
 
 
 @dataclass

@@ -5,12 +5,12 @@ the newest frame after each batch of events; the phone link streams every frame'
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from face import FaceServer
@@ -18,12 +18,21 @@ from face.phone.audio_ws import PhoneAudio
 from face.phone.qr import qr_text
 from orchestrator.brain.captions import Captions
 from orchestrator.brain.face_state import NeutralFace
+from orchestrator.bus import Subscription
+from orchestrator.config import CreatureConfig
 from orchestrator.data_files import load_presets
 from orchestrator.runtime.expression_stream import Gaze
 from orchestrator.runtime.metrics import PATH as METRICS_PATH
 from orchestrator.runtime.metrics import CreatureMetrics, metrics_route
-from orchestrator.runtime.phone_link import QUEUE_FRAMES, build_server, phone_link, prepare_web
-from orchestrator.runtime.slow_loop import feed
+from orchestrator.runtime.phone_link import (
+    QUEUE_FRAMES,
+    WebSetup,
+    build_server,
+    phone_link,
+    prepare_web,
+)
+from orchestrator.runtime.session_host import FaceHost
+from orchestrator.runtime.slow_loop import SlowLoop, feed
 from orchestrator.runtime.visemes import page_visemes
 from track2_voice.audio.devices import ClockSource
 from track2_voice.events import Connected, Disconnected, FrameEvent, UserWord
@@ -34,27 +43,10 @@ FACE_TYPES = (FrameEvent, Connected, Disconnected)
 CAPTION_QUEUE = 256  # words and text pieces waiting for the captions (frames without text too)
 
 
-def add_face_options(p: argparse.ArgumentParser, skip_flag: bool = True) -> None:
-    if skip_flag:
-        p.add_argument("--no-face", action="store_true", help="do not start the face server")
-    p.add_argument("--face-host", metavar="HOST", help="face server interface (face.host)")
-    p.add_argument("--face-port", type=int, metavar="PORT", help="face server port (face.port)")
-
-
-def face_overrides(args: argparse.Namespace) -> dict:
-    out: dict = {}
-    if getattr(args, "face_host", None):
-        out["face.host"] = args.face_host
-    if getattr(args, "face_port", None) is not None:
-        out["face.port"] = args.face_port
-    if getattr(args, "no_face", False):
-        out["face.enabled"] = False
-    return out
-
-
 @dataclass
 class FaceRuntime:
-    """What runs next to the voice session: the face server and the phone's audio endpoint."""
+    """What runs next to the voice session: the face server and the phone's audio endpoint.
+    ``notices``: what the person starting it should be told (the command prints them)."""
 
     server: FaceServer
     phone: PhoneAudio
@@ -62,16 +54,22 @@ class FaceRuntime:
     tasks: list[asyncio.Task] = field(default_factory=list)
     subs: list = field(default_factory=list)
     metrics: CreatureMetrics | None = None
+    notices: list[str] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
         """The URL without the page's path and token (``scheme://host:port``)."""
         return self.url.split("/?", 1)[0]
 
+    def follow(self, sub: Subscription, job: Coroutine[Any, Any, None]) -> None:
+        """Run ``job`` on the I/O loop until the face stops; ``sub`` is dropped then."""
+        self.subs.append(sub)
+        self.tasks.append(asyncio.create_task(job))
+
 
 @contextmanager
 def face_running(
-    session, phone_source: ClockSource | None = None, https: bool | None = None
+    session: FaceHost, phone_source: ClockSource | None = None, https: bool | None = None
 ) -> Iterator[FaceRuntime | None]:
     """Serve the face while the block runs (nothing when ``face.enabled`` is false). With a
     ``phone_source`` the page is also the creature's ears and voice (docs/phone.md)."""
@@ -79,97 +77,121 @@ def face_running(
     if not cfg.face.enabled:
         yield None
         return
-    io, bus, slow = session.io, session.bus, session.slow
     presets = load_presets()
-    setup = prepare_web(cfg.face, cfg.phone, https, getattr(session, "state", None))
-    lipsync = cfg.voice.lipsync.model_dump()
-    visemes = page_visemes(cfg)
-    metrics = session.metrics.metrics if session.metrics is not None else None
-    routes = [metrics_route(metrics, setup.token)] if metrics is not None else []
-    server, phone = build_server(setup, cfg.phone, phone_source, presets, lipsync, visemes, routes)
-    try:
-        io.run(server.start())
-    except OSError as e:  # a busy port should not stop the creature from talking
-        log.warning("%s; using a free port instead", e)
-        setup.face = setup.face.model_copy(update={"port": 0})
-        server, phone = build_server(
-            setup, cfg.phone, phone_source, presets, lipsync, visemes, routes
-        )
-        io.run(server.start())
-    rt = FaceRuntime(server, phone, setup.url.format(port=server.port), metrics=metrics)
-
-    async def attach() -> None:
-        publish = server.publish
-        if metrics is not None:
-            metrics.watch_faces(lambda: server.stats()["clients"])
-            metrics.watch_phones(lambda: phone.connected)
-            if slow is not None:
-                metrics.watch_robots(lambda: len(slow.dispatcher.robots) if slow.brain else 0)
-            publish = metrics.timed(server.publish)
-        if cfg.face.captions != "none" and cfg.interpreting is None:
-            publish = captioned(publish, cfg.face)
-        if slow is not None:
-            slow.face = publish
-            if slow.expression is not None:  # the phone's view of the user, for a robot's head
-                server.gaze_token = setup.token
-                server.on_gaze = lambda g: slow.expression.set_gaze(None if g is None else Gaze(*g))
-        else:
-            sub = bus.subscribe_async("face", FACE_QUEUE, FACE_TYPES)
-            rt.subs.append(sub)
-            rt.tasks.append(
-                asyncio.create_task(feed(sub, NeutralFace(session.visemes), lambda: publish))
-            )
-        if phone.enabled:
-            sub = bus.subscribe_async("phone", QUEUE_FRAMES, (FrameEvent,))
-            rt.subs.append(sub)
-            rt.tasks.append(asyncio.create_task(phone_link(sub, phone)))
-
-    def captioned(publish, face_cfg):
-        """``publish`` with the conversation's captions added (``face.captions``), fed by
-        a subscription of its own to the user's words and the creature's text."""
-        captions = Captions(face_cfg.captions, face_cfg.caption_hold_s)
-        sub = bus.subscribe_async("captions", CAPTION_QUEUE, (FrameEvent, UserWord))
-        rt.subs.append(sub)
-
-        async def follow() -> None:
-            while True:
-                for ev in await sub.get_batch():
-                    captions.handle(ev)
-
-        rt.tasks.append(asyncio.create_task(follow()))
-        return lambda state: publish(captions.add_to(state))
-
-    async def detach() -> None:
-        if slow is not None:
-            slow.face = None
-        for task in rt.tasks:
-            task.cancel()
-        for sub in rt.subs:
-            bus.unsubscribe(sub)
-        await server.aclose()
-
-    io.run(attach())
-    print(f"face: open {rt.url} in a browser (phone on the same network)", flush=True)
-    if phone.enabled and rt.url.startswith("https:"):
-        print("face: tap the face on the phone to give the creature its mic and voice", flush=True)
-    elif phone.enabled:  # browsers give a page the mic only over HTTPS or from localhost
-        print(
-            "face: plain HTTP (no TLS): a phone shows the face but cannot lend its mic "
-            "(browsers allow a mic over HTTPS or from localhost only); a browser on this "
-            f"machine can: {urlsplit(rt.url)._replace(netloc=f'localhost:{server.port}').geturl()}",
-            flush=True,
-        )
-    if setup.face.ssl_certfile and not cfg.face.ssl_certfile:
-        print("face: the certificate is self-signed: accept it once on the phone", flush=True)
-    if metrics is not None:
-        print(
-            f"metrics: {rt.base_url}{METRICS_PATH} (send the access token: "
-            "Authorization: Bearer TOKEN, or ?token=TOKEN)",
-            flush=True,
-        )
-    if cfg.phone.qr:
-        print(qr_text(rt.url), flush=True)
+    setup = prepare_web(cfg.face, cfg.phone, https, session.state)
+    rt = _serve(session, setup, presets, phone_source)
+    session.io.run(_attach(session, rt, setup.token))
+    rt.notices = face_notices(rt, cfg, setup)
     try:
         yield rt
     finally:
-        io.run(detach())
+        session.io.run(_detach(session, rt))
+
+
+def _serve(
+    session: FaceHost, setup: WebSetup, presets: dict[str, Any], phone_source: ClockSource | None
+) -> FaceRuntime:
+    """Start the face server on the configured port, or on a free one when that is busy."""
+    cfg = session.cfg
+    metrics = session.metrics.metrics if session.metrics is not None else None
+    routes = [metrics_route(metrics, setup.token)] if metrics is not None else []
+    lipsync, visemes = cfg.voice.lipsync.model_dump(), page_visemes(cfg)
+
+    def build() -> tuple[FaceServer, PhoneAudio]:
+        return build_server(setup, cfg.phone, phone_source, presets, lipsync, visemes, routes)
+
+    server, phone = build()
+    try:
+        session.io.run(server.start())
+    except OSError as e:  # a busy port should not stop the creature from talking
+        log.warning("%s; using a free port instead", e)
+        setup.face = setup.face.model_copy(update={"port": 0})
+        server, phone = build()
+        session.io.run(server.start())
+    return FaceRuntime(server, phone, setup.url.format(port=server.port), metrics=metrics)
+
+
+async def _attach(session: FaceHost, rt: FaceRuntime, token: str) -> None:
+    """Wire the face to the session on the I/O loop: who sends it face states (the brain, or
+    a neutral face), what is measured, the captions, the phone's audio."""
+    cfg, slow, server = session.cfg, session.slow, rt.server
+    publish: Callable[[Any], None] = server.publish
+    if rt.metrics is not None:
+        publish = _measured(rt, slow)
+    if cfg.face.captions != "none" and cfg.interpreting is None:
+        publish = _captioned(session, rt, publish)
+    if slow is not None:
+        slow.face = publish
+        if slow.expression is not None:  # the phone's view of the user, for a robot's head
+            server.gaze_token = token
+            server.on_gaze = lambda g: slow.expression.set_gaze(None if g is None else Gaze(*g))
+    else:
+        sub = session.bus.subscribe_async("face", FACE_QUEUE, FACE_TYPES)
+        rt.follow(sub, feed(sub, NeutralFace(session.visemes), lambda: publish))
+    if rt.phone.enabled:
+        sub = session.bus.subscribe_async("phone", QUEUE_FRAMES, (FrameEvent,))
+        rt.follow(sub, phone_link(sub, rt.phone))
+
+
+def _measured(rt: FaceRuntime, slow: SlowLoop | None) -> Callable[[Any], None]:
+    """The metrics watch the faces, phones and robots; the face's publish is timed."""
+    metrics, server, phone = rt.metrics, rt.server, rt.phone
+    assert metrics is not None
+    metrics.watch_faces(lambda: server.stats()["clients"])
+    metrics.watch_phones(lambda: phone.connected)
+    if slow is not None:
+        metrics.watch_robots(lambda: len(slow.dispatcher.robots) if slow.brain else 0)
+    return metrics.timed(server.publish)
+
+
+def _captioned(
+    session: FaceHost, rt: FaceRuntime, publish: Callable[[Any], None]
+) -> Callable[[Any], None]:
+    """``publish`` with the conversation's captions added (``face.captions``), fed by a
+    subscription of its own to the user's words and the creature's text."""
+    face_cfg = session.cfg.face
+    captions = Captions(face_cfg.captions, face_cfg.caption_hold_s)
+    sub = session.bus.subscribe_async("captions", CAPTION_QUEUE, (FrameEvent, UserWord))
+
+    async def follow() -> None:
+        while True:
+            for ev in await sub.get_batch():
+                captions.handle(ev)
+
+    rt.follow(sub, follow())
+    return lambda state: publish(captions.add_to(state))
+
+
+async def _detach(session: FaceHost, rt: FaceRuntime) -> None:
+    if session.slow is not None:
+        session.slow.face = None
+    for task in rt.tasks:
+        task.cancel()
+    for sub in rt.subs:
+        session.bus.unsubscribe(sub)
+    await rt.server.aclose()
+
+
+def face_notices(rt: FaceRuntime, cfg: CreatureConfig, setup: WebSetup) -> list[str]:
+    """What to tell the person who started the face: where it is, whether a phone can lend
+    its mic, the certificate, the metrics, the QR code."""
+    lines = [f"face: open {rt.url} in a browser (phone on the same network)"]
+    if rt.phone.enabled and rt.url.startswith("https:"):
+        lines.append("face: tap the face on the phone to give the creature its mic and voice")
+    elif rt.phone.enabled:  # browsers give a page the mic only over HTTPS or from localhost
+        local = urlsplit(rt.url)._replace(netloc=f"localhost:{rt.server.port}").geturl()
+        lines.append(
+            "face: plain HTTP (no TLS): a phone shows the face but cannot lend its mic "
+            "(browsers allow a mic over HTTPS or from localhost only); a browser on this "
+            f"machine can: {local}"
+        )
+    if setup.face.ssl_certfile and not cfg.face.ssl_certfile:
+        lines.append("face: the certificate is self-signed: accept it once on the phone")
+    if rt.metrics is not None:
+        lines.append(
+            f"metrics: {rt.base_url}{METRICS_PATH} (send the access token: "
+            "Authorization: Bearer TOKEN, or ?token=TOKEN)"
+        )
+    if cfg.phone.qr:
+        lines.append(qr_text(rt.url))
+    return lines

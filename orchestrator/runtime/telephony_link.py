@@ -29,6 +29,7 @@ from orchestrator.runtime.call_events import (
     CallStarted,
 )
 from orchestrator.runtime.phone_link import phone_dir
+from orchestrator.runtime.session_host import SessionHost
 from track2_voice.audio.devices import ClockSource
 from track2_voice.common.errors import ConfigError
 from track2_voice.common.web import AppServer, bind_socket
@@ -113,6 +114,7 @@ class TelephonyRuntime:
     url: str  # where the bridge listens
     tasks: list[asyncio.Task] = field(default_factory=list)
     subs: list = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # for the person starting it (printed)
 
     @property
     def port(self) -> int:
@@ -120,13 +122,11 @@ class TelephonyRuntime:
 
 
 @contextmanager
-def telephony_running(session, source: ClockSource) -> Iterator[TelephonyRuntime]:
+def telephony_running(session: SessionHost, source: ClockSource) -> Iterator[TelephonyRuntime]:
     """Serve the bridge while the block runs; a call's audio is the loop's input."""
     cfg, io, bus = session.cfg, session.io, session.bus
     tcfg = cfg.telephony
-    token = tcfg.token or load_or_make_token(
-        phone_dir(cfg.phone, getattr(session, "state", None)), TOKEN_FILE
-    )
+    token = tcfg.token or load_or_make_token(phone_dir(cfg.phone, session.state), TOKEN_FILE)
     observer = BusObserver(bus)
     bridge = TelephonyBridge(tcfg, token, source.push, observer)
     try:
@@ -151,21 +151,29 @@ def telephony_running(session, source: ClockSource) -> Iterator[TelephonyRuntime
         await server.stop()
 
     io.run(attach())
-    public = tcfg.public_url or "https://YOUR-TUNNEL"
-    print(f"telephony: bridge listening on {rt.url} (expose it to the carrier)", flush=True)
-    print(f"telephony: voice webhook {bridge.webhook_url(public)}", flush=True)
-    if not tcfg.public_url and not tcfg.trust_forwarded_headers:
-        print(
-            "telephony: telephony.public_url is not set (nor trust_forwarded_headers): no "
-            "carrier's signature can be checked and the served stream URL is the local one",
-            flush=True,
-        )
-    if not bridge.auth_token:
-        print(
-            "telephony: TWILIO_AUTH_TOKEN is not set: only requests with the token are served",
-            flush=True,
-        )
+    rt.notices = telephony_notices(rt)
     try:
         yield rt
     finally:
         io.run(detach())
+
+
+def telephony_notices(rt: TelephonyRuntime) -> list[str]:
+    """What to tell the person who started the bridge: where it listens, the webhook, and
+    what is not checked."""
+    tcfg, bridge = rt.bridge.cfg, rt.bridge
+    public = tcfg.public_url or "https://YOUR-TUNNEL"
+    lines = [
+        f"telephony: bridge listening on {rt.url} (expose it to the carrier)",
+        f"telephony: voice webhook {bridge.webhook_url(public)}",
+    ]
+    if not tcfg.public_url and not tcfg.trust_forwarded_headers:
+        lines.append(
+            "telephony: telephony.public_url is not set (nor trust_forwarded_headers): no "
+            "carrier's signature can be checked and the served stream URL is the local one"
+        )
+    if not bridge.auth_token:
+        lines.append(
+            "telephony: TWILIO_AUTH_TOKEN is not set: only requests with the token are served"
+        )
+    return lines

@@ -1,12 +1,12 @@
 """Wires a config into a running creature: the fast loop (source, backend, sink) on the calling
-thread, the bus, the one I/O loop that hosts the brain and the face, the recorder, Ctrl-C."""
+thread, the bus, the one I/O loop that hosts the brain and the face, the recorder, Ctrl-C.
+Built, started, run and closed in that order (``VoiceSession``)."""
 
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.metrics import MetricsService
 from orchestrator.runtime.record import JsonlRecorder
 from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.stop_signals import STOP_SIGNALS, on_stop_signals
 from orchestrator.runtime.visemes import build_viseme_tracker
 from orchestrator.state_dir import state_dir
 from track2_voice.audio.devices import (
@@ -28,15 +29,14 @@ from track2_voice.audio.devices import (
     SoundDeviceSource,
     WavFileSink,
 )
-from track2_voice.audio.echo import cancel_echo
+from track2_voice.audio.echo import EchoCanceller, cancel_echo
 from track2_voice.backends import create_backend
 from track2_voice.common.errors import ConfigError
 from track2_voice.loop import FastLoop, LoopStats
-from track2_voice.transcript.base import RecognizerError
+from track2_voice.transcript.base import RecognizerError, Transcriber
 from track2_voice.transcript.worker import start_transcript
 
 log = logging.getLogger(__name__)
-STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
 
 def make_source(cfg: CreatureConfig, max_frames: int | None = None) -> AudioSource:
@@ -59,9 +59,39 @@ def make_sink(cfg: CreatureConfig) -> AudioSink:
     return WavFileSink(out)
 
 
+def make_audio(cfg: CreatureConfig) -> tuple[AudioSource, AudioSink, EchoCanceller | None]:
+    """The session's ears and voice; with a local mic and speaker, the ears cancel the voice
+    (a body with its own mic and speaker must not hear itself)."""
+    source, sink = make_source(cfg), make_sink(cfg)
+    audio = cfg.audio
+    if audio.input == "local" and audio.output == "local" and audio.echo.enabled:
+        source, echo = cancel_echo(source, sink, audio.echo)
+        return source, sink, echo
+    return source, sink, None
+
+
+def check_mode(cfg: CreatureConfig) -> None:
+    if cfg.interpreting is not None and not cfg.slow_loop.enabled:
+        raise ConfigError(
+            "mode: interpret needs slow_loop.enabled: true (the brain follows the "
+            "translation for the captions and the record)"
+        )
+
+
 @dataclass
 class VoiceSession:
-    """Everything the fast loop needs, built from config; ``run`` blocks until it ends."""
+    """Everything the fast loop needs, built from config. Its life has four steps, each with
+    one owner of its threads (docs/architecture.md, "Lifecycle"):
+
+    - build (the constructor): checks the config and builds the parts; it starts no thread,
+      so a bad config leaves nothing running;
+    - ``start``: the audio, then the recorder, the I/O loop, the metrics, the transcript
+      worker and the fast loop (with its VAD worker), each with its stop on one exit stack; ``start_slow`` and
+      ``start_backend`` start the brain and load the model;
+    - ``run``: the fast loop on the calling thread until it ends, Ctrl-C or SIGTERM;
+    - ``close``: the exit stack, so every started service stops, in reverse order.
+
+    ``with VoiceSession(cfg) as session`` starts it and closes it."""
 
     cfg: CreatureConfig
     record: Path | None = None
@@ -76,54 +106,87 @@ class VoiceSession:
         self.io = IoLoop()
         # first: its rules and maps are checked before any audio or model is opened
         self.visemes = build_viseme_tracker(self.cfg)  # the face's, fed on the I/O loop
-        if self.cfg.interpreting is not None and not self.cfg.slow_loop.enabled:
-            raise ConfigError(
-                "mode: interpret needs slow_loop.enabled: true (the brain follows the "
-                "translation for the captions and the record)"
-            )
-        self.slow = (
-            SlowLoop(
-                self.cfg.slow_loop,
-                self.bus,
-                self.io,
-                self.state,
-                visemes=self.visemes,
-                interpret=self.cfg.interpreting,
-            )
-            if self.cfg.slow_loop.enabled
-            else None
-        )
+        check_mode(self.cfg)
+        self.slow = self._build_slow()
         self.backend = create_backend(self.cfg.voice)
-        self.source = make_source(self.cfg)
-        self.sink = make_sink(self.cfg)
-        self.echo = None
-        audio = self.cfg.audio
-        if audio.input == "local" and audio.output == "local" and audio.echo.enabled:
-            # a body with its own mic and speaker must not hear its own voice
-            self.source, self.echo = cancel_echo(self.source, self.sink, audio.echo)
-        self.recorder = (
-            JsonlRecorder(self.record, self.bus, self.cfg.voice.loop.record_queue_size)
-            if self.record
-            else None
+        # opened by ``start``: a WAV sink writes on a thread, a sound card streams on one
+        self.source: AudioSource | None = None
+        self.sink: AudioSink | None = None
+        self.echo: EchoCanceller | None = None
+        self.recorder: JsonlRecorder | None = None
+        self.metrics: MetricsService | None = None
+        self.transcript: Transcriber | None = None
+        self.loop: FastLoop | None = None  # built by ``start``: its VAD worker is a thread
+        self._services = ExitStack()
+
+    def _build_slow(self) -> SlowLoop | None:
+        if not self.cfg.slow_loop.enabled:
+            return None
+        return SlowLoop(
+            self.cfg.slow_loop,
+            self.bus,
+            self.io,
+            self.state,
+            visemes=self.visemes,
+            interpret=self.cfg.interpreting,
         )
-        try:  # the user's words, heard off the fast loop, from whatever the user speaks into
-            self.transcript = start_transcript(
-                self.bus.publish, self.cfg.voice.transcript, live=self.source.realtime
-            )
-        except RecognizerError as e:
-            raise ConfigError(str(e)) from None
+
+    # -- start / stop ---------------------------------------------------------------------------
+    def __enter__(self) -> VoiceSession:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> VoiceSession:
+        """Open the audio, then start the services; each one's stop goes on the stack as it
+        starts, and a failure half way stops what had started."""
+        self.source, self.sink, self.echo = make_audio(self.cfg)  # a bad file: nothing started
+        try:
+            self._start_services()
+        except BaseException:
+            self.close()
+            if self.loop is None:  # the loop that closes them was not built
+                self._close_audio()
+            raise
+        return self
+
+    def _start_services(self) -> None:
+        """Closed in reverse: the fast loop, the brain, the metrics, the I/O loop, and the
+        recorder last (it writes the loop's final events)."""
+        stack = self._services
+        if self.record:
+            size = self.cfg.voice.loop.record_queue_size
+            self.recorder = stack.enter_context(closing(JsonlRecorder(self.record, self.bus, size)))
+        stack.callback(self.io.stop)
+        self.io.start()
+        m = self.cfg.metrics
+        if m.enabled and self.cfg.face.enabled:  # served by the face server, so only with it
+            self.metrics = MetricsService(self.bus, m.queue_size, self.clock)
+            stack.callback(self.metrics.stop)
+            self.metrics.start(self.io)  # now, to see the robots connect
+        if self.slow is not None:  # stopped whether or not ``start_slow`` started it
+            stack.callback(self.slow.stop)
+        self.transcript = self._start_transcript()
         self.loop = FastLoop(
             self.backend, self.source, self.sink, self.bus, self.cfg.voice,
             transcript=self.transcript,
         )  # fmt: skip
-        self.io.start()
-        # served by the face server, so only with it; started now to see the robots connect
-        m = self.cfg.metrics
-        self.metrics = (
-            MetricsService(self.bus, m.queue_size, self.clock).start(self.io)
-            if m.enabled and self.cfg.face.enabled
-            else None
-        )
+        stack.callback(self.loop.close)  # closes the transcript, sink, source and backend
+
+    def _start_transcript(self) -> Transcriber | None:
+        """The user's words, heard off the fast loop, from whatever the user speaks into."""
+        try:
+            return start_transcript(
+                self.bus.publish, self.cfg.voice.transcript, live=self.source.realtime
+            )
+        except RecognizerError as e:
+            raise ConfigError(str(e)) from None
+
+    def _close_audio(self) -> None:
+        for part in (self.transcript, self.sink, self.source):
+            if part is not None:
+                part.close()
 
     def start_slow(self) -> None:
         """Intents, tool calls, robot channel, state machine and affect, on the I/O loop."""
@@ -151,28 +214,15 @@ class VoiceSession:
         containers stop a program) both stop it cleanly after the current frame, so the
         record ends with ``loop_stopped`` and the command prints its summary.
         ``stop_signal`` says which one did (the command exits 128 + it)."""
-        previous: dict[int, object] = {}
-        if threading.current_thread() is threading.main_thread():
-
-            def on_signal(signum, frame):
-                log.info("%s: stopping after this frame", STOP_SIGNALS[signum])
-                self.stop_signal = self.stop_signal or signum
-                self.loop.stop()
-
-            for signum in STOP_SIGNALS:
-                previous[signum] = signal.signal(signum, on_signal)
-        try:
+        assert self.loop is not None, "start() the session first"
+        with on_stop_signals(self._on_stop_signal):
             return self.loop.run(max_frames=max_frames, stop_when_finished=stop_when_finished)
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+
+    def _on_stop_signal(self, signum: int) -> None:
+        log.info("%s: stopping after this frame", STOP_SIGNALS[signum])
+        self.stop_signal = self.stop_signal or signum
+        self.loop.stop()
 
     def close(self) -> None:
-        self.loop.close()
-        if self.slow is not None:
-            self.slow.stop()
-        if self.metrics is not None:
-            self.metrics.stop()
-        self.io.stop()
-        if self.recorder is not None:
-            self.recorder.close()
+        """Stop what ``start`` started, in reverse order (a second call does nothing)."""
+        self._services.close()

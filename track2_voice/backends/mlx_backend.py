@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from track2_voice.backends.model_kind import (
     is_end_of_passage,
     mlx_unsupported,
 )
+from track2_voice.backends.tiny_mimi import TINY_MIMI
 from track2_voice.config import MlxConfig, RolloverConfig, SamplingConfig
 from track2_voice.events import PassageEnded
 from track2_voice.frames import FRAME_SAMPLES, silence
@@ -51,6 +53,28 @@ def infer_quantize(repo: ModelRepo, config: dict | None, asked: int | str) -> in
         if repo.is_local and repo.has(WEIGHTS_BY_Q[q]):
             return q
     return None
+
+
+@dataclass(frozen=True)
+class CheckpointFiles:
+    """Where a checkpoint's parts are, and the weights' format (None: bf16)."""
+
+    weights: Path
+    tokenizer: Path
+    mimi: Path
+    quantize: int | None
+
+
+def _require_moshi_mlx() -> None:
+    try:
+        import mlx.core  # noqa: F401
+        import mlx.nn  # noqa: F401
+        import sentencepiece  # noqa: F401
+        from moshi_mlx import models  # noqa: F401
+    except ImportError as e:
+        raise BackendError(
+            f"the mlx backend needs moshi_mlx: pip install 'creature[mlx]' ({e})"
+        ) from e
 
 
 class RustyMimiCodec:
@@ -92,53 +116,77 @@ class MlxBackend(Backend):
 
     # -- loading ---------------------------------------------------------------------------
     def start(self) -> None:
-        try:
-            import mlx.core as mx
-            import mlx.nn as nn
-            import sentencepiece
-            from moshi_mlx import models
-        except ImportError as e:
-            raise BackendError(
-                f"the mlx backend needs moshi_mlx: pip install 'creature[mlx]' ({e})"
-            ) from e
+        """Load the checkpoint the way Kyutai's apps do, then warm the step up."""
+        _require_moshi_mlx()
+        import sentencepiece
+
         t0 = time.perf_counter()
         repo = ModelRepo(self.cfg.hf_repo)
         config = repo.config()
+        files = self._locate(repo, config)
+        self.kind = self._model_kind(config or {})
+        self.text_tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(files.tokenizer))
+        self._load_lm(config, files)
+        codec = self._open_codec(config, files.mimi)
+        self._warm_up()
+        self.info = {
+            "weights": str(files.weights),
+            "quantize": files.quantize or "bf16",
+            "codec": codec,
+            "load_s": round(time.perf_counter() - t0, 2),
+        }
+        log.info("mlx backend ready: %s", self.info)
+
+    def _locate(self, repo: ModelRepo, config: dict | None) -> CheckpointFiles:
+        """The weights (in the asked or inferred format), text tokenizer and Mimi files."""
         q = infer_quantize(repo, config, self.cfg.quantize)
         weights_name = WEIGHTS_BY_Q[q]
         if config and config.get("moshi_name") and self.cfg.quantize == "auto":
             weights_name = config["moshi_name"]
         tok_name = (config or {}).get("tokenizer_name", PUBLISHED_TOKENIZER)
         mimi_name = (config or {}).get("mimi_name", PUBLISHED_MIMI)
-        weights = repo.file(weights_name, "model weights")
-        tokenizer = repo.file(tok_name, "text tokenizer")
-        mimi = repo.file(mimi_name, "Mimi codec weights")
+        return CheckpointFiles(
+            weights=repo.file(weights_name, "model weights"),
+            tokenizer=repo.file(tok_name, "text tokenizer"),
+            mimi=repo.file(mimi_name, "Mimi codec weights"),
+            quantize=q,
+        )
 
+    def _model_kind(self, config: dict) -> ModelKind:
+        """Moshi or Hibiki, from config.json; a layout moshi_mlx cannot run is refused here."""
         try:
-            self.kind = ModelKind.voice((config or {}).get("model_type"))
+            kind = ModelKind.voice(config.get("model_type"))
         except ValueError as e:
             raise BackendError(f"{self.cfg.hf_repo}: {e}") from None
-        unsupported = mlx_unsupported(config or {})
+        unsupported = mlx_unsupported(config)
         if unsupported:
             raise BackendError(
-                f"{self.cfg.hf_repo}: moshi_mlx cannot run this {self.kind.value} layout "
+                f"{self.cfg.hf_repo}: moshi_mlx cannot run this {kind.value} layout "
                 f"(config.json: {', '.join(unsupported)}); Hibiki-Zero runs with the torch "
                 "backend (voice.backend: torch) or a remote one"
             )
-        self.text_tokenizer = sentencepiece.SentencePieceProcessor(model_file=str(tokenizer))
+        return kind
+
+    def _load_lm(self, config: dict | None, files: CheckpointFiles) -> None:
+        """``Lm(cfg)``, ``set_dtype(bfloat16)``, ``nn.quantize`` before ``load_weights``."""
+        import mlx.core as mx
+        import mlx.nn as nn
+        from moshi_mlx import models
+
+        q = files.quantize
         lm_config = models.LmConfig.from_config_dict(config) if config else models.config_v0_1()
         mx.random.seed(self.sampling.seed)
         model = models.Lm(lm_config)
         model.set_dtype(mx.bfloat16)
         if q is not None:
             nn.quantize(model, bits=q, group_size=QUANT_GROUP[q])
-        log.info("loading %s (%s)", weights, f"q{q}" if q else "bf16")
+        log.info("loading %s (%s)", files.weights, f"q{q}" if q else "bf16")
         try:
-            model.load_weights(str(weights), strict=True)
+            model.load_weights(str(files.weights), strict=True)
         except ValueError as e:
             fmt = f"q{q}" if q else "bf16"
             raise BackendError(
-                f"{weights}: weights do not fit a {fmt} model with this config ({e}); "
+                f"{files.weights}: weights do not fit a {fmt} model with this config ({e}); "
                 f"check --quantize and the repo's config.json"
             ) from e
         # not moshi_mlx's ``model.warmup()``: it samples one token from the random weights and
@@ -155,35 +203,28 @@ class MlxBackend(Backend):
         )
         self.lm_config = lm_config
         self.main_codebooks = lm_config.depformer.num_slices
-        other = lm_config.other_codebooks
-        n_codebooks = max(self.main_codebooks, other)
-        self.other_codebooks = other
+        self.other_codebooks = lm_config.other_codebooks
 
+    def _open_codec(self, config: dict | None, mimi: Path) -> str:
+        """The published Mimi through rustymimi, or MLX's Mimi for a checkpoint whose
+        config.json gives another size; returns which one."""
+        n_codebooks = max(self.main_codebooks, self.other_codebooks)
         use_mlx_mimi = self.cfg.codec == "mlx" or (
             self.cfg.codec == "auto" and config is not None and "mimi_config" in config
         )
-        if use_mlx_mimi:
-            from track2_voice.backends.mlx_mimi import MlxMimiCodec
-
-            mimi_cfg = (config or {}).get("mimi_config")
-            if mimi_cfg is None:
-                from track2_voice.devtools.tiny_common import TINY_MIMI
-
-                raise BackendError(
-                    f"codec 'mlx' needs a mimi_config in config.json (e.g. {TINY_MIMI}); "
-                    "use codec: rustymimi for the published Mimi"
-                )
-            self.codec = MlxMimiCodec(str(mimi), mimi_cfg, n_codebooks)
-        else:
+        if not use_mlx_mimi:
             self.codec = RustyMimiCodec(mimi, n_codebooks)
-        self._warm_up()
-        self.info = {
-            "weights": str(weights),
-            "quantize": q or "bf16",
-            "codec": "mlx" if use_mlx_mimi else "rustymimi",
-            "load_s": round(time.perf_counter() - t0, 2),
-        }
-        log.info("mlx backend ready: %s", self.info)
+            return "rustymimi"
+        from track2_voice.backends.mlx_mimi import MlxMimiCodec
+
+        mimi_cfg = (config or {}).get("mimi_config")
+        if mimi_cfg is None:
+            raise BackendError(
+                f"codec 'mlx' needs a mimi_config in config.json (e.g. {TINY_MIMI}); "
+                "use codec: rustymimi for the published Mimi"
+            )
+        self.codec = MlxMimiCodec(str(mimi), mimi_cfg, n_codebooks)
+        return "mlx"
 
     def _warm_up(self) -> None:
         """Run a few real steps so the first live frame does not pay for graph building."""

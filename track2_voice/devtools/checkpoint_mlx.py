@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from track2_voice.backends.tiny_mimi import TINY_MIMI
 from track2_voice.devtools.tiny_common import (
-    TINY_MIMI,
     TINY_MIMI_FILE,
     TOKENIZER_FILE,
     lm_config_dict,
@@ -34,21 +34,13 @@ def check_dims(dim: int, quantize: int | None) -> None:
 def write_tiny_mlx_checkpoint(
     out: Path, dim: int = 128, layers: int = 2, seed: int = 0, quantize: int | None = None
 ) -> list[Path]:
+    """Write the checkpoint into ``out``; returns the files written."""
     import mlx.core as mx
-    import mlx.nn as nn
-    from mlx.utils import tree_flatten
-    from moshi_mlx import models
-
-    from track2_voice.backends.mlx_mimi import mimi_config, to_pytorch_layout
 
     check_dims(dim, quantize)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-
     text_card = train_tokenizer(out / TOKENIZER_FILE)
-    written.append(out / TOKENIZER_FILE)
-
     cfg = lm_config_dict(
         dim,
         layers,
@@ -62,19 +54,37 @@ def write_tiny_mlx_checkpoint(
         quantize=quantize,
     )
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
-    written.append(out / "config.json")
-
     mx.random.seed(seed)
+    weights = _write_lm(out, cfg, quantize)
+    return [out / TOKENIZER_FILE, out / "config.json", *weights, _write_mimi(out, cfg)]
+
+
+def _write_lm(out: Path, cfg: dict, quantize: int | None) -> list[Path]:
+    """Random LM weights in bf16 and, with ``quantize``, the same weights quantized too."""
+    import mlx.core as mx
+    import mlx.nn as nn
+    from moshi_mlx import models
+
     lm = models.Lm(models.LmConfig.from_config_dict(cfg))
     lm.set_dtype(mx.bfloat16)
     mx.eval(lm.parameters())
     lm.save_weights(str(out / WEIGHT_FILES[None]))
-    written.append(out / WEIGHT_FILES[None])
+    written = [out / WEIGHT_FILES[None]]
     if quantize is not None:
         nn.quantize(lm, bits=quantize, group_size=QUANT_GROUP[quantize])
         mx.eval(lm.parameters())
         lm.save_weights(str(out / WEIGHT_FILES[quantize]))
         written.append(out / WEIGHT_FILES[quantize])
+    return written
+
+
+def _write_mimi(out: Path, cfg: dict) -> Path:
+    """A random small Mimi in PyTorch layout (as the published one is stored)."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from moshi_mlx import models
+
+    from track2_voice.backends.mlx_mimi import mimi_config, to_pytorch_layout
 
     mimi = models.mimi.Mimi(mimi_config(cfg["mimi_config"]))
     weights = dict(tree_flatten(mimi.parameters()))
@@ -84,5 +94,4 @@ def write_tiny_mlx_checkpoint(
         elif k.endswith("codebook.cluster_usage") or k.endswith("codebook.initialized"):
             weights[k] = mx.ones(v.shape)
     mx.save_safetensors(str(out / TINY_MIMI_FILE), to_pytorch_layout(weights))
-    written.append(out / TINY_MIMI_FILE)
-    return written
+    return out / TINY_MIMI_FILE

@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from track2_voice.backends.tiny_mimi import CARD, CODEBOOKS
+
 # A few sentences are enough for SentencePiece to learn a tiny vocabulary.
 TOKENIZER_SENTENCES = [
     "Hello there, I am awake. What can I do for you?",
@@ -20,22 +22,6 @@ TOKENIZER_SENTENCES = [
 TOKENIZER_VOCAB = 96
 TOKENIZER_FILE = "tokenizer_spm_32k_3.model"  # the published name, so loaders find it
 TINY_MIMI_FILE = "tokenizer-tiny-mimi.safetensors"
-CODEBOOKS = 8  # Mimi codebooks the LM models for each voice (as in Moshi 7B)
-CARD = 2048  # codebook size
-
-# A small Mimi: same strides (24 kHz -> 12.5 Hz) and layout, far fewer channels.
-TINY_MIMI = {
-    "dimension": 64,
-    "n_filters": 8,
-    "ratios": [8, 6, 5, 4],
-    "transformer_layers": 1,
-    "transformer_heads": 2,
-    "transformer_ff": 128,
-    "transformer_context": 250,
-    "quantizer_dim": 32,
-    "quantizer_bins": CARD,
-    "n_q": CODEBOOKS,
-}
 
 
 def train_tokenizer(out: Path) -> int:

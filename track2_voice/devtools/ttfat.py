@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from track2_voice.audible import VOICE_DB
 from track2_voice.audio.devices import frames_of, load_audio
 from track2_voice.backends.moshi_protocol import Kind, PcmFramer, close_quietly, open_session
 from track2_voice.devtools.turn_clock import speech_end_s
@@ -30,7 +31,7 @@ from track2_voice.redact import redact_url
 
 @dataclass
 class TtfatSettings:
-    threshold_db: float = -45.0  # returned audio louder than this counts as "the voice"
+    threshold_db: float = VOICE_DB  # returned audio louder than this counts as "the voice"
     speech_db: float = -40.0  # input windows louder than this are speech
     lead_in_s: float = 0.5  # silence sent before each utterance
     max_wait_s: float = 4.0  # give up this long after the end of speech

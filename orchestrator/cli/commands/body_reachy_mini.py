@@ -92,21 +92,11 @@ def _stop(proc: subprocess.Popen | None) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from orchestrator.cli.reachy_env import (
-        ROOT,
-        ReachyEnvError,
-        default_venv,
-        ensure,
-        venv_bin,
-    )
+    from orchestrator.cli.reachy_env import ROOT, ReachyEnvError, default_venv, ensure
     from orchestrator.state_dir import state_dir
 
-    if not 0 < args.daemon_port < 65536:
-        return _fail(f"--daemon-port {args.daemon_port}: expected a port number 1-65535")
-    if args.robot_url and not args.robot_url.startswith(("ws://", "wss://")):
-        return _fail(f"--robot-url {args.robot_url}: expected ws[s]://HOST:PORT/robot")
-    if args.stats and not Path(args.stats).resolve().parent.is_dir():
-        return _fail(f"--stats {args.stats}: directory {Path(args.stats).parent} does not exist")
+    if (why := _check_args(args)) is not None:
+        return _fail(why)
     cfg = config_from_args(args)
     state = state_dir(cfg.state_dir)
     env_dir = Path(args.venv).expanduser() if args.venv else default_venv(state)
@@ -128,13 +118,7 @@ def main(args: argparse.Namespace) -> int:
     daemon = body = None
     try:
         if args.sim or args.mockup_sim:
-            cmd = [str(venv_bin(env_dir, "reachy-mini-daemon"))]
-            cmd += ["--sim" if args.sim else "--mockup-sim", "--headless", "--no-media"]
-            cmd += ["--no-preload-datasets", "--no-wake-up-on-start", "--no-goto-sleep-on-stop"]
-            cmd += ["--fastapi-host", "127.0.0.1", "--fastapi-port", str(args.daemon_port)]
-            cmd += ["--log-level", "WARNING"]
-            print(f"body: starting the simulated Reachy Mini ({cmd[1]})", flush=True)
-            daemon = subprocess.Popen(cmd, env={**os.environ, **SIM_ENV})
+            daemon = start_sim_daemon(args, env_dir)
         why = wait_for_daemon(host, args.daemon_port, daemon)
         if why is not None:
             return _fail(why)
@@ -150,3 +134,27 @@ def main(args: argparse.Namespace) -> int:
     finally:
         _stop(body)
         _stop(daemon)
+
+
+def _check_args(args: argparse.Namespace) -> str | None:
+    """None when the flags make sense; else what is wrong, naming the flag."""
+    if not 0 < args.daemon_port < 65536:
+        return f"--daemon-port {args.daemon_port}: expected a port number 1-65535"
+    if args.robot_url and not args.robot_url.startswith(("ws://", "wss://")):
+        return f"--robot-url {args.robot_url}: expected ws[s]://HOST:PORT/robot"
+    if args.stats and not Path(args.stats).resolve().parent.is_dir():
+        return f"--stats {args.stats}: directory {Path(args.stats).parent} does not exist"
+    return None
+
+
+def start_sim_daemon(args: argparse.Namespace, env_dir: Path) -> subprocess.Popen:
+    """The SDK's simulated daemon (MuJoCo, or a mockup without physics), headless, here."""
+    from orchestrator.cli.reachy_env import venv_bin
+
+    cmd = [str(venv_bin(env_dir, "reachy-mini-daemon"))]
+    cmd += ["--sim" if args.sim else "--mockup-sim", "--headless", "--no-media"]
+    cmd += ["--no-preload-datasets", "--no-wake-up-on-start", "--no-goto-sleep-on-stop"]
+    cmd += ["--fastapi-host", "127.0.0.1", "--fastapi-port", str(args.daemon_port)]
+    cmd += ["--log-level", "WARNING"]
+    print(f"body: starting the simulated Reachy Mini ({cmd[1]})", flush=True)
+    return subprocess.Popen(cmd, env={**os.environ, **SIM_ENV})

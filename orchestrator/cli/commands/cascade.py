@@ -73,7 +73,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="FILE", default="cascade.json", help="where to write results")
     p.add_argument("--html", metavar="FILE",
                    help="also draw the turns (stacked stages beside the creature) as one HTML page")  # fmt: skip
-    llm = p.add_argument_group("the cascade's LLM")
+    _add_llm_options(p.add_argument_group("the cascade's LLM"))
+    _add_env_options(p.add_argument_group("the cascade's environment"))
+    _add_clock_options(p.add_argument_group("the harness"))
+    creature = p.add_argument_group(
+        "the creature (--against creature; default: mlx with a tiny random checkpoint)"
+    )
+    add_backend_options(creature)
+    add_config_options(p)
+    p.set_defaults(func=main)
+
+
+def _add_llm_options(llm: argparse._ArgumentGroup) -> None:
     llm.add_argument("--llm-shape", choices=llm_shapes(), default="smollm2-135m",
                      help="local model shape, random weights (default smollm2-135m)")  # fmt: skip
     llm.add_argument("--llm-url", metavar="URL",
@@ -81,23 +92,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     llm.add_argument("--llm-model", default="default", help="model name sent to --llm-url")
     llm.add_argument("--llm-key-env", metavar="VAR", help="environment variable with its key")
     llm.add_argument("--max-tokens", type=int, default=24, help="reply length cap in tokens")
-    env = p.add_argument_group("the cascade's environment")
+
+
+def _add_env_options(env: argparse._ArgumentGroup) -> None:
     env.add_argument("--venv", metavar="DIR",
                      help="where it lives (default: <state_dir>/cascade-venv)")  # fmt: skip
     env.add_argument("--setup-only", action="store_true", help="build it, then exit")
     env.add_argument("--rebuild", action="store_true", help="build it afresh")
-    clock = p.add_argument_group("the harness")
+
+
+def _add_clock_options(clock: argparse._ArgumentGroup) -> None:
     for name, what in CLOCK_FLAGS.items():
         clock.add_argument("--" + name.removesuffix("_s").replace("_", "-"), dest=name,
                            type=float, metavar="N", help=what)  # fmt: skip
     clock.add_argument("--no-warm-up", dest="warm_up", action="store_false",
                        help="time the first utterance cold (default: play it once untimed first)")  # fmt: skip
-    creature = p.add_argument_group(
-        "the creature (--against creature; default: mlx with a tiny random checkpoint)"
-    )
-    add_backend_options(creature)
-    add_config_options(p)
-    p.set_defaults(func=main)
 
 
 def _fail(msg: str) -> int:
@@ -120,7 +129,7 @@ def check_llm_url(url: str) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from orchestrator.cli.cascade_env import ROOT, CascadeEnvError, default_venv, ensure
+    from orchestrator.cli.cascade_env import CascadeEnvError, default_venv, ensure
     from orchestrator.state_dir import state_dir
     from track2_voice.devtools.turn_clock import ClockSettings, find_utterances
 
@@ -128,24 +137,8 @@ def main(args: argparse.Namespace) -> int:
         files = find_utterances(args.input)
     except FileNotFoundError as e:
         return _fail(str(e))
-    if args.llm_url and (why := check_llm_url(args.llm_url)):
+    if (why := _check_args(args)) is not None:
         return _fail(why)
-    for flag, path in (("--json", args.json), ("--html", args.html)):
-        if path and not Path(path).resolve().parent.is_dir():
-            return _fail(f"{flag} {path}: directory {Path(path).parent} does not exist")
-    if args.html and importlib.util.find_spec("matplotlib") is None:
-        return _fail("--html draws with matplotlib: pip install 'creature[report]'")
-    if args.max_tokens < 1:
-        return _fail(f"--max-tokens {args.max_tokens}: expected a positive number")
-    if not args.setup_only and shutil.which("espeak-ng") is None:
-        return _fail("espeak-ng is not installed (the cascade's TTS): apt-get install espeak-ng")
-    tiny = args.against == "creature" and args.backend is None and not args.hf_repo
-    tiny = tiny and not args.setup_only
-    if tiny and importlib.util.find_spec("moshi_mlx") is None:
-        return _fail(
-            "--against creature runs a tiny MLX checkpoint, but moshi_mlx is not installed "
-            '(pip install -e ".[mlx]"), or name --backend / --hf-repo'
-        )
     given = {f: getattr(args, f) for f in CLOCK_FLAGS if getattr(args, f) is not None}
     settings = ClockSettings(**given, warm_up=args.warm_up)
     cfg = config_from_args(args)
@@ -156,8 +149,50 @@ def main(args: argparse.Namespace) -> int:
         return _fail(str(e))
     if args.setup_only:
         return 0
-
     load = {"before": os.getloadavg()}
+    cascade = run_cascade(args, python, files, settings)
+    if cascade is None:
+        return 1
+    report: dict = {"settings": asdict(settings), "cascade": cascade}
+    columns = {"cascade": cascade["summary"]}
+    load["after_cascade"] = os.getloadavg()
+    if args.against == "creature":
+        report["creature"] = run_creature(args, cfg, files, settings)
+        columns["creature"] = report["creature"]["summary"]
+        load["after_creature"] = os.getloadavg()
+    report["machine"] = {"cpus": os.cpu_count(), "load": load}
+    write_report(args, report, columns)
+    return 0
+
+
+def _check_args(args: argparse.Namespace) -> str | None:
+    """None when the flags and the machine can run the comparison; else why not."""
+    if args.llm_url and (why := check_llm_url(args.llm_url)):
+        return why
+    for flag, path in (("--json", args.json), ("--html", args.html)):
+        if path and not Path(path).resolve().parent.is_dir():
+            return f"{flag} {path}: directory {Path(path).parent} does not exist"
+    if args.html and importlib.util.find_spec("matplotlib") is None:
+        return "--html draws with matplotlib: pip install 'creature[report]'"
+    if args.max_tokens < 1:
+        return f"--max-tokens {args.max_tokens}: expected a positive number"
+    if not args.setup_only and shutil.which("espeak-ng") is None:
+        return "espeak-ng is not installed (the cascade's TTS): apt-get install espeak-ng"
+    tiny = args.against == "creature" and args.backend is None and not args.hf_repo
+    tiny = tiny and not args.setup_only
+    if tiny and importlib.util.find_spec("moshi_mlx") is None:
+        return (
+            "--against creature runs a tiny MLX checkpoint, but moshi_mlx is not installed "
+            '(pip install -e ".[mlx]"), or name --backend / --hf-repo'
+        )
+    return None
+
+
+def run_cascade(args: argparse.Namespace, python: Path, files: list[Path], settings) -> dict | None:
+    """The Pipecat cascade, in its own environment, on the utterances; None if it failed
+    (said on stderr)."""
+    from orchestrator.cli.cascade_env import ROOT
+
     with tempfile.TemporaryDirectory(prefix="cascade-") as tmp:
         out = Path(tmp) / "cascade.json"
         cmd = [str(python), str(CASCADE_DIR / "run.py"), "--json", str(out)]
@@ -173,22 +208,17 @@ def main(args: argparse.Namespace) -> int:
             print(
                 f"creature cascade: the cascade run failed (exit {r.returncode})", file=sys.stderr
             )
-            return 1
-        cascade = json.loads(out.read_text())
-    report: dict = {"settings": asdict(settings), "cascade": cascade}
-    columns = {"cascade": cascade["summary"]}
-    load["after_cascade"] = os.getloadavg()
-    if args.against == "creature":
-        report["creature"] = run_creature(args, cfg, files, settings)
-        columns["creature"] = report["creature"]["summary"]
-        load["after_creature"] = os.getloadavg()
-    report["machine"] = {"cpus": os.cpu_count(), "load": load}
+            return None
+        return json.loads(out.read_text())
 
+
+def write_report(args: argparse.Namespace, report: dict, columns: dict) -> None:
+    """Each side described, the side-by-side table, and the JSON (and HTML) written."""
     from track2_voice.devtools.turn_clock import side_by_side
 
     print()
-    for name, part in (("cascade", cascade), ("creature", report.get("creature"))):
-        if part:
+    for name in ("cascade", "creature"):
+        if part := report.get(name):
             print(f"{name}: " + "; ".join(f"{k} {v}" for k, v in part["describe"].items()))
     table = side_by_side(columns, os.getloadavg())
     print(table)
@@ -199,7 +229,6 @@ def main(args: argparse.Namespace) -> int:
 
         write_html(report, table, args.html)
         print(f"wrote {args.html}")
-    return 0
 
 
 def run_creature(args, cfg, files: list[Path], settings) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import ExitStack
 
 from orchestrator.cli.commands.common import (
     add_backend_options,
@@ -12,8 +13,9 @@ from orchestrator.cli.commands.common import (
     config_from_args,
     exit_code,
 )
+from orchestrator.cli.commands.face_options import add_face_options, face_overrides, tell
 from orchestrator.cli.terminal_view import TerminalView
-from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
+from orchestrator.runtime.face_runtime import face_running
 from orchestrator.runtime.voice_session import VoiceSession
 from orchestrator.state_dir import record_path, state_dir
 
@@ -68,13 +70,13 @@ def main(args: argparse.Namespace) -> int:
     cfg = config_from_args(args, extra)
     state = state_dir(cfg.state_dir)
     record = record_path(state, args.record, "demo")
-    session = VoiceSession(cfg, record, state=state)
-    view = TerminalView(session.bus, session.io)
-    robot = None
     settled = None
-    try:
+    with ExitStack() as stack:
+        session = stack.enter_context(VoiceSession(cfg, record, state=state))
+        stack.callback(TerminalView(session.bus, session.io).close)
         session.start_slow()
-        if args.robot and (session.slow is None or not session.slow.robot_url):
+        slow = session.slow
+        if args.robot and (slow is None or not slow.robot_url):
             # asked for a robot that cannot run: saying so beats a scene that "passes"
             print(
                 "creature: error: --robot: the robot channel is not listening "
@@ -82,25 +84,20 @@ def main(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        if args.robot and session.slow is not None and session.slow.robot_url:
+        if args.robot:
             from orchestrator.runtime.robot_runner import InProcessRobot
 
-            robot = InProcessRobot(
-                session.slow.robot_url, session.slow.token, args.robot_delay
-            ).start()
-        if session.slow is not None and session.slow.robot_url and not args.robot:
-            print(session.slow.robot_hint(), flush=True)
-        with face_running(session):
-            session.start_backend()
-            stats = session.run(stop_when_finished=args.once)
-            if args.once and session.slow is not None:
-                # bounded: a connected robot gets the time to finish what it was asked to do
-                settled = session.slow.wait_settled(cfg.slow_loop.finish_wait_s)
-    finally:
-        if robot is not None:
-            robot.stop()
-        view.close()
-        session.close()
+            robot = InProcessRobot(slow.robot_url, slow.token, args.robot_delay)
+            stack.callback(robot.start().stop)
+        elif slow is not None and slow.robot_url:
+            print(slow.robot_hint(), flush=True)
+        rt = stack.enter_context(face_running(session))
+        tell(rt.notices if rt is not None else [])
+        session.start_backend()
+        stats = session.run(stop_when_finished=args.once)
+        if args.once and slow is not None:
+            # bounded: a connected robot gets the time to finish what it was asked to do
+            settled = slow.wait_settled(cfg.slow_loop.finish_wait_s)
     summary = {"record": str(record), **stats.summary()}
     if session.slow is not None:
         summary["intents"] = session.slow.intents

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestrator.cli.commands.common import add_config_options, config_from_args, exit_code
+from orchestrator.cli.commands.common import (
+    add_config_options,
+    config_from_args,
+    exit_code,
+)
+from orchestrator.cli.commands.face_options import add_face_options, face_overrides, tell
 from orchestrator.cli.terminal_view import TerminalView
-from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
+from orchestrator.runtime.face_runtime import FaceRuntime, face_running
+from orchestrator.runtime.stop_signals import on_stop_signals
+
+if TYPE_CHECKING:
+    from orchestrator.runtime.replay import ReplaySession
 
 FACE_POLL_S = 0.1
 
@@ -56,60 +66,67 @@ def _bad(flag: str, what: str) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from orchestrator.analysis.record_file import RecordReadError, read_record
-    from orchestrator.runtime.replay import ReplaySession, Slice
 
+    if (bad := _check_flags(args)) is not None:
+        return bad
+    cfg = config_from_args(args, face_overrides(args))
+    try:
+        rec = read_record(args.record)
+        session = _session(args, cfg, rec)
+    except (RecordReadError, ValueError) as e:
+        print(f"creature: {e}", file=sys.stderr)
+        return 2
+    stopped_by: list[int] = []
+    with ExitStack() as stack:
+        stack.callback(session.close)
+        stack.callback(TerminalView(session.bus, session.io).close)
+        # Ctrl-C or SIGTERM: stop cleanly, say which (the exit code is 128 + it)
+        stack.enter_context(on_stop_signals(lambda signum: _stop(session, stopped_by, signum)))
+        session.start_slow()
+        if args.robot and session.slow.robot_url:
+            print(f"robot channel: {session.slow.robot_url} (calls go to real robots)")
+        rt = stack.enter_context(face_running(session))
+        tell(rt.notices if rt is not None else [])
+        if rt is not None and not args.no_wait:
+            _wait_for_a_face(session, rt)
+        if not session.stopped:
+            session.play()
+            session.settle(cfg.slow_loop.finish_wait_s)
+    print(json.dumps(session.report.summary(rec, session.part)))
+    return exit_code(stopped_by[0] if stopped_by else None)
+
+
+def _check_flags(args: argparse.Namespace) -> int | None:
+    """None when the flags make sense; else the exit code, with the flag named."""
     if not args.speed > 0:
         return _bad("--speed", f"expected a number above 0 (got {args.speed})")
     if args.start < 0:
         return _bad("--from", f"expected seconds >= 0 (got {args.start})")
     if args.end is not None and args.end <= args.start:
         return _bad("--to", f"expected a second after --from {args.start:g} (got {args.end})")
-    cfg = config_from_args(args, face_overrides(args))
-    try:
-        rec = read_record(args.record)
-        session = ReplaySession(
-            cfg,
-            rec,
-            args.speed,
-            Slice(args.start, args.end),
-            robot=args.robot,
-            record_to=Path(args.record_to) if args.record_to else None,
-        )
-    except (RecordReadError, ValueError) as e:
-        print(f"creature: {e}", file=sys.stderr)
-        return 2
-    view = TerminalView(session.bus, session.io)
-    previous: dict[int, object] = {}
-    stopped_by: list[int] = []
+    return None
 
-    def on_signal(signum, frame) -> None:  # Ctrl-C or SIGTERM: stop cleanly, say which
-        stopped_by.append(signum)
-        session.stop()
 
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, on_signal)
-    try:
-        session.start_slow()
-        if args.robot and session.slow.robot_url:
-            print(f"robot channel: {session.slow.robot_url} (calls go to real robots)")
-        with face_running(session) as rt:
-            if rt is not None and not args.no_wait:
-                print("replay: waiting for a face to connect (--no-wait to start now)", flush=True)
-                while not session.stopped and not session.io.call(
-                    lambda: rt.server.stats()["clients"]
-                ):
-                    time.sleep(FACE_POLL_S)
-            if not session.stopped:
-                session.play()
-                session.settle(cfg.slow_loop.finish_wait_s)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        view.close()
-        session.close()
-    print(json.dumps(session.report.summary(rec, session.part)))
-    return exit_code(stopped_by[0] if stopped_by else None)
+def _session(args: argparse.Namespace, cfg, rec) -> ReplaySession:
+    from orchestrator.runtime.replay import ReplaySession, Slice
+
+    return ReplaySession(
+        cfg,
+        rec,
+        args.speed,
+        Slice(args.start, args.end),
+        robot=args.robot,
+        record_to=Path(args.record_to) if args.record_to else None,
+    )
+
+
+def _stop(session: ReplaySession, stopped_by: list[int], signum: int) -> None:
+    stopped_by.append(signum)
+    session.stop()
+
+
+def _wait_for_a_face(session: ReplaySession, rt: FaceRuntime) -> None:
+    print("replay: waiting for a face to connect (--no-wait to start now)", flush=True)
+    while not session.stopped and not session.io.call(lambda: rt.server.stats()["clients"]):
+        time.sleep(FACE_POLL_S)

@@ -52,14 +52,11 @@ def main(args: argparse.Namespace) -> int:
         raise SystemExit("creature run: give --input FILE (or 'local' for the sound card)")
     state = state_dir(cfg.state_dir)
     record = record_path(state, args.record, "run") if args.record else None
-    session = VoiceSession(cfg, record, state=state)
-    try:
+    with VoiceSession(cfg, record, state=state) as session:
         if cfg.interpreting is not None:  # the passages and their timing, in the record
             session.start_slow()
         session.start_backend()
         stats = session.run(max_frames=args.max_frames)
-    finally:
-        session.close()
     summary = stats.summary()
     print(json.dumps(summary))
     return exit_code(session.stop_signal, stats.errors)

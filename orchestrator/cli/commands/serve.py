@@ -18,7 +18,8 @@ from orchestrator.cli.commands.common import (
     exit_code,
     positive_int,
 )
-from orchestrator.runtime.face_runtime import add_face_options, face_overrides, face_running
+from orchestrator.cli.commands.face_options import add_face_options, face_overrides, tell
+from orchestrator.runtime.face_runtime import face_running
 from orchestrator.runtime.telephony_link import telephony_running
 from orchestrator.runtime.voice_session import VoiceSession
 from orchestrator.state_dir import record_path, state_dir
@@ -69,29 +70,28 @@ def main(args: argparse.Namespace) -> int:
     if args.audio == "telephony" and args.input:
         raise ConfigError("--audio telephony: the call is the mic; leave out --input")
     cfg = config_from_args(args, extra)
-    # with --audio local and no sound card, this raises the clear error of check_sound_device
     state = state_dir(cfg.state_dir)
     record = record_path(state, args.record, "serve") if args.record else None
-    session = VoiceSession(cfg, record, state=state)
-    clock = session.source if isinstance(session.source, ClockSource) else None
-    telephony = args.audio == "telephony" and clock is not None
-    phone_source = None if telephony else clock  # one pair of ears: the call's, or the page's
     phone_stats: dict = {}
     call_stats: dict = {}
-    try:
+    with ExitStack() as stack:
+        # with --audio local and no sound card, this raises the clear error of check_sound_device
+        session = stack.enter_context(VoiceSession(cfg, record, state=state))
+        clock = session.source if isinstance(session.source, ClockSource) else None
+        telephony = args.audio == "telephony" and clock is not None
+        phone_source = None if telephony else clock  # one pair of ears: the call's, or the page's
         session.start_slow()
         https = False if args.no_tls else None
-        with ExitStack() as stack:
-            rt = stack.enter_context(face_running(session, phone_source, https))
-            tel = stack.enter_context(telephony_running(session, clock)) if telephony else None
-            session.start_backend()
-            stats = session.run(max_frames=args.max_frames, stop_when_finished=args.once)
-            if rt is not None:
-                phone_stats = rt.phone.stats()
-            if tel is not None:
-                call_stats = tel.bridge.stats()
-    finally:
-        session.close()
+        rt = stack.enter_context(face_running(session, phone_source, https))
+        tell(rt.notices if rt is not None else [])
+        tel = stack.enter_context(telephony_running(session, clock)) if telephony else None
+        tell(tel.notices if tel is not None else [])
+        session.start_backend()
+        stats = session.run(max_frames=args.max_frames, stop_when_finished=args.once)
+        if rt is not None:
+            phone_stats = rt.phone.stats()
+        if tel is not None:
+            call_stats = tel.bridge.stats()
     extra = {"telephony": call_stats} if telephony else {}
     print(json.dumps({**stats.summary(), "phone": phone_stats, **extra}), flush=True)
     return exit_code(session.stop_signal, stats.errors)
