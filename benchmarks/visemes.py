@@ -121,7 +121,16 @@ def frame_events(spoken: Spoken, tail: int = 4) -> list[FrameEvent]:
         m = lips.update(pcm)
         out.append(
             FrameEvent(
-                k, k * FRAME_SECONDS, m, lips.last_db, pieces.get(k), 0, 0, False, False, pcm
+                index=k,
+                t=k * FRAME_SECONDS,
+                mouth=m,
+                rms_db=lips.last_db,
+                text=pieces.get(k),
+                model_ms=0,
+                overhead_ms=0,
+                missed=False,
+                user_speaking=False,
+                pcm=pcm,
             )
         )
     return out
@@ -312,7 +321,18 @@ def main() -> None:
 def silence(start: int, n: int) -> list[FrameEvent]:
     z = np.zeros(int(round(FRAME_SECONDS * 24000)), np.float32)
     return [
-        FrameEvent(start + i, (start + i) * FRAME_SECONDS, 0.0, -120.0, None, 0, 0, False, False, z)
+        FrameEvent(
+            index=start + i,
+            t=(start + i) * FRAME_SECONDS,
+            mouth=0.0,
+            rms_db=-120.0,
+            text=None,
+            model_ms=0,
+            overhead_ms=0,
+            missed=False,
+            user_speaking=False,
+            pcm=z,
+        )
         for i in range(n)
     ]
 

@@ -18,7 +18,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _frame(i: int, mouth: float = 0.0, text: str | None = None, user: bool = False) -> FrameEvent:
-    return FrameEvent(i, i * 0.08, mouth, -60.0, text, 1.0, 0.1, False, user)
+    return FrameEvent(
+        index=i,
+        t=i * 0.08,
+        mouth=mouth,
+        rms_db=-60.0,
+        text=text,
+        model_ms=1.0,
+        overhead_ms=0.1,
+        missed=False,
+        user_speaking=user,
+    )
 
 
 def test_compose_follows_the_face_contract() -> None:

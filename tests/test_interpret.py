@@ -77,7 +77,16 @@ class Script:
     async def frame(self, text: str | None = None, mouth: float = 0.0, visitor: bool = False):
         self.brain.clock.t += FRAME_S
         ev = FrameEvent(
-            self.i, self.t, mouth, -30.0, text, 0.0, 0.0, False, visitor, np.zeros(1920, np.float32)
+            index=self.i,
+            t=self.t,
+            mouth=mouth,
+            rms_db=-30.0,
+            text=text,
+            model_ms=0.0,
+            overhead_ms=0.0,
+            missed=False,
+            user_speaking=visitor,
+            pcm=np.zeros(1920, np.float32),
         )
         self.i += 1
         await self.brain.handle(ev)

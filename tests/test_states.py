@@ -72,7 +72,16 @@ def test_barge_in_goes_to_listening_and_back_to_speaking():
 
 def frame(i: int, mouth: float = 0.0, text: str | None = None, user: bool = False) -> FrameEvent:
     return FrameEvent(
-        i, time.monotonic(), mouth, -60.0, text, 0.0, 0.0, False, user, np.zeros(1920, np.float32)
+        index=i,
+        t=time.monotonic(),
+        mouth=mouth,
+        rms_db=-60.0,
+        text=text,
+        model_ms=0.0,
+        overhead_ms=0.0,
+        missed=False,
+        user_speaking=user,
+        pcm=np.zeros(1920, np.float32),
     )
 
 

@@ -52,10 +52,18 @@ def events(spoken, pcm: bool = True, tail: int = 6) -> list[FrameEvent]:
         m = lips.update(x)
         out.append(
             FrameEvent(
-                k, k * FRAME_SECONDS, m, lips.last_db, pieces.get(k), 0, 0, False, False,
-                x if pcm else None,
+                index=k,
+                t=k * FRAME_SECONDS,
+                mouth=m,
+                rms_db=lips.last_db,
+                text=pieces.get(k),
+                model_ms=0,
+                overhead_ms=0,
+                missed=False,
+                user_speaking=False,
+                pcm=x if pcm else None,
             )
-        )  # fmt: skip
+        )
     return out
 
 

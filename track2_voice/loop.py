@@ -151,16 +151,16 @@ class FastLoop:
                 events.publish(ev)
             events.publish(
                 FrameEvent(
-                    frame.index,
-                    t_frame,
-                    mouth,
-                    lipsync.last_db,
-                    result.text,
-                    model_ms,
-                    overhead_ms,
-                    missed,
-                    vad.speaking if vad is not None else False,
-                    out,
+                    index=frame.index,
+                    t=t_frame,
+                    mouth=mouth,
+                    rms_db=lipsync.last_db,
+                    text=result.text,
+                    model_ms=model_ms,
+                    overhead_ms=overhead_ms,
+                    missed=missed,
+                    user_speaking=vad.speaking if vad is not None else False,
+                    pcm=out,
                 )
             )
             stats.frames += 1

@@ -48,7 +48,7 @@ class Slot:
 
 
 @dataclass(frozen=True)
-class Frame:
+class SentencePattern:
     """How an action's verbs take their slots: a regex template (see configs/actions.yaml)."""
 
     say: str
@@ -65,8 +65,8 @@ class Action:
     verbs: tuple[str, ...] = ()
     verb_values: dict[str, str] = field(default_factory=dict)  # verb -> value of verb_slot
     verb_slot: str | None = None
-    frames: tuple[Frame, ...] = ()
-    phrasings: tuple[Frame, ...] = ()
+    frames: tuple[SentencePattern, ...] = ()
+    phrasings: tuple[SentencePattern, ...] = ()
     cancels_all: bool = False
 
 
@@ -89,9 +89,9 @@ class ActionSet:
         return bool(a and a.cancels_all)
 
 
-def _frame(raw: Any, where: str) -> Frame:
+def _sentence_pattern(raw: Any, where: str) -> SentencePattern:
     if isinstance(raw, str):
-        return Frame(raw)
+        return SentencePattern(raw)
     if isinstance(raw, dict) and isinstance(raw.get("say"), str):
         extra = set(raw) - {"say", "set", "priority"}
         if extra:
@@ -103,7 +103,7 @@ def _frame(raw: Any, where: str) -> Frame:
             priority = int(raw.get("priority", 0))
         except (TypeError, ValueError):
             raise ActionsError(f"{where}.priority: expected an integer") from None
-        return Frame(raw["say"], {str(k): str(v) for k, v in sets.items()}, priority)
+        return SentencePattern(raw["say"], {str(k): str(v) for k, v in sets.items()}, priority)
     raise ActionsError(f"{where}: expected a regex string or {{say: ..., set: ..., priority: ...}}")
 
 
@@ -175,9 +175,12 @@ def _parse_action(name: str, spec: Any, slots: dict[str, Slot], src: str) -> Act
         verbs = tuple(values)
     else:
         verbs = _names(raw_verbs, f"{where}.verbs")
-    frames = tuple(_frame(f, f"{where}.frames.{i}") for i, f in enumerate(spec.get("frames") or []))
+    frames = tuple(
+        _sentence_pattern(f, f"{where}.frames.{i}") for i, f in enumerate(spec.get("frames") or [])
+    )
     phrasings = tuple(
-        _frame(f, f"{where}.phrasings.{i}") for i, f in enumerate(spec.get("phrasings") or [])
+        _sentence_pattern(f, f"{where}.phrasings.{i}")
+        for i, f in enumerate(spec.get("phrasings") or [])
     )
     if not verbs and not phrasings:
         raise ActionsError(f"{where}: give 'verbs' (or 'phrasings') so the creature can say it")

@@ -271,27 +271,6 @@ class PassageTranslated(Happening):
     cut_chars: int = 0  # a passage keeps only its newest characters: how many it cut
 
 
-BrainEvent = (
-    IntentDetected
-    | ToolCallSent
-    | ToolRejected
-    | ToolStatusChanged
-    | CallsCancelled
-    | WebhookResult
-    | RobotConnected
-    | RobotDisconnected
-    | RobotRefused
-    | RobotReplaced
-    | StatusRefused
-    | OutboxResumed
-    | StateChanged
-    | AffectChanged
-    | ServiceError
-    | TranslationStarted
-    | PassageTranslated
-)
-
-
 @dataclass(slots=True, kw_only=True)
 class PlannerConsulted(Happening):
     """One planner request and what it came to (docs/planner.md). ``verdict``: calls, none,
