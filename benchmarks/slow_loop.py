@@ -184,7 +184,7 @@ def long_scene(frames: int):
 
 def neutral_face(ev) -> dict:
     """The face consumers' state: the face contract, with no brain behind it."""
-    return face_state(ev, speaking=ev.mouth >= SPEAKING_MOUTH, connected=True)
+    return face_state(ev, speaking=ev.mouth >= SPEAKING_MOUTH, connected=True).to_dict()
 
 
 def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = True) -> dict:

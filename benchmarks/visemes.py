@@ -242,7 +242,7 @@ def main() -> None:
                     c0 = cpu()
                     t0 = time.perf_counter()
                     tracker.update(f)
-                    face_state(f, speaking=True, connected=True, visemes=tracker.weights)
+                    face_state(f, speaking=True, connected=True, visemes=tracker.weights).to_dict()
                     t1 = time.perf_counter()
                     c1 = cpu()
                     cost[f"cold_{n}" if rep == 0 else f"warm_{n}"].append((t1 - t0) * 1000)
@@ -250,7 +250,7 @@ def main() -> None:
                         cost[f"warm_cpu_{n}"].append((c1 - c0) * 1000)
                     if n == lookaheads[0]:
                         t2 = time.perf_counter()
-                        face_state(f, speaking=True, connected=True)
+                        face_state(f, speaking=True, connected=True).to_dict()
                         cost["baseline"].append((time.perf_counter() - t2) * 1000)
     load1 = os.getloadavg()[0]
     ms = {

@@ -104,7 +104,7 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
             Disconnected(index=6, t=time.monotonic(), url="ws://x", reason="test", retry_s=0)
         )
         wait_until(lambda: slow.states.state == "disconnected", what="the disconnected state")
-        face = slow.call(lambda: slow.brain.face_state(frame(7, 0.3)))
+        face = slow.call(lambda: slow.brain.face_state(frame(7, 0.3)).to_dict())
         assert face["connected"] is False and face["state"] == "disconnected"
         assert set(face) >= {
             "emotion",

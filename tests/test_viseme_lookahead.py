@@ -104,7 +104,7 @@ def test_the_shape_shown_is_for_the_frame_lookahead_frames_back_and_the_face_say
     for f in frames[:10]:
         asyncio.run(face.handle(f))
         assert tracker.index == f.index and tracker.shown == f.index - 2
-        msg = face.face_state(f)
+        msg = face.face_state(f).to_dict()
         if f.index >= 2:
             assert msg["index"] == f.index - 2 and "visemes" in msg
         else:

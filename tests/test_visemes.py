@@ -260,10 +260,10 @@ async def test_the_face_state_carries_visemes_only_when_tracked(vs, g2p) -> None
         missed=False,
         user_speaking=False,
     )
-    assert "visemes" not in face_state(f, speaking=True, connected=True)
+    assert "visemes" not in face_state(f, speaking=True, connected=True).to_dict()
     face = NeutralFace(VisemeTracker(vs, g2p.phonemes))
     await face.handle(f)
-    s = face.face_state(f)
+    s = face.face_state(f).to_dict()
     assert s["index"] == 5 and dominant(s["visemes"]) == "MBP"
     assert abs(sum(s["visemes"].values()) - 1.0) < 0.01
     other = FrameEvent(
@@ -277,6 +277,6 @@ async def test_the_face_state_carries_visemes_only_when_tracked(vs, g2p) -> None
         missed=False,
         user_speaking=False,
     )
-    assert "visemes" not in face.face_state(other)  # not seen yet: no stale shapes
+    assert "visemes" not in face.face_state(other).to_dict()  # not seen yet: no stale shapes
     cfg = load_config(overrides={"face.lipsync": "rms"})
     assert build_viseme_tracker(cfg) is None

@@ -19,7 +19,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from affect.affect_map import AffectMap
 from affect.blend import Affect
@@ -43,7 +42,7 @@ from orchestrator.brain.events import (
     UserRequestHeard,
     UserStopHeard,
 )
-from orchestrator.brain.face_state import face_state, frame_visemes, visemes_index
+from orchestrator.brain.face_state import FaceState, face_state, frame_visemes, visemes_index
 from orchestrator.brain.intent_rules import Judgement, load_rules
 from orchestrator.brain.intents import Intent, IntentWatcher
 from orchestrator.brain.interpreter import Interpreter
@@ -348,7 +347,7 @@ class Brain:
         self._publish_look(f"state:{dst}", look, False)
 
     # -- the face -----------------------------------------------------------------------------
-    def face_state(self, frame: FrameEvent) -> dict[str, Any]:
+    def face_state(self, frame: FrameEvent) -> FaceState:
         """The face message for ``frame`` (call it on the brain's loop, after ``handle``)."""
         return face_state(
             frame,
