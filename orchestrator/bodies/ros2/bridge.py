@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import logging
 import os
 import sys
@@ -33,29 +34,45 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
-from orchestrator.bodies import link
-from orchestrator.bodies.ros2 import wire
+from orchestrator.bodies import protocol
+from orchestrator.bodies.duties import TaskLog, cancel_answer, ended, keep_connected
+from orchestrator.bodies.protocol import TERMINAL, Capability, Status
 from orchestrator.bodies.ros2.action_map import ActionMap, MapError, Route, get_field, load_map
-from orchestrator.bodies.ros2.wire import Capability, Status
 
 log = logging.getLogger("ros2-body")
-RECONNECT_S, RECONNECT_MAX_S = 0.5, 5.0
 DISCOVER_S = 5.0  # the longest the first hello waits for the mapped action servers
 ANNOUNCE_EVERY_S = 1.0  # how often the servers present are checked for a change
 INTERRUPTED = "interrupted by a restart of the ROS 2 body: not repeated"
+MAX_TEXT = 200  # a status's reason or text: a short line, clipped
 # action_msgs/msg/GoalStatus
 GOAL_SUCCEEDED, GOAL_CANCELED, GOAL_ABORTED = 4, 5, 6
 
 
-class TaskLog(link.TaskLog):
-    """The ids this body has taken on, committed before a goal is sent: the bodies' one task
-    log (``orchestrator.bodies.link``), written with this bridge's status enum."""
+def status_text(
+    call_id: str,
+    st: Status,
+    reason: str | None = None,
+    progress: float | None = None,
+    text: str | None = None,
+) -> str:
+    """A status as this body sends it: reason and text clipped, progress kept within 0..1."""
+    return json.dumps(
+        protocol.status(
+            call_id,
+            st,
+            reason[:MAX_TEXT] if reason else None,
+            None if progress is None else round(min(1.0, max(0.0, progress)), 3),
+            text[:MAX_TEXT] if text else None,
+        )
+    )
 
-    def put(self, call_id: str, status: Status, reason: str | None = None) -> None:  # type: ignore[override]
-        super().put(call_id, status.value, reason)
+
+def hello_text(body: str, capabilities: list[Capability]) -> str:
+    """The handshake: a goal's fields take what the call says, so no slot is narrowed here (a
+    slot not named takes any value, docs/bodies.md)."""
+    return json.dumps(protocol.hello(body, capabilities))
 
 
 class Ros:
@@ -178,7 +195,7 @@ class Ros2Body:
         """The mapped actions whose action server is present now (the generic entry is not an
         action of its own: it serves the creature's actions that have no entry)."""
         assert self.ros is not None
-        return [Capability(a, r.slots) for a, r in self.amap.routes.items() if self.ros.ready(r)]
+        return [Capability(a) for a, r in self.amap.routes.items() if self.ros.ready(r)]
 
     async def _announce(self, force: bool = False) -> None:
         """The hello is a connection's first message and is said once (docs/bodies.md): when
@@ -193,7 +210,7 @@ class Ros2Body:
             return
         self._declared = caps
         log.info("capabilities: %s", [c.action for c in caps] or "none")
-        await self._send(wire.hello(self.amap.body, caps))
+        await self._send(hello_text(self.amap.body, caps))
 
     async def _discover(self) -> None:
         """Before the first hello: give DDS discovery a moment to find the action servers."""
@@ -223,21 +240,21 @@ class Ros2Body:
         )
         if st is not Status.RUNNING:
             self.log.put(call_id, st, reason)
-        text = wire.status(call_id, st, reason, **kw)
-        if st in wire.TERMINAL:
+        text = status_text(call_id, st, reason, **kw)
+        if st in TERMINAL:
             self.live.pop(call_id, None)
         await self._send(text)
 
     # -- calls ------------------------------------------------------------------------------
-    async def on_call(self, call: wire.ToolCall) -> None:
+    async def on_call(self, call: protocol.ToolCallMsg) -> None:
         known = self.log.get(call.id)
         if known is not None:  # a re-send: never sent to ROS twice, just say where it stands
             st, reason = known
             if call.id in self.live:
                 lv = self.live[call.id]
-                await self._send(wire.status(call.id, lv.status, progress=lv.progress))
+                await self._send(status_text(call.id, lv.status, progress=lv.progress))
                 return
-            if st not in {s.value for s in wire.TERMINAL}:
+            if not ended(st):
                 st, reason = Status.FAILED.value, INTERRUPTED
             await self._status(call.id, Status(st), reason)
             return
@@ -253,7 +270,7 @@ class Ros2Body:
         self.live[call.id] = lv
         lv.task = asyncio.create_task(self._run(call, lv))
 
-    async def _run(self, call: wire.ToolCall, lv: Live) -> None:
+    async def _run(self, call: protocol.ToolCallMsg, lv: Live) -> None:
         assert self.ros is not None
         r = lv.route
         loop = asyncio.get_running_loop()
@@ -337,25 +354,23 @@ class Ros2Body:
             )
             await self._status(call_id, Status.FAILED, reason or f"{r.server}: goal {why}")
 
-    async def on_cancel(self, msg: wire.Cancel) -> None:
+    async def on_cancel(self, msg: protocol.CancelMsg) -> None:
         lv = self.live.get(msg.id)
-        log.info("cancel %s (%s)", msg.id, msg.reason)
+        log.info("cancel %s (%s)", msg.id, msg.reason or "")
         if lv is not None:
             lv.cancel = msg.reason or "cancelled by the creature"
             if lv.handle is not None:
                 lv.handle.cancel_goal_async()  # the result comes back CANCELED
             return
         known = self.log.get(msg.id)
+        st, reason = cancel_answer(known, INTERRUPTED)
         if known is None:
-            self.log.put(msg.id, Status.CANCELLED, "cancelled before it started")
-            await self._status(msg.id, Status.CANCELLED, "cancelled before it started")
-        elif known[0] not in {s.value for s in wire.TERMINAL}:
-            await self._status(msg.id, Status.CANCELLED, INTERRUPTED)
-        else:
-            await self._status(msg.id, Status(known[0]), known[1])
+            self.log.put(msg.id, Status.CANCELLED, reason)
+        await self._status(msg.id, Status(st), reason)
 
     # -- the connection -----------------------------------------------------------------------
     async def _serve(self, ws: Any) -> None:
+        log.info("connected to %s as %s", self.url, self.amap.body)
         self._ws = ws
         await self._announce(force=True)
         unsent, self._unsent = self._unsent, []
@@ -364,18 +379,25 @@ class Ros2Body:
         announcer = asyncio.create_task(self._announce_loop())
         try:
             async for raw in ws:
-                msg = wire.parse(raw)
-                if isinstance(msg, wire.ToolCall):
-                    await self.on_call(msg)
-                elif isinstance(msg, wire.Cancel):
-                    await self.on_cancel(msg)
-                elif msg.kind == "error":
-                    log.warning("creature says: %s", msg.text)
-                else:
-                    log.debug("%s %s", msg.kind, msg.text)
+                await self._on_message(raw)
         finally:
             announcer.cancel()
             self._ws = None
+
+    async def _on_message(self, raw: str | bytes) -> None:
+        try:
+            msg = protocol.parse_from_creature(raw)
+        except protocol.ProtocolError as e:
+            log.debug("not understood: %s", e)
+            return
+        if isinstance(msg, protocol.ToolCallMsg):
+            await self.on_call(msg)
+        elif isinstance(msg, protocol.CancelMsg):
+            await self.on_cancel(msg)
+        elif isinstance(msg, protocol.ErrorMsg):
+            log.warning("creature says: %s", msg.error)
+        else:
+            log.debug("%s", msg)
 
     async def _announce_loop(self) -> None:
         while True:
@@ -386,28 +408,9 @@ class Ros2Body:
         self.ros = Ros(self.amap)
         sep = "&" if "?" in self.url else "?"
         url = f"{self.url}{sep}token={self.token}&robot={self.amap.body}"
-        delay = RECONNECT_S
         await self._discover()
         try:
-            while not self._stop.is_set():
-                try:
-                    async with connect(url, open_timeout=3) as ws:
-                        log.info("connected to %s as %s", self.url, self.amap.body)
-                        delay = RECONNECT_S
-                        stop = asyncio.create_task(self._stop.wait())
-                        serve = asyncio.create_task(self._serve(ws))
-                        await asyncio.wait({stop, serve}, return_when=asyncio.FIRST_COMPLETED)
-                        for t in (stop, serve):
-                            t.cancel()
-                except (OSError, ConnectionClosed, InvalidStatus, asyncio.TimeoutError) as e:
-                    log.info("not connected (%s); retrying in %.1f s", e, delay)
-                if self._stop.is_set():
-                    break
-                try:
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
-                delay = min(delay * 2, RECONNECT_MAX_S)
+            await keep_connected(url, self._serve, self._stop, log)
         finally:
             for lv in list(self.live.values()):
                 if lv.handle is not None:
