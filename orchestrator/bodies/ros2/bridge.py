@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import logging
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,15 +37,14 @@ from websockets.exceptions import ConnectionClosed
 from orchestrator.bodies import protocol
 from orchestrator.bodies.duties import TaskLog, cancel_answer, ended, keep_connected
 from orchestrator.bodies.protocol import TERMINAL, Capability, Status
-from orchestrator.bodies.ros2.action_map import ActionMap, MapError, Route, get_field, load_map
+from orchestrator.bodies.ros2.action_map import ActionMap, MapError, Route, load_map
+from orchestrator.bodies.ros2.ros import Ros, bridge_future, goal_outcome, read_feedback
 
 log = logging.getLogger("ros2-body")
 DISCOVER_S = 5.0  # the longest the first hello waits for the mapped action servers
 ANNOUNCE_EVERY_S = 1.0  # how often the servers present are checked for a change
 INTERRUPTED = "interrupted by a restart of the ROS 2 body: not repeated"
 MAX_TEXT = 200  # a status's reason or text: a short line, clipped
-# action_msgs/msg/GoalStatus
-GOAL_SUCCEEDED, GOAL_CANCELED, GOAL_ABORTED = 4, 5, 6
 
 
 def status_text(
@@ -73,95 +70,6 @@ def hello_text(body: str, capabilities: list[Capability]) -> str:
     """The handshake: a goal's fields take what the call says, so no slot is narrowed here (a
     slot not named takes any value, docs/bodies.md)."""
     return json.dumps(protocol.hello(body, capabilities))
-
-
-class Ros:
-    """rclpy: one node, one action client per mapped server, spun in a thread."""
-
-    def __init__(self, amap: ActionMap) -> None:
-        import rclpy
-        from rclpy.action import ActionClient
-        from rclpy.executors import MultiThreadedExecutor
-
-        self.rclpy = rclpy
-        rclpy.init()
-        self.node = rclpy.create_node(
-            "creature_body_" + amap.body.replace("-", "_").replace(".", "_")
-        )
-        self.types: dict[str, Any] = {}
-        self.clients: dict[str, Any] = {}
-        routes = list(amap.routes.values()) + ([amap.generic] if amap.generic else [])
-        for r in routes:
-            t = self._interface(r)
-            if t is not None and r.server not in self.clients:
-                self.clients[r.server] = ActionClient(self.node, t, r.server)
-        self.executor = MultiThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, name="rclpy", daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception as e:  # shutdown races end the spin; nothing else should
-            log.debug("rclpy spin ended: %s", e)
-
-    def _interface(self, r: Route) -> Any:
-        if r.interface in self.types:
-            return self.types[r.interface]
-        pkg, _, name = r.interface.split("/")
-        try:
-            t = getattr(importlib.import_module(f"{pkg}.action"), name)
-        except (ImportError, AttributeError) as e:
-            log.warning(
-                "%s: interface %s is not installed here (%s): not declared",
-                r.action,
-                r.interface,
-                e,
-            )
-            t = None
-        self.types[r.interface] = t
-        return t
-
-    def ready(self, r: Route) -> bool:
-        c = self.clients.get(r.server)
-        return c is not None and self.types.get(r.interface) is not None and c.server_is_ready()
-
-    def goal(self, r: Route, call: dict[str, Any]) -> Any:
-        """The goal message for a call; ValueError names the field that would not take it."""
-        goal = self.types[r.interface].Goal()
-        for path, value in r.goal_values(call).items():
-            *parents, last = path.split(".")
-            msg = goal
-            try:
-                for p in parents:
-                    msg = getattr(msg, p)
-                setattr(msg, last, value)
-            except (AttributeError, AssertionError, TypeError, ValueError) as e:
-                raise ValueError(f"goal field {path} of {r.interface}: {e}") from None
-        return goal
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        self.rclpy.try_shutdown()
-
-
-def bridge_future(loop: asyncio.AbstractEventLoop, rfut: Any) -> asyncio.Future:
-    """An rclpy future as an asyncio one (its callback runs in the rclpy thread)."""
-    fut = loop.create_future()
-
-    def done(f: Any) -> None:
-        def settle() -> None:
-            if fut.done():
-                return
-            exc = f.exception()
-            fut.set_exception(exc) if exc is not None else fut.set_result(f.result())
-
-        loop.call_soon_threadsafe(settle)
-
-    rfut.add_done_callback(done)
-    return fut
 
 
 @dataclass
@@ -310,49 +218,15 @@ class Ros2Body:
         lv = self.live.get(call_id)
         if lv is None or lv.status is not Status.RUNNING:
             return
-        r = lv.route
-        p = r.progress.read(fb) if r.progress else None
-        text = None
-        if r.text:
-            try:
-                text = str(get_field(fb, r.text))
-            except AttributeError:
-                text = None
+        p, text = read_feedback(lv.route, fb)
         if p is None and text is None:
             return
         lv.progress = p if p is not None else lv.progress
         asyncio.ensure_future(self._status(call_id, Status.RUNNING, progress=p, text=text))
 
     async def _finish(self, call_id: str, lv: Live, goal_status: int, result: Any) -> None:
-        r = lv.route
-        reason = None
-        if r.reason:
-            try:
-                reason = str(get_field(result, r.reason)) or None
-            except AttributeError:
-                pass
-        if goal_status == GOAL_SUCCEEDED:
-            ok = True
-            if r.success:
-                try:
-                    ok = bool(get_field(result, r.success))
-                except AttributeError:
-                    ok = True
-            if ok:
-                await self._status(call_id, Status.SUCCEEDED, progress=1.0)
-            else:
-                await self._status(
-                    call_id, Status.FAILED, reason or f"{r.server} reported no success"
-                )
-        elif goal_status == GOAL_CANCELED:
-            await self._status(call_id, Status.CANCELLED, lv.cancel or f"cancelled by {r.server}")
-        else:
-            why = (
-                "aborted"
-                if goal_status == GOAL_ABORTED
-                else f"ended with goal status {goal_status}"
-            )
-            await self._status(call_id, Status.FAILED, reason or f"{r.server}: goal {why}")
+        st, reason = goal_outcome(lv.route, goal_status, result, lv.cancel)
+        await self._status(call_id, st, reason, progress=1.0 if st is Status.SUCCEEDED else None)
 
     async def on_cancel(self, msg: protocol.CancelMsg) -> None:
         lv = self.live.get(msg.id)
