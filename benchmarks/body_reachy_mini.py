@@ -56,7 +56,16 @@ def frame(i: int, mouth: float, user: bool) -> FrameEvent:
     import numpy as np
 
     return FrameEvent(
-        i, time.monotonic(), mouth, -30.0, None, 0.0, 0.0, user, False, np.zeros(1920, np.float32)
+        index=i,
+        t=time.monotonic(),
+        mouth=mouth,
+        rms_db=-30.0,
+        text=None,
+        model_ms=0.0,
+        overhead_ms=0.0,
+        missed=user,
+        user_speaking=False,
+        pcm=np.zeros(1920, np.float32),
     )
 
 

@@ -232,7 +232,16 @@ def stop_latency(trials: int) -> dict:
                     for w in text.split():
                         hub.publish(
                             FrameEvent(
-                                i, time.monotonic(), 0.5, -30, " " + w, 0, 0, False, False, pcm
+                                index=i,
+                                t=time.monotonic(),
+                                mouth=0.5,
+                                rms_db=-30,
+                                text=" " + w,
+                                model_ms=0,
+                                overhead_ms=0,
+                                missed=False,
+                                user_speaking=False,
+                                pcm=pcm,
                             )
                         )
                         i += 1

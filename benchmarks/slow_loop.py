@@ -74,7 +74,18 @@ def slow_cfg(tmp: Path, **extra):
 
 
 def frame(i: int, text: str | None) -> FrameEvent:
-    return FrameEvent(i, time.monotonic(), 0.5, -30.0, text, 0.0, 0.0, False, False, silence())
+    return FrameEvent(
+        index=i,
+        t=time.monotonic(),
+        mouth=0.5,
+        rms_db=-30.0,
+        text=text,
+        model_ms=0.0,
+        overhead_ms=0.0,
+        missed=False,
+        user_speaking=False,
+        pcm=silence(),
+    )
 
 
 def bench_latency(phrases: int, tmp: Path) -> dict:
@@ -173,7 +184,7 @@ def long_scene(frames: int):
 
 def neutral_face(ev) -> dict:
     """The face consumers' state: the face contract, with no brain behind it."""
-    return face_state(ev, speaking=ev.mouth >= SPEAKING_MOUTH, connected=True)
+    return face_state(ev, speaking=ev.mouth >= SPEAKING_MOUTH, connected=True).to_dict()
 
 
 def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = True) -> dict:

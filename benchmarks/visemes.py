@@ -121,7 +121,16 @@ def frame_events(spoken: Spoken, tail: int = 4) -> list[FrameEvent]:
         m = lips.update(pcm)
         out.append(
             FrameEvent(
-                k, k * FRAME_SECONDS, m, lips.last_db, pieces.get(k), 0, 0, False, False, pcm
+                index=k,
+                t=k * FRAME_SECONDS,
+                mouth=m,
+                rms_db=lips.last_db,
+                text=pieces.get(k),
+                model_ms=0,
+                overhead_ms=0,
+                missed=False,
+                user_speaking=False,
+                pcm=pcm,
             )
         )
     return out
@@ -233,7 +242,7 @@ def main() -> None:
                     c0 = cpu()
                     t0 = time.perf_counter()
                     tracker.update(f)
-                    face_state(f, speaking=True, connected=True, visemes=tracker.weights)
+                    face_state(f, speaking=True, connected=True, visemes=tracker.weights).to_dict()
                     t1 = time.perf_counter()
                     c1 = cpu()
                     cost[f"cold_{n}" if rep == 0 else f"warm_{n}"].append((t1 - t0) * 1000)
@@ -241,7 +250,7 @@ def main() -> None:
                         cost[f"warm_cpu_{n}"].append((c1 - c0) * 1000)
                     if n == lookaheads[0]:
                         t2 = time.perf_counter()
-                        face_state(f, speaking=True, connected=True)
+                        face_state(f, speaking=True, connected=True).to_dict()
                         cost["baseline"].append((time.perf_counter() - t2) * 1000)
     load1 = os.getloadavg()[0]
     ms = {
@@ -312,7 +321,18 @@ def main() -> None:
 def silence(start: int, n: int) -> list[FrameEvent]:
     z = np.zeros(int(round(FRAME_SECONDS * 24000)), np.float32)
     return [
-        FrameEvent(start + i, (start + i) * FRAME_SECONDS, 0.0, -120.0, None, 0, 0, False, False, z)
+        FrameEvent(
+            index=start + i,
+            t=(start + i) * FRAME_SECONDS,
+            mouth=0.0,
+            rms_db=-120.0,
+            text=None,
+            model_ms=0,
+            overhead_ms=0,
+            missed=False,
+            user_speaking=False,
+            pcm=z,
+        )
         for i in range(n)
     ]
 

@@ -19,9 +19,11 @@ A robot's duties (docs/slow_loop.md, "The robot's duties"):
 
     python examples/robot_client.py --url ws://127.0.0.1:8766/robot
 
-It reads and writes messages with the creature's protocol module
-(``orchestrator.brain.robot_protocol``), so it runs where the creature is installed
-(``pip install -e .``); ``examples/minimal_robot.py`` needs only ``websockets``.
+It reads and writes messages with the robot side of the protocol
+(``orchestrator.bodies.protocol``) and keeps its duties with ``orchestrator.bodies.duties`` (the
+task log, the answers to a repeat or a cancel, the reconnects), as every body does, so it runs
+where the creature is installed (``pip install -e .``); ``examples/minimal_robot.py`` needs only
+``websockets``.
 
 The token comes from ``--token``, else ``$CREATURE_ROBOT_TOKEN``, else the file the creature
 made on its first run (``$XDG_STATE_HOME/creature/robot-token``, printed at start).
@@ -34,21 +36,25 @@ import asyncio
 import json
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
-from orchestrator.brain import robot_protocol as protocol
+from orchestrator.bodies import protocol
+from orchestrator.bodies.duties import (
+    TaskLog,
+    cancel_answer,
+    ended,
+    keep_connected,
+    repeat_answer,
+)
+from orchestrator.bodies.protocol import Status
+from orchestrator.brain.robot_protocol import tool_call as tool_call_message
 
 log = logging.getLogger("robot")
-RECONNECT_S = 0.5  # first reconnect delay, doubled up to RECONNECT_MAX_S
-RECONNECT_MAX_S = 5.0
-TERMINAL = ("succeeded", "failed", "cancelled")
 INTERRUPTED = "interrupted by a robot restart: not repeated"
 STEPS = 4  # progress reports per task: 0.25, 0.5, 0.75, then the outcome
 Report = Callable[[float, str], Awaitable[None]]
@@ -64,34 +70,6 @@ def default_token() -> str | None:
         return os.environ["CREATURE_ROBOT_TOKEN"]
     path = state_home() / "creature" / "robot-token"
     return path.read_text(encoding="utf-8").strip() if path.is_file() else None
-
-
-class TaskLog:
-    """The ids this robot has taken on, in SQLite: written (and committed) before a task
-    starts, updated when it ends. ``:memory:`` forgets on exit (tests of a single run)."""
-
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
-            "reason TEXT, updated REAL NOT NULL)"
-        )
-
-    def get(self, call_id: str) -> tuple[str, str | None] | None:
-        row = self.db.execute("SELECT status, reason FROM tasks WHERE id = ?", (call_id,))
-        return row.fetchone()
-
-    def put(self, call_id: str, status: str, reason: str | None = None) -> None:
-        self.db.execute(
-            "INSERT INTO tasks (id, status, reason, updated) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
-            "updated = excluded.updated",
-            (call_id, status, reason, time.time()),
-        )
-
-    def close(self) -> None:
-        self.db.close()
 
 
 class FakeRobot:
@@ -142,9 +120,9 @@ class FakeRobot:
             raise RuntimeError(f"cannot {args['action']} here")
 
     async def _status(self, call_id: str, status: str, reason: str | None = None) -> None:
-        msg = protocol.status(call_id, status, reason or None)
+        msg = protocol.status(call_id, status, reason)
         log.info("%s -> %s%s", call_id, status, f" ({reason})" if reason else "")
-        if status in TERMINAL:
+        if ended(status):
             self.finished[call_id] = status
         self.log.put(call_id, status, reason)
         try:
@@ -163,18 +141,18 @@ class FakeRobot:
             pass
 
     async def _run_task(self, call_id: str, args: dict[str, Any]) -> None:
-        await self._status(call_id, "accepted")
-        await self._status(call_id, "running")
+        await self._status(call_id, Status.ACCEPTED.value)
+        await self._status(call_id, Status.RUNNING.value)
         self.performed.append(call_id)
         try:
             await self.perform(args, lambda p, text: self._progress(call_id, p, text))
         except asyncio.CancelledError:
-            await self._status(call_id, "cancelled", "cancelled by the creature")
+            await self._status(call_id, Status.CANCELLED.value, "cancelled by the creature")
             return
         except Exception as e:
-            await self._status(call_id, "failed", str(e))
+            await self._status(call_id, Status.FAILED.value, str(e))
             return
-        await self._status(call_id, "succeeded")
+        await self._status(call_id, Status.SUCCEEDED.value)
 
     async def _on_message(self, msg: protocol.CreatureMsg) -> None:
         if isinstance(msg, protocol.ToolCallMsg):
@@ -195,23 +173,18 @@ class FakeRobot:
     async def _on_call(self, msg: protocol.ToolCallMsg) -> None:
         call_id = msg.id
         if self.on_call is not None:
-            self.on_call(
-                protocol.tool_call(msg.id, msg.arguments, msg.attempt), time.perf_counter()
-            )
+            self.on_call(tool_call_message(msg.id, msg.arguments, msg.attempt), time.perf_counter())
         known = self.log.get(call_id)
         if known is not None:
             # a retry: never do it twice, just say again where it stands
             self.duplicates += 1
             log.info("%s: already seen (attempt %s)", call_id, msg.attempt)
-            status, reason = known
             live = self._tasks.get(call_id)
-            if status not in TERMINAL and (live is None or live.done()):
-                # taken on before this process started: it may have half-moved; say so
-                status, reason = "failed", INTERRUPTED
-            await self._status(call_id, status, reason)
+            alive = live is not None and not live.done()
+            await self._status(call_id, *repeat_answer(known, alive, INTERRUPTED))
             return
-        self.log.put(call_id, "accepted")  # committed before anything moves
-        self.received.append(protocol.tool_call(msg.id, msg.arguments, msg.attempt))
+        self.log.put(call_id, Status.ACCEPTED)  # committed before anything moves
+        self.received.append(tool_call_message(msg.id, msg.arguments, msg.attempt))
         args = msg.arguments
         log.info(
             "call %s: %s %s",
@@ -226,58 +199,33 @@ class FakeRobot:
         self._tasks[call_id] = asyncio.create_task(self._run_task(call_id, args))
 
     async def _on_cancel(self, msg: protocol.CancelMsg) -> None:
-        call_id = msg.id
-        task = self._tasks.get(call_id)
-        log.info("cancel %s (%s)", call_id, msg.reason)
+        task = self._tasks.get(msg.id)
+        log.info("cancel %s (%s)", msg.id, msg.reason)
         if task is not None and not task.done():
             task.cancel()
             return
-        known = self.log.get(call_id)
-        if known is None:
-            await self._status(call_id, "cancelled", "cancelled before it started")
-        elif known[0] not in TERMINAL:  # taken on before a restart of this robot
-            await self._status(call_id, "cancelled", INTERRUPTED)
-        else:
-            await self._status(call_id, *known)
+        await self._status(msg.id, *cancel_answer(self.log.get(msg.id), INTERRUPTED))
+
+    async def _serve(self, ws: Any) -> None:
+        """One connection: say hello, then answer what the creature sends."""
+        self._ws = ws
+        try:
+            await ws.send(json.dumps(protocol.hello(self.body, self.capabilities)))
+            async for raw in ws:
+                try:
+                    msg = protocol.parse_from_creature(raw)
+                except protocol.ProtocolError as e:
+                    log.warning("not understood: %s", e)
+                    continue
+                await self._on_message(msg)
+        finally:
+            self.connected.clear()
 
     async def run(self) -> None:
         """Connect, serve, and reconnect until ``stop()``."""
-        delay = RECONNECT_S
         sep = "&" if "?" in self.url else "?"
         url = f"{self.url}{sep}token={self.token}&robot={self.name}"
-        while not self._stop.is_set():
-            try:
-                async with connect(url, open_timeout=3) as ws:
-                    self._ws = ws
-                    await ws.send(json.dumps(protocol.hello(self.body, self.capabilities)))
-                    delay = RECONNECT_S
-                    stopper = asyncio.create_task(self._stop.wait())
-                    while not self._stop.is_set():
-                        recv = asyncio.create_task(ws.recv())
-                        done, _ = await asyncio.wait(
-                            {recv, stopper}, return_when=asyncio.FIRST_COMPLETED
-                        )
-                        if recv not in done:
-                            recv.cancel()
-                            break
-                        try:
-                            msg = protocol.parse_from_creature(recv.result())
-                        except protocol.ProtocolError as e:
-                            log.warning("not understood: %s", e)
-                            continue
-                        await self._on_message(msg)
-                    stopper.cancel()
-            except (OSError, ConnectionClosed, InvalidStatus, asyncio.TimeoutError) as e:
-                log.info("not connected (%s); retrying in %.1fs", e, delay)
-            finally:
-                self.connected.clear()
-            if self._stop.is_set():
-                break
-            try:
-                await asyncio.wait_for(self._stop.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
-            delay = min(delay * 2, RECONNECT_MAX_S)
+        await keep_connected(url, self._serve, self._stop, log)
         for task in self._tasks.values():
             task.cancel()
         self.log.close()
@@ -323,8 +271,6 @@ def main() -> None:
     token = args.token or default_token()
     if not token:
         p.error("no token: give --token, set CREATURE_ROBOT_TOKEN, or start the creature first")
-    if args.db != ":memory:":
-        Path(args.db).parent.mkdir(parents=True, exist_ok=True)
     robot = FakeRobot(
         args.url,
         token,

@@ -37,7 +37,16 @@ class LinkToARobot:
 
 def frame(i: int, text: str | None = None, mouth: float = 0.5) -> FrameEvent:
     return FrameEvent(
-        i, time.monotonic(), mouth, -30.0, text, 0.0, 0.0, False, False, np.zeros(1920, np.float32)
+        index=i,
+        t=time.monotonic(),
+        mouth=mouth,
+        rms_db=-30.0,
+        text=text,
+        model_ms=0.0,
+        overhead_ms=0.0,
+        missed=False,
+        user_speaking=False,
+        pcm=np.zeros(1920, np.float32),
     )
 
 

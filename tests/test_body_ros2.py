@@ -83,19 +83,23 @@ def test_a_bad_map_is_one_line_naming_the_key(tmp_path, text, key):
 def test_the_hello_names_the_body_and_each_action_with_its_slots_and_progress_is_clipped():
     import json
 
-    from orchestrator.bodies.ros2 import wire
+    from orchestrator.bodies import protocol
+    from orchestrator.bodies.ros2.bridge import MAX_TEXT, hello_text, status_text
     from orchestrator.brain.robot_protocol import HelloMsg, parse_from_robot
 
-    hello = json.loads(wire.hello("arm", [wire.Capability("pick_up", ("object",))]))
+    hello = json.loads(hello_text("arm", [protocol.Capability("pick_up")]))
     # read by the creature's own parser, so the bridge's hello cannot drift from the protocol
     parsed = parse_from_robot(hello)
     assert isinstance(parsed, HelloMsg) and parsed.body == "arm"
     assert [c.action for c in parsed.capabilities] == ["pick_up"]
-    st = json.loads(wire.status("c1", wire.Status.RUNNING, progress=1.7, text="x" * 500))
-    assert st["progress"] == 1.0 and len(st["text"]) == wire.MAX_TEXT
-    assert isinstance(wire.parse("[1]"), wire.Other)  # not an object: nothing to do
-    call = wire.parse(json.dumps({"type": "tool_call", "id": "c1", "arguments": {"action": "a"}}))
-    assert isinstance(call, wire.ToolCall) and call.action == "a"
+    st = json.loads(status_text("c1", protocol.Status.RUNNING, progress=1.7, text="x" * 500))
+    assert st["progress"] == 1.0 and len(st["text"]) == MAX_TEXT
+    with pytest.raises(protocol.ProtocolError):  # not an object: nothing to do
+        protocol.parse_from_creature("[1]")
+    call = protocol.parse_from_creature(
+        json.dumps({"type": "tool_call", "id": "c1", "arguments": {"action": "a"}})
+    )
+    assert isinstance(call, protocol.ToolCallMsg) and call.action == "a"
 
 
 # -- real ROS 2 -----------------------------------------------------------------------------

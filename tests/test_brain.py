@@ -67,7 +67,7 @@ async def test_a_commitment_becomes_one_tool_call_and_the_lifecycle_drives_the_s
     assert statuses == [CallStatus.ACCEPTED, CallStatus.RUNNING, CallStatus.SUCCEEDED]
     assert brain.states.state != "acting"
     assert any(e.cause == "tool_succeeded" for e in of(brain, AffectChanged))
-    face = brain.face_state(frame(i, None, mouth=0.0))
+    face = brain.face_state(frame(i, None, mouth=0.0)).to_dict()
     assert face["state"] == brain.states.state and face["robot"] is True
 
 
@@ -108,7 +108,7 @@ async def test_who_speaks_drives_the_state_machine(brain):
     changes = [(e.src, e.dst) for e in of(brain, StateChanged)]
     assert changes[0] == ("idle", "listening")
     assert changes[-1][1] == "disconnected"
-    assert brain.face_state(frame(10, None))["connected"] is False
+    assert brain.face_state(frame(10, None)).to_dict()["connected"] is False
 
 
 async def test_illegal_transitions_are_refused_recorded_and_ignored(brain):

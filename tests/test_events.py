@@ -81,5 +81,15 @@ def test_records_keep_their_documented_shape():
         "to": "speaking",
         "trigger": "x",
     }
-    frame = FrameEvent(1, 0.08, 0.5, -30.0, " hi", 1.0, 0.1, False, True).to_dict()
+    frame = FrameEvent(
+        index=1,
+        t=0.08,
+        mouth=0.5,
+        rms_db=-30.0,
+        text=" hi",
+        model_ms=1.0,
+        overhead_ms=0.1,
+        missed=False,
+        user_speaking=True,
+    ).to_dict()
     assert frame["kind"] == "frame" and frame["text"] == " hi" and "pcm" not in frame

@@ -77,7 +77,16 @@ class Script:
     async def frame(self, text: str | None = None, mouth: float = 0.0, visitor: bool = False):
         self.brain.clock.t += FRAME_S
         ev = FrameEvent(
-            self.i, self.t, mouth, -30.0, text, 0.0, 0.0, False, visitor, np.zeros(1920, np.float32)
+            index=self.i,
+            t=self.t,
+            mouth=mouth,
+            rms_db=-30.0,
+            text=text,
+            model_ms=0.0,
+            overhead_ms=0.0,
+            missed=False,
+            user_speaking=visitor,
+            pcm=np.zeros(1920, np.float32),
         )
         self.i += 1
         await self.brain.handle(ev)
@@ -158,19 +167,19 @@ async def test_the_face_shows_who_speaks_and_the_caption_then_lets_it_go(tmp_pat
     s = Script(brain)
     ev = await s.frame(visitor=True)
     await s.event(UserSpeechStarted(probability=0.9))
-    assert brain.face_state(ev)["speaker"] == Speaker.VISITOR.value
+    assert brain.face_state(ev).to_dict()["speaker"] == Speaker.VISITOR.value
     ev = await s.frame(" Where", mouth=0.5, visitor=True)
-    state = brain.face_state(ev)
+    state = brain.face_state(ev).to_dict()
     assert (state["speaker"], state["caption"]) == ("both", "Where")
     await s.event(UserSpeechEnded(probability=0.1, silence_ms=80.0))
     ev = await s.frame(" is", mouth=0.5)
-    assert brain.face_state(ev)["speaker"] == "interpreter"
+    assert brain.face_state(ev).to_dict()["speaker"] == "interpreter"
     await s.event(PassageEnded())
     ev = await s.frame()
-    assert brain.face_state(ev)["caption"] == "Where is"  # held after the passage ...
+    assert brain.face_state(ev).to_dict()["caption"] == "Where is"  # held after the passage ...
     for _ in range(14):  # ... for caption_hold_s (1 s); the voice's hangover ends too
         ev = await s.frame()
-    state = brain.face_state(ev)
+    state = brain.face_state(ev).to_dict()
     assert (state["caption"], state["speaker"]) == ("", "nobody")
 
 
@@ -198,7 +207,7 @@ async def test_long_captions_keep_the_newest_words(tmp_path):
     await s.visitor_says(2)
     for word in "one two three four five six seven eight nine".split():
         ev = await s.frame(" " + word, mouth=0.5)
-    caption = brain.face_state(ev)["caption"]
+    caption = brain.face_state(ev).to_dict()["caption"]
     assert caption.endswith("eight nine") and len(caption) <= 21 and caption.startswith("…")
 
 

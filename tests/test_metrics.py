@@ -39,7 +39,17 @@ from track2_voice.events import (
 
 
 def frame(i: int, t: float, rms_db: float = -120.0, missed: bool = False) -> FrameEvent:
-    return FrameEvent(i, t, 0.0, rms_db, None, 12.0, 0.5, missed, False)
+    return FrameEvent(
+        index=i,
+        t=t,
+        mouth=0.0,
+        rms_db=rms_db,
+        text=None,
+        model_ms=12.0,
+        overhead_ms=0.5,
+        missed=missed,
+        user_speaking=False,
+    )
 
 
 def samples(m: CreatureMetrics) -> dict[tuple[str, tuple], float]:

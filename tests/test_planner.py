@@ -17,7 +17,8 @@ from orchestrator.brain.events import (
     ToolCallSent,
 )
 from orchestrator.brain.outbox import Outbox
-from orchestrator.brain.planner import Turn, named_objects, read_answer
+from orchestrator.brain.planner import Turn, named_objects
+from orchestrator.brain.planner_answer import read_answer
 from orchestrator.brain.tool_schema import tool_schema
 from orchestrator.data_files import load_affect_map
 from orchestrator.runtime.planner_client import PlannerClient

@@ -18,7 +18,17 @@ from track2_voice.frames import FRAME_SAMPLES, SAMPLE_RATE
 
 
 def frame(i: int, rms_db: float = -120.0, model_ms: float = 10.0) -> FrameEvent:
-    return FrameEvent(i, 100.0 + 0.08 * i, 0.0, rms_db, None, model_ms, 0.5, False, False)
+    return FrameEvent(
+        index=i,
+        t=100.0 + 0.08 * i,
+        mouth=0.0,
+        rms_db=rms_db,
+        text=None,
+        model_ms=model_ms,
+        overhead_ms=0.5,
+        missed=False,
+        user_speaking=False,
+    )
 
 
 def write(path, lines) -> None:

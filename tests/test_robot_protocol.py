@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from orchestrator.bodies import protocol as robot
 from orchestrator.brain import robot_protocol as p
 from tests.conftest import ROOT
 
@@ -64,18 +65,18 @@ def test_bad_frames_raise_a_protocol_error_with_its_code(frame, code):
 
 def test_what_the_creature_sends_parses_back_on_the_robot_side():
     def back(msg):
-        return p.parse_from_creature(json.dumps(msg))
+        return robot.parse_from_creature(json.dumps(msg))
 
-    assert back(p.welcome()) == p.WelcomeMsg(1, ("do_physical_task",))
-    assert back(p.tool_call("c1", {"action": "open"}, 2)) == p.ToolCallMsg(
+    assert back(p.welcome()) == robot.WelcomeMsg(1, ("do_physical_task",))
+    assert back(p.tool_call("c1", {"action": "open"}, 2)) == robot.ToolCallMsg(
         "c1", {"action": "open"}, 2
     )
-    assert back(p.cancel("c1", "stop")) == p.CancelMsg("c1", "stop")
-    assert back(p.ready("arm", "reachy-mini", ["gesture"])) == p.ReadyMsg(
+    assert back(p.cancel("c1", "stop")) == robot.CancelMsg("c1", "stop")
+    assert back(p.ready("arm", "reachy-mini", ["gesture"])) == robot.ReadyMsg(
         "arm", "reachy-mini", ("gesture",)
     )
     assert back(p.error("bad_id", "too long", "y" * 500)).id == "y" * 64 + "... (500 chars)"
-    assert back(p.pong()) == p.PongMsg()
+    assert back(p.pong()) == robot.PongMsg()
 
 
 def test_the_error_reply_is_written_in_one_place():
@@ -83,3 +84,27 @@ def test_the_error_reply_is_written_in_one_place():
                  "examples/robot_client.py"):  # fmt: skip
         text = (ROOT / path).read_text()
         assert '"type": "error"' not in text and "'type': 'error'" not in text, path
+
+
+def test_what_a_robot_sends_parses_on_the_creatures_side():
+    hello = robot.hello(
+        "head", [robot.Capability("gesture", {"gesture": ["nod"]}), robot.Capability("stop", {})]
+    )
+    assert hello["capabilities"][1] == {"action": "stop", "slots": {}}  # as the body declared
+    assert p.parse_from_robot(hello) == p.HelloMsg(
+        "head", (p.Capability("gesture", (("gesture", ("nod",)),)), p.Capability("stop"))
+    )
+    assert "capabilities" not in robot.hello("arm")  # declares nothing: can do everything
+    st = robot.status("c1", robot.Status.RUNNING, "", 0.25, "lifting")
+    assert "reason" not in st  # an empty reason is not said
+    assert p.parse_from_robot(st) == p.StatusMsg("c1", "running", None, 0.25, "lifting")
+
+
+def test_the_robot_side_is_written_once():
+    """The example robot, the bodies' link and the ROS 2 bridge build and read messages with
+    orchestrator.bodies.protocol, never by hand."""
+    for path in ("examples/robot_client.py", "orchestrator/bodies/link.py",
+                 "orchestrator/bodies/ros2/bridge.py"):  # fmt: skip
+        text = (ROOT / path).read_text()
+        for kind in ("hello", "status", "tool_call", "cancel", "welcome"):
+            assert f'"type": "{kind}"' not in text and f'"type") == "{kind}"' not in text, path

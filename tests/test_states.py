@@ -72,7 +72,16 @@ def test_barge_in_goes_to_listening_and_back_to_speaking():
 
 def frame(i: int, mouth: float = 0.0, text: str | None = None, user: bool = False) -> FrameEvent:
     return FrameEvent(
-        i, time.monotonic(), mouth, -60.0, text, 0.0, 0.0, False, user, np.zeros(1920, np.float32)
+        index=i,
+        t=time.monotonic(),
+        mouth=mouth,
+        rms_db=-60.0,
+        text=text,
+        model_ms=0.0,
+        overhead_ms=0.0,
+        missed=False,
+        user_speaking=user,
+        pcm=np.zeros(1920, np.float32),
     )
 
 
@@ -95,7 +104,7 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
             Disconnected(index=6, t=time.monotonic(), url="ws://x", reason="test", retry_s=0)
         )
         wait_until(lambda: slow.states.state == "disconnected", what="the disconnected state")
-        face = slow.call(lambda: slow.brain.face_state(frame(7, 0.3)))
+        face = slow.call(lambda: slow.brain.face_state(frame(7, 0.3)).to_dict())
         assert face["connected"] is False and face["state"] == "disconnected"
         assert set(face) >= {
             "emotion",

@@ -19,7 +19,17 @@ from track2_voice.frames import FRAME_SECONDS
 
 
 def frame(i: int, t: float, text: str | None = None) -> FrameEvent:
-    return FrameEvent(i, t, 0.0, -120.0, text, 1.0, 0.1, False, False)
+    return FrameEvent(
+        index=i,
+        t=t,
+        mouth=0.0,
+        rms_db=-120.0,
+        text=text,
+        model_ms=1.0,
+        overhead_ms=0.1,
+        missed=False,
+        user_speaking=False,
+    )
 
 
 def word(text, start, end, t, final=True) -> UserWord:

@@ -52,10 +52,18 @@ def events(spoken, pcm: bool = True, tail: int = 6) -> list[FrameEvent]:
         m = lips.update(x)
         out.append(
             FrameEvent(
-                k, k * FRAME_SECONDS, m, lips.last_db, pieces.get(k), 0, 0, False, False,
-                x if pcm else None,
+                index=k,
+                t=k * FRAME_SECONDS,
+                mouth=m,
+                rms_db=lips.last_db,
+                text=pieces.get(k),
+                model_ms=0,
+                overhead_ms=0,
+                missed=False,
+                user_speaking=False,
+                pcm=x if pcm else None,
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -96,7 +104,7 @@ def test_the_shape_shown_is_for_the_frame_lookahead_frames_back_and_the_face_say
     for f in frames[:10]:
         asyncio.run(face.handle(f))
         assert tracker.index == f.index and tracker.shown == f.index - 2
-        msg = face.face_state(f)
+        msg = face.face_state(f).to_dict()
         if f.index >= 2:
             assert msg["index"] == f.index - 2 and "visemes" in msg
         else:

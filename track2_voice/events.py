@@ -90,7 +90,7 @@ class DiscardSink:
         return {}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class FrameEvent(Event):
     """Everything the loop knows about one frame. ``pcm`` (the creature's audio) is not logged."""
 
@@ -125,15 +125,15 @@ class FrameEvent(Event):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FrameEvent:
         return cls(
-            int(d["index"]),
-            float(d["t"]),
-            float(d["mouth"]),
-            float(d["rms_db"]),
-            d.get("text"),
-            float(d["model_ms"]),
-            float(d["overhead_ms"]),
-            bool(d["missed"]),
-            bool(d.get("user_speaking", False)),
+            index=int(d["index"]),
+            t=float(d["t"]),
+            mouth=float(d["mouth"]),
+            rms_db=float(d["rms_db"]),
+            text=d.get("text"),
+            model_ms=float(d["model_ms"]),
+            overhead_ms=float(d["overhead_ms"]),
+            missed=bool(d["missed"]),
+            user_speaking=bool(d.get("user_speaking", False)),
         )
 
 

@@ -12,41 +12,30 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
+
+from orchestrator.bodies import protocol
+from orchestrator.bodies.duties import TaskLog, cancel_answer, keep_connected, repeat_answer
+from orchestrator.bodies.protocol import Capability, Status
+
+__all__ = ["Body", "Call", "Capability", "Expression", "Gaze", "Link", "TaskLog", "hello_message"]
 
 log = logging.getLogger("body.link")
-RECONNECT_S = 0.5
-RECONNECT_MAX_S = 5.0
-TERMINAL = ("succeeded", "failed", "cancelled")
 INTERRUPTED = "interrupted by a body restart: not repeated"
 STOPPED = "the body was stopped mid-task"
 
 
-@dataclass(frozen=True)
-class Capability:
-    """One action a body can do and, per slot, the values it takes (None: any value)."""
-
-    action: str
-    slots: dict[str, list[str] | None] = field(default_factory=dict)
-
-
-def hello_message(body: str, capabilities: list[Capability]) -> dict[str, Any]:
-    """What a body declares when it connects: its kind and what it can do. The one place this
-    message is written (the creature's handshake, docs/bodies.md)."""
-    return {
-        "type": "hello",
-        "body": body,
-        "capabilities": [{"action": c.action, "slots": c.slots} for c in capabilities],
-    }
+def hello_message(body: str, capabilities: Iterable[Capability]) -> dict[str, Any]:
+    """What a body declares when it connects: its kind and what it can do (docs/bodies.md;
+    written by the protocol's one ``hello`` builder)."""
+    return protocol.hello(body, capabilities)
 
 
 @dataclass(frozen=True)
@@ -95,7 +84,8 @@ class Expression:
 
 
 def _object(raw: str | bytes) -> dict[str, Any]:
-    """A message as a JSON object; anything else is logged and read as an empty one."""
+    """An expression-stream message as a JSON object; anything else is logged and read as an
+    empty one."""
     try:
         msg = json.loads(raw)
     except ValueError:
@@ -124,32 +114,6 @@ class Body(Protocol):
 
     def express(self, expression: Expression) -> None:
         """The creature's newest look; called from the link's loop, must not block."""
-
-
-class TaskLog:
-    """The call ids this body has taken on, in SQLite, written before anything moves."""
-
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        if str(path) != ":memory:":  # a state file: the owner's only
-            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            Path(path).touch(mode=0o600, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, status TEXT NOT NULL, "
-            "reason TEXT, updated REAL NOT NULL)"
-        )
-
-    def get(self, call_id: str) -> tuple[str, str | None] | None:
-        return self.db.execute(
-            "SELECT status, reason FROM tasks WHERE id = ?", (call_id,)
-        ).fetchone()
-
-    def put(self, call_id: str, status: str, reason: str | None = None) -> None:
-        self.db.execute(
-            "INSERT INTO tasks VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
-            "status = excluded.status, reason = excluded.reason, updated = excluded.updated",
-            (call_id, status, reason, time.time()),
-        )
 
 
 def sibling_url(robot_url: str, path: str) -> str:
@@ -199,37 +163,14 @@ class Link:
         calls = f"{self.url}?token={quote(self.token)}&robot={quote(self.name)}"
         looks = f"{sibling_url(self.url, '/expression')}?token={quote(self.token)}"
         await asyncio.gather(
-            self._keep(calls, self._serve_calls), self._keep(looks, self._serve_looks)
+            keep_connected(calls, self._serve_calls, self._stop, log, max_size=2**16),
+            keep_connected(looks, self._serve_looks, self._stop, log, max_size=2**16),
         )
         self._stopping = True  # what is still running failed: the body itself stops
         live = [t for t in self._tasks.values() if not t.done()]
         for task in live:
             task.cancel()
         await asyncio.gather(*live, return_exceptions=True)
-
-    async def _keep(self, url: str, serve: Callable[[Any], Awaitable[None]]) -> None:
-        """Connect, serve, reconnect with doubling backoff, until stopped."""
-        delay = RECONNECT_S
-        while not self._stop.is_set():
-            try:
-                async with connect(url, open_timeout=3, max_size=2**16) as ws:
-                    delay = RECONNECT_S
-                    stopper = asyncio.create_task(self._stop.wait())
-                    server = asyncio.create_task(serve(ws))
-                    await asyncio.wait({stopper, server}, return_when=asyncio.FIRST_COMPLETED)
-                    for t in (stopper, server):
-                        t.cancel()
-                    if server.done() and not server.cancelled() and server.exception():
-                        raise server.exception()  # type: ignore[misc]
-            except (OSError, ConnectionClosed, InvalidStatus, asyncio.TimeoutError) as e:
-                log.info("%s: not connected (%s); retrying in %.1fs", urlsplit(url).path, e, delay)
-            if self._stop.is_set():
-                break
-            try:
-                await asyncio.wait_for(self._stop.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
-            delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _serve_looks(self, ws: Any) -> None:
         async for raw in ws:
@@ -254,14 +195,17 @@ class Link:
         self.connected.set()
         try:
             async for raw in ws:
-                await self._on_message(_object(raw))
+                try:
+                    msg = protocol.parse_from_creature(raw)
+                except protocol.ProtocolError as e:
+                    log.warning("not understood from the creature: %s", e)
+                    continue
+                await self._on_message(msg)
         finally:
             self.connected.clear()
 
     async def _status(self, call_id: str, status: str, reason: str | None = None) -> None:
-        msg = {"type": "status", "id": call_id, "status": status}
-        if reason:
-            msg["reason"] = reason
+        msg = protocol.status(call_id, status, reason)
         log.info("%s -> %s%s", call_id, status, f" ({reason})" if reason else "")
         self.log.put(call_id, status, reason)
         try:
@@ -270,58 +214,54 @@ class Link:
             self._unsent.append(msg)  # said again after the reconnect
 
     async def _run(self, call: Call) -> None:
-        await self._status(call.id, "accepted")
-        await self._status(call.id, "running")
+        await self._status(call.id, Status.ACCEPTED.value)
+        await self._status(call.id, Status.RUNNING.value)
         try:
             await self.body.perform(call)
         except asyncio.CancelledError:
             if self._stopping:  # recorded; said when the creature sends the call again
-                await self._status(call.id, "failed", STOPPED)
+                await self._status(call.id, Status.FAILED.value, STOPPED)
             else:
-                await self._status(call.id, "cancelled", "cancelled by the creature")
+                await self._status(call.id, Status.CANCELLED.value, "cancelled by the creature")
             return
         except Exception as e:
-            await self._status(call.id, "failed", str(e))
+            await self._status(call.id, Status.FAILED.value, str(e))
             return
-        await self._status(call.id, "succeeded")
+        await self._status(call.id, Status.SUCCEEDED.value)
 
-    async def _on_message(self, msg: dict[str, Any]) -> None:
-        kind = msg.get("type")
-        if kind == "tool_call":
-            call_id = str(msg.get("id"))
-            known = self.log.get(call_id)
-            if known is not None:  # at-least-once delivery: never twice, say where it stands
-                self.stats.duplicates += 1
-                status, reason = known
-                live = self._tasks.get(call_id)
-                if status not in TERMINAL and (live is None or live.done()):
-                    status, reason = "failed", INTERRUPTED
-                await self._status(call_id, status, reason)
-                return
-            self.log.put(call_id, "accepted")  # committed before anything moves
-            args = msg.get("arguments") or {}
-            call = Call(call_id, str(args.get("action")), args)
-            self.stats.calls += 1
-            log.info("call %s: %s", call_id, {k: v for k, v in args.items() if v})
-            self._tasks[call_id] = asyncio.create_task(self._run(call))
-        elif kind == "cancel":
-            call_id = str(msg.get("id"))
-            self.body.halt()  # first: the body stops before anything is said about it
-            task = self._tasks.get(call_id)
-            if task is not None and not task.done():
-                task.cancel()
-                return
-            known = self.log.get(call_id)
-            if known is None:
-                await self._status(call_id, "cancelled", "cancelled before it started")
-            elif known[0] not in TERMINAL:
-                await self._status(call_id, "cancelled", INTERRUPTED)
-            else:
-                await self._status(call_id, *known)
-        elif kind == "welcome":
+    async def _on_message(self, msg: protocol.CreatureMsg) -> None:
+        if isinstance(msg, protocol.ToolCallMsg):
+            await self._on_call(msg)
+        elif isinstance(msg, protocol.CancelMsg):
+            await self._on_cancel(msg)
+        elif isinstance(msg, protocol.WelcomeMsg):
             unsent, self._unsent = self._unsent, []
             for m in unsent:
                 await self._status(m["id"], m["status"], m.get("reason"))
-        elif kind == "error":
-            if "hello" not in str(msg.get("error")):  # a creature without the handshake
-                log.warning("creature says: %s", msg.get("error"))
+        elif isinstance(msg, protocol.ErrorMsg):
+            if "hello" not in msg.error:  # a creature without the handshake
+                log.warning("creature says: %s", msg.error)
+
+    async def _on_call(self, msg: protocol.ToolCallMsg) -> None:
+        known = self.log.get(msg.id)
+        if known is not None:  # at-least-once delivery: never twice, say where it stands
+            self.stats.duplicates += 1
+            live = self._tasks.get(msg.id)
+            await self._status(
+                msg.id, *repeat_answer(known, live is not None and not live.done(), INTERRUPTED)
+            )
+            return
+        self.log.put(msg.id, Status.ACCEPTED)  # committed before anything moves
+        args = msg.arguments
+        self.stats.calls += 1
+        log.info("call %s: %s", msg.id, {k: v for k, v in args.items() if v})
+        call = Call(msg.id, str(args.get("action")), args)
+        self._tasks[msg.id] = asyncio.create_task(self._run(call))
+
+    async def _on_cancel(self, msg: protocol.CancelMsg) -> None:
+        self.body.halt()  # first: the body stops before anything is said about it
+        task = self._tasks.get(msg.id)
+        if task is not None and not task.done():
+            task.cancel()
+            return
+        await self._status(msg.id, *cancel_answer(self.log.get(msg.id), INTERRUPTED))

@@ -48,7 +48,7 @@ class Slot:
 
 
 @dataclass(frozen=True)
-class Frame:
+class SentencePattern:
     """How an action's verbs take their slots: a regex template (see configs/actions.yaml)."""
 
     say: str
@@ -65,8 +65,8 @@ class Action:
     verbs: tuple[str, ...] = ()
     verb_values: dict[str, str] = field(default_factory=dict)  # verb -> value of verb_slot
     verb_slot: str | None = None
-    frames: tuple[Frame, ...] = ()
-    phrasings: tuple[Frame, ...] = ()
+    frames: tuple[SentencePattern, ...] = ()
+    phrasings: tuple[SentencePattern, ...] = ()
     cancels_all: bool = False
 
 
@@ -89,9 +89,9 @@ class ActionSet:
         return bool(a and a.cancels_all)
 
 
-def _frame(raw: Any, where: str) -> Frame:
+def _sentence_pattern(raw: Any, where: str) -> SentencePattern:
     if isinstance(raw, str):
-        return Frame(raw)
+        return SentencePattern(raw)
     if isinstance(raw, dict) and isinstance(raw.get("say"), str):
         extra = set(raw) - {"say", "set", "priority"}
         if extra:
@@ -103,7 +103,7 @@ def _frame(raw: Any, where: str) -> Frame:
             priority = int(raw.get("priority", 0))
         except (TypeError, ValueError):
             raise ActionsError(f"{where}.priority: expected an integer") from None
-        return Frame(raw["say"], {str(k): str(v) for k, v in sets.items()}, priority)
+        return SentencePattern(raw["say"], {str(k): str(v) for k, v in sets.items()}, priority)
     raise ActionsError(f"{where}: expected a regex string or {{say: ..., set: ..., priority: ...}}")
 
 
@@ -140,8 +140,8 @@ def _parse_slots(raw: Any, src: str) -> dict[str, Slot]:
     return out
 
 
-def _parse_action(name: str, spec: Any, slots: dict[str, Slot], src: str) -> Action:
-    where = f"{src}: actions.{name}"
+def _action_header(name: str, spec: Any, where: str) -> None:
+    """The name, the mapping and its keys, the description."""
     if not NAME.match(name):
         raise ActionsError(f"{where}: an action name is lower_snake_case (at most 40 chars)")
     if not isinstance(spec, dict):
@@ -153,6 +153,12 @@ def _parse_action(name: str, spec: Any, slots: dict[str, Slot], src: str) -> Act
         )
     if not isinstance(spec.get("description"), str):
         raise ActionsError(f"{where}.description: expected a sentence")
+
+
+def _action_slots(
+    spec: dict, slots: dict[str, Slot], where: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The action's own slots (each declared under ``slots``) and the ones it requires."""
     own = _names(spec.get("slots"), f"{where}.slots")
     requires = _names(spec.get("requires"), f"{where}.requires")
     for s in own:
@@ -161,33 +167,53 @@ def _parse_action(name: str, spec: Any, slots: dict[str, Slot], src: str) -> Act
     for s in requires:
         if s not in own:
             raise ActionsError(f"{where}.requires: {s!r} is not one of this action's slots")
+    return own, requires
+
+
+def _action_verbs(
+    spec: dict, own: tuple[str, ...], where: str
+) -> tuple[tuple[str, ...], dict[str, str], str | None]:
+    """The verbs, and with ``verb_slot`` the value each verb gives that slot."""
     verb_slot = spec.get("verb_slot")
     raw_verbs = spec.get("verbs") or []
-    values: dict[str, str] = {}
-    if verb_slot is not None:
-        if verb_slot not in own:
-            raise ActionsError(
-                f"{where}.verb_slot: {verb_slot!r} is not one of this action's slots"
-            )
-        if not isinstance(raw_verbs, dict):
-            raise ActionsError(f"{where}.verbs: with verb_slot, expected a mapping verb -> value")
-        values = {str(k): str(v) for k, v in raw_verbs.items()}
-        verbs = tuple(values)
-    else:
-        verbs = _names(raw_verbs, f"{where}.verbs")
-    frames = tuple(_frame(f, f"{where}.frames.{i}") for i, f in enumerate(spec.get("frames") or []))
-    phrasings = tuple(
-        _frame(f, f"{where}.phrasings.{i}") for i, f in enumerate(spec.get("phrasings") or [])
-    )
-    if not verbs and not phrasings:
-        raise ActionsError(f"{where}: give 'verbs' (or 'phrasings') so the creature can say it")
-    for i, fr in enumerate(frames + phrasings):
+    if verb_slot is None:
+        return _names(raw_verbs, f"{where}.verbs"), {}, None
+    if verb_slot not in own:
+        raise ActionsError(f"{where}.verb_slot: {verb_slot!r} is not one of this action's slots")
+    if not isinstance(raw_verbs, dict):
+        raise ActionsError(f"{where}.verbs: with verb_slot, expected a mapping verb -> value")
+    values = {str(k): str(v) for k, v in raw_verbs.items()}
+    return tuple(values), values, verb_slot
+
+
+def _check_settings(
+    patterns: tuple[SentencePattern, ...], own: tuple[str, ...], slots: dict[str, Slot], where: str
+) -> None:
+    """What a pattern sets must be one of the action's slots, and a value of its enum."""
+    for i, fr in enumerate(patterns):
         for k, v in fr.set.items():
             if k not in own:
                 raise ActionsError(f"{where}: frame {i} sets {k!r}, not one of this action's slots")
             enum = slots[k].enum
             if enum and v not in enum:
                 raise ActionsError(f"{where}: frame {i} sets {k}={v!r}, not in slots.{k}.enum")
+
+
+def _parse_action(name: str, spec: Any, slots: dict[str, Slot], src: str) -> Action:
+    where = f"{src}: actions.{name}"
+    _action_header(name, spec, where)
+    own, requires = _action_slots(spec, slots, where)
+    verbs, values, verb_slot = _action_verbs(spec, own, where)
+    frames = tuple(
+        _sentence_pattern(f, f"{where}.frames.{i}") for i, f in enumerate(spec.get("frames") or [])
+    )
+    phrasings = tuple(
+        _sentence_pattern(f, f"{where}.phrasings.{i}")
+        for i, f in enumerate(spec.get("phrasings") or [])
+    )
+    if not verbs and not phrasings:
+        raise ActionsError(f"{where}: give 'verbs' (or 'phrasings') so the creature can say it")
+    _check_settings(frames + phrasings, own, slots, where)
     if verb_slot is not None and slots[verb_slot].enum:
         bad = sorted({v for v in values.values() if v not in slots[verb_slot].enum})
         if bad:

@@ -19,15 +19,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from affect.affect_map import AffectMap
 from affect.blend import Affect
 from affect.mixer import AffectMixer
+from orchestrator.brain import assembly
 from orchestrator.brain.actions import load_actions
-from orchestrator.brain.dialogue import Dialogue, Plan, RequestHeard, Stop, Unsent
-from orchestrator.brain.dialogue_rules import load_dialogue_rules
-from orchestrator.brain.dispatcher import NO_CAPABLE_ROBOT, CallTiming, ToolDispatcher, caps_of
+from orchestrator.brain.dialogue import Plan, RequestHeard, Stop, Unsent
+from orchestrator.brain.dispatcher import NO_CAPABLE_ROBOT
 from orchestrator.brain.events import (
     AffectChanged,
     CallChainDropped,
@@ -43,16 +42,13 @@ from orchestrator.brain.events import (
     UserRequestHeard,
     UserStopHeard,
 )
-from orchestrator.brain.face_state import face_state, frame_visemes, visemes_index
-from orchestrator.brain.intent_rules import Judgement, load_rules
-from orchestrator.brain.intents import Intent, IntentWatcher
+from orchestrator.brain.face_state import FaceState, face_state, frame_visemes, visemes_index
+from orchestrator.brain.intent_rules import Judgement
+from orchestrator.brain.intents import Intent
 from orchestrator.brain.interpreter import Interpreter
 from orchestrator.brain.outbox import Outbox
-from orchestrator.brain.planning import Deliberation
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.brain.states import CreatureStates
-from orchestrator.brain.tool_schema import tool_schema
-from orchestrator.brain.tools import SafetyGate
 from orchestrator.brain.viseme_track import VisemeTracker
 from orchestrator.slow_config import InterpretConfig, SlowLoopConfig
 from track2_voice.events import (
@@ -95,58 +91,21 @@ class Brain:
         self._publish = publish
         self._clock = clock
         # one action set for the watcher's verbs, the gate's allowlist and the tool schema
-        actions = load_actions(cfg.actions.file)
-        self.actions = actions
-        rules = load_rules(cfg.intents.rules_file, actions)
+        self.actions = load_actions(cfg.actions.file)
         # every verdict on the creature's sentences, for the dialogue (it also needs the ones
         # that fired nothing: "Sure!", "Sorry, I can't")
         self._verdicts: list[tuple[Judgement, bool]] = []
-        self.watcher = IntentWatcher(
-            cfg.intents, rules, on_judged=lambda j, rep: self._verdicts.append((j, rep))
-        )
-        # both sides of the conversation (docs/slow_loop.md, "Dialogue")
-        self.dialogue = (
-            Dialogue(
-                cfg.dialogue,
-                load_dialogue_rules(rules, cfg.dialogue.rules_file),
-                cfg.intents.repeat_window_s,
-            )
-            if cfg.dialogue.enabled
-            else None
+        # the creature's sentences, and both sides of the conversation (docs/slow_loop.md)
+        self.watcher, self.dialogue = assembly.hearing(
+            cfg, self.actions, lambda j, rep: self._verdicts.append((j, rep))
         )
         # the calls of a plan waiting for the one before them: call id -> the rest, in order
         self.chains: dict[str, list[Intent]] = {}
         self.mixer = AffectMixer(affect_map, clock())
         self.states = CreatureStates(self._on_state)
         self.speaking = SpeakingDetector()
-        self.dispatcher = ToolDispatcher(
-            outbox,
-            SafetyGate(cfg.safety, clock, actions=actions),
-            self.emit,
-            CallTiming(
-                max_age_s=cfg.outbox.max_age_s,
-                queued_max_age_s=cfg.outbox.queued_max_age_s,
-                reclaim_s=cfg.robot.reclaim_s,
-                ack_timeout_s=cfg.robot.ack_timeout_s,
-            ),
-            schema=tool_schema(actions),
-        )
-        # the optional planner beside the rules (its port is attached by the runtime)
-        self.deliberation = (
-            Deliberation(
-                cfg.planner,
-                self.dispatcher.schema,
-                self.dispatcher.gate.allowed,
-                outbox,
-                self.dispatcher.submit,
-                self.emit,
-                clock,
-            )
-            if cfg.planner.enabled
-            else None
-        )
-        if self.deliberation is not None:
-            self.deliberation.bodies = self._bodies
+        self.dispatcher = assembly.dispatcher(cfg, self.actions, outbox, self.emit, clock)
+        self.deliberation = assembly.deliberation(cfg, self.dispatcher, outbox, self.emit, clock)
         self.connected = True
         self.intents = 0
         self._last_index = -1
@@ -279,14 +238,6 @@ class Brain:
             self._affect_event("intent")
         return args
 
-    def _bodies(self) -> tuple[frozenset[str] | None, str]:
-        """What the connected bodies declared (None: some body declared nothing, or none is
-        here: any action may find one), and a line naming them, for the planner."""
-        caps = [caps_of(r) for r in self.dispatcher.robots]
-        if not caps or any(c is None for c in caps):
-            return None, self.dispatcher.bodies_text()
-        return frozenset(c.action for body in caps for c in body), self.dispatcher.bodies_text()
-
     # -- decisions out ----------------------------------------------------------------------
     def emit(self, ev: Happening) -> None:
         """Publish one of the brain's events (stamped with the last frame), then react to it."""
@@ -348,7 +299,7 @@ class Brain:
         self._publish_look(f"state:{dst}", look, False)
 
     # -- the face -----------------------------------------------------------------------------
-    def face_state(self, frame: FrameEvent) -> dict[str, Any]:
+    def face_state(self, frame: FrameEvent) -> FaceState:
         """The face message for ``frame`` (call it on the brain's loop, after ``handle``)."""
         return face_state(
             frame,

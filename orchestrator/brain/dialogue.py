@@ -24,11 +24,17 @@ the benchmark run it the same way. ``now`` is the brain's clock (seconds).
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
 
+from orchestrator.brain.dialogue_decisions import (
+    Binding,
+    Decision,
+    Plan,
+    RequestHeard,
+    Stop,
+    Unsent,
+)
+from orchestrator.brain.dialogue_plans import Held, PlanMaker, fill
 from orchestrator.brain.dialogue_rules import (
     DialogueRules,
     Reply,
@@ -39,71 +45,15 @@ from orchestrator.brain.dialogue_rules import (
     is_stop,
     read_request,
 )
-from orchestrator.brain.intent_rules import Judgement, Match
-from orchestrator.brain.intents import Intent
+from orchestrator.brain.intent_rules import Judgement
+
+__all__ = ["Binding", "Decision", "Dialogue", "Plan", "RequestHeard", "Stop", "Unsent"]
 from orchestrator.slow_config import DialogueConfig
 from track2_voice.events import UserWord
 
 # a request is a sentence or two: the words of one utterance kept for reading it (the rest of
 # a long monologue without pauses is dropped from the front, so each word costs the same)
 MAX_UTTERANCE_WORDS = 40
-
-
-class Binding(str, Enum):
-    """How a plan's calls came about (``creature intent --explain`` and the record name it)."""
-
-    CREATURE = "creature_commitment"  # the creature's own full commitment, nothing resolved
-    ACCEPTED = "request_accepted"  # an acceptance turned the user's request into its calls
-    PRONOUN = "pronoun_to_request"  # "I'll get it": the request's objects and slots
-    MEMORY = "pronoun_to_last_named"  # "it" is the last object either side named
-
-
-@dataclass
-class Plan:
-    """Calls to make, in order: the first now, each next when the one before succeeds."""
-
-    binding: Binding
-    intents: list[Intent]
-    creature: str
-    reply: Reply
-    user: str | None = None
-    waited_s: float = 0.0  # held for the user's words this long before binding
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "binding": self.binding.value,
-            "reply": self.reply.value,
-            "creature": self.creature,
-            "user": self.user,
-            "calls": [i.id for i in self.intents],
-        }
-
-
-@dataclass
-class Unsent:
-    """A commitment that makes no call, and why (a pronoun with nothing to refer to, a
-    refusal of the request, a request nobody accepted)."""
-
-    reason: str
-    creature: str | None = None
-    user: str | None = None
-    action: str | None = None
-
-
-@dataclass
-class Stop:
-    """The user said stop: cancel every open call now."""
-
-    words: str
-    final: bool
-
-
-@dataclass
-class RequestHeard:
-    request: Request
-
-
-Decision = Plan | Unsent | Stop | RequestHeard
 
 
 @dataclass
@@ -113,19 +63,6 @@ class _Pending:
     announced: bool = False  # RequestHeard given (once the user paused, or when bound)
     utterance: int = 0  # which utterance of the user's asked
     replies: int = 0  # the creature's sentences since: a bare "okay" later answers something else
-
-
-@dataclass
-class _Held:
-    """A reply that came before the user's words did (the transcript lags the voice)."""
-
-    verdict: Judgement
-    reply: Reply
-    matches: list[Match]
-    index: int
-    t: float
-    boundary: str
-    at: float
 
 
 @dataclass
@@ -148,9 +85,9 @@ class Dialogue:
         self._last_word_at = -math.inf
         self._stop_word: tuple[float, str] | None = None
         self._pending: _Pending | None = None
-        self._held: _Held | None = None
-        self._objects: deque[tuple[str, float]] = deque(maxlen=16)
-        self._recent: deque[tuple[str, str | None, float]] = deque(maxlen=32)
+        self._held: Held | None = None
+        back = -rules.intents.adjust.get("pronoun_object", 0.0)
+        self._plans = PlanMaker(cfg, rules.intents.pronoun_value, back, repeat_window_s)
 
     @property
     def pending(self) -> Request | None:
@@ -190,7 +127,7 @@ class Dialogue:
             return []
         self._pending = _Pending(req, now, utterance=self._utt.number)
         for m in req.matches:
-            self._remember(m, now)
+            self._plans.remember(m, now)
         return []  # announced when the user pauses (the request may still grow: "the red ...")
 
     # -- the creature's side ----------------------------------------------------------------
@@ -206,44 +143,55 @@ class Dialogue:
         """One judged sentence of the creature's (``repeated``: the watcher dropped its match
         as said within ``repeat_window_s``: a pronoun's repeat is judged here, once it is
         resolved, since "I'll get it" twice may be two different things)."""
-        if repeated and (verdict.match is None or _named(verdict.match, self)):
+        if repeated and (verdict.match is None or self._plans.named(verdict.match)):
             return []
-        reply = classify_reply(verdict, self.rules)
-        if self._pending is not None:
-            self._pending.replies += 1
-            if reply is Reply.ACCEPTANCE and self._pending.replies > self.cfg.reply_sentences:
-                reply = Reply.NONE  # "Okay, that's interesting" long after: not an answer
-        complete = boundary == "sentence_end"
-        matches = commitments_in(verdict, self.rules, complete)
-        held = _Held(verdict, reply, matches, index, t, boundary, now)
-        pronoun = any(not _named(m, self) for m in matches)
+        reply = self._reply(verdict)
+        matches = commitments_in(verdict, self.rules, boundary == "sentence_end")
+        held = Held(verdict, reply, matches, index, t, boundary, now)
+        pronoun = any(not self._plans.named(m) for m in matches)
         if reply is Reply.COMMITMENT and not pronoun:
             return self._commit(held, now)
         if reply in (Reply.REFUSAL, Reply.DEFERRAL):
-            dropped = self._pending
-            self._pending = self._held = None
-            if dropped is None:
-                return []
-            why = "the creature refused" if reply is Reply.REFUSAL else "the creature deferred"
-            return [Unsent(why, creature=verdict.sentence, user=dropped.request.text)]
+            return self._turned_down(reply, verdict)
         if reply is Reply.CLARIFICATION:
             if self._pending is not None:
                 self._pending.at = now  # the answer comes next: keep it
             return []
-        if reply is Reply.BACKCHANNEL:
-            return []  # "mhm" is listening
         if reply in (Reply.COMMITMENT, Reply.PRONOUN, Reply.ACCEPTANCE):
-            # the user's words may still be on their way (the transcript lags the voice):
-            # bind once they have paused
-            if self.user_speaking(now) or (
-                self._pending is None and now - self._last_word_at <= self.cfg.accept_wait_s
-            ):
-                self._held = held
-                return []
-            if self._pending is not None:
-                return self._bind(held, now)
-            if matches:
-                return self._commit(held, now)
+            return self._taken_on(held, now)
+        return []  # a backchannel ("mhm") is listening; anything else answers nothing
+
+    def _reply(self, verdict: Judgement) -> Reply:
+        """What the sentence says to the pending request; an acceptance long after the
+        request answers something else ("Okay, that's interesting")."""
+        reply = classify_reply(verdict, self.rules)
+        if self._pending is not None:
+            self._pending.replies += 1
+            if reply is Reply.ACCEPTANCE and self._pending.replies > self.cfg.reply_sentences:
+                reply = Reply.NONE
+        return reply
+
+    def _turned_down(self, reply: Reply, verdict: Judgement) -> list[Decision]:
+        """A refusal or a deferral drops the pending request (and any held reply)."""
+        dropped = self._pending
+        self._pending = self._held = None
+        if dropped is None:
+            return []
+        why = "the creature refused" if reply is Reply.REFUSAL else "the creature deferred"
+        return [Unsent(why, creature=verdict.sentence, user=dropped.request.text)]
+
+    def _taken_on(self, held: Held, now: float) -> list[Decision]:
+        """A commitment or an acceptance: the user's words may still be on their way (the
+        transcript lags the voice), so it is held until they have paused, then bound."""
+        if self.user_speaking(now) or (
+            self._pending is None and now - self._last_word_at <= self.cfg.accept_wait_s
+        ):
+            self._held = held
+            return []
+        if self._pending is not None:
+            return self._bind(held, now)
+        if held.matches:
+            return self._commit(held, now)
         return []
 
     def tick(self, now: float) -> list[Decision]:
@@ -280,7 +228,7 @@ class Dialogue:
         return out
 
     # -- binding ----------------------------------------------------------------------------
-    def _bind(self, held: _Held, now: float) -> list[Decision]:
+    def _bind(self, held: Held, now: float) -> list[Decision]:
         """The pending request, taken on by the creature's reply."""
         assert self._pending is not None
         announce = [] if self._pending.announced else [RequestHeard(self._pending.request)]
@@ -288,7 +236,7 @@ class Dialogue:
         self._pending = self._held = None
         own = held.matches
         asked = {m.action for m in req.matches}
-        if own and own[0].action not in asked and not _named(own[0], self):
+        if own and own[0].action not in asked and not self._plans.named(own[0]):
             # "I'll get it" to "Can you pick up the sock?": the pronoun agrees to the request,
             # whose verb says what to do
             own = []
@@ -300,7 +248,7 @@ class Dialogue:
             start = next(i for i, m in enumerate(req.matches) if m.action == own[0].action)
             pronoun = self.rules.intents.pronoun_value
             steps = [
-                _fill(m, own[0], pronoun) if i == start else m for i, m in enumerate(req.matches)
+                fill(m, own[0], pronoun) if i == start else m for i, m in enumerate(req.matches)
             ]
             asked = {m.action for m in steps[start:]}
             steps = steps[start:] + [m for m in own[1:] if m.action not in asked]
@@ -308,120 +256,22 @@ class Dialogue:
         else:
             steps = list(own)
             binding = Binding.PRONOUN
-        return announce + self._plan(
-            steps, held, binding, now, req.text, fallback=self._first_object(req)
+        return announce + self._plans.plan(
+            steps, held, binding, now, req.text, fallback=self._plans.first_object(req)
         )
 
-    def _commit(self, held: _Held, now: float) -> list[Decision]:
+    def _commit(self, held: Held, now: float) -> list[Decision]:
         """The creature's own commitment; its pronouns resolved from the request or memory."""
         req = self._pending.request if self._pending is not None else None
         fallback = user = None
         binding = Binding.CREATURE
         if req is not None:
             actions = {m.action for m in req.matches}
-            pronoun = any(not _named(m, self) for m in held.matches)
+            pronoun = any(not self._plans.named(m) for m in held.matches)
             if pronoun or any(m.action in actions for m in held.matches):
                 self._pending = None  # the creature answered it in its own words
-                fallback, user = self._first_object(req), req.text
+                fallback, user = self._plans.first_object(req), req.text
                 if pronoun:
                     binding = Binding.PRONOUN
         self._held = None
-        return self._plan(list(held.matches), held, binding, now, user, fallback)
-
-    def _plan(
-        self,
-        steps: list[Match],
-        held: _Held,
-        binding: Binding,
-        now: float,
-        user: str | None,
-        fallback: str | None = None,
-    ) -> list[Decision]:
-        pronoun = self.rules.intents.pronoun_value
-        back = -self.rules.intents.adjust.get("pronoun_object", 0.0)
-        intents: list[Intent] = []
-        previous: str | None = None
-        for m in steps:
-            slots = dict(m.slots)
-            conf = m.confidence
-            if slots.get("object") == pronoun:
-                ref = previous or fallback or self._last_object(now)
-                if ref is None:
-                    return [
-                        Unsent(
-                            f"{m.action}: 'it' refers to nothing the user or the creature "
-                            "named: not sent",
-                            creature=held.verdict.sentence,
-                            user=user,
-                            action=m.action,
-                        )
-                    ]
-                if not (previous or fallback) and binding is Binding.CREATURE:
-                    binding = Binding.MEMORY
-                slots["object"] = ref
-                conf = min(1.0, conf + back)
-            if slots.get("object"):
-                previous = slots["object"]
-            intents.append(
-                Intent(
-                    m.action,
-                    slots,
-                    round(conf, 3),
-                    held.verdict.sentence,
-                    held.index,
-                    held.t,
-                    held.boundary,
-                )
-            )
-        if not intents:
-            return []
-        first = intents[0]
-        key = (first.action, first.slots.get("object"))
-        if any((a, o) == key and now - at < self.repeat_window_s for a, o, at in self._recent):
-            return []
-        self._recent.append((*key, now))
-        for i in intents:
-            if i.slots.get("object"):
-                self._objects.append((str(i.slots["object"]), now))
-        return [Plan(binding, intents, held.verdict.sentence, held.reply, user, now - held.at)]
-
-    def _first_object(self, req: Request) -> str | None:
-        """The first object the request names (never a pronoun)."""
-        for m in req.matches:
-            obj = m.slots.get("object")
-            if obj and obj != self.rules.intents.pronoun_value:
-                return obj
-        return None
-
-    def _remember(self, m: Match, now: float) -> None:
-        obj = m.slots.get("object")
-        if obj and obj != self.rules.intents.pronoun_value:
-            self._objects.append((obj, now))
-
-    def _last_object(self, now: float) -> str | None:
-        for obj, at in reversed(self._objects):
-            if now - at <= self.cfg.memory_s:
-                return obj
-        return None
-
-
-def _named(m: Match, d: Dialogue) -> bool:
-    """The match names its object (or needs none): not a pronoun."""
-    return m.slots.get("object") != d.rules.intents.pronoun_value
-
-
-def _fill(request: Match, own: Match, pronoun: str) -> Match:
-    """The request's match, with the slots the creature's own words add (never a pronoun)."""
-    slots = dict(request.slots)
-    for k, v in own.slots.items():
-        if v is not None and slots.get(k) is None and v != pronoun:
-            slots[k] = v
-    return Match(
-        request.action,
-        slots,
-        max(request.confidence, own.confidence),
-        request.span,
-        request.phrase,
-        request.verb,
-        own.commitment,
-    )
+        return self._plans.plan(list(held.matches), held, binding, now, user, fallback)

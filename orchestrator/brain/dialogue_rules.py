@@ -91,67 +91,81 @@ class Request:
         }
 
 
+class _Reader:
+    """The dialogue file as read: its sections and regexes, each error naming file and key."""
+
+    def __init__(self, raw: dict, src: str) -> None:
+        self.raw, self.src = raw, src
+
+    def section(self, name: str) -> dict:
+        s = self.raw.get(name)
+        if not isinstance(s, dict):
+            raise DialogueRulesError(f"{self.src}: {name}: expected a mapping")
+        return s
+
+    def rx(self, where: str, pattern: Any, wrap: str = "{}") -> re.Pattern[str]:
+        if not isinstance(pattern, str) or not pattern:
+            raise DialogueRulesError(f"{self.src}: {where}: expected a regex string")
+        try:
+            return re.compile(wrap.format(pattern))
+        except re.error as e:
+            raise DialogueRulesError(f"{self.src}: {where}: bad regex ({e}): {pattern!r}") from e
+
+    def opt(self, sec: dict, key: str, where: str) -> re.Pattern[str] | None:
+        return self.rx(where, sec[key]) if sec.get(key) else None
+
+    def rewrites(self, user: dict) -> tuple[Rewrite, ...]:
+        """How a request is read as a commitment ("could you X" -> "i'll X")."""
+        out = []
+        for i, r in enumerate(user.get("requests") or []):
+            where = f"user.requests.{i}"
+            if not isinstance(r, dict) or not isinstance(r.get("say"), str) or "as" not in r:
+                raise DialogueRulesError(f"{self.src}: {where}: expected {{say: regex, as: text}}")
+            compiled = self.rx(f"{where}.say", r["say"], "^(?:{})")
+            if "rest" not in compiled.groupindex and "{rest}" in str(r["as"]):
+                raise DialogueRulesError(
+                    f"{self.src}: {where}.say: 'as' uses {{rest}}; capture (?P<rest>...)"
+                )
+            out.append(Rewrite(compiled, str(r["as"])))
+        return tuple(out)
+
+
+def _persons(user: dict) -> tuple[dict[str, str], re.Pattern[str] | None]:
+    """The user's persons swapped to the creature's ("me" -> "you"), and one regex of them."""
+    persons = {str(k).lower(): str(v) for k, v in (user.get("persons") or {}).items()}
+    if not persons:
+        return persons, None
+    words = "|".join(map(re.escape, persons))
+    return persons, re.compile(r"(?<![a-z0-9'])(?:" + words + r")(?![a-z0-9'])")
+
+
+def _creature_rules(r: _Reader, creature: dict) -> dict[str, re.Pattern[str]]:
+    """How the creature answers a request: refuses, defers, asks, accepts, commits by pronoun."""
+    keys = ("refusals", "deferrals", "clarifications", "acceptances", "pronoun_commitments")
+    return {k: r.rx(f"creature.{k}", creature.get(k)) for k in (*keys, "backchannels")}
+
+
 def load_dialogue_rules(intents: IntentRules, path: str | Path | None = None) -> DialogueRules:
     """Read and compile a dialogue file (default configs/dialogue.yaml); every error names the
     file and the key."""
     p = Path(path) if path else DIALOGUE_FILE
-    raw = read_yaml_mapping(p, "dialogue", DialogueRulesError)
-    src = str(p)
-
-    def section(name: str) -> dict:
-        s = raw.get(name)
-        if not isinstance(s, dict):
-            raise DialogueRulesError(f"{src}: {name}: expected a mapping")
-        return s
-
-    def rx(where: str, pattern: Any, wrap: str = "{}") -> re.Pattern[str]:
-        if not isinstance(pattern, str) or not pattern:
-            raise DialogueRulesError(f"{src}: {where}: expected a regex string")
-        try:
-            return re.compile(wrap.format(pattern))
-        except re.error as e:
-            raise DialogueRulesError(f"{src}: {where}: bad regex ({e}): {pattern!r}") from e
-
-    user, creature = section("user"), section("creature")
-    rewrites = []
-    for i, r in enumerate(user.get("requests") or []):
-        where = f"user.requests.{i}"
-        if not isinstance(r, dict) or not isinstance(r.get("say"), str) or "as" not in r:
-            raise DialogueRulesError(f"{src}: {where}: expected {{say: regex, as: text}}")
-        compiled = rx(f"{where}.say", r["say"], "^(?:{})")
-        if "rest" not in compiled.groupindex and "{rest}" in str(r["as"]):
-            raise DialogueRulesError(
-                f"{src}: {where}.say: 'as' uses {{rest}}; capture (?P<rest>...)"
-            )
-        rewrites.append(Rewrite(compiled, str(r["as"])))
-    persons = {str(k).lower(): str(v) for k, v in (user.get("persons") or {}).items()}
-    persons_rx = (
-        re.compile(r"(?<![a-z0-9'])(?:" + "|".join(map(re.escape, persons)) + r")(?![a-z0-9'])")
-        if persons
-        else None
-    )
-
-    def opt(sec: dict, key: str, where: str) -> re.Pattern[str] | None:
-        return rx(where, sec[key]) if sec.get(key) else None
-
+    r = _Reader(read_yaml_mapping(p, "dialogue", DialogueRulesError), str(p))
+    user, creature = r.section("user"), r.section("creature")
+    requests = r.rewrites(user)
+    persons, persons_rx = _persons(user)
     return DialogueRules(
         intents=intents,
-        interjections=rx("user.interjections", user.get("interjections"), "^(?:(?:{})[,.!]? )+"),
-        courtesies=opt(user, "courtesies", "user.courtesies"),
-        requests=tuple(rewrites),
+        interjections=r.rx("user.interjections", user.get("interjections"), "^(?:(?:{})[,.!]? )+"),
+        courtesies=r.opt(user, "courtesies", "user.courtesies"),
+        requests=requests,
         persons=persons,
         persons_rx=persons_rx,
-        stop=rx("user.stop", user.get("stop")),
-        not_stop=opt(user, "not_stop", "user.not_stop"),
-        declines=opt(user, "declines", "user.declines"),
-        refusals=rx("creature.refusals", creature.get("refusals")),
-        deferrals=rx("creature.deferrals", creature.get("deferrals")),
-        clarifications=rx("creature.clarifications", creature.get("clarifications")),
-        acceptances=rx("creature.acceptances", creature.get("acceptances")),
-        pronoun_commitments=rx("creature.pronoun_commitments", creature.get("pronoun_commitments")),
-        backchannels=rx("creature.backchannels", creature.get("backchannels")),
-        continuations=rx("continuations", raw.get("continuations")),
-        source=src,
+        stop=r.rx("user.stop", user.get("stop")),
+        not_stop=r.opt(user, "not_stop", "user.not_stop"),
+        declines=r.opt(user, "declines", "user.declines"),
+        **_creature_rules(r, creature),
+        continuations=r.rx("continuations", r.raw.get("continuations")),
+        source=r.src,
     )
 
 

@@ -1,5 +1,5 @@
-"""The face message for one frame: the face contract ``{emotion, mouth, speaking}`` plus the
-extras the page uses (valence, arousal, listening, t, connected, state, mood, robot, with
+"""The face message for one frame, typed (:class:`FaceState`; the face gets its ``to_dict()``):
+the face contract ``{emotion, mouth, speaking}`` plus the extras the page uses (valence, arousal, listening, t, connected, state, mood, robot, with
 ``face.lipsync: visemes`` the frame's ``visemes`` weights and its ``index``, and as an
 interpreter ``speaker`` and ``caption``).
 
@@ -10,6 +10,7 @@ look. Both answer ``speaking`` with the same :class:`SpeakingDetector`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from affect.blend import NEUTRAL, Affect
@@ -19,6 +20,52 @@ from track2_voice.events import Connected, Disconnected, Event, FrameEvent
 
 if TYPE_CHECKING:
     from orchestrator.brain.interpreter import Interpreter
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaceState:
+    """One frame's face message, typed; :meth:`to_dict` is its wire form (the JSON the face
+    gets: the core keys first, an optional group only when it is there)."""
+
+    emotion: str
+    mouth: float
+    speaking: bool
+    valence: float
+    arousal: float
+    listening: bool
+    t: float
+    connected: bool
+    mood: str | None
+    state: str | None = None
+    robot: bool | None = None
+    visemes: dict[str, float] | None = None  # with ``index``: the frame they are for
+    index: int | None = None
+    speaker: str | None = None  # an interpreter's: who speaks, and the caption shown
+    caption: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "emotion": self.emotion,
+            "mouth": self.mouth,
+            "speaking": self.speaking,
+            "valence": self.valence,
+            "arousal": self.arousal,
+            "listening": self.listening,
+            "t": self.t,
+            "connected": self.connected,
+            "mood": self.mood,
+        }
+        if self.state is not None:
+            out["state"] = self.state
+        if self.robot is not None:
+            out["robot"] = self.robot
+        if self.visemes is not None:
+            out["visemes"] = self.visemes
+            out["index"] = self.index
+        if self.speaker is not None:
+            out["speaker"] = self.speaker
+            out["caption"] = self.caption
+        return out
 
 
 def face_state(
@@ -32,30 +79,26 @@ def face_state(
     visemes: dict[str, float] | None = None,
     visemes_index: int | None = None,
     interpreter: Interpreter | None = None,
-) -> dict[str, Any]:
-    mouth = min(1.0, max(0.0, float(frame.mouth)))
-    out: dict[str, Any] = {
-        "emotion": look.emotion,
-        "mouth": round(mouth, 4),
-        "speaking": speaking,
-        "valence": round(look.valence, 4),
-        "arousal": round(look.arousal, 4),
-        "listening": bool(frame.user_speaking),
-        "t": round(frame.t, 6),
-        "connected": connected,
-        "mood": look.mood,
-    }
-    if state is not None:
-        out["state"] = state
-    if robot is not None:
-        out["robot"] = robot
-    if visemes is not None:  # the index lets a page show them when the frame is heard
-        out["visemes"] = {k: round(v, 3) for k, v in visemes.items()}
-        out["index"] = frame.index if visemes_index is None else visemes_index
-    if interpreter is not None:
-        out["speaker"] = interpreter.speaker.value
-        out["caption"] = interpreter.caption
-    return out
+) -> FaceState:
+    shapes = None if visemes is None else {k: round(v, 3) for k, v in visemes.items()}
+    return FaceState(
+        emotion=look.emotion,
+        mouth=round(min(1.0, max(0.0, float(frame.mouth))), 4),
+        speaking=speaking,
+        valence=round(look.valence, 4),
+        arousal=round(look.arousal, 4),
+        listening=bool(frame.user_speaking),
+        t=round(frame.t, 6),
+        connected=connected,
+        mood=look.mood,
+        state=state,
+        robot=robot,
+        visemes=shapes,
+        # the index lets a page show the shapes when the frame is heard
+        index=None if shapes is None else frame.index if visemes_index is None else visemes_index,
+        speaker=None if interpreter is None else interpreter.speaker.value,
+        caption=None if interpreter is None else interpreter.caption,
+    )
 
 
 def frame_visemes(tracker: VisemeTracker | None, frame: FrameEvent) -> dict[str, float] | None:
@@ -76,7 +119,7 @@ class FaceSource(Protocol):
 
     async def handle(self, event: Event) -> None: ...
 
-    def face_state(self, frame: FrameEvent) -> dict[str, Any]: ...
+    def face_state(self, frame: FrameEvent) -> FaceState: ...
 
 
 class NeutralFace:
@@ -97,7 +140,7 @@ class NeutralFace:
         elif isinstance(event, Disconnected):
             self.connected = False
 
-    def face_state(self, frame: FrameEvent) -> dict[str, Any]:
+    def face_state(self, frame: FrameEvent) -> FaceState:
         return face_state(
             frame,
             speaking=self.speaking.speaking,

@@ -26,15 +26,12 @@ from orchestrator.brain.outbox import Outbox
 from orchestrator.brain.planner import (
     DialogueWindow,
     OpenCall,
-    PlannerAnswer,
     PlannerRequest,
-    Proposal,
     Speaker,
     build_request,
     normalise_object,
-    read_answer,
-    same_call,
 )
+from orchestrator.brain.planner_answer import PlannerAnswer, Proposal, read_answer, same_call
 from orchestrator.brain.tool_schema import ToolSchema
 from orchestrator.slow_config import PlannerConfig
 from track2_voice.events import Happening

@@ -1,81 +1,56 @@
-"""The robot channel's messages, typed: one home for their shapes (docs/bodies.md,
+"""The robot channel's messages as the creature reads and writes them (docs/bodies.md,
 docs/slow_loop.md "Robot channel protocol").
 
-JSON text frames both ways. A robot sends ``hello`` (optional, first: its body and what it can
-do), ``status`` (a call's progress and outcome) and ``ping``; the creature sends ``welcome``,
-``ready`` (the answer to a hello), ``tool_call``, ``cancel``, ``error`` and ``pong``.
-
-``parse_from_robot`` turns a decoded frame into a message or raises :class:`ProtocolError`
-(its ``code`` goes into the error reply); ``parse_from_creature`` does the same on the robot's
-side (the example robot and the body programs use it). The builders return the wire form (the
-JSON object), so every ``{"type": "error", ...}`` is written by :func:`error` alone. Pure data:
-nothing here reads a socket, so a body program can import it without the creature's servers.
+What both ends share (the message types, the error codes, :class:`ProtocolError`) and the
+robot's side (its builders, its parse of what the creature sends) live in
+``orchestrator.bodies.protocol``, which a body program can import in its own environment; this
+module adds the creature's side. ``parse_from_robot`` turns a decoded frame into a message or
+raises :class:`ProtocolError` (its ``code`` goes into the error reply). The builders return the
+wire form (the JSON object), so every ``{"type": "error", ...}`` is written by :func:`error`
+alone. Pure data: nothing here reads a socket.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
-from track2_voice.common.errors import CreatureError
+from orchestrator.bodies.protocol import (
+    PROTOCOL_VERSION,
+    TOOL_NAME,
+    ErrorCode,
+    MsgType,
+    ProtocolError,
+    clip,
+)
 
-PROTOCOL_VERSION = 1
-TOOL_NAME = "do_physical_task"
-MAX_QUOTE_CHARS = 64  # an id or name quoted in an error reply
+__all__ = [
+    "PROTOCOL_VERSION",
+    "TOOL_NAME",
+    "Capability",
+    "ErrorCode",
+    "HelloMsg",
+    "MsgType",
+    "PingMsg",
+    "ProtocolError",
+    "RobotMsg",
+    "StatusMsg",
+    "cancel",
+    "clip",
+    "error",
+    "parse_from_robot",
+    "pong",
+    "ready",
+    "tool_call",
+    "welcome",
+]
+
 MAX_STATUS_CHARS = 32
 MAX_REASON_CHARS = 500
 MAX_PROGRESS_TEXT_CHARS = 120
 MAX_BODY_CHARS = 64
 MAX_CAPABILITIES = 64
 MAX_SLOT_VALUES = 64
-
-
-def clip(text: str, n: int = MAX_QUOTE_CHARS) -> str:
-    """An id or value to quote in a reply, never longer than ``n`` (plus its length)."""
-    return text if len(text) <= n else f"{text[:n]}... ({len(text)} chars)"
-
-
-class MsgType(str, Enum):
-    # robot -> creature
-    HELLO = "hello"
-    STATUS = "status"
-    PING = "ping"
-    # creature -> robot
-    WELCOME = "welcome"
-    READY = "ready"
-    TOOL_CALL = "tool_call"
-    CANCEL = "cancel"
-    ERROR = "error"
-    PONG = "pong"
-
-
-FROM_ROBOT = (MsgType.HELLO, MsgType.STATUS, MsgType.PING)
-
-
-class ErrorCode(str, Enum):
-    """The ``code`` of an error reply that is about the message itself (a status the creature
-    cannot take has its own codes: ``orchestrator.brain.calls.StatusErrorCode``)."""
-
-    BAD_JSON = "bad_json"
-    TOO_DEEP = "too_deep"
-    BINARY = "binary"  # a binary frame: the protocol is JSON text
-    BAD_MESSAGE = "bad_message"  # an unknown type, a missing or mistyped field
-    BAD_ID = "bad_id"
-    BAD_HELLO = "bad_hello"  # a hello the creature cannot take (docs/bodies.md)
-    UNAUTHORIZED = "unauthorized"
-    ROBOT_IN_USE = "robot_in_use"
-
-
-class ProtocolError(CreatureError, ValueError):
-    """A frame that does not follow the protocol; ``code`` says which kind, ``id`` is the call
-    it was about (clipped), when known."""
-
-    def __init__(self, code: ErrorCode | str, message: str, call_id: str | None = None) -> None:
-        super().__init__(message)
-        self.code = ErrorCode(code) if not isinstance(code, ErrorCode) else code
-        self.id = call_id
 
 
 # -- robot -> creature ------------------------------------------------------------------------
@@ -254,106 +229,3 @@ def error(code: ErrorCode | str, message: str, call_id: str | None = None) -> di
 
 def pong() -> dict[str, Any]:
     return {"type": "pong"}
-
-
-# -- robot side: builders and the parse of what the creature sends ----------------------------
-
-
-def hello(body: str | None, capabilities: list[Capability] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "hello"}
-    if body:
-        out["body"] = body
-    if capabilities is not None:
-        out["capabilities"] = [c.wire() for c in capabilities]
-    return out
-
-
-def status(
-    call_id: str,
-    value: str,
-    reason: str | None = None,
-    progress: float | None = None,
-    text: str | None = None,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "status", "id": call_id, "status": value}
-    for key, v in (("reason", reason), ("progress", progress), ("text", text)):
-        if v is not None:
-            out[key] = v
-    return out
-
-
-def ping() -> dict[str, Any]:
-    return {"type": "ping"}
-
-
-@dataclass(slots=True, frozen=True)
-class WelcomeMsg:
-    protocol: int
-    tools: tuple[str, ...]
-
-
-@dataclass(slots=True, frozen=True)
-class ReadyMsg:
-    robot: str
-    body: str | None
-    actions: tuple[str, ...] | None
-
-
-@dataclass(slots=True, frozen=True)
-class ToolCallMsg:
-    id: str
-    arguments: dict[str, Any]
-    attempt: int
-
-
-@dataclass(slots=True, frozen=True)
-class CancelMsg:
-    id: str
-    reason: str | None
-
-
-@dataclass(slots=True, frozen=True)
-class ErrorMsg:
-    code: str | None
-    error: str
-    id: str | None
-
-
-@dataclass(slots=True, frozen=True)
-class PongMsg:
-    pass
-
-
-CreatureMsg = WelcomeMsg | ReadyMsg | ToolCallMsg | CancelMsg | ErrorMsg | PongMsg
-
-
-def parse_from_creature(text: str | bytes) -> CreatureMsg:
-    """A frame from the creature -> a typed message (a robot's side of the channel)."""
-    try:
-        d = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ProtocolError(ErrorCode.BAD_JSON, f"not JSON: {e}") from None
-    if not isinstance(d, dict):
-        raise ProtocolError(ErrorCode.BAD_JSON, "a message must be a JSON object")
-    kind = d.get("type")
-    try:
-        if kind == "tool_call":
-            return ToolCallMsg(
-                str(d["id"]), dict(d.get("arguments") or {}), int(d.get("attempt", 1))
-            )
-        if kind == "cancel":
-            return CancelMsg(str(d["id"]), d.get("reason"))
-        if kind == "welcome":
-            return WelcomeMsg(int(d.get("protocol", 0)), tuple(d.get("tools") or ()))
-        if kind == "ready":
-            actions = d.get("actions")
-            return ReadyMsg(
-                str(d.get("robot", "")), d.get("body"), None if actions is None else tuple(actions)
-            )
-        if kind == "error":
-            return ErrorMsg(d.get("code"), str(d.get("error", "")), d.get("id"))
-        if kind == "pong":
-            return PongMsg()
-    except (KeyError, TypeError, ValueError) as e:
-        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{kind}: {e}") from None
-    raise ProtocolError(ErrorCode.BAD_MESSAGE, f"unknown message type {clip(repr(kind), 40)}")

@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 import httpx
 
-from orchestrator.brain.planner import PlannerAnswer, PlannerRequest, Verdict
+from orchestrator.brain.planner import PlannerRequest
+from orchestrator.brain.planner_answer import PlannerAnswer, Verdict
 from orchestrator.slow_config import PlannerConfig
 from track2_voice.common.errors import CreatureError
 from track2_voice.common.web import loads_bounded

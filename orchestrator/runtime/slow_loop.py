@@ -81,7 +81,7 @@ async def feed(
         publish = face()
         if last_frame is not None and publish is not None:
             try:
-                publish(source.face_state(last_frame))
+                publish(source.face_state(last_frame).to_dict())
             except Exception as e:  # a bad state must not stop the brain
                 log.warning("face state not published: %s", e)
 

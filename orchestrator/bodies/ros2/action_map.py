@@ -113,12 +113,8 @@ def get_field(msg: Any, path: str) -> Any:
     return msg
 
 
-def _entry(name: str, d: Any, where: str) -> Route:
-    if not isinstance(d, dict):
-        raise MapError(f"{where}: expected a mapping with server and interface (got {d!r})")
-    extra = sorted(set(d) - ENTRY_KEYS)
-    if extra:
-        raise MapError(f"{where}.{extra[0]}: unknown key; expected one of {sorted(ENTRY_KEYS)}")
+def _endpoint(d: dict, where: str) -> tuple[str, str]:
+    """The action server (a leading / added) and the interface it speaks."""
     server, interface = d.get("server"), d.get("interface")
     if not isinstance(server, str) or not ACTION_NAME.match(server):
         raise MapError(
@@ -129,42 +125,53 @@ def _entry(name: str, d: Any, where: str) -> Route:
             f"{where}.interface: expected package/action/Type, e.g. test_msgs/action/Fibonacci"
             f" (got {interface!r})"
         )
+    return (server if server.startswith("/") else "/" + server), interface
+
+
+def _goal(d: dict, where: str) -> dict[str, Any]:
     goal = d.get("goal") or {}
     if not isinstance(goal, dict) or not all(isinstance(k, str) and FIELD.match(k) for k in goal):
         raise MapError(f"{where}.goal: expected field: value pairs (got {goal!r})")
     for k, v in goal.items():
         if not isinstance(v, (str, int, float, bool)):
             raise MapError(f"{where}.goal.{k}: expected a string, number or bool (got {v!r})")
-    progress = d.get("progress")
+    return dict(goal)
+
+
+def _progress(progress: Any, where: str) -> Progress | None:
+    """A feedback field already 0..1, or ``{count: FIELD, of: N}``."""
     if isinstance(progress, str) and FIELD.match(progress):
-        prog: Progress | None = Progress(progress)
-    elif isinstance(progress, dict) and set(progress) == {"count", "of"}:
+        return Progress(progress)
+    if isinstance(progress, dict) and set(progress) == {"count", "of"}:
         of = progress["of"]
         if not isinstance(progress["count"], str) or not isinstance(of, (int, float)) or of <= 0:
             raise MapError(
                 f"{where}.progress: expected {{count: FIELD, of: N > 0}} (got {progress!r})"
             )
-        prog = Progress(progress["count"], float(of))
-    elif progress is None:
-        prog = None
-    else:
-        raise MapError(
-            f"{where}.progress: expected a feedback field (0..1) or {{count: FIELD, of: N}}"
-            f" (got {progress!r})"
-        )
+        return Progress(progress["count"], float(of))
+    if progress is None:
+        return None
+    raise MapError(
+        f"{where}.progress: expected a feedback field (0..1) or {{count: FIELD, of: N}}"
+        f" (got {progress!r})"
+    )
+
+
+def _entry(name: str, d: Any, where: str) -> Route:
+    if not isinstance(d, dict):
+        raise MapError(f"{where}: expected a mapping with server and interface (got {d!r})")
+    extra = sorted(set(d) - ENTRY_KEYS)
+    if extra:
+        raise MapError(f"{where}.{extra[0]}: unknown key; expected one of {sorted(ENTRY_KEYS)}")
+    server, interface = _endpoint(d, where)
+    goal = _goal(d, where)
+    progress = _progress(d.get("progress"), where)
     for key in ("text", "success", "reason"):
         v = d.get(key)
         if v is not None and not (isinstance(v, str) and FIELD.match(v)):
             raise MapError(f"{where}.{key}: expected a field name (got {v!r})")
     return Route(
-        name,
-        server if server.startswith("/") else "/" + server,
-        interface,
-        dict(goal),
-        prog,
-        d.get("text"),
-        d.get("success"),
-        d.get("reason"),
+        name, server, interface, goal, progress, d.get("text"), d.get("success"), d.get("reason")
     )
 
 

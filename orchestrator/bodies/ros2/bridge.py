@@ -23,128 +23,53 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
+import json
 import logging
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
-from orchestrator.bodies import link
-from orchestrator.bodies.ros2 import wire
-from orchestrator.bodies.ros2.action_map import ActionMap, MapError, Route, get_field, load_map
-from orchestrator.bodies.ros2.wire import Capability, Status
+from orchestrator.bodies import protocol
+from orchestrator.bodies.duties import TaskLog, cancel_answer, ended, keep_connected
+from orchestrator.bodies.protocol import TERMINAL, Capability, Status
+from orchestrator.bodies.ros2.action_map import ActionMap, MapError, Route, load_map
+from orchestrator.bodies.ros2.ros import Ros, bridge_future, goal_outcome, read_feedback
 
 log = logging.getLogger("ros2-body")
-RECONNECT_S, RECONNECT_MAX_S = 0.5, 5.0
 DISCOVER_S = 5.0  # the longest the first hello waits for the mapped action servers
 ANNOUNCE_EVERY_S = 1.0  # how often the servers present are checked for a change
 INTERRUPTED = "interrupted by a restart of the ROS 2 body: not repeated"
-# action_msgs/msg/GoalStatus
-GOAL_SUCCEEDED, GOAL_CANCELED, GOAL_ABORTED = 4, 5, 6
+MAX_TEXT = 200  # a status's reason or text: a short line, clipped
 
 
-class TaskLog(link.TaskLog):
-    """The ids this body has taken on, committed before a goal is sent: the bodies' one task
-    log (``orchestrator.bodies.link``), written with this bridge's status enum."""
-
-    def put(self, call_id: str, status: Status, reason: str | None = None) -> None:  # type: ignore[override]
-        super().put(call_id, status.value, reason)
-
-
-class Ros:
-    """rclpy: one node, one action client per mapped server, spun in a thread."""
-
-    def __init__(self, amap: ActionMap) -> None:
-        import rclpy
-        from rclpy.action import ActionClient
-        from rclpy.executors import MultiThreadedExecutor
-
-        self.rclpy = rclpy
-        rclpy.init()
-        self.node = rclpy.create_node(
-            "creature_body_" + amap.body.replace("-", "_").replace(".", "_")
+def status_text(
+    call_id: str,
+    st: Status,
+    reason: str | None = None,
+    progress: float | None = None,
+    text: str | None = None,
+) -> str:
+    """A status as this body sends it: reason and text clipped, progress kept within 0..1."""
+    return json.dumps(
+        protocol.status(
+            call_id,
+            st,
+            reason[:MAX_TEXT] if reason else None,
+            None if progress is None else round(min(1.0, max(0.0, progress)), 3),
+            text[:MAX_TEXT] if text else None,
         )
-        self.types: dict[str, Any] = {}
-        self.clients: dict[str, Any] = {}
-        routes = list(amap.routes.values()) + ([amap.generic] if amap.generic else [])
-        for r in routes:
-            t = self._interface(r)
-            if t is not None and r.server not in self.clients:
-                self.clients[r.server] = ActionClient(self.node, t, r.server)
-        self.executor = MultiThreadedExecutor()
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self._spin, name="rclpy", daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self.executor.spin()
-        except Exception as e:  # shutdown races end the spin; nothing else should
-            log.debug("rclpy spin ended: %s", e)
-
-    def _interface(self, r: Route) -> Any:
-        if r.interface in self.types:
-            return self.types[r.interface]
-        pkg, _, name = r.interface.split("/")
-        try:
-            t = getattr(importlib.import_module(f"{pkg}.action"), name)
-        except (ImportError, AttributeError) as e:
-            log.warning(
-                "%s: interface %s is not installed here (%s): not declared",
-                r.action,
-                r.interface,
-                e,
-            )
-            t = None
-        self.types[r.interface] = t
-        return t
-
-    def ready(self, r: Route) -> bool:
-        c = self.clients.get(r.server)
-        return c is not None and self.types.get(r.interface) is not None and c.server_is_ready()
-
-    def goal(self, r: Route, call: dict[str, Any]) -> Any:
-        """The goal message for a call; ValueError names the field that would not take it."""
-        goal = self.types[r.interface].Goal()
-        for path, value in r.goal_values(call).items():
-            *parents, last = path.split(".")
-            msg = goal
-            try:
-                for p in parents:
-                    msg = getattr(msg, p)
-                setattr(msg, last, value)
-            except (AttributeError, AssertionError, TypeError, ValueError) as e:
-                raise ValueError(f"goal field {path} of {r.interface}: {e}") from None
-        return goal
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        self.node.destroy_node()
-        self.rclpy.try_shutdown()
+    )
 
 
-def bridge_future(loop: asyncio.AbstractEventLoop, rfut: Any) -> asyncio.Future:
-    """An rclpy future as an asyncio one (its callback runs in the rclpy thread)."""
-    fut = loop.create_future()
-
-    def done(f: Any) -> None:
-        def settle() -> None:
-            if fut.done():
-                return
-            exc = f.exception()
-            fut.set_exception(exc) if exc is not None else fut.set_result(f.result())
-
-        loop.call_soon_threadsafe(settle)
-
-    rfut.add_done_callback(done)
-    return fut
+def hello_text(body: str, capabilities: list[Capability]) -> str:
+    """The handshake: a goal's fields take what the call says, so no slot is narrowed here (a
+    slot not named takes any value, docs/bodies.md)."""
+    return json.dumps(protocol.hello(body, capabilities))
 
 
 @dataclass
@@ -178,7 +103,7 @@ class Ros2Body:
         """The mapped actions whose action server is present now (the generic entry is not an
         action of its own: it serves the creature's actions that have no entry)."""
         assert self.ros is not None
-        return [Capability(a, r.slots) for a, r in self.amap.routes.items() if self.ros.ready(r)]
+        return [Capability(a) for a, r in self.amap.routes.items() if self.ros.ready(r)]
 
     async def _announce(self, force: bool = False) -> None:
         """The hello is a connection's first message and is said once (docs/bodies.md): when
@@ -193,7 +118,7 @@ class Ros2Body:
             return
         self._declared = caps
         log.info("capabilities: %s", [c.action for c in caps] or "none")
-        await self._send(wire.hello(self.amap.body, caps))
+        await self._send(hello_text(self.amap.body, caps))
 
     async def _discover(self) -> None:
         """Before the first hello: give DDS discovery a moment to find the action servers."""
@@ -223,21 +148,21 @@ class Ros2Body:
         )
         if st is not Status.RUNNING:
             self.log.put(call_id, st, reason)
-        text = wire.status(call_id, st, reason, **kw)
-        if st in wire.TERMINAL:
+        text = status_text(call_id, st, reason, **kw)
+        if st in TERMINAL:
             self.live.pop(call_id, None)
         await self._send(text)
 
     # -- calls ------------------------------------------------------------------------------
-    async def on_call(self, call: wire.ToolCall) -> None:
+    async def on_call(self, call: protocol.ToolCallMsg) -> None:
         known = self.log.get(call.id)
         if known is not None:  # a re-send: never sent to ROS twice, just say where it stands
             st, reason = known
             if call.id in self.live:
                 lv = self.live[call.id]
-                await self._send(wire.status(call.id, lv.status, progress=lv.progress))
+                await self._send(status_text(call.id, lv.status, progress=lv.progress))
                 return
-            if st not in {s.value for s in wire.TERMINAL}:
+            if not ended(st):
                 st, reason = Status.FAILED.value, INTERRUPTED
             await self._status(call.id, Status(st), reason)
             return
@@ -253,7 +178,7 @@ class Ros2Body:
         self.live[call.id] = lv
         lv.task = asyncio.create_task(self._run(call, lv))
 
-    async def _run(self, call: wire.ToolCall, lv: Live) -> None:
+    async def _run(self, call: protocol.ToolCallMsg, lv: Live) -> None:
         assert self.ros is not None
         r = lv.route
         loop = asyncio.get_running_loop()
@@ -293,69 +218,33 @@ class Ros2Body:
         lv = self.live.get(call_id)
         if lv is None or lv.status is not Status.RUNNING:
             return
-        r = lv.route
-        p = r.progress.read(fb) if r.progress else None
-        text = None
-        if r.text:
-            try:
-                text = str(get_field(fb, r.text))
-            except AttributeError:
-                text = None
+        p, text = read_feedback(lv.route, fb)
         if p is None and text is None:
             return
         lv.progress = p if p is not None else lv.progress
         asyncio.ensure_future(self._status(call_id, Status.RUNNING, progress=p, text=text))
 
     async def _finish(self, call_id: str, lv: Live, goal_status: int, result: Any) -> None:
-        r = lv.route
-        reason = None
-        if r.reason:
-            try:
-                reason = str(get_field(result, r.reason)) or None
-            except AttributeError:
-                pass
-        if goal_status == GOAL_SUCCEEDED:
-            ok = True
-            if r.success:
-                try:
-                    ok = bool(get_field(result, r.success))
-                except AttributeError:
-                    ok = True
-            if ok:
-                await self._status(call_id, Status.SUCCEEDED, progress=1.0)
-            else:
-                await self._status(
-                    call_id, Status.FAILED, reason or f"{r.server} reported no success"
-                )
-        elif goal_status == GOAL_CANCELED:
-            await self._status(call_id, Status.CANCELLED, lv.cancel or f"cancelled by {r.server}")
-        else:
-            why = (
-                "aborted"
-                if goal_status == GOAL_ABORTED
-                else f"ended with goal status {goal_status}"
-            )
-            await self._status(call_id, Status.FAILED, reason or f"{r.server}: goal {why}")
+        st, reason = goal_outcome(lv.route, goal_status, result, lv.cancel)
+        await self._status(call_id, st, reason, progress=1.0 if st is Status.SUCCEEDED else None)
 
-    async def on_cancel(self, msg: wire.Cancel) -> None:
+    async def on_cancel(self, msg: protocol.CancelMsg) -> None:
         lv = self.live.get(msg.id)
-        log.info("cancel %s (%s)", msg.id, msg.reason)
+        log.info("cancel %s (%s)", msg.id, msg.reason or "")
         if lv is not None:
             lv.cancel = msg.reason or "cancelled by the creature"
             if lv.handle is not None:
                 lv.handle.cancel_goal_async()  # the result comes back CANCELED
             return
         known = self.log.get(msg.id)
+        st, reason = cancel_answer(known, INTERRUPTED)
         if known is None:
-            self.log.put(msg.id, Status.CANCELLED, "cancelled before it started")
-            await self._status(msg.id, Status.CANCELLED, "cancelled before it started")
-        elif known[0] not in {s.value for s in wire.TERMINAL}:
-            await self._status(msg.id, Status.CANCELLED, INTERRUPTED)
-        else:
-            await self._status(msg.id, Status(known[0]), known[1])
+            self.log.put(msg.id, Status.CANCELLED, reason)
+        await self._status(msg.id, Status(st), reason)
 
     # -- the connection -----------------------------------------------------------------------
     async def _serve(self, ws: Any) -> None:
+        log.info("connected to %s as %s", self.url, self.amap.body)
         self._ws = ws
         await self._announce(force=True)
         unsent, self._unsent = self._unsent, []
@@ -364,18 +253,25 @@ class Ros2Body:
         announcer = asyncio.create_task(self._announce_loop())
         try:
             async for raw in ws:
-                msg = wire.parse(raw)
-                if isinstance(msg, wire.ToolCall):
-                    await self.on_call(msg)
-                elif isinstance(msg, wire.Cancel):
-                    await self.on_cancel(msg)
-                elif msg.kind == "error":
-                    log.warning("creature says: %s", msg.text)
-                else:
-                    log.debug("%s %s", msg.kind, msg.text)
+                await self._on_message(raw)
         finally:
             announcer.cancel()
             self._ws = None
+
+    async def _on_message(self, raw: str | bytes) -> None:
+        try:
+            msg = protocol.parse_from_creature(raw)
+        except protocol.ProtocolError as e:
+            log.debug("not understood: %s", e)
+            return
+        if isinstance(msg, protocol.ToolCallMsg):
+            await self.on_call(msg)
+        elif isinstance(msg, protocol.CancelMsg):
+            await self.on_cancel(msg)
+        elif isinstance(msg, protocol.ErrorMsg):
+            log.warning("creature says: %s", msg.error)
+        else:
+            log.debug("%s", msg)
 
     async def _announce_loop(self) -> None:
         while True:
@@ -386,28 +282,9 @@ class Ros2Body:
         self.ros = Ros(self.amap)
         sep = "&" if "?" in self.url else "?"
         url = f"{self.url}{sep}token={self.token}&robot={self.amap.body}"
-        delay = RECONNECT_S
         await self._discover()
         try:
-            while not self._stop.is_set():
-                try:
-                    async with connect(url, open_timeout=3) as ws:
-                        log.info("connected to %s as %s", self.url, self.amap.body)
-                        delay = RECONNECT_S
-                        stop = asyncio.create_task(self._stop.wait())
-                        serve = asyncio.create_task(self._serve(ws))
-                        await asyncio.wait({stop, serve}, return_when=asyncio.FIRST_COMPLETED)
-                        for t in (stop, serve):
-                            t.cancel()
-                except (OSError, ConnectionClosed, InvalidStatus, asyncio.TimeoutError) as e:
-                    log.info("not connected (%s); retrying in %.1f s", e, delay)
-                if self._stop.is_set():
-                    break
-                try:
-                    await asyncio.wait_for(self._stop.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
-                delay = min(delay * 2, RECONNECT_MAX_S)
+            await keep_connected(url, self._serve, self._stop, log)
         finally:
             for lv in list(self.live.values()):
                 if lv.handle is not None:
