@@ -22,15 +22,18 @@ Layout::
 
 from __future__ import annotations
 
+import copy
 import functools
-import io
 import itertools
 import json
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from track2_voice.devtools.tiny_common import train_sentencepiece
 
 SIZES = ("tiny", "full")
 LM_NAME = "model.safetensors"
@@ -97,6 +100,11 @@ def moshi_config(size: str, lm_kwargs: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def moshi_checkpoint_config(size: str, dim: int = 64, layers: int = 1) -> dict[str, Any]:
+    """The whole config.json of a Moshi checkpoint of ``size``."""
+    return moshi_config(size, lm_config(size, dim, layers))
+
+
 def checkpoint_files(config: dict[str, Any]) -> list[str]:
     """The files a checkpoint holds, by the names its config.json gives them."""
     names = [CONFIG_NAME, config["moshi_name"], config["mimi_name"], config["tokenizer_name"]]
@@ -147,7 +155,7 @@ def lm_dtype(size: str, dtype: str | None) -> str:
 
 def describe_checkpoint(size: str, dim: int = 64, layers: int = 1, dtype: str | None = None) -> str:
     """What ``write_random_checkpoint`` would write, from shapes on the meta device (JSON)."""
-    config = moshi_config(size, lm_config(size, dim, layers))
+    config = moshi_checkpoint_config(size, dim, layers)
     dtype = lm_dtype(size, dtype)
     return describe(config, list(tensors_for(size, dim, layers, dtype)), size, dtype)
 
@@ -326,39 +334,54 @@ def write_tokenizer(path: Path, pieces: int) -> int:
     words = ("".join(p) for n in (1, 2, 3) for p in itertools.product(SYLLABLES, repeat=n))
     vocab = list(itertools.islice(words, needed))
     sentences = [" ".join(vocab[i : i + 10]) for i in range(0, len(vocab), 10)]
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences),
-        model_writer=model,
-        vocab_size=pieces,
-        model_type="word",
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=3,
-        character_coverage=1.0,
-        minloglevel=2,
-    )
-    path.write_bytes(model.getvalue())
+    model = train_sentencepiece(sentences, pieces, "word")
+    path.write_bytes(model)
     return spm.SentencePieceProcessor(model_file=str(path)).get_piece_size()
 
 
 # -- the whole checkpoint ---------------------------------------------------------------------
 
 
-def write_random_checkpoint(
-    out: Path | str,
-    size: str = "tiny",
-    seed: int = 0,
-    dim: int = 64,
-    layers: int = 1,
-    dtype: str | None = None,
-) -> list[Path]:
-    """Write the checkpoint into ``out`` (created); returns the files written."""
-    lm_kwargs = lm_config(size, dim, layers)
-    dtype = lm_dtype(size, dtype)
-    config = moshi_config(size, lm_kwargs)
-    return write_checkpoint(out, config, lm_kwargs, mimi_config(size), dtype, seed, size == "tiny")
+LOADER_KEYS = frozenset(
+    {"model_type", "moshi_name", "mimi_name", "tokenizer_name", "mimi_config_name", "lm_gen_config"}
+)  # config.json keys that are for the loaders, not the LM
+
+
+def lm_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """What ``get_moshi_lm`` takes: ``config`` less the file names and loader keys (a deep
+    copy: moshi's conditioner factory writes into the dicts it is given)."""
+    return copy.deepcopy({k: v for k, v in config.items() if k not in LOADER_KEYS})
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A family of models the random writer fills (Moshi, Hibiki): how its whole config.json
+    follows from ``--size``/``--dim``/``--layers``, and its Mimi's config from ``--size``
+    (None: moshi's default Mimi). Writing one is the same for every family."""
+
+    config: Callable[[str, int, int], dict[str, Any]]
+    mimi_config: Callable[[str], dict[str, Any] | None]
+
+    def write(
+        self,
+        out: Path | str,
+        size: str = "tiny",
+        seed: int = 0,
+        dim: int = 64,
+        layers: int = 1,
+        dtype: str | None = None,
+    ) -> list[Path]:
+        """Write the checkpoint into ``out`` (created); returns the files written."""
+        config = self.config(size, dim, layers)
+        dtype = lm_dtype(size, dtype)
+        mimi_cfg = self.mimi_config(size)
+        return write_checkpoint(
+            out, config, lm_kwargs(config), mimi_cfg, dtype, seed, size == "tiny"
+        )
+
+
+MOSHI = ModelFamily(moshi_checkpoint_config, mimi_config)
+write_random_checkpoint = MOSHI.write
 
 
 def write_checkpoint(
