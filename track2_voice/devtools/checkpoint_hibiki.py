@@ -43,8 +43,8 @@ from track2_voice.devtools.checkpoint_random import (
     describe,
     lm_dtype,
     lm_kwargs,
-    lm_tensors,
 )
+from track2_voice.devtools.random_lm import lm_tensors
 from track2_voice.devtools.tiny_common import stream_layout
 
 MODEL_TYPE = "hibiki"
