@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,18 @@ def require_chromium() -> None:
 def launch(pw, extra_args: list[str] | None = None):
     exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
     return pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS + (extra_args or []))
+
+
+def chromium() -> Iterator[Any]:
+    """A launched Chromium, closed after use: the body of a module's ``browser`` fixture
+    (``yield from chromium()``)."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()
 
 
 def start_server(port: int = 0, gaze: bool = True) -> FaceServer:

@@ -11,7 +11,7 @@ import pytest
 
 from face import FaceServer
 from orchestrator.data_files import load_presets
-from tests.face_support import ARTIFACTS, FRAME_S, Streamer, launch, require_chromium, start_server
+from tests.face_support import ARTIFACTS, FRAME_S, Streamer, chromium, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -53,13 +53,7 @@ RANGES = {k: p["max"] - p["min"] for k, p in PRESETS["params"].items()}
 
 @pytest.fixture(scope="module")
 def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
+    yield from chromium()
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ import pytest
 
 from face import FaceConfig, FaceServer
 from orchestrator.data_files import load_presets, load_visemes
-from tests.face_support import ARTIFACTS, Streamer, launch, require_chromium
+from tests.face_support import ARTIFACTS, Streamer, chromium
 
 pytestmark = pytest.mark.browser
 VISEMES = load_visemes()
@@ -29,13 +29,7 @@ DRAWN = """() => {
 
 @pytest.fixture(scope="module")
 def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
+    yield from chromium()
 
 
 @pytest.fixture()
