@@ -62,6 +62,22 @@ def chromium() -> Iterator[Any]:
         b.close()
 
 
+def face_page(browser: Any, server: FaceServer) -> Iterator[Any]:
+    """The face page on a phone-sized viewport, once it has its presets and a first state;
+    after use, closed, and no page error may have happened (the body of a ``page`` fixture:
+    ``yield from face_page(browser, server)``)."""
+    pg = browser.new_page(viewport={"width": 360, "height": 480})
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(f"http://127.0.0.1:{server.port}/?gaze=0")
+    pg.wait_for_function(
+        "window.face && window.face.state.presetsLoaded && window.face.state.messages > 0"
+    )
+    yield pg
+    pg.close()
+    assert errors == [], f"page errors: {errors}"
+
+
 def start_server(port: int = 0, gaze: bool = True) -> FaceServer:
     return FaceServer(
         FaceConfig(host="127.0.0.1", port=port, gaze=gaze), load_presets()
