@@ -23,7 +23,7 @@ import numpy as np
 
 from track2_voice.audio.devices import frames_of, load_audio
 from track2_voice.backends.moshi_protocol import Kind, PcmFramer, close_quietly, open_session
-from track2_voice.devtools.turn_clock import speech_end_s
+from track2_voice.devtools.utterances import speech_end_s
 from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from track2_voice.lipsync import rms_dbfs
 from track2_voice.redact import redact_url
