@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import short_mode  # noqa: E402
+from benchmarks import corpus_tsv, short_mode  # noqa: E402
 from orchestrator.brain.dialogue import Dialogue, Plan  # noqa: E402
 from orchestrator.brain.dialogue_play import Timing, play  # noqa: E402
 from orchestrator.brain.dialogue_rules import load_dialogue_rules  # noqa: E402
@@ -68,37 +68,24 @@ def parse_calls(cell: str, where: str) -> tuple[Call, ...]:
     out = []
     for one in cell.split("|"):
         items = [c.strip() for c in one.split(";") if c.strip()]
-        slots = []
-        for item in items[1:]:
-            if "=" not in item:
-                raise SystemExit(f"{where}: expected slot=value, got {item!r}")
-            k, v = item.split("=", 1)
-            slots.append((k.strip(), v.strip()))
+        slots = corpus_tsv.slots(items[1:], where)
         out.append((items[0], tuple(sorted(slots))))
     return tuple(out)
 
 
 def load(directory: Path) -> list[Exchange]:
     out = []
-    for part in PARTS:
-        path = directory / f"{part}.tsv"
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            cols = line.split("\t")
-            if len(cols) != 4:
-                raise SystemExit(f"{path}:{n}: expected 4 tab-separated columns")
-            cat, expected, user, creature = cols
-            out.append(
-                Exchange(
-                    part,
-                    cat,
-                    None if user.strip() == "-" else user,
-                    None if creature.strip() == "-" else creature,
-                    parse_calls(expected, f"{path}:{n}"),
-                    n,
-                )
+    for part, where, n, (cat, expected, user, creature) in corpus_tsv.rows(directory, PARTS, 4):
+        out.append(
+            Exchange(
+                part,
+                cat,
+                None if user.strip() == "-" else user,
+                None if creature.strip() == "-" else creature,
+                parse_calls(expected, where),
+                n,
             )
+        )
     return out
 
 

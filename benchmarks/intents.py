@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # after any --code checkout, which goes first
 
-from benchmarks import short_mode  # noqa: E402
+from benchmarks import corpus_tsv, short_mode  # noqa: E402
 
 CORPUS = ROOT / "benchmarks" / "intent_corpus"
 RESULTS = ROOT / "benchmarks" / "results" / "intents.json"
@@ -68,27 +68,15 @@ def parse_expected(cell: str, where: str) -> tuple[str | None, dict[str, str]]:
     items = [c.strip() for c in cell.split(";") if c.strip()]
     if not items or items[0] == "-":
         return None, {}
-    slots = {}
-    for item in items[1:]:
-        if "=" not in item:
-            raise SystemExit(f"{where}: expected slot=value, got {item!r}")
-        k, v = item.split("=", 1)
-        slots[k.strip()] = v.strip()
+    slots = dict(corpus_tsv.slots(items[1:], where))
     return items[0], slots
 
 
 def load_corpus(directory: Path) -> list[Phrase]:
     out = []
-    for part in PARTS:
-        path = directory / f"{part}.tsv"
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            cols = line.split("\t")
-            if len(cols) != 3:
-                raise SystemExit(f"{path}:{n}: expected 3 tab-separated columns")
-            action, slots = parse_expected(cols[1], f"{path}:{n}")
-            out.append(Phrase(part, cols[0], cols[2], action, slots, n))
+    for part, where, n, (category, expected, text) in corpus_tsv.rows(directory, PARTS, 3):
+        action, slots = parse_expected(expected, where)
+        out.append(Phrase(part, category, text, action, slots, n))
     return out
 
 

@@ -188,27 +188,22 @@ def speech_pcm(speech_wav) -> np.ndarray:
     return load_audio(speech_wav)
 
 
+def write_tiny_mlx(d: Path, dim: int, layers: int, seed: int, quantize: int | None = None):
+    """``creature checkpoint tiny --backend mlx`` into ``d`` (bf16, and q4 or q8 weights too
+    with ``quantize``): the user-facing command, as a user would run it."""
+    more = ["--quantize", str(quantize)] if quantize else []
+    args = ["--dim", str(dim), "--layers", str(layers), "--seed", str(seed), *more]
+    return creature("checkpoint", "tiny", str(d), "--backend", "mlx", *args)
+
+
 @pytest.fixture(scope="session")
 def tiny_mlx(tmp_path_factory) -> dict[str, Path]:
     """Tiny random moshi_mlx checkpoints (bf16 + q4), written by the user-facing command."""
     require_module("moshi_mlx")
     out = {}
-    for name, extra in (("bf16", []), ("q4", ["--quantize", "4"])):
+    for name, quantize in (("bf16", None), ("q4", 4)):
         d = tmp_path_factory.mktemp(f"tiny-{name}")
-        r = creature(
-            "checkpoint",
-            "tiny",
-            str(d),
-            "--backend",
-            "mlx",
-            "--dim",
-            "128",
-            "--layers",
-            "2",
-            "--seed",
-            "1",
-            *extra,
-        )
+        r = write_tiny_mlx(d, dim=128, layers=2, seed=1, quantize=quantize)
         assert r.returncode == 0, r.stderr
         out[name] = d
     return out

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,34 @@ def require_chromium() -> None:
 def launch(pw, extra_args: list[str] | None = None):
     exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
     return pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS + (extra_args or []))
+
+
+def chromium() -> Iterator[Any]:
+    """A launched Chromium, closed after use: the body of a module's ``browser`` fixture
+    (``yield from chromium()``)."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()
+
+
+def face_page(browser: Any, server: FaceServer) -> Iterator[Any]:
+    """The face page on a phone-sized viewport, once it has its presets and a first state;
+    after use, closed, and no page error may have happened (the body of a ``page`` fixture:
+    ``yield from face_page(browser, server)``)."""
+    pg = browser.new_page(viewport={"width": 360, "height": 480})
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(f"http://127.0.0.1:{server.port}/?gaze=0")
+    pg.wait_for_function(
+        "window.face && window.face.state.presetsLoaded && window.face.state.messages > 0"
+    )
+    yield pg
+    pg.close()
+    assert errors == [], f"page errors: {errors}"
 
 
 def start_server(port: int = 0, gaze: bool = True) -> FaceServer:

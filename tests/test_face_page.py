@@ -11,7 +11,7 @@ import pytest
 
 from face import FaceServer
 from orchestrator.data_files import load_presets
-from tests.face_support import ARTIFACTS, FRAME_S, Streamer, launch, require_chromium, start_server
+from tests.face_support import ARTIFACTS, FRAME_S, Streamer, chromium, face_page, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -53,13 +53,7 @@ RANGES = {k: p["max"] - p["min"] for k, p in PRESETS["params"].items()}
 
 @pytest.fixture(scope="module")
 def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
+    yield from chromium()
 
 
 @pytest.fixture()
@@ -78,16 +72,7 @@ def stream(server: FaceServer):
 
 @pytest.fixture()
 def page(browser, server: FaceServer, stream: Streamer):
-    pg = browser.new_page(viewport={"width": 360, "height": 480})
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(f"http://127.0.0.1:{server.port}/?gaze=0")
-    pg.wait_for_function(
-        "window.face && window.face.state.presetsLoaded && window.face.state.messages > 0"
-    )
-    yield pg
-    pg.close()
-    assert errors == [], f"page errors: {errors}"
+    yield from face_page(browser, server)
 
 
 def _params(page) -> dict:

@@ -12,7 +12,7 @@ import pytest
 
 from face import FaceConfig, FaceServer
 from orchestrator.data_files import load_presets, load_visemes
-from tests.face_support import ARTIFACTS, Streamer, launch, require_chromium
+from tests.face_support import ARTIFACTS, Streamer, chromium, face_page
 
 pytestmark = pytest.mark.browser
 VISEMES = load_visemes()
@@ -29,13 +29,7 @@ DRAWN = """() => {
 
 @pytest.fixture(scope="module")
 def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
+    yield from chromium()
 
 
 @pytest.fixture()
@@ -58,16 +52,7 @@ def stream(server):
 
 @pytest.fixture()
 def page(browser, server, stream):
-    pg = browser.new_page(viewport={"width": 360, "height": 480})
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.goto(f"http://127.0.0.1:{server.port}/?gaze=0")
-    pg.wait_for_function(
-        "window.face && window.face.state.presetsLoaded && window.face.state.messages > 0"
-    )
-    yield pg
-    pg.close()
-    assert errors == [], f"page errors: {errors}"
+    yield from face_page(browser, server)
 
 
 def _shape(page, stream, name: str, index: int, **extra) -> dict:

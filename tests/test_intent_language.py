@@ -156,26 +156,14 @@ def test_lower_case_text_without_punctuation_ends_at_a_pause(rules):
 
 
 def test_pieces_split_the_way_sentencepiece_splits_words_judge_the_same(rules):
-    import io
-
     import sentencepiece as spm
 
+    from track2_voice.devtools.tiny_common import train_sentencepiece
+
     phrases = [t for t, _, _ in PHRASAL + HOME + DISFLUENT] + GERUND_SUBJECTS + NEW_NEAR_MISSES
-    model = io.BytesIO()  # a small unigram vocabulary, Moshi's special ids: most words in pieces
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(phrases),
-        model_writer=model,
-        vocab_size=120,
-        model_type="unigram",
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=3,
-        character_coverage=1.0,
-        hard_vocab_limit=False,
-        minloglevel=2,
-    )
-    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    # a small unigram vocabulary, Moshi's special ids: most words in pieces
+    model = train_sentencepiece(phrases, 120, "unigram", hard_vocab_limit=False)
+    sp = spm.SentencePieceProcessor(model_proto=model)
     split_words = 0
     for text in phrases:
         ids = sp.encode(text)

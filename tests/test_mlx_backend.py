@@ -9,13 +9,20 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import creature, require_module
+from tests.conftest import creature, require_module, write_tiny_mlx
 from track2_voice.backends.base import BackendError
 from track2_voice.backends.mlx_backend import QUANT_GROUP
 from track2_voice.config import MlxConfig, RolloverConfig, SamplingConfig
 from track2_voice.frames import FRAME_SAMPLES, SAMPLE_RATE
 
 pytestmark = pytest.mark.mlx
+
+
+def mlx_run(repo, src, *args: str, **kw):
+    """``creature run --backend mlx`` on checkpoint ``repo`` with ``src`` as the microphone."""
+    return creature(
+        "run", "--backend", "mlx", "--hf-repo", str(repo), "--input", str(src), *args, **kw
+    )
 
 
 def backend(repo, quantize="auto", max_steps=3000, **roll):
@@ -88,13 +95,8 @@ def test_repo_id_goes_through_the_hub_cache(tiny_mlx, tmp_path, speech_wav):
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
     out = tmp_path / "out.wav"
-    r = creature(
-        "run",
-        "--backend",
-        "mlx",
-        "--hf-repo",
+    r = mlx_run(
         "kyutai-lab/tiny-mlx-q4",
-        "--input",
         str(speech_wav),
         "--output",
         str(out),
@@ -109,13 +111,8 @@ def test_repo_id_goes_through_the_hub_cache(tiny_mlx, tmp_path, speech_wav):
 
 def test_cli_run_writes_input_length_audio_and_one_line_per_frame(tiny_mlx, speech_wav, tmp_path):
     out, rec = tmp_path / "out.wav", tmp_path / "ev.jsonl"
-    r = creature(
-        "run",
-        "--backend",
-        "mlx",
-        "--hf-repo",
+    r = mlx_run(
         str(tiny_mlx["bf16"]),
-        "--input",
         str(speech_wav),
         "--output",
         str(out),
@@ -161,13 +158,8 @@ def test_rollover_through_the_cli_is_recorded(tiny_mlx, tmp_path):
     src = tmp_path / "quiet.wav"
     sf.write(str(src), np.zeros(SAMPLE_RATE * 4, np.float32), SAMPLE_RATE)
     rec = tmp_path / "ev.jsonl"
-    r = creature(
-        "run",
-        "--backend",
-        "mlx",
-        "--hf-repo",
+    r = mlx_run(
         str(tiny_mlx["bf16"]),
-        "--input",
         str(src),
         "--record",
         str(rec),
@@ -192,16 +184,11 @@ def test_missing_weights_name_the_file_and_the_directory(tiny_mlx, tmp_path):
     with pytest.raises(BackendError) as e:
         backend(broken, quantize=4)
     assert "model.q4.safetensors" in str(e.value) and str(broken) in str(e.value)
-    r = creature(
-        "run",
-        "--backend",
-        "mlx",
-        "--hf-repo",
+    r = mlx_run(
         str(broken),
+        str(tiny_mlx["q4"] / "config.json"),
         "--quantize",
         "4",
-        "--input",
-        str(tiny_mlx["q4"] / "config.json"),
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
@@ -229,21 +216,7 @@ def test_a_checkpoint_whose_warmup_token_is_42_still_starts(tmp_path, speech_wav
     from moshi_mlx import models
 
     d = tmp_path / "tiny-42"
-    r = creature(
-        "checkpoint",
-        "tiny",
-        str(d),
-        "--backend",
-        "mlx",
-        "--dim",
-        "384",
-        "--layers",
-        "3",
-        "--seed",
-        "99",
-        "--quantize",
-        "4",
-    )
+    r = write_tiny_mlx(d, dim=384, layers=3, seed=99, quantize=4)
     assert r.returncode == 0, r.stderr
     # the canary fires on this checkpoint when loaded as the backend loads it
     mx.random.seed(SamplingConfig().seed)
@@ -254,13 +227,8 @@ def test_a_checkpoint_whose_warmup_token_is_42_still_starts(tmp_path, speech_wav
     with pytest.raises(ValueError, match="42"):
         lm.warmup()
     out = tmp_path / "out.wav"
-    r = creature(
-        "run",
-        "--backend",
-        "mlx",
-        "--hf-repo",
+    r = mlx_run(
         str(d),
-        "--input",
         str(speech_wav),
         "--output",
         str(out),

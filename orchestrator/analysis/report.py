@@ -38,8 +38,28 @@ figure { margin: 8px 0 16px; } figure svg { max-width: 100%; height: auto; }
 
 
 def render(s: Summary) -> str:
+    """The whole page: the figures, the timeline, then a section per kind of thing that
+    happened, and the figures again as JSON for scripts."""
     f = s.figures()
-    parts = [
+    return "\n".join(
+        [
+            *_head(s, f),
+            *_timeline(s),
+            *_speech(s),
+            *_loop_health(s),
+            *_actions(s),
+            *_connection(s),
+            '<script type="application/json" id="report-data">',
+            json.dumps(s.to_dict(), default=str).replace("</", "<\\/"),
+            "</script>",
+            "</body></html>",
+        ]
+    )
+
+
+def _head(s: Summary, f: dict[str, Any]) -> list[str]:
+    """The page's head, its title and the figures a lab writes down."""
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>creature session report: {escape(Path(s.path).name)}</title>",
@@ -49,14 +69,23 @@ def render(s: Summary) -> str:
         f"{f['duration_s']:.1f} s · {s.frames} frames</p>",
         "<h2>Figures</h2>",
         _figures_table(f),
-        "<h2>Timeline</h2>",
     ]
-    for lo, hi in rows(s.duration_s):
-        parts.append(f"<figure>{plots.timeline(s, lo, hi)}</figure>")
-    parts.append(_legend())
-    parts += [
+
+
+def _timeline(s: Summary) -> list[str]:
+    """The session in rows of ``ROW_SECONDS``, the colours' legend, the step-time histograms."""
+    return [
+        "<h2>Timeline</h2>",
+        *(f"<figure>{plots.timeline(s, lo, hi)}</figure>" for lo, hi in rows(s.duration_s)),
+        _legend(),
         "<h2>Step time and loop overhead</h2>",
         f"<figure>{plots.histograms(s)}</figure>",
+    ]
+
+
+def _speech(s: Summary) -> list[str]:
+    """Both sides' words, and each turn's latency (a table, and bars when any was answered)."""
+    out = [
         "<h2>Transcript: both sides</h2>",
         _table(
             ["t (s)", "who", "words"],
@@ -68,8 +97,13 @@ def render(s: Summary) -> str:
     ]
     bars = plots.latency_bars(s)
     if bars:
-        parts.append(f"<figure>{bars}</figure>")
-    parts += [
+        out.append(f"<figure>{bars}</figure>")
+    return out
+
+
+def _loop_health(s: Summary) -> list[str]:
+    """Frames past their deadline and events the consumers dropped."""
+    return [
         "<h2>Deadline misses</h2>",
         _table(
             ["frame", "t (s)", "model (ms)", "overhead (ms)"],
@@ -78,20 +112,27 @@ def render(s: Summary) -> str:
         ),
         "<h2>Drops</h2>",
         _drops_table(s),
+    ]
+
+
+def _actions(s: Summary) -> list[str]:
+    """The tool calls with their statuses, and the intents that led to them."""
+    calls = [
+        [
+            c.id,
+            c.action,
+            c.robot or "(none: waited in the outbox)",
+            c.sent,
+            ", ".join(f"{st} +{t - c.sent:.3f}" for st, t in c.statuses),
+            c.final or "open",
+        ]
+        for c in s.calls
+    ]
+    return [
         "<h2>Tool calls</h2>",
         _table(
             ["call", "action", "robot", "sent (s)", "statuses (s after sent)", "final"],
-            [
-                [
-                    c.id,
-                    c.action,
-                    c.robot or "(none: waited in the outbox)",
-                    c.sent,
-                    ", ".join(f"{st} +{t - c.sent:.3f}" for st, t in c.statuses),
-                    c.final or "open",
-                ]
-                for c in s.calls
-            ],
+            calls,
             "no tool call",
         ),
         "<h2>Intents</h2>",
@@ -100,6 +141,12 @@ def render(s: Summary) -> str:
             [[i.t, i.action, i.target or "", i.phrase, i.lag_ms] for i in s.intents],
             "no intent",
         ),
+    ]
+
+
+def _connection(s: Summary) -> list[str]:
+    """The voice backend's lost links, its rollovers and errors."""
+    return [
         "<h2>Connection</h2>",
         _table(
             ["lost at (s)", "back at (s)", "for (s)", "reason"],
@@ -108,12 +155,7 @@ def render(s: Summary) -> str:
         ),
         _table(["t (s)", "rollover"], [[r.t, r.text] for r in s.rollovers], "no rollover"),
         _table(["t (s)", "error"], [[e.t, e.text] for e in s.errors], "no error"),
-        '<script type="application/json" id="report-data">',
-        json.dumps(s.to_dict(), default=str).replace("</", "<\\/"),
-        "</script>",
-        "</body></html>",
     ]
-    return "\n".join(parts)
 
 
 def _legend() -> str:

@@ -12,77 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.analysis import marks
+from orchestrator.analysis.marks import CallLife, IntentMark, Miss, Piece, Span
 from orchestrator.analysis.record_file import Record
 from orchestrator.analysis.turns import VOICE_DB, Turn, turns_of
 from orchestrator.analysis.user_words import user_lines
-from orchestrator.brain.events import (
-    AffectChanged,
-    IntentDetected,
-    PlannerConsulted,
-    PlannerDecision,
-    ServiceError,
-    StateChanged,
-    ToolCallSent,
-    ToolRejected,
-    ToolStatusChanged,
-)
-from track2_voice.events import (
-    Connected,
-    Disconnected,
-    FrameEvent,
-    LoopStarted,
-    LoopStopped,
-    Rollover,
-    UserSpeechEnded,
-    UserSpeechStarted,
-    VoiceError,
-)
+from orchestrator.brain.events import IntentDetected, PlannerConsulted, PlannerDecision
+from track2_voice.events import LoopStarted
 from track2_voice.frames import FRAME_MS
 
-PIECE_GAP_S = 0.6  # text pieces further apart than this start a new phrase
-
-
-@dataclass
-class Span:
-    start: float
-    end: float
-    label: str
-
-
-@dataclass
-class Piece:
-    t: float
-    text: str
-
-
-@dataclass
-class CallLife:
-    id: str
-    action: str
-    sent: float
-    robot: str | None
-    statuses: list[tuple[str, float]] = field(default_factory=list)
-
-    @property
-    def final(self) -> str | None:
-        return self.statuses[-1][0] if self.statuses else None
-
-
-@dataclass
-class IntentMark:
-    t: float
-    action: str
-    target: str | None
-    phrase: str
-    lag_ms: float | None
-
-
-@dataclass
-class Miss:
-    index: int
-    t: float
-    model_ms: float
-    overhead_ms: float
+__all__ = ["CallLife", "IntentMark", "Miss", "Piece", "Span", "Summary", "summarize"]
 
 
 @dataclass
@@ -203,15 +142,6 @@ def _pct(xs: np.ndarray, q: float) -> float | None:
     return round(float(np.percentile(xs, q)), 3) if len(xs) else None
 
 
-def _spans(changes: list[tuple[float, str]], end: float) -> list[Span]:
-    out = []
-    for i, (t, label) in enumerate(changes):
-        t1 = changes[i + 1][0] if i + 1 < len(changes) else end
-        if t1 > t:
-            out.append(Span(t, t1, label))
-    return out
-
-
 def planner_figures(rec: Record) -> dict[str, Any]:
     """The planner's requests by verdict, the latency of those it answered, and what the
     policy decided (docs/planner.md); empty when no planner ran."""
@@ -266,6 +196,7 @@ def on_audio_clock(rec: Record) -> Record:
 
 
 def summarize(rec: Record) -> Summary:
+    """Everything the report shows of ``rec``, on the audio's clock if it was an offline run."""
     rec = on_audio_clock(rec)
     t0 = rec.start_t
     end = rec.end_t - t0
@@ -274,91 +205,10 @@ def summarize(rec: Record) -> Summary:
         return round(t - t0, 6)
 
     frames = rec.frames
-    backend = next((e.backend for e in rec.of(LoopStarted)), None)
-
-    user, pieces, misses, errors = [], [], [], []
-    started: float | None = None
-    for ev in rec.events:
-        if isinstance(ev, FrameEvent):
-            if ev.text:
-                pieces.append(Piece(rel(ev.t), ev.text))
-            if ev.missed:
-                misses.append(Miss(ev.index, rel(ev.t), ev.model_ms, ev.overhead_ms))
-        elif isinstance(ev, UserSpeechStarted):
-            started = rel(ev.t)
-        elif isinstance(ev, UserSpeechEnded):
-            stop = rel(ev.t - (ev.silence_ms or 0.0) / 1000.0)
-            user.append(Span(started if started is not None else stop, stop, "user"))
-            started = None
-        elif isinstance(ev, (VoiceError, ServiceError)):
-            errors.append(Piece(rel(ev.t), f"{ev.where}: {ev.error}"))
-    if started is not None:
-        user.append(Span(started, end, "user"))
-
-    phrases: list[Span] = []
-    for p in pieces:
-        if phrases and p.t - phrases[-1].end <= PIECE_GAP_S:
-            phrases[-1].end = p.t
-            phrases[-1].label += p.text
-        else:
-            phrases.append(Span(p.t, p.t, p.text))
-    for ph in phrases:
-        ph.label = ph.label.strip()
-        ph.end += FRAME_MS / 1000.0
-
-    moves = rec.of(StateChanged)
-    first_state = moves[0].src if moves else "idle"
-    state_changes = [(0.0, first_state)] + [(rel(e.t), e.dst) for e in moves]
-    looks = rec.of(AffectChanged)
-    baseline = [(0.0, "neutral")] + [
-        (rel(e.t), f"{e.emotion} ({e.mood})" if e.mood else e.emotion)
-        for e in looks
-        if not e.passing
-    ]
-    passing = [Piece(rel(e.t), f"{e.emotion} ({e.cause})") for e in looks if e.passing]
-
-    intents = [
-        IntentMark(
-            rel(e.intent.t),
-            e.intent.action,
-            e.intent.slots.get("object") or e.intent.slots.get("destination"),
-            e.intent.phrase,
-            e.lag_ms,
-        )
-        for e in rec.of(IntentDetected)
-    ]
-    calls: dict[str, CallLife] = {}
-    rejected = []
-    for ev in rec.events:
-        if isinstance(ev, ToolCallSent):
-            action = str(ev.arguments.get("action"))
-            calls[ev.id] = CallLife(ev.id, action, rel(ev.t), ev.robot)
-        elif isinstance(ev, ToolStatusChanged):
-            life = calls.get(ev.id)
-            if life is None:  # a call from an earlier run, resumed from the outbox
-                life = calls[ev.id] = CallLife(ev.id, str(ev.action), rel(ev.t), ev.source)
-            life.statuses.append((ev.status.value, rel(ev.t)))
-        elif isinstance(ev, ToolRejected):
-            rejected.append(Piece(rel(ev.t), f"{ev.action}: {ev.reason}"))
-
-    disconnects, lost = [], None
-    for ev in rec.events:
-        if isinstance(ev, Disconnected) and lost is None:
-            lost = (rel(ev.t), ev.reason)
-        elif isinstance(ev, Connected) and lost is not None:
-            disconnects.append(Span(lost[0], rel(ev.t), lost[1]))
-            lost = None
-    if lost is not None:
-        disconnects.append(Span(lost[0], end, lost[1]))
-    rollovers = [Piece(rel(e.t), f"{e.reason} after {e.steps} steps") for e in rec.of(Rollover)]
-    dropped: dict[str, int] = {}
-    for ev in rec.of(LoopStopped):
-        for k, v in ev.dropped.items():
-            dropped[k] = dropped.get(k, 0) + int(v)
-
+    pieces = marks.text_pieces(rec, rel)
     return Summary(
         path=str(rec.path),
-        backend=backend,
+        backend=next((e.backend for e in rec.of(LoopStarted)), None),
         duration_s=end,
         frames=len(frames),
         t=np.array([f.t - t0 for f in frames]),
@@ -366,21 +216,21 @@ def summarize(rec: Record) -> Summary:
         rms_db=np.array([f.rms_db for f in frames]),
         model_ms=np.array([f.model_ms for f in frames]),
         overhead_ms=np.array([f.overhead_ms for f in frames]),
-        misses=misses,
-        user_speech=user,
+        misses=marks.deadline_misses(rec, rel),
+        user_speech=marks.user_speech(rec, rel, end),
         pieces=pieces,
-        phrases=phrases,
-        states=_spans(state_changes, end),
-        emotions=_spans(baseline, end),
-        passing_looks=passing,
-        intents=intents,
-        calls=list(calls.values()),
-        rejected=rejected,
-        disconnects=disconnects,
-        rollovers=rollovers,
-        errors=errors,
+        phrases=marks.phrases(pieces),
+        states=marks.states(rec, rel, end),
+        emotions=marks.emotions(rec, rel, end),
+        passing_looks=marks.passing_looks(rec, rel),
+        intents=marks.intents(rec, rel),
+        calls=marks.call_lives(rec, rel),
+        rejected=marks.rejected(rec, rel),
+        disconnects=marks.disconnects(rec, rel, end),
+        rollovers=marks.rollovers(rec, rel),
+        errors=marks.errors(rec, rel),
         turns=turns_of(rec.events, end_t=rec.end_t),
-        dropped=dropped,
+        dropped=marks.dropped(rec),
         record_dropped=rec.record_dropped,
         truncated=rec.truncated_last_line,
         start_t=t0,

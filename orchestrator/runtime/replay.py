@@ -20,7 +20,6 @@ outbox, so a replay never leaves work for the next live run.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import tempfile
 import threading
@@ -31,8 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.analysis.record_file import Record
-from orchestrator.brain.calls import StatusError
-from orchestrator.brain.dispatcher import ToolDispatcher
 from orchestrator.brain.events import (
     AffectChanged,
     IntentDetected,
@@ -47,186 +44,36 @@ from orchestrator.brain.events import (
 from orchestrator.bus import Bus
 from orchestrator.config import CreatureConfig
 from orchestrator.runtime.io_loop import IoLoop
-from orchestrator.runtime.metrics import MetricsService
+from orchestrator.runtime.metrics import served_metrics
 from orchestrator.runtime.record import JsonlRecorder
+from orchestrator.runtime.recorded_robot import RecordedCall, RecordedRobot, recorded_calls
+from orchestrator.runtime.replay_time import ReplayClock, Slice, due
 from orchestrator.runtime.slow_loop import SlowLoop
 from orchestrator.runtime.visemes import build_viseme_tracker
 from orchestrator.state_dir import state_dir
-from track2_voice.events import (
-    Connected,
-    Disconnected,
-    Event,
-    FrameEvent,
-    LoopStarted,
-    LoopStopped,
-    PassageEnded,
-    Rollover,
-    SceneEnd,
-    SceneLine,
-    UserSpeechEnded,
-    UserSpeechStarted,
-    UserWord,
-    VoiceError,
-)
+from track2_voice import events as voice
+from track2_voice.events import Event, FrameEvent
 
 log = logging.getLogger(__name__)
 
 VOICE_TYPES: tuple[type[Event], ...] = (
-    FrameEvent,
-    LoopStarted,
-    LoopStopped,
-    VoiceError,
-    UserSpeechStarted,
-    UserSpeechEnded,
-    Connected,
-    Disconnected,
-    Rollover,
-    SceneLine,
-    SceneEnd,
-    PassageEnded,
-    UserWord,  # the user's side: the dialogue binds the creature's replies to it
+    voice.FrameEvent,
+    voice.LoopStarted,
+    voice.LoopStopped,
+    voice.VoiceError,
+    voice.UserSpeechStarted,
+    voice.UserSpeechEnded,
+    voice.Connected,
+    voice.Disconnected,
+    voice.Rollover,
+    voice.SceneLine,
+    voice.SceneEnd,
+    voice.PassageEnded,
+    voice.UserWord,  # the user's side: the dialogue binds the creature's replies to it
 )
 DECISIONS: tuple[type[Event], ...] = (IntentDetected, ToolCallSent, ToolStatusChanged, StateChanged,
                                       AffectChanged)  # fmt: skip
 SETTLE_POLL_S = 0.05
-NOT_A_ROBOT = ("creature", "http")  # status sources that are not the robot's own answers
-
-
-def _due(ev: Event) -> float:
-    """When the fast loop published it: a frame once finished, the rest at their stamp."""
-    if isinstance(ev, FrameEvent):
-        return ev.t + (ev.model_ms + ev.overhead_ms) / 1000.0
-    return ev.t
-
-
-class ReplayClock:
-    """The record's time, running ``speed`` times as fast as the wall clock from ``start()``."""
-
-    def __init__(self, rec_t0: float, speed: float) -> None:
-        self.rec_t0 = rec_t0
-        self.speed = speed
-        self._wall0: float | None = None
-
-    def start(self) -> None:
-        self._wall0 = time.monotonic()
-
-    def __call__(self) -> float:
-        if self._wall0 is None:
-            return self.rec_t0
-        return self.rec_t0 + (time.monotonic() - self._wall0) * self.speed
-
-    def wall_at(self, rec_t: float) -> float:
-        assert self._wall0 is not None, "start() the clock first"
-        return self._wall0 + (rec_t - self.rec_t0) / self.speed
-
-
-@dataclass
-class RecordedCall:
-    action: str
-    sent_t: float
-    answers: list[tuple[float, str, str | None]] = field(default_factory=list)  # (delay, st, why)
-
-
-class RecordedRobot:
-    """A robot link that answers as the recorded robot did (a stand-in from the record, not a
-    robot): the n-th call of an action gets the statuses of the n-th recorded call of that
-    action, at the recorded delays (scaled by ``speed``). A repeated id is answered with the
-    status already reported, as a real robot must; a cancel is honoured at once."""
-
-    def __init__(
-        self, name: str, calls: list[RecordedCall], dispatcher: ToolDispatcher, speed: float
-    ) -> None:
-        self.name = name
-        self.dispatcher = dispatcher
-        self.speed = speed
-        self._unused = list(calls)
-        self._last: dict[str, str] = {}
-        self._silent: set[str] = set()  # calls the record has no answer for
-        self._pending: dict[str, list[asyncio.TimerHandle]] = {}  # answers not given yet
-        self.received = 0
-
-    @property
-    def due(self) -> int:
-        """Answers scheduled and not given yet."""
-        return sum(len(h) for h in self._pending.values())
-
-    def send(self, message: dict[str, Any]) -> bool:
-        loop = asyncio.get_running_loop()
-        call_id = str(message.get("id"))
-        if message.get("type") == "cancel":
-            for h in self._pending.pop(call_id, []):
-                h.cancel()
-            if call_id in self._last:
-                loop.call_soon(self._report, call_id, "cancelled", "cancelled by the creature")
-            return True
-        if message.get("type") != "tool_call":
-            return True
-        self.received += 1
-        if call_id in self._pending or call_id in self._silent:  # delivered again: in hand
-            return True
-        if call_id in self._last:  # delivered again: re-report what we know
-            loop.call_soon(self._report, call_id, self._last[call_id], None, False)
-            return True
-        action = message.get("arguments", {}).get("action")
-        match = next((c for c in self._unused if c.action == action), None)
-        if match is None:
-            log.info("replay: the record has no answer to a %s call; it stays open", action)
-            self._silent.add(call_id)
-            return True
-        self._unused.remove(match)
-        self._pending[call_id] = [
-            loop.call_later(delay / self.speed, self._report, call_id, status, why)
-            for delay, status, why in match.answers
-        ]
-        return True
-
-    def _report(self, call_id: str, status: str, why: str | None, remember: bool = True) -> None:
-        if remember:
-            self._last[call_id] = status
-            handles = self._pending.get(call_id)
-            if handles:
-                handles.pop(0)  # answers fire in the order they were scheduled
-        try:
-            self.dispatcher.on_status(call_id, status, why, self.name, link=self)
-        except StatusError as e:
-            log.info("replay: status %s for %s not taken: %s", status, call_id, e)
-
-    def close(self) -> None:
-        for handles in self._pending.values():
-            for h in handles:
-                h.cancel()
-        self._pending.clear()
-
-
-def recorded_calls(rec: Record) -> dict[str, list[RecordedCall]]:
-    """Per robot name, the calls it answered in the record, in the order they were sent."""
-    sent: dict[str, RecordedCall] = {}
-    robot_of: dict[str, str] = {}
-    for ev in rec.events:
-        if isinstance(ev, ToolCallSent):
-            sent[ev.id] = RecordedCall(str(ev.arguments.get("action")), ev.t)
-        elif isinstance(ev, ToolStatusChanged) and ev.source not in NOT_A_ROBOT:
-            call = sent.get(ev.id)
-            if call is not None:
-                call.answers.append((max(0.0, ev.t - call.sent_t), ev.status.value, ev.reason))
-                robot_of.setdefault(ev.id, ev.source)
-    out: dict[str, list[RecordedCall]] = {}
-    for call_id, call in sent.items():
-        if call_id in robot_of:
-            out.setdefault(robot_of[call_id], []).append(call)
-    return out
-
-
-@dataclass
-class Slice:
-    """``--from``/``--to``: seconds from the start of the record."""
-
-    start_s: float = 0.0
-    end_s: float | None = None
-
-    def holds(self, rec: Record, t: float) -> bool:
-        rel = t - rec.start_t
-        return rel >= self.start_s and (self.end_s is None or rel <= self.end_s)
 
 
 @dataclass
@@ -276,22 +123,8 @@ class ReplaySession:
         self.speed = speed
         self.robot = robot
         self._tmp = tempfile.TemporaryDirectory(prefix="creature-replay-")
-        updates: dict[str, Any] = {"outbox": cfg.slow_loop.outbox.model_copy(
-            update={"path": str(Path(self._tmp.name) / "replay-outbox.sqlite3")})}  # fmt: skip
-        if not robot:  # nothing that can move a robot: no channel, no webhook
-            updates["robot"] = cfg.slow_loop.robot.model_copy(update={"enabled": False})
-            updates["webhook"] = cfg.slow_loop.webhook.model_copy(update={"url": None})
-        slow_cfg = cfg.slow_loop.model_copy(update=updates)
-        self.cfg = cfg.model_copy(update={"slow_loop": slow_cfg})
-        self.events = [
-            e for e in rec.events if isinstance(e, VOICE_TYPES) and self.part.holds(rec, e.t)
-        ]
-        if not self.events:
-            raise ValueError(
-                f"{rec.path}: no voice events between {self.part.start_s:g} s and "
-                f"{self.part.end_s if self.part.end_s is not None else 'the end'} "
-                "(--from/--to are seconds from the start of the record)"
-            )
+        self.cfg = self._replay_config(cfg)
+        self.events = self._voice_events()
         self.clock = ReplayClock(rec.start_t + self.part.start_s, speed)
         self.bus = Bus()
         self.io = IoLoop()
@@ -314,16 +147,38 @@ class ReplaySession:
             else None
         )
         self.io.start()
-        m = self.cfg.metrics
-        self.metrics = (
-            MetricsService(self.bus, m.queue_size, self.clock).start(self.io)
-            if m.enabled and self.cfg.face.enabled
-            else None
-        )
+        self.metrics = served_metrics(self.cfg, self.bus, self.io, self.clock)
         self.report = ReplayReport()
         self._stop = threading.Event()
         self._robots: dict[str, RecordedRobot] = {}
         self._decisions = self.bus.subscribe("replay-decisions", 65536, DECISIONS)
+
+    def _replay_config(self, cfg: CreatureConfig) -> CreatureConfig:
+        """``cfg`` with a throw-away outbox, so that a replay never leaves work for the next
+        live run, and, unless ``--robot``, nothing that can move a robot: no channel, no
+        webhook."""
+        updates: dict[str, Any] = {"outbox": cfg.slow_loop.outbox.model_copy(
+            update={"path": str(Path(self._tmp.name) / "replay-outbox.sqlite3")})}  # fmt: skip
+        if not self.robot:
+            updates["robot"] = cfg.slow_loop.robot.model_copy(update={"enabled": False})
+            updates["webhook"] = cfg.slow_loop.webhook.model_copy(update={"url": None})
+        slow_cfg = cfg.slow_loop.model_copy(update=updates)
+        return cfg.model_copy(update={"slow_loop": slow_cfg})
+
+    def _voice_events(self) -> list[Event]:
+        """The record's voice events inside the slice; none is an error that says why."""
+        events = [
+            e
+            for e in self.rec.events
+            if isinstance(e, VOICE_TYPES) and self.part.holds(self.rec, e.t)
+        ]
+        if not events:
+            raise ValueError(
+                f"{self.rec.path}: no voice events between {self.part.start_s:g} s and "
+                f"{self.part.end_s if self.part.end_s is not None else 'the end'} "
+                "(--from/--to are seconds from the start of the record)"
+            )
+        return events
 
     def _interpreting(self):
         """Interpreter mode if the config asks for it or the record is an interpreter's (it
@@ -337,11 +192,13 @@ class ReplaySession:
 
     def _as_recorded(self, cfg: CreatureConfig) -> CreatureConfig:
         """The config with the record's backend, whose text lead the visemes need."""
-        backend = next((e.backend for e in self.rec.events if isinstance(e, LoopStarted)), None)
+        backend = next(
+            (e.backend for e in self.rec.events if isinstance(e, voice.LoopStarted)), None
+        )
         if backend is None or backend not in cfg.face.visemes.text_lead_frames:
             return cfg
-        voice = cfg.voice.model_copy(update={"backend": backend})
-        return cfg.model_copy(update={"voice": voice})
+        voice_cfg = cfg.voice.model_copy(update={"backend": backend})
+        return cfg.model_copy(update={"voice": voice_cfg})
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start_slow(self) -> None:
@@ -379,7 +236,7 @@ class ReplaySession:
             inside = self.part.holds(self.rec, ev.t)
             if isinstance(ev, VOICE_TYPES):
                 if inside:
-                    out.append((_due(ev), ev))
+                    out.append((due(ev), ev))
             elif isinstance(ev, (RobotConnected, RobotDisconnected)) and not self.robot:
                 if ev.t < start:  # who was there when the slice starts
                     (present.add if isinstance(ev, RobotConnected) else present.discard)(ev.robot)

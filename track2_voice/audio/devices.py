@@ -12,95 +12,38 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from track2_voice.common.errors import UserError
+from track2_voice.audio.files import (
+    AudioInputError,
+    frames_of,
+    load_audio,
+    wav_shortfall,
+    write_wav,
+)
 from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE, Frame, silence
 
+__all__ = [
+    "AudioInputError",
+    "AudioSink",
+    "AudioSource",
+    "ClockSource",
+    "FileSource",
+    "NullSink",
+    "SoundDeviceSink",
+    "SoundDeviceSource",
+    "WavFileSink",
+    "check_sound_device",
+    "frames_of",
+    "load_audio",
+    "wav_shortfall",
+    "write_wav",
+]
 log = logging.getLogger(__name__)
-
-
-class AudioInputError(UserError):
-    """A user-facing problem with audio input or output (file, format, device)."""
-
-
-# -- reading and writing files -------------------------------------------------------------
-
-
-def load_audio(path: str | Path) -> np.ndarray:
-    """Read any file libsndfile knows, downmix to mono, resample to 24 kHz with soxr."""
-    import soundfile as sf
-    import soxr
-
-    p = Path(path)
-    if not p.exists():
-        raise AudioInputError(f"{p}: no such audio file")
-    try:
-        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception as e:  # soundfile raises LibsndfileError / RuntimeError variants
-        raise AudioInputError(f"{p}: cannot read audio ({e})") from e
-    if data.shape[0] == 0:
-        raise AudioInputError(f"{p}: the file holds no audio samples")
-    short = wav_shortfall(p)
-    if short:
-        log.warning(
-            "%s: truncated WAV: the header promises %d more bytes than the file holds; "
-            "playing the %d frames that are there",
-            p,
-            short,
-            data.shape[0],
-        )
-    if rate < 8_000 or rate > 192_000:
-        raise AudioInputError(f"{p}: sample rate {rate} Hz is outside 8000..192000 Hz")
-    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-    if data.shape[1] > 1:
-        log.info("%s: %d channels mixed down to mono", p, data.shape[1])
-    if rate != SAMPLE_RATE:
-        log.info("%s: resampling %d Hz -> %d Hz", p, rate, SAMPLE_RATE)
-        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
-    return np.ascontiguousarray(mono, dtype=np.float32)
-
-
-def wav_shortfall(path: Path) -> int:
-    """Bytes a RIFF/WAVE file's ``data`` chunk claims beyond the end of the file (0: whole, or
-    not a WAV). libsndfile reads what is there without a word, so a cut-off download or a
-    recorder killed mid-write would otherwise pass silently."""
-    import struct
-
-    try:
-        with path.open("rb") as f:
-            head = f.read(12)
-            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-                return 0
-            size = path.stat().st_size
-            while True:
-                chunk = f.read(8)
-                if len(chunk) < 8:
-                    return 0
-                name, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-                if name == b"data":
-                    if length == 0xFFFFFFFF:  # streaming writers leave it unknown
-                        return 0
-                    return max(0, f.tell() + length - size)
-                f.seek(length + (length & 1), 1)
-    except OSError:
-        return 0
-
-
-def frames_of(pcm: np.ndarray) -> list[np.ndarray]:
-    """Split into whole frames; the last one is zero-padded."""
-    n = -(-pcm.size // FRAME_SAMPLES)
-    padded = np.zeros(n * FRAME_SAMPLES, dtype=np.float32)
-    padded[: pcm.size] = pcm
-    return list(padded.reshape(n, FRAME_SAMPLES))
-
-
-def write_wav(path: str | Path, pcm: np.ndarray) -> None:
-    import soundfile as sf
-
-    sf.write(str(path), pcm, SAMPLE_RATE, subtype="PCM_16")
 
 
 # -- sources ---------------------------------------------------------------------------------
@@ -211,12 +154,42 @@ def check_sound_device(kind: str) -> None:
         ) from e
 
 
-class SoundDeviceSource(AudioSource):
+class _CardStream:
+    """What the sound card's source and sink share: a started PortAudio stream of one frame
+    per callback (24 kHz mono float32), its latency, and closing it."""
+
+    _stream: Any
+
+    def _open(self, kind: str, device: str | int | None, callback: Callable[..., None]) -> None:
+        """Open and start the card's ``kind`` ("input" or "output") side; a missing card or
+        device is an ``AudioInputError`` that says what to use instead."""
+        check_sound_device(kind)
+        sd = _sounddevice()
+        stream_type = sd.InputStream if kind == "input" else sd.OutputStream
+        self._stream = stream_type(
+            samplerate=SAMPLE_RATE,
+            channels=1,
+            dtype="float32",
+            blocksize=FRAME_SAMPLES,
+            device=device,
+            callback=callback,
+        )
+        self._stream.start()
+
+    @property
+    def latency_ms(self) -> float:
+        """PortAudio's latency: capture to callback (input), callback to the speaker (output)."""
+        return float(self._stream.latency) * 1000.0
+
+    def close(self) -> None:
+        self._stream.stop()
+        self._stream.close()
+
+
+class SoundDeviceSource(_CardStream, AudioSource):
     """The host's microphone, read in 1920-sample blocks by PortAudio's clock."""
 
     def __init__(self, device: str | int | None = None) -> None:
-        check_sound_device("input")
-        sd = _sounddevice()
         self._q: queue.Queue[np.ndarray] = queue.Queue(maxsize=50)
         self._i = 0
         self.dropped = 0
@@ -227,30 +200,13 @@ class SoundDeviceSource(AudioSource):
             except queue.Full:
                 self.dropped += 1
 
-        self._stream = sd.InputStream(
-            samplerate=SAMPLE_RATE,
-            channels=1,
-            dtype="float32",
-            blocksize=FRAME_SAMPLES,
-            device=device,
-            callback=callback,
-        )
-        self._stream.start()
+        self._open("input", device, callback)
 
     def read(self) -> Frame | None:
         pcm = self._q.get()
         frame = Frame(self._i, pcm, time.monotonic())
         self._i += 1
         return frame
-
-    @property
-    def latency_ms(self) -> float:
-        """PortAudio's input latency (capture to callback)."""
-        return float(self._stream.latency) * 1000.0
-
-    def close(self) -> None:
-        self._stream.stop()
-        self._stream.close()
 
 
 # -- sinks -----------------------------------------------------------------------------------
@@ -317,15 +273,13 @@ class WavFileSink(AudioSink):
         self._file.close()
 
 
-class SoundDeviceSink(AudioSink):
+class SoundDeviceSink(_CardStream, AudioSink):
     """The host's speaker: a ring buffer drained by PortAudio; underruns play silence.
 
     ``on_render(pcm)``, when set, is told each frame as PortAudio takes it to play (silence on
     an underrun): the echo canceller's far-end reference, on the playback clock."""
 
     def __init__(self, device: str | int | None = None, max_frames: int = 25) -> None:
-        check_sound_device("output")
-        sd = _sounddevice()
         self._buf: deque[np.ndarray] = deque(maxlen=max_frames)
         self.underruns = 0
         self.on_render = None
@@ -340,24 +294,7 @@ class SoundDeviceSink(AudioSink):
             if self.on_render is not None:
                 self.on_render(pcm)
 
-        self._stream = sd.OutputStream(
-            samplerate=SAMPLE_RATE,
-            channels=1,
-            dtype="float32",
-            blocksize=FRAME_SAMPLES,
-            device=device,
-            callback=callback,
-        )
-        self._stream.start()
+        self._open("output", device, callback)
 
     def write(self, pcm: np.ndarray) -> None:
         self._buf.append(pcm)
-
-    @property
-    def latency_ms(self) -> float:
-        """PortAudio's output latency (callback to the speaker)."""
-        return float(self._stream.latency) * 1000.0
-
-    def close(self) -> None:
-        self._stream.stop()
-        self._stream.close()

@@ -33,19 +33,19 @@ Layout::
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any
 
 from track2_voice.devtools.checkpoint_random import (
     LM_NAME,
     MIMI_CONFIG_NAME,
     CheckpointError,
+    ModelFamily,
     describe,
     lm_dtype,
-    lm_tensors,
-    write_checkpoint,
+    lm_kwargs,
 )
+from track2_voice.devtools.random_lm import lm_tensors
+from track2_voice.devtools.tiny_common import stream_layout
 
 MODEL_TYPE = "hibiki"
 MIMI_NAME = "mimi-pytorch-e351c8d8@125.safetensors"  # the name in Kyutai's Hibiki repos
@@ -104,13 +104,7 @@ def hibiki_lm_config(size: str, dim: int = 64, layers: int = 1) -> dict[str, Any
     else:
         raise CheckpointError(f"--size must be tiny or full, got {size!r}")
     return {
-        "dim": dim,
-        "text_card": text_card,
-        "existing_text_padding_id": 3,
-        "card": card,
-        "n_q": 2 * CODEBOOKS,
-        "dep_q": CODEBOOKS,
-        "delays": _delays(),
+        **stream_layout(dim, text_card, card, CODEBOOKS, _delays()),
         "num_heads": heads,
         "num_layers": layers,
         "kv_repeat": 2,
@@ -169,34 +163,15 @@ def hibiki_config(size: str, dim: int = 64, layers: int = 1) -> dict[str, Any]:
     return config
 
 
-def _lm_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-    """What ``get_moshi_lm`` takes: the config less the file names and loader keys (a deep
-    copy: moshi's conditioner factory writes into the dicts it is given)."""
-    drop = {"model_type", "moshi_name", "mimi_name", "tokenizer_name", "mimi_config_name"}
-    drop |= {"lm_gen_config"}
-    return copy.deepcopy({k: v for k, v in config.items() if k not in drop})
-
-
 def describe_hibiki_checkpoint(
     size: str, dim: int = 64, layers: int = 1, dtype: str | None = None
 ) -> str:
     """What ``write_hibiki_checkpoint`` would write, from shapes on the meta device (JSON)."""
     config = hibiki_config(size, dim, layers)
     dtype = lm_dtype(size, dtype)
-    tensors = lm_tensors(_lm_kwargs(config), dtype)
+    tensors = lm_tensors(lm_kwargs(config), dtype)
     return describe(config, tensors, size, dtype, model=MODEL_TYPE)
 
 
-def write_hibiki_checkpoint(
-    out: Path | str,
-    size: str = "tiny",
-    seed: int = 0,
-    dim: int = 64,
-    layers: int = 1,
-    dtype: str | None = None,
-) -> list[Path]:
-    """Write the checkpoint into ``out`` (created); returns the files written."""
-    config = hibiki_config(size, dim, layers)
-    dtype = lm_dtype(size, dtype)
-    mimi_cfg = hibiki_mimi_config(size)
-    return write_checkpoint(out, config, _lm_kwargs(config), mimi_cfg, dtype, seed, size == "tiny")
+HIBIKI = ModelFamily(hibiki_config, hibiki_mimi_config)
+write_hibiki_checkpoint = HIBIKI.write

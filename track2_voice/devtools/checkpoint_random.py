@@ -22,17 +22,25 @@ Layout::
 
 from __future__ import annotations
 
+import copy
 import functools
-import io
 import itertools
 import json
 import math
-import struct
-from collections.abc import Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from track2_voice.common.errors import UserError
+from track2_voice.devtools.random_lm import (
+    ST_DTYPES,
+    lm_tensors,
+    safetensors_header,
+    write_lm,
+)
+from track2_voice.devtools.random_mimi import hearing_mimi_state, random_mimi_state
+from track2_voice.devtools.tiny_common import train_sentencepiece
 
 SIZES = ("tiny", "full")
 LM_NAME = "model.safetensors"
@@ -40,10 +48,6 @@ MIMI_NAME = "tokenizer-e351c8d8-checkpoint125.safetensors"
 MIMI_CONFIG_NAME = "mimi_config.json"
 TOKENIZER_NAME = "tokenizer_spm_32k_3.model"
 CONFIG_NAME = "config.json"
-ST_DTYPES = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}
-HEADER_ALIGN = 8  # safetensors pads its JSON header to a multiple of 8 bytes
-KMEANS_SECONDS = 1.0  # per probe sound, for the tiny Mimi's codebook init
-KMEANS_SOUNDS = 32  # 400 latent frames: more than the 256 centroids
 
 
 class CheckpointError(UserError, ValueError):
@@ -99,37 +103,15 @@ def moshi_config(size: str, lm_kwargs: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def moshi_checkpoint_config(size: str, dim: int = 64, layers: int = 1) -> dict[str, Any]:
+    """The whole config.json of a Moshi checkpoint of ``size``."""
+    return moshi_config(size, lm_config(size, dim, layers))
+
+
 def checkpoint_files(config: dict[str, Any]) -> list[str]:
     """The files a checkpoint holds, by the names its config.json gives them."""
     names = [CONFIG_NAME, config["moshi_name"], config["mimi_name"], config["tokenizer_name"]]
     return names + ([config["mimi_config_name"]] if "mimi_config_name" in config else [])
-
-
-# -- the LM: shapes on the meta device, values tensor by tensor ------------------------------
-
-
-def lm_tensors(lm_kwargs: dict[str, Any], dtype_name: str) -> list[tuple[str, tuple, str]]:
-    """(name, shape, init) for every tensor of the LM, from a model built on the meta
-    device: exact names and shapes, no memory. ``init`` is how to fill it (see ``_fill``)."""
-    import torch
-    from moshi.models.loaders import get_moshi_lm
-
-    dtype = getattr(torch, dtype_name)
-    lm = get_moshi_lm(None, lm_kwargs=lm_kwargs, device="meta", dtype=dtype)
-    how: dict[str, str] = {}
-    for mod_name, mod in lm.named_modules():
-        kind = type(mod).__name__
-        for p_name, _ in mod.named_parameters(recurse=False):
-            full = f"{mod_name}.{p_name}" if mod_name else p_name
-            if p_name == "bias":
-                how[full] = "zeros"
-            elif "Embedding" in kind:
-                how[full] = "normal"
-            elif "Norm" in kind:
-                how[full] = "ones"
-            else:
-                how[full] = "fan_in"
-    return [(k, tuple(v.shape), how.get(k, "zeros")) for k, v in lm.state_dict().items()]
 
 
 @functools.lru_cache(maxsize=4)
@@ -149,7 +131,7 @@ def lm_dtype(size: str, dtype: str | None) -> str:
 
 def describe_checkpoint(size: str, dim: int = 64, layers: int = 1, dtype: str | None = None) -> str:
     """What ``write_random_checkpoint`` would write, from shapes on the meta device (JSON)."""
-    config = moshi_config(size, lm_config(size, dim, layers))
+    config = moshi_checkpoint_config(size, dim, layers)
     dtype = lm_dtype(size, dtype)
     return describe(config, list(tensors_for(size, dim, layers, dtype)), size, dtype)
 
@@ -180,140 +162,6 @@ def describe(
     return json.dumps(info)
 
 
-def _fill(shape: tuple, init: str, dtype, gen):
-    """Values like torch's defaults: Linear uniform(+-1/sqrt(fan_in)), Embedding N(0, 1),
-    norms 1, biases 0 (activations stay finite through 32 random layers)."""
-    import torch
-
-    if init == "ones":
-        return torch.ones(shape, dtype=dtype)
-    if init == "zeros":
-        return torch.zeros(shape, dtype=dtype)
-    if init == "normal":
-        return torch.randn(shape, generator=gen).to(dtype)
-    bound = 1.0 / math.sqrt(shape[-1] if len(shape) > 1 else 1)
-    return (torch.rand(shape, generator=gen) * (2 * bound) - bound).to(dtype)
-
-
-def safetensors_header(tensors: list[tuple[str, tuple, str]], dtype_name: str) -> bytes:
-    """The 8-byte length + JSON header of a safetensors file holding ``tensors`` in order."""
-    itemsize = 4 if dtype_name == "float32" else 2
-    meta: dict[str, Any] = {"__metadata__": {"format": "pt"}}
-    offset = 0
-    for name, shape, _ in tensors:
-        size = math.prod(shape) * itemsize
-        meta[name] = {
-            "dtype": ST_DTYPES[dtype_name],
-            "shape": list(shape),
-            "data_offsets": [offset, offset + size],
-        }
-        offset += size
-    header = json.dumps(meta, separators=(",", ":")).encode()
-    header += b" " * (-len(header) % HEADER_ALIGN)
-    return struct.pack("<Q", len(header)) + header
-
-
-def write_lm(path: Path, lm_kwargs: dict[str, Any], dtype_name: str, seed: int) -> int:
-    """Stream the LM's random weights into ``path``; returns the bytes written."""
-    import torch
-
-    dtype = getattr(torch, dtype_name)
-    tensors = lm_tensors(lm_kwargs, dtype_name)
-    gen = torch.Generator().manual_seed(seed)
-    with open(path, "wb") as f:
-        f.write(safetensors_header(tensors, dtype_name))
-        for _, shape, init in tensors:
-            t = _fill(shape, init, dtype, gen).contiguous()
-            view = t.view(torch.int16) if t.element_size() == 2 else t
-            f.write(view.numpy().tobytes())
-    return path.stat().st_size
-
-
-# -- Mimi -------------------------------------------------------------------------------------
-
-
-def _probe_sounds(n: int, seconds: float, seed: int):
-    """Noise bursts and gliding tones at many levels: latents to fit the codebooks to."""
-    import numpy as np
-    import torch
-
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(24000 * seconds)) / 24000
-    out = []
-    for i in range(n):
-        level = rng.uniform(0.005, 0.5)
-        env = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.5, 6) * t + rng.uniform(0, 6))
-        if i % 2:
-            f0 = rng.uniform(80, 3000)
-            s = np.sin(2 * np.pi * f0 * t * (1 + rng.uniform(-0.3, 0.3) * t))
-        else:
-            s = rng.standard_normal(t.size)
-        out.append(level * env * s)
-    return torch.tensor(np.stack(out), dtype=torch.float32)[:, None]
-
-
-def _codebooks(quantizer) -> Iterator:
-    for m in quantizer.modules():
-        if hasattr(m, "embedding_sum") and hasattr(m, "_initialized"):
-            yield m
-
-
-def hearing_mimi_state(mimi, seed: int) -> dict:
-    """Mimi as ``checkpoint tiny`` makes it (random centroids, so different codes decode to
-    different sounds, at speech-like levels), except the first level of each quantizer (the semantic codebook and the first
-    acoustic one): those are fitted to the encoder's own latents by the quantizer's k-means
-    init, so those two codes follow the input.
-
-    Why only the first level: deeper levels quantize small residuals, and centroids fitted to
-    them sit so close together that the last-bit differences between a batched and a
-    single-session convolution flip codes; large random centroids there give a code that
-    depends on nothing, robustly."""
-    import torch
-
-    from track2_voice.devtools.checkpoint_torch import _audible_mimi_state
-
-    q = mimi.quantizer
-    mimi.load_state_dict(_audible_mimi_state(mimi.state_dict()))
-    firsts = [sub.vq.layers[0]._codebook for sub in (q.rvq_first, q.rvq_rest)]
-    kept = {k: v.clone() for k, v in mimi.state_dict().items()}
-    with torch.no_grad():
-        sounds = _probe_sounds(KMEANS_SOUNDS, KMEANS_SECONDS, seed)
-        latents = mimi.encode_to_latent(sounds, quantize=False)
-        for cb in firsts:
-            cb._initialized.fill_(0)
-            cb._cached_initialized = False
-        q.train()
-        q(latents, mimi.frame_rate)  # one pass: k-means for the uninitialised first levels
-        q.eval()
-    fitted = {id(cb) for cb in firsts}
-    out = {}
-    for name, mod in mimi.named_modules():
-        if hasattr(mod, "embedding_sum") and id(mod) not in fitted:
-            for buf in ("embedding_sum", "cluster_usage", "_initialized"):
-                key = f"{name}.{buf}"
-                mod.get_buffer(buf).copy_(kept[key])  # undo the training pass's EMA updates
-    out = {k: v.contiguous() for k, v in mimi.state_dict().items()}
-    return out
-
-
-def random_mimi_state(mimi, seed: int) -> dict:
-    """Random centroids, so that different codes decode to different sounds (an untrained
-    codebook is all zeros)."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    out = {}
-    for k, v in mimi.state_dict().items():
-        if k.endswith("_codebook.embedding_sum"):
-            v = torch.randn(v.shape, generator=gen)
-        elif k.endswith("_codebook.cluster_usage"):
-            v = torch.ones_like(v)
-        elif k.endswith("_codebook._initialized"):
-            v = torch.ones_like(v)
-        out[k] = v.contiguous()
-    return out
-
-
 # -- the tokenizer ------------------------------------------------------------------------------
 
 SYLLABLES = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"]
@@ -328,39 +176,54 @@ def write_tokenizer(path: Path, pieces: int) -> int:
     words = ("".join(p) for n in (1, 2, 3) for p in itertools.product(SYLLABLES, repeat=n))
     vocab = list(itertools.islice(words, needed))
     sentences = [" ".join(vocab[i : i + 10]) for i in range(0, len(vocab), 10)]
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences),
-        model_writer=model,
-        vocab_size=pieces,
-        model_type="word",
-        unk_id=0,
-        bos_id=1,
-        eos_id=2,
-        pad_id=3,
-        character_coverage=1.0,
-        minloglevel=2,
-    )
-    path.write_bytes(model.getvalue())
+    model = train_sentencepiece(sentences, pieces, "word")
+    path.write_bytes(model)
     return spm.SentencePieceProcessor(model_file=str(path)).get_piece_size()
 
 
 # -- the whole checkpoint ---------------------------------------------------------------------
 
 
-def write_random_checkpoint(
-    out: Path | str,
-    size: str = "tiny",
-    seed: int = 0,
-    dim: int = 64,
-    layers: int = 1,
-    dtype: str | None = None,
-) -> list[Path]:
-    """Write the checkpoint into ``out`` (created); returns the files written."""
-    lm_kwargs = lm_config(size, dim, layers)
-    dtype = lm_dtype(size, dtype)
-    config = moshi_config(size, lm_kwargs)
-    return write_checkpoint(out, config, lm_kwargs, mimi_config(size), dtype, seed, size == "tiny")
+LOADER_KEYS = frozenset(
+    {"model_type", "moshi_name", "mimi_name", "tokenizer_name", "mimi_config_name", "lm_gen_config"}
+)  # config.json keys that are for the loaders, not the LM
+
+
+def lm_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """What ``get_moshi_lm`` takes: ``config`` less the file names and loader keys (a deep
+    copy: moshi's conditioner factory writes into the dicts it is given)."""
+    return copy.deepcopy({k: v for k, v in config.items() if k not in LOADER_KEYS})
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A family of models the random writer fills (Moshi, Hibiki): how its whole config.json
+    follows from ``--size``/``--dim``/``--layers``, and its Mimi's config from ``--size``
+    (None: moshi's default Mimi). Writing one is the same for every family."""
+
+    config: Callable[[str, int, int], dict[str, Any]]
+    mimi_config: Callable[[str], dict[str, Any] | None]
+
+    def write(
+        self,
+        out: Path | str,
+        size: str = "tiny",
+        seed: int = 0,
+        dim: int = 64,
+        layers: int = 1,
+        dtype: str | None = None,
+    ) -> list[Path]:
+        """Write the checkpoint into ``out`` (created); returns the files written."""
+        config = self.config(size, dim, layers)
+        dtype = lm_dtype(size, dtype)
+        mimi_cfg = self.mimi_config(size)
+        return write_checkpoint(
+            out, config, lm_kwargs(config), mimi_cfg, dtype, seed, size == "tiny"
+        )
+
+
+MOSHI = ModelFamily(moshi_checkpoint_config, mimi_config)
+write_random_checkpoint = MOSHI.write
 
 
 def write_checkpoint(

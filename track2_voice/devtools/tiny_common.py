@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +25,57 @@ TOKENIZER_FILE = "tokenizer_spm_32k_3.model"  # the published name, so loaders f
 TINY_MIMI_FILE = "tokenizer-tiny-mimi.safetensors"
 
 
-def train_tokenizer(out: Path) -> int:
-    """Train a SentencePiece model whose special ids match Moshi's: 0 and 3 are padding."""
+def train_sentencepiece(
+    sentences: Iterable[str], vocab_size: int, model_type: str, **options: Any
+) -> bytes:
+    """A SentencePiece model (its bytes) with Moshi's special ids: 0 unknown, 1 and 2 begin and
+    end, 3 padding (the id the LM emits between words). ``options`` go to the trainer."""
     import sentencepiece as spm
 
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(TOKENIZER_SENTENCES * 4),
+        sentence_iterator=iter(sentences),
         model_writer=model,
-        vocab_size=TOKENIZER_VOCAB,
-        model_type="unigram",
+        vocab_size=vocab_size,
+        model_type=model_type,
         unk_id=0,
         bos_id=1,
         eos_id=2,
         pad_id=3,
         character_coverage=1.0,
         minloglevel=2,
-        hard_vocab_limit=False,
+        **options,
     )
-    out.write_bytes(model.getvalue())
+    return model.getvalue()
+
+
+def train_tokenizer(out: Path) -> int:
+    """Train a SentencePiece model whose special ids match Moshi's: 0 and 3 are padding."""
+    import sentencepiece as spm
+
+    model = train_sentencepiece(
+        TOKENIZER_SENTENCES * 4, TOKENIZER_VOCAB, "unigram", hard_vocab_limit=False
+    )
+    out.write_bytes(model)
     sp = spm.SentencePieceProcessor(model_file=str(out))
     return sp.get_piece_size()
+
+
+def stream_layout(
+    dim: int, text_card: int, card: int, codebooks: int, delays: list[int]
+) -> dict[str, Any]:
+    """The config.json keys that lay out Moshi's token streams: the width, the text
+    vocabulary (id 3 pads), two voices of ``codebooks`` audio codebooks each (the depth
+    transformer generates the first voice's) and each stream's delay in steps."""
+    return {
+        "dim": dim,
+        "text_card": text_card,
+        "existing_text_padding_id": 3,
+        "card": card,
+        "n_q": 2 * codebooks,
+        "dep_q": codebooks,
+        "delays": delays,
+    }
 
 
 def lm_config_dict(
@@ -64,13 +95,7 @@ def lm_config_dict(
     heads = heads or max(1, dim // 64)
     dep_dim = dep_dim or dim
     return {
-        "dim": dim,
-        "text_card": text_card,
-        "existing_text_padding_id": 3,
-        "card": card,
-        "n_q": 2 * CODEBOOKS,
-        "dep_q": CODEBOOKS,
-        "delays": [0] + ([0] + [1] * (CODEBOOKS - 1)) * 2,
+        **stream_layout(dim, text_card, card, CODEBOOKS, [0] + ([0] + [1] * (CODEBOOKS - 1)) * 2),
         "num_heads": heads,
         "num_layers": layers,
         "hidden_scale": 4.125,

@@ -17,13 +17,14 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from track2_voice.audible import VOICE_DB
 from track2_voice.audio.devices import frames_of, load_audio
 from track2_voice.backends.moshi_protocol import Kind, PcmFramer, close_quietly, open_session
-from track2_voice.devtools.turn_clock import speech_end_s
+from track2_voice.devtools.utterances import speech_end_s
 from track2_voice.frames import FRAME_SAMPLES, FRAME_SECONDS, SAMPLE_RATE
 from track2_voice.lipsync import rms_dbfs
 from track2_voice.redact import redact_url
@@ -81,74 +82,98 @@ class TtfatReport:
         }
 
 
-async def measure_utterance(url: str, path: Path, s: TtfatSettings) -> UtteranceResult:
-    import sphn
-
-    pcm = load_audio(path)
-    end_in_file = speech_end_s(pcm, SAMPLE_RATE, s.speech_db)
+def _utterance_frames(pcm: np.ndarray, end_in_file: float, s: TtfatSettings):
+    """What one session sends: ``lead_in_s`` of silence, the utterance, then silence until
+    ``max_wait_s`` after its end; and where its speech ends, in seconds from the first frame."""
     lead = np.zeros(int(round(s.lead_in_s / FRAME_SECONDS)) * FRAME_SAMPLES, np.float32)
     tail_frames = int(np.ceil((s.max_wait_s + FRAME_SECONDS) / FRAME_SECONDS))
     stream = frames_of(np.concatenate([lead, pcm])) + [np.zeros(FRAME_SAMPLES, np.float32)] * (
         tail_frames
     )
-    end_offset_s = lead.size / SAMPLE_RATE + end_in_file
+    return stream, lead.size / SAMPLE_RATE + end_in_file
 
-    ws, _info = await open_session(url, s.insecure_tls, s.connect_timeout_s, s.handshake_timeout_s)
-    result = UtteranceResult(path.name, round(end_in_file, 3), None, None)
-    writer, reader, framer = (
-        sphn.OpusStreamWriter(SAMPLE_RATE),
-        sphn.OpusStreamReader(SAMPLE_RATE),
-        PcmFramer(),
-    )
-    t0 = time.monotonic()
-    t_end = t0 + end_offset_s
-    done = asyncio.Event()
-    texts: list[str] = []
 
-    async def send() -> None:
+@dataclass
+class _Exchange:
+    """One utterance's session: frames go out at real time while the answer is read; the
+    first frame louder than ``threshold_db`` after the end of speech (``t_end``) ends both."""
+
+    ws: Any
+    result: UtteranceResult
+    threshold_db: float
+    t0: float  # when the first frame started (it is complete one frame later)
+    t_end: float
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    texts: list[str] = field(default_factory=list)
+
+    async def send(self, stream: list[np.ndarray], writer: Any) -> None:
         for k, frame in enumerate(stream):
-            due = t0 + (k + 1) * FRAME_SECONDS  # the frame is complete (spoken) then
+            due = self.t0 + (k + 1) * FRAME_SECONDS  # the frame is complete (spoken) then
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             page = writer.append_pcm(frame)
-            result.frames_sent += 1
+            self.result.frames_sent += 1
             if len(page):
-                await ws.send(bytes([Kind.AUDIO]) + page)
-            if done.is_set():
+                await self.ws.send(bytes([Kind.AUDIO]) + page)
+            if self.done.is_set():
                 return
 
-    async def receive() -> None:
-        async for msg in ws:
+    async def receive(self, reader: Any, framer: PcmFramer) -> None:
+        async for msg in self.ws:
             now = time.monotonic()
             if isinstance(msg, str) or not msg:
                 continue
             if msg[0] == Kind.TEXT:
-                texts.append(msg[1:].decode("utf-8", errors="replace"))
+                self.texts.append(msg[1:].decode("utf-8", errors="replace"))
             if msg[0] != Kind.AUDIO:
                 continue
             for frame in framer.push(np.asarray(reader.append_bytes(msg[1:]), np.float32)):
-                result.frames_received += 1
-                if result.first_frame_ms is None:
-                    result.first_frame_ms = round((now - (t0 + FRAME_SECONDS)) * 1000.0, 1)
-                if now >= t_end and rms_dbfs(frame) > s.threshold_db:
-                    result.ttfat_ms = round((now - t_end) * 1000.0, 1)
-                    done.set()
+                if self._heard(frame, now):
+                    self.done.set()
                     return
 
-    sender, receiver = asyncio.create_task(send()), asyncio.create_task(receive())
-    try:
+    def _heard(self, frame: np.ndarray, now: float) -> bool:
+        """Count a returned frame; True once it is the voice coming back (TTFAT taken)."""
+        r = self.result
+        r.frames_received += 1
+        if r.first_frame_ms is None:
+            r.first_frame_ms = round((now - (self.t0 + FRAME_SECONDS)) * 1000.0, 1)
+        if now >= self.t_end and rms_dbfs(frame) > self.threshold_db:
+            r.ttfat_ms = round((now - self.t_end) * 1000.0, 1)
+            return True
+        return False
+
+    async def until_answered(self, sender: asyncio.Task, receiver: asyncio.Task, wait_s: float):
+        """Until the voice came back, or everything was sent and ``wait_s`` after the end of
+        speech went by."""
         await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         if receiver.done():
-            done.set()
+            self.done.set()
         else:  # everything sent: wait out the tail
-            await asyncio.wait(
-                {receiver}, timeout=max(0.0, t_end + s.max_wait_s - time.monotonic())
-            )
+            await asyncio.wait({receiver}, timeout=max(0.0, self.t_end + wait_s - time.monotonic()))
+
+
+async def measure_utterance(url: str, path: Path, s: TtfatSettings) -> UtteranceResult:
+    """TTFAT of one file, in a session of its own."""
+    import sphn
+
+    pcm = load_audio(path)
+    end_in_file = speech_end_s(pcm, SAMPLE_RATE, s.speech_db)
+    stream, end_offset_s = _utterance_frames(pcm, end_in_file, s)
+    ws, _info = await open_session(url, s.insecure_tls, s.connect_timeout_s, s.handshake_timeout_s)
+    result = UtteranceResult(path.name, round(end_in_file, 3), None, None)
+    writer, reader = sphn.OpusStreamWriter(SAMPLE_RATE), sphn.OpusStreamReader(SAMPLE_RATE)
+    t0 = time.monotonic()
+    ex = _Exchange(ws, result, s.threshold_db, t0, t0 + end_offset_s)
+    sender = asyncio.create_task(ex.send(stream, writer))
+    receiver = asyncio.create_task(ex.receive(reader, PcmFramer()))
+    try:
+        await ex.until_answered(sender, receiver, s.max_wait_s)
     finally:
         for t in (sender, receiver):
             t.cancel()
         await asyncio.gather(sender, receiver, return_exceptions=True)
         await close_quietly(ws)
-    result.text = "".join(texts)
+    result.text = "".join(ex.texts)
     return result
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from track2_voice.events import UserWord, VoiceError
 from track2_voice.frames import FRAME_SECONDS, SAMPLE_RATE
+from track2_voice.handoff import hand_over
 from track2_voice.timings import RecentTimings
 from track2_voice.transcript.base import Heard, Recognizer, RecognizerError, Transcriber
 
@@ -91,14 +92,7 @@ class TranscriptWorker:
         if self.inline:
             self._process(index, pcm)
             return
-        if len(self._q) == self._q.maxlen:
-            self.dropped += 1
-        self._q.append((index, pcm))
-        if self._cond.acquire(blocking=False):
-            try:
-                self._cond.notify()
-            finally:
-                self._cond.release()
+        self.dropped += hand_over(self._q, (index, pcm), self._cond)
 
     # -- the worker's side -------------------------------------------------------------------
     def _run(self) -> None:

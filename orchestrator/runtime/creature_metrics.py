@@ -1,0 +1,293 @@
+"""How each event moves the metric families (``metric_families.FAMILIES``): a figure is
+derived from the typed events the fast loop and the brain already publish, so neither does
+any bookkeeping for an observer. ``CreatureMetrics.observe`` runs on the I/O loop, fed by
+``metrics.metrics_feed``; what is not an event (connections, drops) is read at scrape time.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from orchestrator.analysis.turns import TurnTracker
+from orchestrator.analysis.user_words import MicClockMap, word_latency_s
+from orchestrator.brain.events import (
+    IntentDetected,
+    PassageTranslated,
+    PlannerConsulted,
+    PlannerDecision,
+    RobotConnected,
+    RobotDisconnected,
+    RobotRefused,
+    StateChanged,
+    StatusRefused,
+    ToolCallSent,
+    ToolProgress,
+    ToolRejected,
+    ToolStatusChanged,
+    TranslationStarted,
+)
+from orchestrator.bus import Bus
+from orchestrator.runtime.call_events import CallEnded, CallStarted
+from orchestrator.runtime.metric_families import FAMILIES
+from track2_voice import events as voice
+from track2_voice.events import Event
+
+# the events ``observe`` moves a figure for: what the metrics consumer subscribes to
+INPUT_TYPES: tuple[type[Event], ...] = (
+    voice.FrameEvent,
+    voice.LoopStarted,
+    voice.LoopStopped,
+    voice.UserSpeechStarted,
+    voice.UserSpeechEnded,
+    voice.UserWord,
+    voice.Connected,
+    voice.Disconnected,
+    voice.Rollover,
+    voice.VoiceError,
+    IntentDetected,
+    ToolCallSent,
+    ToolRejected,
+    ToolStatusChanged,
+    ToolProgress,
+    RobotConnected,
+    RobotDisconnected,
+    StateChanged,
+    RobotRefused,
+    StatusRefused,
+    CallStarted,
+    CallEnded,
+    TranslationStarted,
+    PassageTranslated,
+)
+
+OPEN_CALLS_KEPT = 1024  # calls whose status times are still being measured (oldest forgotten)
+PLANNER_ANSWERED = ("calls", "none", "malformed")  # verdicts that came with an answer
+
+
+class _BusDrops(Collector):
+    """Each consumer's dropped events, read from the bus when Prometheus scrapes (live; the
+    record's ``loop_stopped`` line has the same counts at the end)."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        c = CounterMetricFamily(
+            "creature_consumer_dropped_events",
+            "Events a bus consumer lost because it fell behind (drop-oldest mailbox).",
+            labels=["consumer"],
+        )
+        for name, n in sorted(self.bus.drops().items()):
+            c.add_metric([name], n)
+        yield c
+
+
+class CreatureMetrics:
+    """The metric families (``FAMILIES``, each kept in its ``attr``) and how each event moves
+    them. ``observe`` runs on the I/O loop."""
+
+    def __init__(self, bus: Bus | None = None, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        disable_created_metrics()  # no ``*_created`` series: Prometheus has no use for them
+        r = self.registry = CollectorRegistry()
+        ProcessCollector(registry=r)
+        if bus is not None:
+            r.register(_BusDrops(bus))
+        for f in FAMILIES:
+            setattr(self, f.attr, f.declare(r))
+        self._tracker = TurnTracker()
+        self._mic = MicClockMap()
+        self._intent_t: OrderedDict[str, float] = OrderedDict()
+        self._sent_t: OrderedDict[str, float] = OrderedDict()
+        self._remote = False
+
+    # -- what is read at scrape time -----------------------------------------------------
+    def watch_faces(self, count: Callable[[], float]) -> None:
+        self.faces.set_function(count)
+
+    def watch_phones(self, connected: Callable[[], bool]) -> None:
+        self.phones.set_function(lambda: float(connected()))
+
+    def watch_robots(self, count: Callable[[], int]) -> None:
+        """Read the brain's robot links at scrape time (on the I/O loop, where they live)."""
+        self.robots.set_function(count)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    # -- the face ----------------------------------------------------------------------------
+    def timed(self, publish: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        """``publish`` (the face server's) that also observes the frame -> face time."""
+
+        def publish_timed(state: dict[str, Any]) -> None:
+            publish(state)
+            t = state.get("t")
+            if isinstance(t, float):
+                self.face_send.observe(max(0.0, self.clock() - t))
+
+        return publish_timed
+
+    # -- events: each type moves its own figures --------------------------------------------
+    @functools.singledispatchmethod
+    def observe(self, ev: Event) -> None:
+        """Move the figures ``ev`` bears on (an event no figure depends on moves none)."""
+
+    @observe.register
+    def _frame(self, ev: voice.FrameEvent) -> None:
+        self.frames.inc()
+        if ev.missed:
+            self.misses.inc()
+        self.model_step.observe(ev.model_ms / 1000.0)
+        self.overhead.observe(ev.overhead_ms / 1000.0)
+        self._mic.frame(ev)
+        self._turn(ev)
+
+    @observe.register
+    def _user_word(self, ev: voice.UserWord) -> None:
+        lag = word_latency_s(ev, self._mic)
+        if lag is not None:
+            self.word_latency.labels("true" if ev.final else "false").observe(lag)
+
+    @observe.register
+    def _user_speech(self, ev: voice.UserSpeechStarted | voice.UserSpeechEnded) -> None:
+        if isinstance(ev, voice.UserSpeechEnded):
+            self.turns.inc()
+        self._turn(ev)
+
+    @observe.register
+    def _intent(self, ev: IntentDetected) -> None:
+        self.intents.labels(ev.intent.action).inc()
+        _remember(self._intent_t, ev.intent.id, ev.intent.t)
+
+    @observe.register
+    def _call_sent(self, ev: ToolCallSent) -> None:
+        self.calls.labels(str(ev.arguments.get("action"))).inc()
+        _remember(self._sent_t, ev.id, ev.t)
+        t_intent = self._intent_t.pop(ev.intent, None)
+        if t_intent is not None:
+            self.decision.observe(max(0.0, ev.t - t_intent))
+
+    @observe.register
+    def _call_status(self, ev: ToolStatusChanged) -> None:
+        sent = self._sent_t.get(ev.id)
+        if sent is not None:
+            self.status_after.labels(ev.status.value).observe(max(0.0, ev.t - sent))
+        if ev.status.terminal:
+            self.finished.labels(str(ev.action), ev.status.value).inc()
+            self._sent_t.pop(ev.id, None)
+
+    @observe.register
+    def _call_rejected(self, ev: ToolRejected) -> None:
+        self.rejected.labels(ev.action).inc()
+
+    @observe.register
+    def _call_progress(self, ev: ToolProgress) -> None:
+        self.progress_reports.labels(str(ev.action)).inc()
+        if ev.progress is not None:
+            self.progress.labels(str(ev.action)).set(ev.progress)
+
+    @observe.register
+    def _state(self, ev: StateChanged) -> None:
+        self.state.state(ev.dst)
+
+    @observe.register
+    def _robot_connected(self, ev: RobotConnected) -> None:
+        self.robot_connects.inc()
+        self.robots.set(ev.robots)  # until watch_robots reads the brain itself
+
+    @observe.register
+    def _robot_disconnected(self, ev: RobotDisconnected) -> None:
+        self.robot_disconnects.inc()
+        self.robots.set(ev.robots)
+
+    @observe.register
+    def _robot_refused(self, ev: RobotRefused) -> None:
+        self.robot_refused.inc()
+
+    @observe.register
+    def _status_refused(self, ev: StatusRefused) -> None:
+        self.status_refused.labels(ev.code).inc()
+
+    @observe.register
+    def _backend_connected(self, ev: voice.Connected) -> None:
+        self.connects.inc()
+        self.sessions.set(1)
+
+    @observe.register
+    def _backend_disconnected(self, ev: voice.Disconnected) -> None:
+        self.disconnects.inc()
+        self.sessions.set(0)
+
+    @observe.register
+    def _loop_started(self, ev: voice.LoopStarted) -> None:
+        # a remote backend counts once its server holds the session (``connected``)
+        self._remote = ev.backend == "remote"
+        self.sessions.set(0 if self._remote else 1)
+
+    @observe.register
+    def _loop_stopped(self, ev: voice.LoopStopped) -> None:
+        self.sessions.set(0)
+
+    @observe.register
+    def _rollover(self, ev: voice.Rollover) -> None:
+        self.rollovers.labels(ev.reason).inc()
+
+    @observe.register
+    def _voice_error(self, ev: voice.VoiceError) -> None:
+        self.errors.labels(ev.where).inc()
+
+    @observe.register
+    def _phone_call_started(self, ev: CallStarted) -> None:
+        self.phone_calls.inc()
+        self.calls_active.inc()
+
+    @observe.register
+    def _phone_call_ended(self, ev: CallEnded) -> None:
+        self.calls_active.dec()
+
+    @observe.register
+    def _translation_started(self, ev: TranslationStarted) -> None:
+        if ev.lag_ms is not None:
+            self.translation_lag.observe(ev.lag_ms / 1000.0)
+
+    @observe.register
+    def _passage(self, ev: PassageTranslated) -> None:
+        self.passages.labels(ev.ended_by).inc()
+
+    @observe.register
+    def _planner_decision(self, ev: PlannerDecision) -> None:
+        self.planner_decisions.labels(ev.decision, ev.action).inc()
+
+    @observe.register
+    def _planner(self, ev: PlannerConsulted) -> None:
+        self.planner_requests.labels(ev.verdict).inc()
+        if ev.verdict in PLANNER_ANSWERED:
+            self.planner_latency.observe(ev.latency_ms / 1000.0)
+        for part, n in (("prompt", ev.prompt_tokens), ("completion", ev.completion_tokens)):
+            if n:
+                self.planner_tokens.labels(part).inc(n)
+
+    def _turn(self, ev: Event) -> None:
+        turn = self._tracker.feed(ev)
+        if turn is not None and turn.latency_ms is not None:
+            self.latency.observe(turn.latency_ms / 1000.0)
+        self._tracker.turns.clear()  # only the open turn matters here
+
+
+def _remember(d: OrderedDict[str, float], key: str, t: float) -> None:
+    d[key] = t
+    while len(d) > OPEN_CALLS_KEPT:
+        d.popitem(last=False)
