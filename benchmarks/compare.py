@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-NOT_A_BENCHMARK = {"short_mode.py", "compare.py"}
+NOT_A_BENCHMARK = {"short_mode.py", "compare.py", "corpus_tsv.py"}
 # the JSON a script writes when it is not named after the script
 RESULT_NAME = {"cascade_vs_creature.py": "cascade.json", "text_lead.py": "text_lead_replay.json"}
 

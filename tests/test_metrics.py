@@ -221,3 +221,27 @@ def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
     used = {n for e in exprs for n in re.findall(r"\bcreature_[a-z_]+", e)}
     assert used and not used - known, sorted(used - known)
     assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
+
+
+def test_the_metrics_consumer_hears_every_event_a_figure_depends_on() -> None:
+    """The consumer on the bus is subscribed to each type ``observe`` handles: a hand-kept
+    list of types left the planner's events out, so its figures never moved in a live run."""
+    from orchestrator.brain.events import PlannerConsulted
+    from orchestrator.runtime.io_loop import IoLoop
+    from orchestrator.runtime.metrics import MetricsService
+    from tests.slow_support import wait_until
+
+    bus, io = Bus(), IoLoop("metrics-test").start()
+    service = MetricsService(bus, 64).start(io)
+    try:
+        bus.publish(
+            PlannerConsulted(
+                request=1, trigger="t", policy="propose", verdict="calls", latency_ms=120.0
+            )
+        )
+        m = service.metrics
+        key = ("creature_planner_requests_total", (("verdict", "calls"),))
+        wait_until(lambda: samples(m).get(key) == 1, what="the planner's request counted")
+    finally:
+        service.stop()
+        io.stop()

@@ -45,34 +45,6 @@ from orchestrator.runtime.metric_families import FAMILIES
 from track2_voice import events as voice
 from track2_voice.events import Event
 
-# the events ``observe`` moves a figure for: what the metrics consumer subscribes to
-INPUT_TYPES: tuple[type[Event], ...] = (
-    voice.FrameEvent,
-    voice.LoopStarted,
-    voice.LoopStopped,
-    voice.UserSpeechStarted,
-    voice.UserSpeechEnded,
-    voice.UserWord,
-    voice.Connected,
-    voice.Disconnected,
-    voice.Rollover,
-    voice.VoiceError,
-    IntentDetected,
-    ToolCallSent,
-    ToolRejected,
-    ToolStatusChanged,
-    ToolProgress,
-    RobotConnected,
-    RobotDisconnected,
-    StateChanged,
-    RobotRefused,
-    StatusRefused,
-    CallStarted,
-    CallEnded,
-    TranslationStarted,
-    PassageTranslated,
-)
-
 OPEN_CALLS_KEPT = 1024  # calls whose status times are still being measured (oldest forgotten)
 PLANNER_ANSWERED = ("calls", "none", "malformed")  # verdicts that came with an answer
 
@@ -291,3 +263,15 @@ def _remember(d: OrderedDict[str, float], key: str, t: float) -> None:
     d[key] = t
     while len(d) > OPEN_CALLS_KEPT:
         d.popitem(last=False)
+
+
+def _handled_types() -> tuple[type[Event], ...]:
+    """The event types ``CreatureMetrics.observe`` has a handler for: read from its dispatch
+    table, so a new handler is subscribed without a second list to keep (a hand-kept list
+    missed the planner's two events, and their figures never moved in a live run)."""
+    registry = CreatureMetrics.__dict__["observe"].dispatcher.registry
+    return tuple(t for t in registry if t not in (object, Event))
+
+
+# the events ``observe`` moves a figure for: what the metrics consumer subscribes to
+INPUT_TYPES: tuple[type[Event], ...] = _handled_types()
