@@ -63,8 +63,8 @@ def frame(i: int, mouth: float, user: bool) -> FrameEvent:
         text=None,
         model_ms=0.0,
         overhead_ms=0.0,
-        missed=user,
-        user_speaking=False,
+        missed=False,
+        user_speaking=user,
         pcm=np.zeros(1920, np.float32),
     )
 
