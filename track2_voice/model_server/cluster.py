@@ -30,6 +30,7 @@ from typing import Any
 
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from ray import serve
 
 from track2_voice.model_server.cluster_options import (
@@ -129,7 +130,11 @@ def server_options(args: Mapping[str, Any]) -> tuple[ServerOptions, ClusterOptio
         plain["allowed_origins"] = tuple(plain["allowed_origins"])
     if "checkpoint" not in plain:
         raise ValueError("args.checkpoint: required (a Hugging Face repo id or a directory)")
-    opts = ServerOptions(**plain)
+    try:
+        opts = ServerOptions(**plain)
+    except ValidationError as e:  # a wrong type, NaN: one line naming the key
+        err = e.errors()[0]
+        raise ValueError(f"args.{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
     if "max_steps" in args:
         opts.rollover = RolloverConfig(max_steps=int(args["max_steps"]))
     lanes = args.get("refusal_lanes", ClusterOptions.model_fields["refusal_lanes"].default)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.cli.helper_env import HelperEnv, HelperEnvError
+from orchestrator.cli.helper_env import HelperEnv
 
 TINY_SCRIPT = Path(__file__).resolve().parents[1] / "planner_tiny_model.py"
 TINY_MODEL = "planner-tiny-random.gguf"  # in the state directory
@@ -78,10 +78,8 @@ def setup(args: argparse.Namespace) -> int:
     if PLANNER_ENV.is_ready(env):
         print(f"planner setup: environment up to date: {env}")
         return 0
-    try:
-        PLANNER_ENV.build(env, lambda line: print(f"planner setup: {line}", flush=True))
-    except HelperEnvError as e:
-        return _fail(str(e))
+    # a HelperEnvError is a UserError: the command line prints it as one line, exit 2
+    PLANNER_ENV.build(env, lambda line: print(f"planner setup: {line}", flush=True))
     return 0
 
 
@@ -95,10 +93,7 @@ def tiny_model(args: argparse.Namespace) -> int:
         return _fail(f"{out}: exists; choose another path")
     if not out.parent.is_dir():
         return _fail(f"{out.parent}: no such directory")
-    try:
-        write_tiny(PLANNER_ENV.python(_env(args)), out, args.seed)
-    except HelperEnvError as e:
-        return _fail(str(e))
+    write_tiny(PLANNER_ENV.python(_env(args)), out, args.seed)  # HelperEnvError: a UserError
     print(f"wrote {out} (random weights: its proposals are random, within the tool's schema)")
     return 0
 
@@ -116,10 +111,7 @@ def server_command(python: Path, model: Path, host: str, port: int, ctx: int) ->
 
 def serve(args: argparse.Namespace) -> int:
     env = _env(args)
-    try:
-        python = PLANNER_ENV.python(env)
-    except HelperEnvError as e:
-        return _fail(str(e))
+    python = PLANNER_ENV.python(env)  # HelperEnvError: a UserError
     model = Path(args.model) if args.model else env.parent / TINY_MODEL
     if args.model and not model.is_file():
         return _fail(f"--model {model}: no such file")
