@@ -61,10 +61,7 @@ def frame(i: int, mouth: float, user: bool) -> FrameEvent:
         mouth=mouth,
         rms_db=-30.0,
         text=None,
-        model_ms=0.0,
-        overhead_ms=0.0,
         missed=user,
-        user_speaking=False,
         pcm=np.zeros(1920, np.float32),
     )
 
