@@ -224,10 +224,6 @@ def stop_latency(trials: int) -> dict:
                                 mouth=0.5,
                                 rms_db=-30,
                                 text=" " + w,
-                                model_ms=0,
-                                overhead_ms=0,
-                                missed=False,
-                                user_speaking=False,
                                 pcm=pcm,
                             )
                         )

@@ -96,18 +96,8 @@ class SucceedingRobot:
 def frame(i: int, text: str | None, mouth: float) -> FrameEvent:
     import numpy as np
 
-    return FrameEvent(
-        index=i,
-        t=time.monotonic(),
-        mouth=mouth,
-        rms_db=-30.0,
-        text=text,
-        model_ms=0.0,
-        overhead_ms=0.0,
-        missed=False,
-        user_speaking=False,
-        pcm=np.zeros(1920, np.float32),
-    )
+    pcm = np.zeros(1920, np.float32)
+    return FrameEvent(index=i, t=time.monotonic(), mouth=mouth, rms_db=-30.0, text=text, pcm=pcm)
 
 
 async def play(

@@ -75,16 +75,7 @@ def slow_cfg(tmp: Path, **extra):
 
 def frame(i: int, text: str | None) -> FrameEvent:
     return FrameEvent(
-        index=i,
-        t=time.monotonic(),
-        mouth=0.5,
-        rms_db=-30.0,
-        text=text,
-        model_ms=0.0,
-        overhead_ms=0.0,
-        missed=False,
-        user_speaking=False,
-        pcm=silence(),
+        index=i, t=time.monotonic(), mouth=0.5, rms_db=-30.0, text=text, pcm=silence()
     )
 
 

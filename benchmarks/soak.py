@@ -143,16 +143,7 @@ def say(session: VoiceSession, index: int) -> int:
     for word in SENTENCE.split():
         session.bus.publish(
             FrameEvent(
-                index=index,
-                t=time.monotonic(),
-                mouth=0.5,
-                rms_db=-30.0,
-                text=" " + word,
-                model_ms=0.0,
-                overhead_ms=0.0,
-                missed=False,
-                user_speaking=False,
-                pcm=None,
+                index=index, t=time.monotonic(), mouth=0.5, rms_db=-30.0, text=" " + word, pcm=None
             )
         )
         index += 1

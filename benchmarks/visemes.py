@@ -126,10 +126,6 @@ def frame_events(spoken: Spoken, tail: int = 4) -> list[FrameEvent]:
                 mouth=m,
                 rms_db=lips.last_db,
                 text=pieces.get(k),
-                model_ms=0,
-                overhead_ms=0,
-                missed=False,
-                user_speaking=False,
                 pcm=pcm,
             )
         )
@@ -327,10 +323,6 @@ def silence(start: int, n: int) -> list[FrameEvent]:
             mouth=0.0,
             rms_db=-120.0,
             text=None,
-            model_ms=0,
-            overhead_ms=0,
-            missed=False,
-            user_speaking=False,
             pcm=z,
         )
         for i in range(n)

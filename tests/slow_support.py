@@ -42,10 +42,6 @@ def frame(i: int, text: str | None = None, mouth: float = 0.5) -> FrameEvent:
         mouth=mouth,
         rms_db=-30.0,
         text=text,
-        model_ms=0.0,
-        overhead_ms=0.0,
-        missed=False,
-        user_speaking=False,
         pcm=np.zeros(1920, np.float32),
     )
 

@@ -147,3 +147,24 @@ def test_the_body_gets_the_creatures_look(slow):
         assert 0.0 < body.looks[-1].mouth <= 1.0
     finally:
         r.stop()
+
+
+def test_the_duties_answer_a_repeat_and_a_cancel_from_the_task_log(tmp_path):
+    """One answer for every robot (the example robot, the link, the ROS 2 bridge)."""
+    import os
+    import stat
+
+    from orchestrator.bodies.duties import TaskLog, cancel_answer, repeat_answer
+
+    log = TaskLog(tmp_path / "robot" / "tasks.sqlite3")
+    assert stat.S_IMODE(os.stat(tmp_path / "robot" / "tasks.sqlite3").st_mode) == 0o600
+    log.put("c1", "running")
+    log.put("c2", "succeeded")
+    # a call taken on before a restart, not live here: failed, never done again
+    assert repeat_answer(log.get("c1"), False, INTERRUPTED) == ("failed", INTERRUPTED)
+    assert repeat_answer(log.get("c1"), True, INTERRUPTED) == ("running", None)
+    assert repeat_answer(log.get("c2"), False, INTERRUPTED) == ("succeeded", None)
+    assert cancel_answer(None, INTERRUPTED) == ("cancelled", "cancelled before it started")
+    assert cancel_answer(log.get("c1"), INTERRUPTED) == ("cancelled", INTERRUPTED)
+    assert cancel_answer(log.get("c2"), INTERRUPTED) == ("succeeded", None)
+    log.close()

@@ -89,7 +89,6 @@ def test_records_keep_their_documented_shape():
         text=" hi",
         model_ms=1.0,
         overhead_ms=0.1,
-        missed=False,
         user_speaking=True,
     ).to_dict()
     assert frame["kind"] == "frame" and frame["text"] == " hi" and "pcm" not in frame

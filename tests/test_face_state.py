@@ -27,7 +27,6 @@ def _frame(i: int, mouth: float = 0.0, text: str | None = None, user: bool = Fal
         text=text,
         model_ms=1.0,
         overhead_ms=0.1,
-        missed=False,
         user_speaking=user,
     )
 

@@ -82,9 +82,6 @@ class Script:
             mouth=mouth,
             rms_db=-30.0,
             text=text,
-            model_ms=0.0,
-            overhead_ms=0.0,
-            missed=False,
             user_speaking=visitor,
             pcm=np.zeros(1920, np.float32),
         )

@@ -48,7 +48,6 @@ def frame(i: int, t: float, rms_db: float = -120.0, missed: bool = False) -> Fra
         model_ms=12.0,
         overhead_ms=0.5,
         missed=missed,
-        user_speaking=False,
     )
 
 

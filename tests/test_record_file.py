@@ -26,8 +26,6 @@ def frame(i: int, rms_db: float = -120.0, model_ms: float = 10.0) -> FrameEvent:
         text=None,
         model_ms=model_ms,
         overhead_ms=0.5,
-        missed=False,
-        user_speaking=False,
     )
 
 

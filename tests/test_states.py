@@ -77,9 +77,6 @@ def frame(i: int, mouth: float = 0.0, text: str | None = None, user: bool = Fals
         mouth=mouth,
         rms_db=-60.0,
         text=text,
-        model_ms=0.0,
-        overhead_ms=0.0,
-        missed=False,
         user_speaking=user,
         pcm=np.zeros(1920, np.float32),
     )

@@ -20,15 +20,7 @@ from track2_voice.frames import FRAME_SECONDS
 
 def frame(i: int, t: float, text: str | None = None) -> FrameEvent:
     return FrameEvent(
-        index=i,
-        t=t,
-        mouth=0.0,
-        rms_db=-120.0,
-        text=text,
-        model_ms=1.0,
-        overhead_ms=0.1,
-        missed=False,
-        user_speaking=False,
+        index=i, t=t, mouth=0.0, rms_db=-120.0, text=text, model_ms=1.0, overhead_ms=0.1
     )
 
 

@@ -57,10 +57,6 @@ def events(spoken, pcm: bool = True, tail: int = 6) -> list[FrameEvent]:
                 mouth=m,
                 rms_db=lips.last_db,
                 text=pieces.get(k),
-                model_ms=0,
-                overhead_ms=0,
-                missed=False,
-                user_speaking=False,
                 pcm=x if pcm else None,
             )
         )

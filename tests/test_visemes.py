@@ -157,19 +157,7 @@ def _scene_frames() -> list[FrameEvent]:
     while not backend.finished:
         r = backend.step(silence())
         m = lips.update(r.pcm)
-        out.append(
-            FrameEvent(
-                index=i,
-                t=i * 0.08,
-                mouth=m,
-                rms_db=lips.last_db,
-                text=r.text,
-                model_ms=0.0,
-                overhead_ms=0.0,
-                missed=False,
-                user_speaking=False,
-            )
-        )
+        out.append(FrameEvent(index=i, t=i * 0.08, mouth=m, rms_db=lips.last_db, text=r.text))
         i += 1
     return out
 
@@ -251,15 +239,7 @@ def test_sub_word_pieces_are_read_as_one_word(vs, g2p) -> None:
 # -- the face message -----------------------------------------------------------------------
 async def test_the_face_state_carries_visemes_only_when_tracked(vs, g2p) -> None:
     f = FrameEvent(
-        index=5,
-        t=0.4,
-        mouth=0.6,
-        rms_db=-20.0,
-        text=" moon",
-        model_ms=1.0,
-        overhead_ms=0.1,
-        missed=False,
-        user_speaking=False,
+        index=5, t=0.4, mouth=0.6, rms_db=-20.0, text=" moon", model_ms=1.0, overhead_ms=0.1
     )
     assert "visemes" not in face_state(f, speaking=True, connected=True).to_dict()
     face = NeutralFace(VisemeTracker(vs, g2p.phonemes))
@@ -268,15 +248,7 @@ async def test_the_face_state_carries_visemes_only_when_tracked(vs, g2p) -> None
     assert s["index"] == 5 and dominant(s["visemes"]) == "MBP"
     assert abs(sum(s["visemes"].values()) - 1.0) < 0.01
     other = FrameEvent(
-        index=6,
-        t=0.48,
-        mouth=0.6,
-        rms_db=-20.0,
-        text=None,
-        model_ms=1.0,
-        overhead_ms=0.1,
-        missed=False,
-        user_speaking=False,
+        index=6, t=0.48, mouth=0.6, rms_db=-20.0, text=None, model_ms=1.0, overhead_ms=0.1
     )
     assert "visemes" not in face.face_state(other).to_dict()  # not seen yet: no stale shapes
     cfg = load_config(overrides={"face.lipsync": "rms"})

@@ -100,10 +100,12 @@ class FrameEvent(Event):
     mouth: float
     rms_db: float
     text: str | None
-    model_ms: float
-    overhead_ms: float
-    missed: bool
-    user_speaking: bool
+    # the loop measures these for every frame; a frame made elsewhere (a test, a benchmark)
+    # leaves them at "no time taken, not late, nobody heard"
+    model_ms: float = 0.0
+    overhead_ms: float = 0.0
+    missed: bool = False
+    user_speaking: bool = False
     pcm: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """A body's link to the creature: the robot channel (calls in, statuses out) and the expression
 stream (the creature's live look), each on a WebSocket that reconnects with backoff.
 
-Self-contained on purpose (standard library + ``websockets``): it runs in a body's own
-environment. The robot's duties (docs/slow_loop.md) are kept here once for every body: dedupe
+It imports only the standard library, ``websockets`` and ``orchestrator.bodies``: it runs in a
+body's own environment. It speaks the robot's side of the protocol (``bodies.protocol``) and
+keeps the robot's duties (``bodies.duties``, docs/slow_loop.md) for every body program: dedupe
 by call id, durably (SQLite, written before anything moves), statuses on the connection the
-call came on, a repeat answered with the status already known, a ``cancel`` honoured at once.
+call came on, a repeat answered with the status already known, a ``cancel`` honoured at once
+(the body halts first).
 """
 
 from __future__ import annotations

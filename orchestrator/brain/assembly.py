@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from orchestrator.brain.actions import ActionSet
+from orchestrator.brain.call_deadlines import CallTiming
 from orchestrator.brain.dialogue import Dialogue
 from orchestrator.brain.dialogue_rules import load_dialogue_rules
-from orchestrator.brain.dispatcher import CallTiming, ToolDispatcher, caps_of
+from orchestrator.brain.dispatcher import ToolDispatcher, caps_of
 from orchestrator.brain.intent_rules import Judgement, load_rules
 from orchestrator.brain.intents import IntentWatcher
 from orchestrator.brain.outbox import Outbox

@@ -74,10 +74,14 @@ class PlanMaker:
         user: str | None,
         fallback: str | None = None,
     ) -> list[Decision]:
-        resolved = self._resolve(steps, held, binding, now, user, fallback)
-        if isinstance(resolved, Unsent):
-            return [resolved]
-        intents, binding = resolved
+        resolved = self._resolve(steps, held, now, fallback)
+        if isinstance(resolved, Match):
+            why = f"{resolved.action}: 'it' refers to nothing the user or the creature named"
+            sentence = held.verdict.sentence
+            return [Unsent(f"{why}: not sent", sentence, user, resolved.action)]
+        intents, from_memory = resolved
+        if from_memory and binding is Binding.CREATURE:
+            binding = Binding.MEMORY
         if not intents or self._said_lately(intents[0], now):
             return []
         for i in intents:
@@ -86,34 +90,22 @@ class PlanMaker:
         return [Plan(binding, intents, held.verdict.sentence, held.reply, user, now - held.at)]
 
     def _resolve(
-        self,
-        steps: list[Match],
-        held: Held,
-        binding: Binding,
-        now: float,
-        user: str | None,
-        fallback: str | None,
-    ) -> tuple[list[Intent], Binding] | Unsent:
+        self, steps: list[Match], held: Held, now: float, fallback: str | None
+    ) -> tuple[list[Intent], bool] | Match:
         """Each step as an intent, its pronoun ("it") resolved to the step before's object,
-        else ``fallback`` (the request's), else the last object named (the binding then says
-        so); with nothing to refer to, the plan is not sent."""
+        else ``fallback`` (the request's), else the last object named (then the second value
+        says so); a step whose pronoun refers to nothing is returned instead."""
         intents: list[Intent] = []
         previous: str | None = None
+        from_memory = False
         for m in steps:
             slots = dict(m.slots)
             conf = m.confidence
             if slots.get("object") == self.pronoun:
                 ref = previous or fallback or self.last_object(now)
                 if ref is None:
-                    return Unsent(
-                        f"{m.action}: 'it' refers to nothing the user or the creature "
-                        "named: not sent",
-                        creature=held.verdict.sentence,
-                        user=user,
-                        action=m.action,
-                    )
-                if not (previous or fallback) and binding is Binding.CREATURE:
-                    binding = Binding.MEMORY
+                    return m
+                from_memory = from_memory or not (previous or fallback)
                 slots["object"] = ref
                 conf = min(1.0, conf + self.pronoun_adjust)
             previous = slots.get("object") or previous
@@ -123,7 +115,7 @@ class PlanMaker:
                     m.action, slots, round(conf, 3), v.sentence, held.index, held.t, held.boundary
                 )
             )
-        return intents, binding
+        return intents, from_memory
 
     def _said_lately(self, first: Intent, now: float) -> bool:
         """The same first call (action and object) within the repeat window: not again."""

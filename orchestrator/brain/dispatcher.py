@@ -9,11 +9,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orchestrator.brain import capabilities
 from orchestrator.brain import robot_protocol as protocol
+from orchestrator.brain.call_deadlines import (
+    CallTiming,
+    expiry,
+    reclaim_lapsed,
+    unacknowledged,
+)
 from orchestrator.brain.calls import (
     CallStatus,
     StatusError,
@@ -63,18 +68,6 @@ def caps_of(link: RobotLink) -> capabilities.Capabilities:
 # the wire forms, under the names the runtime has long used
 cancel_message = protocol.cancel
 tool_call_message = protocol.tool_call
-
-
-@dataclass(frozen=True)
-class CallTiming:
-    """How long a call may wait at each step (seconds; 0 = no limit). From ``slow_loop``:
-    ``outbox.max_age_s``, ``outbox.queued_max_age_s``, ``robot.reclaim_s``,
-    ``robot.ack_timeout_s``."""
-
-    max_age_s: float = 0.0
-    queued_max_age_s: float = 0.0
-    reclaim_s: float = 30.0
-    ack_timeout_s: float = 0.0
 
 
 class ToolDispatcher:
@@ -189,19 +182,8 @@ class ToolDispatcher:
 
     def _expired(self, call: OutboxCall, now: float) -> bool:
         """Ends a call that waited too long; True when it did."""
-        age = now - float(call.args.get("created", call.created or now))
-        t = self.timing
-        if call.status is CallStatus.QUEUED and t.queued_max_age_s and age > t.queued_max_age_s:
-            why = (
-                f"expired: no robot within {t.queued_max_age_s:g}s of the conversation "
-                "(slow_loop.outbox.queued_max_age_s)"
-            )
-        elif t.max_age_s and age > t.max_age_s:
-            if call.status.delivered:
-                why = f"expired: no outcome within {t.max_age_s:g}s (slow_loop.outbox.max_age_s)"
-            else:
-                why = f"expired: not delivered within {t.max_age_s:g}s (slow_loop.outbox.max_age_s)"
-        else:
+        why = expiry(call, now, self.timing)
+        if why is None:
             return False
         self._end(call, CallStatus.CANCELLED, why, tell=call.status is not CallStatus.QUEUED)
         return True
@@ -221,7 +203,6 @@ class ToolDispatcher:
         ``reclaim_s`` or did not acknowledge within ``ack_timeout_s``."""
         self.take_operator_cancels()
         now = self.clock()
-        t = self.timing
         for call in self.outbox.open_calls():
             if self._expired(call, now):
                 continue
@@ -230,24 +211,12 @@ class ToolDispatcher:
                 continue
             if self.robot_named(owner) is None:
                 lost = self.lost_since.setdefault(owner, now)  # after a restart: from now
-                if now - lost >= t.reclaim_s:
-                    why = (
-                        f"robot lost: {clip(owner)} did not come back within {t.reclaim_s:g}s "
-                        "(slow_loop.robot.reclaim_s)"
-                    )
+                why = reclaim_lapsed(owner, lost, now, self.timing)
+                if why is not None:
                     self._end(call, CallStatus.FAILED, why, tell=False)
                 continue
-            sent = self.sent_at.get(call.id)
-            if (
-                call.status is CallStatus.SENT
-                and t.ack_timeout_s
-                and sent is not None
-                and now - sent >= t.ack_timeout_s
-            ):
-                why = (
-                    f"not acknowledged by {clip(owner)} within {t.ack_timeout_s:g}s "
-                    "(slow_loop.robot.ack_timeout_s)"
-                )
+            why = unacknowledged(call, owner, self.sent_at.get(call.id), now, self.timing)
+            if why is not None:
                 self._end(call, CallStatus.FAILED, why, tell=True)
 
     def _send_cancel(self, call_id: str, reason: str | None) -> None:
