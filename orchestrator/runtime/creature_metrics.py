@@ -95,6 +95,15 @@ class _BusDrops(Collector):
         yield c
 
 
+def _moves_nothing(metrics: CreatureMetrics, ev: Event) -> None:
+    """What an event no figure depends on does."""
+
+
+# event type -> the ``CreatureMetrics`` method that moves its figures (registered below, next
+# to each method); ``dispatch`` finds a subclass's handler too, and caches it per type
+_HANDLERS = functools.singledispatch(_moves_nothing)
+
+
 class CreatureMetrics:
     """The metric families (``FAMILIES``, each kept in its ``attr``) and how each event moves
     them. ``observe`` runs on the I/O loop."""
@@ -140,12 +149,13 @@ class CreatureMetrics:
 
         return publish_timed
 
-    # -- events: each type moves its own figures --------------------------------------------
-    @functools.singledispatchmethod
+    # -- events: each type moves its own figures ----------------------------------------------
     def observe(self, ev: Event) -> None:
-        """Move the figures ``ev`` bears on (an event no figure depends on moves none)."""
+        """Move the figures ``ev`` bears on (an event no figure depends on moves none): the
+        method registered for its type in ``_HANDLERS`` does."""
+        _HANDLERS.dispatch(type(ev))(self, ev)
 
-    @observe.register
+    @_HANDLERS.register(voice.FrameEvent)
     def _frame(self, ev: voice.FrameEvent) -> None:
         self.frames.inc()
         if ev.missed:
@@ -155,24 +165,25 @@ class CreatureMetrics:
         self._mic.frame(ev)
         self._turn(ev)
 
-    @observe.register
+    @_HANDLERS.register(voice.UserWord)
     def _user_word(self, ev: voice.UserWord) -> None:
         lag = word_latency_s(ev, self._mic)
         if lag is not None:
             self.word_latency.labels("true" if ev.final else "false").observe(lag)
 
-    @observe.register
+    @_HANDLERS.register(voice.UserSpeechStarted)
+    @_HANDLERS.register(voice.UserSpeechEnded)
     def _user_speech(self, ev: voice.UserSpeechStarted | voice.UserSpeechEnded) -> None:
         if isinstance(ev, voice.UserSpeechEnded):
             self.turns.inc()
         self._turn(ev)
 
-    @observe.register
+    @_HANDLERS.register(IntentDetected)
     def _intent(self, ev: IntentDetected) -> None:
         self.intents.labels(ev.intent.action).inc()
         _remember(self._intent_t, ev.intent.id, ev.intent.t)
 
-    @observe.register
+    @_HANDLERS.register(ToolCallSent)
     def _call_sent(self, ev: ToolCallSent) -> None:
         self.calls.labels(str(ev.arguments.get("action"))).inc()
         _remember(self._sent_t, ev.id, ev.t)
@@ -180,7 +191,7 @@ class CreatureMetrics:
         if t_intent is not None:
             self.decision.observe(max(0.0, ev.t - t_intent))
 
-    @observe.register
+    @_HANDLERS.register(ToolStatusChanged)
     def _call_status(self, ev: ToolStatusChanged) -> None:
         sent = self._sent_t.get(ev.id)
         if sent is not None:
@@ -189,89 +200,89 @@ class CreatureMetrics:
             self.finished.labels(str(ev.action), ev.status.value).inc()
             self._sent_t.pop(ev.id, None)
 
-    @observe.register
+    @_HANDLERS.register(ToolRejected)
     def _call_rejected(self, ev: ToolRejected) -> None:
         self.rejected.labels(ev.action).inc()
 
-    @observe.register
+    @_HANDLERS.register(ToolProgress)
     def _call_progress(self, ev: ToolProgress) -> None:
         self.progress_reports.labels(str(ev.action)).inc()
         if ev.progress is not None:
             self.progress.labels(str(ev.action)).set(ev.progress)
 
-    @observe.register
+    @_HANDLERS.register(StateChanged)
     def _state(self, ev: StateChanged) -> None:
         self.state.state(ev.dst)
 
-    @observe.register
+    @_HANDLERS.register(RobotConnected)
     def _robot_connected(self, ev: RobotConnected) -> None:
         self.robot_connects.inc()
         self.robots.set(ev.robots)  # until watch_robots reads the brain itself
 
-    @observe.register
+    @_HANDLERS.register(RobotDisconnected)
     def _robot_disconnected(self, ev: RobotDisconnected) -> None:
         self.robot_disconnects.inc()
         self.robots.set(ev.robots)
 
-    @observe.register
+    @_HANDLERS.register(RobotRefused)
     def _robot_refused(self, ev: RobotRefused) -> None:
         self.robot_refused.inc()
 
-    @observe.register
+    @_HANDLERS.register(StatusRefused)
     def _status_refused(self, ev: StatusRefused) -> None:
         self.status_refused.labels(ev.code).inc()
 
-    @observe.register
+    @_HANDLERS.register(voice.Connected)
     def _backend_connected(self, ev: voice.Connected) -> None:
         self.connects.inc()
         self.sessions.set(1)
 
-    @observe.register
+    @_HANDLERS.register(voice.Disconnected)
     def _backend_disconnected(self, ev: voice.Disconnected) -> None:
         self.disconnects.inc()
         self.sessions.set(0)
 
-    @observe.register
+    @_HANDLERS.register(voice.LoopStarted)
     def _loop_started(self, ev: voice.LoopStarted) -> None:
         # a remote backend counts once its server holds the session (``connected``)
         self._remote = ev.backend == "remote"
         self.sessions.set(0 if self._remote else 1)
 
-    @observe.register
+    @_HANDLERS.register(voice.LoopStopped)
     def _loop_stopped(self, ev: voice.LoopStopped) -> None:
         self.sessions.set(0)
 
-    @observe.register
+    @_HANDLERS.register(voice.Rollover)
     def _rollover(self, ev: voice.Rollover) -> None:
         self.rollovers.labels(ev.reason).inc()
 
-    @observe.register
+    @_HANDLERS.register(voice.VoiceError)
     def _voice_error(self, ev: voice.VoiceError) -> None:
         self.errors.labels(ev.where).inc()
 
-    @observe.register
+    @_HANDLERS.register(CallStarted)
     def _phone_call_started(self, ev: CallStarted) -> None:
         self.phone_calls.inc()
         self.calls_active.inc()
 
-    @observe.register
+    @_HANDLERS.register(CallEnded)
     def _phone_call_ended(self, ev: CallEnded) -> None:
         self.calls_active.dec()
 
-    @observe.register
+    @_HANDLERS.register(TranslationStarted)
     def _translation_started(self, ev: TranslationStarted) -> None:
         if ev.lag_ms is not None:
             self.translation_lag.observe(ev.lag_ms / 1000.0)
 
-    @observe.register
+    @_HANDLERS.register(PassageTranslated)
     def _passage(self, ev: PassageTranslated) -> None:
         self.passages.labels(ev.ended_by).inc()
 
-    @observe.register
+    @_HANDLERS.register(PlannerDecision)
     def _planner_decision(self, ev: PlannerDecision) -> None:
         self.planner_decisions.labels(ev.decision, ev.action).inc()
 
-    @observe.register
+    @_HANDLERS.register(PlannerConsulted)
     def _planner(self, ev: PlannerConsulted) -> None:
         self.planner_requests.labels(ev.verdict).inc()
         if ev.verdict in PLANNER_ANSWERED:
