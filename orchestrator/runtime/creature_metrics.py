@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import (
@@ -18,8 +18,6 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
 
 from orchestrator.analysis.turns import TurnTracker
 from orchestrator.analysis.user_words import MicClockMap, word_latency_s
@@ -41,7 +39,7 @@ from orchestrator.brain.events import (
 )
 from orchestrator.bus import Bus
 from orchestrator.runtime.call_events import CallEnded, CallStarted
-from orchestrator.runtime.metric_families import FAMILIES
+from orchestrator.runtime.metric_families import FAMILIES, BusDrops
 from track2_voice import events as voice
 from track2_voice.events import Event
 
@@ -77,24 +75,6 @@ OPEN_CALLS_KEPT = 1024  # calls whose status times are still being measured (old
 PLANNER_ANSWERED = ("calls", "none", "malformed")  # verdicts that came with an answer
 
 
-class _BusDrops(Collector):
-    """Each consumer's dropped events, read from the bus when Prometheus scrapes (live; the
-    record's ``loop_stopped`` line has the same counts at the end)."""
-
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
-
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        c = CounterMetricFamily(
-            "creature_consumer_dropped_events",
-            "Events a bus consumer lost because it fell behind (drop-oldest mailbox).",
-            labels=["consumer"],
-        )
-        for name, n in sorted(self.bus.drops().items()):
-            c.add_metric([name], n)
-        yield c
-
-
 def _moves_nothing(metrics: CreatureMetrics, ev: Event) -> None:
     """What an event no figure depends on does."""
 
@@ -114,7 +94,7 @@ class CreatureMetrics:
         r = self.registry = CollectorRegistry()
         ProcessCollector(registry=r)
         if bus is not None:
-            r.register(_BusDrops(bus))
+            r.register(BusDrops(bus))
         for f in FAMILIES:
             setattr(self, f.attr, f.declare(r))
         self._tracker = TurnTracker()
