@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import (
@@ -18,8 +18,6 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily
-from prometheus_client.registry import Collector
 
 from orchestrator.analysis.turns import TurnTracker
 from orchestrator.analysis.user_words import MicClockMap, word_latency_s
@@ -41,7 +39,7 @@ from orchestrator.brain.events import (
 )
 from orchestrator.bus import Bus
 from orchestrator.runtime.call_events import CallEnded, CallStarted
-from orchestrator.runtime.metric_families import FAMILIES
+from orchestrator.runtime.metric_families import FAMILIES, BusDrops
 from track2_voice import events as voice
 from track2_voice.events import Event
 
@@ -49,22 +47,13 @@ OPEN_CALLS_KEPT = 1024  # calls whose status times are still being measured (old
 PLANNER_ANSWERED = ("calls", "none", "malformed")  # verdicts that came with an answer
 
 
-class _BusDrops(Collector):
-    """Each consumer's dropped events, read from the bus when Prometheus scrapes (live; the
-    record's ``loop_stopped`` line has the same counts at the end)."""
+def _moves_nothing(metrics: CreatureMetrics, ev: Event) -> None:
+    """What an event no figure depends on does."""
 
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
-        c = CounterMetricFamily(
-            "creature_consumer_dropped_events",
-            "Events a bus consumer lost because it fell behind (drop-oldest mailbox).",
-            labels=["consumer"],
-        )
-        for name, n in sorted(self.bus.drops().items()):
-            c.add_metric([name], n)
-        yield c
+# event type -> the ``CreatureMetrics`` method that moves its figures (registered below, next
+# to each method); ``dispatch`` finds a subclass's handler too, and caches it per type
+_HANDLERS = functools.singledispatch(_moves_nothing)
 
 
 class CreatureMetrics:
@@ -77,7 +66,7 @@ class CreatureMetrics:
         r = self.registry = CollectorRegistry()
         ProcessCollector(registry=r)
         if bus is not None:
-            r.register(_BusDrops(bus))
+            r.register(BusDrops(bus))
         for f in FAMILIES:
             setattr(self, f.attr, f.declare(r))
         self._tracker = TurnTracker()
@@ -112,12 +101,13 @@ class CreatureMetrics:
 
         return publish_timed
 
-    # -- events: each type moves its own figures --------------------------------------------
-    @functools.singledispatchmethod
+    # -- events: each type moves its own figures ----------------------------------------------
     def observe(self, ev: Event) -> None:
-        """Move the figures ``ev`` bears on (an event no figure depends on moves none)."""
+        """Move the figures ``ev`` bears on (an event no figure depends on moves none): the
+        method registered for its type in ``_HANDLERS`` does."""
+        _HANDLERS.dispatch(type(ev))(self, ev)
 
-    @observe.register
+    @_HANDLERS.register(voice.FrameEvent)
     def _frame(self, ev: voice.FrameEvent) -> None:
         self.frames.inc()
         if ev.missed:
@@ -127,24 +117,25 @@ class CreatureMetrics:
         self._mic.frame(ev)
         self._turn(ev)
 
-    @observe.register
+    @_HANDLERS.register(voice.UserWord)
     def _user_word(self, ev: voice.UserWord) -> None:
         lag = word_latency_s(ev, self._mic)
         if lag is not None:
             self.word_latency.labels("true" if ev.final else "false").observe(lag)
 
-    @observe.register
+    @_HANDLERS.register(voice.UserSpeechStarted)
+    @_HANDLERS.register(voice.UserSpeechEnded)
     def _user_speech(self, ev: voice.UserSpeechStarted | voice.UserSpeechEnded) -> None:
         if isinstance(ev, voice.UserSpeechEnded):
             self.turns.inc()
         self._turn(ev)
 
-    @observe.register
+    @_HANDLERS.register(IntentDetected)
     def _intent(self, ev: IntentDetected) -> None:
         self.intents.labels(ev.intent.action).inc()
         _remember(self._intent_t, ev.intent.id, ev.intent.t)
 
-    @observe.register
+    @_HANDLERS.register(ToolCallSent)
     def _call_sent(self, ev: ToolCallSent) -> None:
         self.calls.labels(str(ev.arguments.get("action"))).inc()
         _remember(self._sent_t, ev.id, ev.t)
@@ -152,7 +143,7 @@ class CreatureMetrics:
         if t_intent is not None:
             self.decision.observe(max(0.0, ev.t - t_intent))
 
-    @observe.register
+    @_HANDLERS.register(ToolStatusChanged)
     def _call_status(self, ev: ToolStatusChanged) -> None:
         sent = self._sent_t.get(ev.id)
         if sent is not None:
@@ -161,89 +152,89 @@ class CreatureMetrics:
             self.finished.labels(str(ev.action), ev.status.value).inc()
             self._sent_t.pop(ev.id, None)
 
-    @observe.register
+    @_HANDLERS.register(ToolRejected)
     def _call_rejected(self, ev: ToolRejected) -> None:
         self.rejected.labels(ev.action).inc()
 
-    @observe.register
+    @_HANDLERS.register(ToolProgress)
     def _call_progress(self, ev: ToolProgress) -> None:
         self.progress_reports.labels(str(ev.action)).inc()
         if ev.progress is not None:
             self.progress.labels(str(ev.action)).set(ev.progress)
 
-    @observe.register
+    @_HANDLERS.register(StateChanged)
     def _state(self, ev: StateChanged) -> None:
         self.state.state(ev.dst)
 
-    @observe.register
+    @_HANDLERS.register(RobotConnected)
     def _robot_connected(self, ev: RobotConnected) -> None:
         self.robot_connects.inc()
         self.robots.set(ev.robots)  # until watch_robots reads the brain itself
 
-    @observe.register
+    @_HANDLERS.register(RobotDisconnected)
     def _robot_disconnected(self, ev: RobotDisconnected) -> None:
         self.robot_disconnects.inc()
         self.robots.set(ev.robots)
 
-    @observe.register
+    @_HANDLERS.register(RobotRefused)
     def _robot_refused(self, ev: RobotRefused) -> None:
         self.robot_refused.inc()
 
-    @observe.register
+    @_HANDLERS.register(StatusRefused)
     def _status_refused(self, ev: StatusRefused) -> None:
         self.status_refused.labels(ev.code).inc()
 
-    @observe.register
+    @_HANDLERS.register(voice.Connected)
     def _backend_connected(self, ev: voice.Connected) -> None:
         self.connects.inc()
         self.sessions.set(1)
 
-    @observe.register
+    @_HANDLERS.register(voice.Disconnected)
     def _backend_disconnected(self, ev: voice.Disconnected) -> None:
         self.disconnects.inc()
         self.sessions.set(0)
 
-    @observe.register
+    @_HANDLERS.register(voice.LoopStarted)
     def _loop_started(self, ev: voice.LoopStarted) -> None:
         # a remote backend counts once its server holds the session (``connected``)
         self._remote = ev.backend == "remote"
         self.sessions.set(0 if self._remote else 1)
 
-    @observe.register
+    @_HANDLERS.register(voice.LoopStopped)
     def _loop_stopped(self, ev: voice.LoopStopped) -> None:
         self.sessions.set(0)
 
-    @observe.register
+    @_HANDLERS.register(voice.Rollover)
     def _rollover(self, ev: voice.Rollover) -> None:
         self.rollovers.labels(ev.reason).inc()
 
-    @observe.register
+    @_HANDLERS.register(voice.VoiceError)
     def _voice_error(self, ev: voice.VoiceError) -> None:
         self.errors.labels(ev.where).inc()
 
-    @observe.register
+    @_HANDLERS.register(CallStarted)
     def _phone_call_started(self, ev: CallStarted) -> None:
         self.phone_calls.inc()
         self.calls_active.inc()
 
-    @observe.register
+    @_HANDLERS.register(CallEnded)
     def _phone_call_ended(self, ev: CallEnded) -> None:
         self.calls_active.dec()
 
-    @observe.register
+    @_HANDLERS.register(TranslationStarted)
     def _translation_started(self, ev: TranslationStarted) -> None:
         if ev.lag_ms is not None:
             self.translation_lag.observe(ev.lag_ms / 1000.0)
 
-    @observe.register
+    @_HANDLERS.register(PassageTranslated)
     def _passage(self, ev: PassageTranslated) -> None:
         self.passages.labels(ev.ended_by).inc()
 
-    @observe.register
+    @_HANDLERS.register(PlannerDecision)
     def _planner_decision(self, ev: PlannerDecision) -> None:
         self.planner_decisions.labels(ev.decision, ev.action).inc()
 
-    @observe.register
+    @_HANDLERS.register(PlannerConsulted)
     def _planner(self, ev: PlannerConsulted) -> None:
         self.planner_requests.labels(ev.verdict).inc()
         if ev.verdict in PLANNER_ANSWERED:

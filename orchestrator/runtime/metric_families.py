@@ -1,17 +1,22 @@
 """The metric families ``/metrics`` serves, in exposition order, as data: each one's name,
 help, labels and buckets (docs/metrics.md lists them for people). ``CreatureMetrics``
-declares each of them and keeps it in the attribute the family names.
+declares each of them and keeps it in the attribute the family names. ``BusDrops`` is the one
+family read from the bus when Prometheus scrapes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.registry import Collector
 
 from orchestrator.brain.states import STATES
+from orchestrator.bus import Bus
 
 # bucket bounds in seconds; the 80 ms frame budget is a bound wherever it matters
 STEP_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12,
@@ -251,3 +256,21 @@ FAMILIES = (
     ),
     Family("state", Enum, "creature_state", "The creature's state machine.", states=STATES),
 )
+
+
+class BusDrops(Collector):
+    """Each consumer's dropped events, read from the bus when Prometheus scrapes (live; the
+    record's ``loop_stopped`` line has the same counts at the end)."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        c = CounterMetricFamily(
+            "creature_consumer_dropped_events",
+            "Events a bus consumer lost because it fell behind (drop-oldest mailbox).",
+            labels=["consumer"],
+        )
+        for name, n in sorted(self.bus.drops().items()):
+            c.add_metric([name], n)
+        yield c
