@@ -27,6 +27,10 @@ from track2_voice.common.errors import ConfigError, CreatureError, UserError
 cli_main = importlib.import_module("orchestrator.cli.main")
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("track2_voice", "orchestrator", "face", "affect")
+# the body programs run in environments of their own and import nothing of the creature
+# (tests/test_reachy_mini_body.py), so their errors keep builtin bases
+BODIES = "orchestrator.bodies"
+BODIES_DIR = ROOT / "orchestrator" / "bodies"
 BUILTIN_EXCEPTIONS = {
     name
     for name, obj in vars(builtins).items()
@@ -39,7 +43,7 @@ def project_modules():
     stack this environment lacks (Ray, the Reachy Mini SDK) is left to the source check below."""
     for pkg in PACKAGES:
         for info in pkgutil.walk_packages(importlib.import_module(pkg).__path__, pkg + "."):
-            if info.name.endswith("__main__"):
+            if info.name.endswith("__main__") or info.name.startswith(BODIES + "."):
                 continue
             try:
                 yield importlib.import_module(info.name)
@@ -72,6 +76,8 @@ def test_no_exception_class_in_the_source_hangs_off_a_builtin_alone():
     stray = []
     for pkg in PACKAGES:
         for path in sorted((ROOT / pkg).rglob("*.py")):
+            if path.is_relative_to(BODIES_DIR):
+                continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if not isinstance(node, ast.ClassDef) or not node.bases:
                     continue

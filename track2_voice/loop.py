@@ -189,18 +189,18 @@ class FastLoop:
                 ev.index, ev.t = frame.index, frame.t
             self.events.publish(ev)
         speaking = self.vad.speaking if self.vad is not None else False
-        self.events.publish(  # positional: keywords cost ~0.5 us more per frame
+        self.events.publish(
             FrameEvent(
-                frame.index,
-                frame.t,
-                mouth,
-                self.lipsync.last_db,
-                result.text,
-                model_ms,
-                overhead_ms,
-                missed,
-                speaking,
-                out,
+                index=frame.index,
+                t=frame.t,
+                mouth=mouth,
+                rms_db=self.lipsync.last_db,
+                text=result.text,
+                model_ms=model_ms,
+                overhead_ms=overhead_ms,
+                missed=missed,
+                user_speaking=speaking,
+                pcm=out,
             )
         )
         return missed

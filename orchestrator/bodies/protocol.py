@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from track2_voice.common.errors import CreatureError
-
 PROTOCOL_VERSION = 1
 TOOL_NAME = "do_physical_task"
 MAX_QUOTE_CHARS = 64  # an id or name quoted in an error reply
@@ -62,7 +60,7 @@ class ErrorCode(str, Enum):
     ROBOT_IN_USE = "robot_in_use"
 
 
-class ProtocolError(CreatureError, ValueError):
+class ProtocolError(ValueError):
     """A frame that does not follow the protocol; ``code`` says which kind, ``id`` is the call
     it was about (clipped), when known."""
 

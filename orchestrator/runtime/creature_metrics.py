@@ -258,10 +258,9 @@ def _remember(d: OrderedDict[str, float], key: str, t: float) -> None:
 
 def _handled_types() -> tuple[type[Event], ...]:
     """The event types ``CreatureMetrics.observe`` has a handler for: read from its dispatch
-    table, so a new handler is subscribed without a second list to keep (a hand-kept list
+    table (``_HANDLERS``), so a new handler is subscribed without a second list to keep (a hand-kept list
     missed the planner's two events, and their figures never moved in a live run)."""
-    registry = CreatureMetrics.__dict__["observe"].dispatcher.registry
-    return tuple(t for t in registry if t not in (object, Event))
+    return tuple(t for t in _HANDLERS.registry if t not in (object, Event))
 
 
 # the events ``observe`` moves a figure for: what the metrics consumer subscribes to

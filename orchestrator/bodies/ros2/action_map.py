@@ -19,8 +19,6 @@ from typing import Any
 
 import yaml
 
-from track2_voice.common.errors import UserError
-
 GENERIC = "do_physical_task"  # the key of the generic entry
 INTERFACE = re.compile(r"^[a-z][a-z0-9_]*/action/[A-Z][A-Za-z0-9]*$")
 ACTION_NAME = re.compile(r"^/?[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$")
@@ -30,7 +28,7 @@ FIELD = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 CALL_KEYS = frozenset({"action", "id", "utterance"})
 
 
-class MapError(UserError, ValueError):
+class MapError(ValueError):
     """A map file that cannot be used; the message names the file and the key."""
 
 
