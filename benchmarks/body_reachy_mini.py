@@ -39,7 +39,7 @@ from benchmarks import short_mode  # noqa: E402
 from orchestrator.bus import Bus  # noqa: E402
 from orchestrator.cli.reachy_env import default_venv, is_ready  # noqa: E402
 from orchestrator.config import load_config  # noqa: E402
-from orchestrator.runtime.slow_loop import SlowLoop  # noqa: E402
+from orchestrator.runtime.brain_host import BrainHost  # noqa: E402
 from orchestrator.state_dir import default_state_dir  # noqa: E402
 from track2_voice.events import FrameEvent  # noqa: E402
 
@@ -88,7 +88,7 @@ def main() -> int:
         overrides={"slow_loop.robot.port": 0, "slow_loop.outbox.path": str(tmp / "o.sqlite3")}
     ).slow_loop
     hub = Bus()
-    slow = SlowLoop(cfg, hub, state=tmp).start()
+    slow = BrainHost(cfg, hub, state=tmp).start()
     port, stats_file = free_port(), tmp / "stats.json"
     cmd = [sys.executable, "-m", "orchestrator.cli", "body", "reachy-mini", "--sim"]
     cmd += ["--venv", str(env), "--daemon-port", str(port), "--stats", str(stats_file)]
@@ -123,7 +123,7 @@ def main() -> int:
         sent1, t1 = slow.expression.stats()["sent"], time.monotonic()
         state = {"emotion": "happy", "valence": 0.8, "arousal": 0.5, "mouth": 0.0}
         while time.monotonic() - t1 < 3.0:
-            slow.call(slow.expression.publish, {**state, "t": time.monotonic()})
+            slow.run_sync(slow.expression.publish, {**state, "t": time.monotonic()})
             time.sleep(0.01)
         capped_hz = (slow.expression.stats()["sent"] - sent1) / (time.monotonic() - t1)
         load1 = os.getloadavg()

@@ -163,7 +163,7 @@ def stop_latency(trials: int) -> dict:
 
     from orchestrator.bus import Bus
     from orchestrator.config import load_config
-    from orchestrator.runtime.slow_loop import SlowLoop
+    from orchestrator.runtime.brain_host import BrainHost
     from track2_voice.events import FrameEvent, UserWord
 
     cancels: dict[str, float] = {}
@@ -205,12 +205,12 @@ def stop_latency(trials: int) -> dict:
             }
         ).slow_loop
         hub = Bus()
-        slow = SlowLoop(cfg, hub).start()
+        slow = BrainHost(cfg, hub).start()
         url = f"{slow.robot_url}?token={slow.token}&robot=bench"
         th = threading.Thread(target=lambda: asyncio.run(robot(url)), daemon=True)
         th.start()
         try:
-            wait(lambda: slow.call(lambda: bool(slow.dispatcher.robots)))
+            wait(lambda: slow.run_sync(lambda: bool(slow.dispatcher.robots)))
             i = 0
             pcm = np.zeros(1920, np.float32)
             for n in range(trials):

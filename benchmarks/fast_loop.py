@@ -115,7 +115,7 @@ def full_run(backend, wav: Path, tmp: Path, frames: int, metrics: bool, scrape_s
     loop, a subscriber that never reads); with ``metrics`` the consumer and a scraped
     endpoint too."""
     from orchestrator.config import load_config
-    from orchestrator.runtime.slow_loop import SlowLoop
+    from orchestrator.runtime.brain_host import BrainHost
 
     hub = Bus()
     io = IoLoop().start()
@@ -127,7 +127,7 @@ def full_run(backend, wav: Path, tmp: Path, frames: int, metrics: bool, scrape_s
             "slow_loop.outbox.path": str(tmp / f"outbox-{time.monotonic_ns()}.sqlite3"),
         }
     )
-    brain = SlowLoop(cfg.slow_loop, hub, io, state=tmp).start()
+    brain = BrainHost(cfg.slow_loop, hub, io, state=tmp).start()
     scraper = Scraper(io, hub, scrape_s) if metrics else None
     backend.reset()
     loop = FastLoop(backend, FileSource(wav, realtime=True), events=hub, cfg=VoiceConfig())

@@ -196,7 +196,7 @@ def overhead(url: str | None, model: str, tmp: Path, frames: int) -> dict:
     import numpy as np
 
     from orchestrator.bus import Bus
-    from orchestrator.runtime.slow_loop import SlowLoop
+    from orchestrator.runtime.brain_host import BrainHost
     from track2_voice.audio.devices import FileSource, write_wav
     from track2_voice.backends.replay import ReplayBackend
     from track2_voice.frames import FRAME_SAMPLES
@@ -214,7 +214,7 @@ def overhead(url: str | None, model: str, tmp: Path, frames: int) -> dict:
             }
             if mode == "on":
                 over.update({"slow_loop.planner.url": url, "slow_loop.planner.model": model})
-            slow = SlowLoop(load_config(overrides=over).slow_loop, hub).start()
+            slow = BrainHost(load_config(overrides=over).slow_loop, hub).start()
             loop = FastLoop(ReplayBackend("greeting"), FileSource(wav, realtime=False), events=hub)
             try:
                 stats = loop.run()

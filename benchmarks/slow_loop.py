@@ -42,8 +42,8 @@ from orchestrator.brain.face_state import face_state  # noqa: E402
 from orchestrator.brain.speaking import SPEAKING_MOUTH  # noqa: E402
 from orchestrator.bus import Bus  # noqa: E402
 from orchestrator.config import load_config  # noqa: E402
+from orchestrator.runtime.brain_host import BrainHost  # noqa: E402
 from orchestrator.runtime.robot_runner import InProcessRobot  # noqa: E402
-from orchestrator.runtime.slow_loop import SlowLoop  # noqa: E402
 from tests.deaf_robot import connect_deaf_robot  # noqa: E402
 from track2_voice.audio.devices import AudioSource  # noqa: E402
 from track2_voice.audio.scene import load_scene  # noqa: E402
@@ -81,7 +81,7 @@ def frame(i: int, text: str | None) -> FrameEvent:
 
 def bench_latency(phrases: int, tmp: Path) -> dict:
     hub = Bus()
-    slow = SlowLoop(slow_cfg(tmp), hub).start()
+    slow = BrainHost(slow_cfg(tmp), hub).start()
     received: dict[str, float] = {}
     got = threading.Event()
 
@@ -194,7 +194,7 @@ def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = 
                 "slow_loop.webhook.retries": 0,
             },
         )
-        slow = SlowLoop(cfg, hub).start()
+        slow = BrainHost(cfg, hub).start()
         deaf = connect_deaf_robot(slow.robot_url, slow.token)
         slow.face = brain_faces.append  # the brain composes its own face state every batch
     stop = threading.Event()

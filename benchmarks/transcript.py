@@ -78,7 +78,7 @@ def wer_and_cpu(backend: str, rate: int, sentences: list[str]) -> dict:
     w = TranscriptWorker(got.append, in_process(backend, cfg), inline=True)
     t0 = time.perf_counter()
     for i, f in enumerate(frames_of(pcm)):
-        w.feed(i, time.monotonic(), f)
+        w.hear(i, time.monotonic(), f)
     w.flush()
     wall = time.perf_counter() - t0
     w.close()
@@ -162,14 +162,14 @@ def loop_run(wav: Path, backend: str | None) -> dict:
             child_cpu0 = (proc.pid, _proc_cpu_s(proc.pid))
     feed_ms: list[float] = []
     if worker is not None:  # the loop's own cost of the transcript: the time in feed()
-        feed = worker.feed
+        feed = worker.hear
 
         def timed_feed(index, t, pcm) -> None:
             t0 = time.perf_counter()
             feed(index, t, pcm)
             feed_ms.append((time.perf_counter() - t0) * 1000.0)
 
-        worker.feed = timed_feed
+        worker.hear = timed_feed
     loop = FastLoop(ReplayBackend(), FileSource(wav, realtime=True), events=DiscardSink(),
                     cfg=cfg, transcript=worker)  # fmt: skip
     loop.backend.start()

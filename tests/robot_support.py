@@ -9,13 +9,13 @@ import json
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.brain_host import BrainHost
 
 
 class Robot:
     """A scripted robot: connects under ``name``, keeps every message it is sent."""
 
-    def __init__(self, slow: SlowLoop, name: str) -> None:
+    def __init__(self, slow: BrainHost, name: str) -> None:
         self.url = f"{slow.robot_url}?token={slow.token}&robot={name}"
         self.got: list[dict] = []
         self.ws = None
@@ -71,8 +71,8 @@ async def until(pred, what: str, timeout: float = 8.0) -> None:
 
 
 def robots(slow) -> int:
-    return slow.call(lambda: len(slow.dispatcher.robots))
+    return slow.run_sync(lambda: len(slow.dispatcher.robots))
 
 
 def reason(slow, call_id: str) -> str:
-    return slow.call(lambda: slow.outbox.get(call_id)).reason or ""
+    return slow.run_sync(lambda: slow.outbox.get(call_id)).reason or ""

@@ -65,4 +65,4 @@ def wait_until(pred, timeout: float = 5.0, what: str = "condition") -> None:
 
 
 def statuses(slow) -> dict[str, str]:
-    return {c.id: c.status for c in slow.call(lambda: slow.outbox.all_calls())}
+    return {c.id: c.status for c in slow.run_sync(lambda: slow.outbox.all_calls())}

@@ -13,8 +13,8 @@ from orchestrator.brain.intent_rules import load_rules
 from orchestrator.brain.intents import IntentConfig, IntentWatcher, intents_in_text
 from orchestrator.bus import Bus
 from orchestrator.config import load_config
+from orchestrator.runtime.brain_host import BrainHost
 from orchestrator.runtime.robot_runner import InProcessRobot
-from orchestrator.runtime.slow_loop import SlowLoop
 from tests.conftest import creature
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
 from track2_voice.common.errors import ConfigError
@@ -40,18 +40,18 @@ def feed_file(tmp_path):
 def test_an_action_added_in_a_file_reaches_a_robot_the_allowlist_and_the_tool_form(
     tmp_path, feed_file
 ):
-    slow = SlowLoop(slow_cfg(tmp_path, **{"actions.file": str(feed_file)}), Bus()).start()
+    slow = BrainHost(slow_cfg(tmp_path, **{"actions.file": str(feed_file)}), Bus()).start()
     bot = InProcessRobot(slow.robot_url, slow.token, 0.05).start()
     try:
         tools = httpx.get(f"{slow.http_url}/tools").json()
         enum = tools[0]["function"]["parameters"]["properties"]["action"]["enum"]
         assert enum[-1] == "feed" and "pick_up" in enum  # the default set, extended
-        assert "feed" in slow.call(lambda: slow.dispatcher.gate.allowed)
+        assert "feed" in slow.run_sync(lambda: slow.dispatcher.gate.allowed)
         speak(slow.bus, "Okay, I'll feed the cat.")
         wait_until(lambda: list(statuses(slow).values()) == ["succeeded"], what="feed succeeded")
         args = bot.robot.received[0]["arguments"]
         assert args["action"] == "feed" and args["object"] == "cat"
-        slow.call(lambda: slow.dispatcher.schema.validate(args))
+        slow.run_sync(lambda: slow.dispatcher.schema.validate(args))
     finally:
         bot.stop()
         slow.stop()

@@ -20,7 +20,7 @@ from orchestrator.bodies.link import (
     hello_message,
 )
 from orchestrator.bus import Bus
-from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.brain_host import BrainHost
 from tests.slow_support import frame, slow_cfg, speak, wait_until
 
 
@@ -77,14 +77,14 @@ def slow(tmp_path):
     hub = Bus()
     # a crashed body's socket is not closed: its successor takes the name over
     cfg = slow_cfg(tmp_path, **{"intents.repeat_window_s": 0.01, "robot.on_duplicate": "take_over"})
-    s = SlowLoop(cfg, hub).start()
+    s = BrainHost(cfg, hub).start()
     s.hub = hub
     yield s
     s.stop()
 
 
 def calls(slow) -> dict[str, str]:
-    return {c.id: str(c.status.value) for c in slow.call(lambda: slow.outbox.all_calls())}
+    return {c.id: str(c.status.value) for c in slow.run_sync(lambda: slow.outbox.all_calls())}
 
 
 def test_the_hello_names_the_body_and_what_it_can_do():
@@ -104,7 +104,7 @@ def test_a_call_taken_on_before_a_body_restart_is_never_done_twice(slow, tmp_pat
     (its loop gone, nothing recorded after "running"): failed as interrupted, not redone."""
     db = str(tmp_path / "tasks.sqlite3")
     first = Running(slow.robot_url, slow.token, RecordingBody(), db)
-    wait_until(lambda: slow.call(lambda: len(slow.dispatcher.robots)) == 1, what="connected")
+    wait_until(lambda: slow.run_sync(lambda: len(slow.dispatcher.robots)) == 1, what="connected")
     speak(slow.hub, "Sure, I'll nod.")
     wait_until(lambda: "running" in calls(slow).values(), what="running")
     if crash:
@@ -116,7 +116,7 @@ def test_a_call_taken_on_before_a_body_restart_is_never_done_twice(slow, tmp_pat
     try:
         wait_until(lambda: "failed" in calls(slow).values(), what=f"failed: {calls(slow)}")
         assert again.performed == []  # delivered again (attempt 2), not done again
-        call = slow.call(lambda: slow.outbox.all_calls())[0]
+        call = slow.run_sync(lambda: slow.outbox.all_calls())[0]
         assert call.reason == (INTERRUPTED if crash else STOPPED)
     finally:
         second.stop()
@@ -126,7 +126,9 @@ def test_a_cancel_halts_the_body_before_the_call_ends_cancelled(slow, tmp_path):
     body = RecordingBody()
     r = Running(slow.robot_url, slow.token, body, ":memory:")
     try:
-        wait_until(lambda: slow.call(lambda: len(slow.dispatcher.robots)) == 1, what="connected")
+        wait_until(
+            lambda: slow.run_sync(lambda: len(slow.dispatcher.robots)) == 1, what="connected"
+        )
         i = speak(slow.hub, "Sure, I'll nod.")
         wait_until(lambda: "running" in calls(slow).values(), what="running")
         speak(slow.hub, "Okay, I'll stop.", i)

@@ -19,7 +19,7 @@ import pytest
 
 from orchestrator.bodies.ros2.action_map import MapError, load_map, parse_map
 from orchestrator.bus import Bus
-from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.brain_host import BrainHost
 from tests.conftest import ROOT, USER_XDG_STATE_HOME, creature, require
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
 
@@ -154,7 +154,7 @@ def ros_world(tmp_path, ros2_python):
         "PYTHONUNBUFFERED": "1",
     }
     hub = Bus()
-    slow = SlowLoop(slow_cfg(tmp_path), hub, state=tmp_path).start()
+    slow = BrainHost(slow_cfg(tmp_path), hub, state=tmp_path).start()
     servers = Proc([str(ros2_python), str(ROOT / "tests" / "ros2_servers.py")], ros_env)
     (tmp_path / "map.yaml").write_text(MAP)
 
@@ -211,7 +211,7 @@ def test_a_server_that_aborts_fails_the_call(ros_world):
     speak(hub, "Sure, I'll open the door.")
     wait_until(lambda: set(statuses(slow).values()) == {"failed"}, 30, "failed")
     assert servers.has("ABORTED /arm/broken")
-    calls = slow.call(lambda: slow.outbox.all_calls())
+    calls = slow.run_sync(lambda: slow.outbox.all_calls())
     assert "aborted" in (calls[0].reason or "") or bridge.has("goal aborted")
 
 
@@ -228,7 +228,7 @@ def test_a_bridge_killed_mid_goal_never_sends_the_call_twice(ros_world):
     try:
         wait_until(lambda: set(statuses(slow).values()) == {"failed"}, 30, f"failed: {again.lines}")
         (call_id,) = statuses(slow)
-        call = slow.call(lambda: slow.outbox.get(call_id))
+        call = slow.run_sync(lambda: slow.outbox.get(call_id))
         assert "not repeated" in (call.reason or "")
         assert sum("GOAL /arm/slow" in ln for ln in servers.lines) == 1  # one goal, ever
     finally:

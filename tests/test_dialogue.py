@@ -24,8 +24,8 @@ from orchestrator.brain.intent_rules import load_rules
 from orchestrator.brain.outbox import Outbox
 from orchestrator.bus import Bus
 from orchestrator.data_files import load_affect_map
+from orchestrator.runtime.brain_host import BrainHost
 from orchestrator.runtime.robot_runner import InProcessRobot
-from orchestrator.runtime.slow_loop import SlowLoop
 from orchestrator.slow_config import DialogueConfig
 from tests.conftest import creature
 from tests.slow_support import frame, slow_cfg, speak, statuses, wait_until
@@ -252,7 +252,7 @@ def say_user(hub: Bus, text: str, final: bool = True) -> None:
 def test_user_words_and_the_creatures_reply_reach_a_robot_as_the_users_object(tmp_path):
     hub = Bus()
     rec = hub.subscribe("t", 2000)
-    slow = SlowLoop(slow_cfg(tmp_path), hub).start()
+    slow = BrainHost(slow_cfg(tmp_path), hub).start()
     bot = InProcessRobot(slow.robot_url, slow.token, 0.05).start()
     try:
         say_user(hub, "Could you bring me the red cup from the table?")
@@ -275,7 +275,7 @@ def test_user_words_and_the_creatures_reply_reach_a_robot_as_the_users_object(tm
 def test_the_second_call_goes_when_the_first_succeeds_and_is_dropped_when_it_fails(tmp_path):
     hub = Bus()
     rec = hub.subscribe("t", 2000)
-    slow = SlowLoop(slow_cfg(tmp_path), hub).start()
+    slow = BrainHost(slow_cfg(tmp_path), hub).start()
     bot = InProcessRobot(slow.robot_url, slow.token, 0.05, fail_actions=("open",)).start()
     try:
         i = speak(hub, "I'll grab the towel and bring it to you.")
@@ -347,10 +347,10 @@ STOP_WITHIN_S = 0.2  # the issue's bound from the user's word to the robot's can
 @pytest.mark.parametrize("final", [False, True])
 def test_the_users_stop_cancels_every_open_call_within_200_ms(tmp_path, final):
     hub = Bus()
-    slow = SlowLoop(slow_cfg(tmp_path), hub).start()
+    slow = BrainHost(slow_cfg(tmp_path), hub).start()
     try:
         with CancelTimingRobot(slow.robot_url, slow.token) as bot:
-            wait_until(lambda: slow.call(lambda: bool(slow.dispatcher.robots)), what="robot")
+            wait_until(lambda: slow.run_sync(lambda: bool(slow.dispatcher.robots)), what="robot")
             i = speak(hub, "I'll pick up the red cup.")
             speak(hub, "Then I'll open the door.", i)
             wait_until(lambda: len(bot.running) == 2, what="two calls running")

@@ -12,21 +12,21 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from orchestrator.bus import Bus
+from orchestrator.runtime.brain_host import BrainHost
 from orchestrator.runtime.expression_stream import GAZE_STALE_S, MAX_HZ, PATH, Gaze
-from orchestrator.runtime.slow_loop import SlowLoop
 from tests.slow_support import frame, slow_cfg, wait_until
 
 
 @pytest.fixture
 def slow(tmp_path):
     hub = Bus()
-    s = SlowLoop(slow_cfg(tmp_path), hub).start()
+    s = BrainHost(slow_cfg(tmp_path), hub).start()
     s.hub = hub
     yield s
     s.stop()
 
 
-def url(slow: SlowLoop, token: str | None = None, **query) -> str:
+def url(slow: BrainHost, token: str | None = None, **query) -> str:
     q = {"token": token if token is not None else slow.token, **query}
     return f"ws://127.0.0.1:{slow.port}{PATH}?" + "&".join(f"{k}={v}" for k, v in q.items())
 
@@ -78,7 +78,7 @@ def test_a_lower_rate_and_the_gaze_are_honoured_and_a_stale_gaze_is_dropped(slow
         async with connect(url(slow, hz=5)) as ws:
             wait_until(lambda: slow.expression.subscribers, what="subscriber")
             for i in range(60):
-                slow.call(slow.expression.set_gaze, Gaze(0.25, -0.5))  # as the page renews it
+                slow.run_sync(slow.expression.set_gaze, Gaze(0.25, -0.5))  # as the page renews it
                 slow.hub.publish(frame(i))
                 await asyncio.sleep(0.01)
                 while True:

@@ -11,7 +11,7 @@ from pathlib import Path
 from orchestrator.brain.face_state import FaceState, NeutralFace, face_state
 from orchestrator.brain.speaking import HANGOVER_FRAMES
 from orchestrator.bus import Bus
-from orchestrator.runtime.slow_loop import feed
+from orchestrator.runtime.brain_host import consume_events
 from tests.face_support import serve_face_states
 from track2_voice.events import Connected, Disconnected, FrameEvent
 
@@ -65,7 +65,7 @@ async def test_feed_publishes_the_newest_frame_of_each_batch() -> None:
     sub = bus.subscribe_async("face", 32)
     for i in range(5):  # queued before the consumer runs: one batch
         bus.publish(_frame(i, mouth=0.5))
-    task = asyncio.create_task(feed(sub, NeutralFace(), lambda: states.append))
+    task = asyncio.create_task(consume_events(sub, NeutralFace(), lambda: states.append))
     while not states:
         await asyncio.sleep(0.01)
     task.cancel()

@@ -22,7 +22,7 @@ from tests.model_server_support import remote_session
 from tests.slow_support import wait_until
 from track2_voice.audio.devices import FileSource, NullSink
 from track2_voice.config import VoiceConfig
-from track2_voice.events import FrameEvent, Happening
+from track2_voice.events import DiscreteEvent, FrameEvent
 from track2_voice.frames import FRAME_MS
 from track2_voice.lipsync import LipSync
 from track2_voice.loop import FastLoop
@@ -96,7 +96,7 @@ def test_remote_backend_holds_a_session_with_the_official_server(moshi_server, s
     run = remote_session(cfg, speech_wav, behind=1)  # the pipeline delay's (see below)
     stats, st, n = run.stats, run.backend, run.frames
     frames = [e for e in run.events if isinstance(e, FrameEvent)]
-    kinds = [e.kind for e in run.events if isinstance(e, Happening)]
+    kinds = [e.kind for e in run.events if isinstance(e, DiscreteEvent)]
     assert stats.frames == n and stats.errors == 0
     assert kinds[0] == "loop_started" and "connected" in kinds and "disconnected" not in kinds
     assert st["sent_frames"] == n
@@ -237,7 +237,7 @@ def test_torch_backend_runs_the_same_checkpoint_in_process(tiny_torch, speech_wa
         loop.close()
     events = sub.drain()
     frames = [e for e in events if isinstance(e, FrameEvent)]
-    rolls = [e for e in events if isinstance(e, Happening) and e.kind == "rollover"]
+    rolls = [e for e in events if isinstance(e, DiscreteEvent) and e.kind == "rollover"]
     assert stats.frames == len(source) and stats.errors == 0
     assert sum(1 for f in frames if f.text) >= len(frames) // 3
     # a session longer than the step budget rolls over and keeps talking

@@ -19,7 +19,7 @@ from tests.conftest import require_module
 from tests.hibiki_support import source_speech
 from tests.model_server_support import remote_session
 from track2_voice.config import VoiceConfig
-from track2_voice.events import FrameEvent, Happening, PassageEnded
+from track2_voice.events import DiscreteEvent, FrameEvent, PassageEnded
 
 pytestmark = pytest.mark.torch
 
@@ -51,7 +51,7 @@ def test_remote_backend_holds_a_session_with_hibiki_zero_serve(hibiki_zero_serve
     run = remote_session(cfg, wav, behind=DELAY)
     stats, st, n, events = run.stats, run.backend, run.frames, run.events
     frames = [e for e in events if isinstance(e, FrameEvent)]
-    kinds = [e.kind for e in events if isinstance(e, Happening)]
+    kinds = [e.kind for e in events if isinstance(e, DiscreteEvent)]
     assert stats.frames == n and stats.errors == 0
     assert "connected" in kinds and "disconnected" not in kinds
     assert st["sent_frames"] == n

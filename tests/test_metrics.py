@@ -24,8 +24,8 @@ from orchestrator.brain.events import (
 )
 from orchestrator.brain.intents import Intent
 from orchestrator.bus import Bus
-from orchestrator.runtime.call_events import CallEnded, CallStarted
 from orchestrator.runtime.metrics import CreatureMetrics
+from orchestrator.runtime.phone_call_events import PhoneCallEnded, PhoneCallStarted
 from tests.conftest import ROOT
 from track2_voice.events import (
     Connected,
@@ -120,9 +120,9 @@ def test_each_event_moves_its_metric() -> None:
             code="ILLEGAL_TRANSITION",
             source="r",
         ),  # fmt: skip
-        CallStarted(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", via="token"),
-        CallStarted(index=9, t=11.0, call_sid="CA2", stream_sid="MZ2", via="token"),
-        CallEnded(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", reason="stop"),
+        PhoneCallStarted(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", via="token"),
+        PhoneCallStarted(index=9, t=11.0, call_sid="CA2", stream_sid="MZ2", via="token"),
+        PhoneCallEnded(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", reason="stop"),
         TranslationStarted(index=9, t=11.0, passage=1, source_t=9.0, lag_ms=2000.0),
         TranslationStarted(index=9, t=11.0, passage=2, source_t=None, lag_ms=None),
         PassageTranslated(

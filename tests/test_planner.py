@@ -301,7 +301,7 @@ def test_a_five_second_planner_costs_the_fast_loop_no_deadline(tmp_path):
     import numpy as np
 
     from orchestrator.bus import Bus
-    from orchestrator.runtime.slow_loop import SlowLoop
+    from orchestrator.runtime.brain_host import BrainHost
     from tests.slow_support import wait_until
     from tests.test_slow_loop_isolation import FRAMES, MISS_SLACK, _run_fast_loop
     from track2_voice.audio.devices import write_wav
@@ -317,7 +317,7 @@ def test_a_five_second_planner_costs_the_fast_loop_no_deadline(tmp_path):
         hub = Bus()
         rec = hub.subscribe("test", 100_000)
         cfg = slow_cfg(tmp_path, **{"planner.url": peer.url, "planner.timeout_s": 8.0})
-        slow = SlowLoop(cfg, hub).start()
+        slow = BrainHost(cfg, hub).start()
         try:
             stats = _run_fast_loop(wav, hub)
             wait_until(

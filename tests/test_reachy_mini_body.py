@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from orchestrator.bus import Bus
-from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.brain_host import BrainHost
 from tests.conftest import ROOT, USER_XDG_STATE_HOME, require
 from tests.slow_support import frame, slow_cfg, statuses, wait_until
 
@@ -63,7 +63,7 @@ def rig(reachy_env, tmp_path_factory):
     hub = Bus()
     # one gesture after another: the same action is not held back as a repeat
     cfg = slow_cfg(tmp, **{"intents.repeat_window_s": 0.01, "safety.rate_limit_calls": 50})
-    slow = SlowLoop(cfg, hub).start()
+    slow = BrainHost(cfg, hub).start()
     port = free_port()
     stats = tmp / "body-stats.json"
     cmd = [sys.executable, "-m", "orchestrator.cli", "body", "reachy-mini", "--sim"]
@@ -75,7 +75,7 @@ def rig(reachy_env, tmp_path_factory):
     try:
         wait_until(
             lambda: (
-                slow.call(lambda: len(slow.dispatcher.robots)) == 1
+                slow.run_sync(lambda: len(slow.dispatcher.robots)) == 1
                 and len(slow.expression.subscribers) == 1
             ),
             timeout=120,
@@ -153,7 +153,7 @@ def silence(hub: Bus, start: int, n: int) -> int:
     return start + n
 
 
-def look(slow: SlowLoop, seconds: float, port: int, gaze=None, **state) -> list[dict]:
+def look(slow: BrainHost, seconds: float, port: int, gaze=None, **state) -> list[dict]:
     """Publish one look on the expression stream at the fast loop's 12.5 Hz while sampling
     (and the phone's gaze, renewed as the page does)."""
     base = {"mouth": 0.0, "speaking": False, "listening": False, "t": 0.0, **state}
@@ -162,16 +162,16 @@ def look(slow: SlowLoop, seconds: float, port: int, gaze=None, **state) -> list[
     def tick() -> None:
         n[0] += 1
         if gaze is not None:
-            slow.call(slow.expression.set_gaze, gaze)
+            slow.run_sync(slow.expression.set_gaze, gaze)
         s = dict(base)
         if callable(state.get("mouth")):
             s["mouth"] = state["mouth"](n[0])
-        slow.call(slow.expression.publish, s)
+        slow.run_sync(slow.expression.publish, s)
 
     return sample(port, seconds, hz=12.5, during=tick)
 
 
-def settle(slow: SlowLoop, port: int) -> None:
+def settle(slow: BrainHost, port: int) -> None:
     look(slow, 1.5, port, emotion="neutral", valence=0.0, arousal=0.0)
 
 
@@ -251,7 +251,7 @@ def test_the_head_moves_while_the_creature_speaks_and_rests_when_silent(rig):
     assert rest < 0.5 and moved > 4 * rest, (moved, rest)
 
 
-def look_until(slow: SlowLoop, port: int, pred, timeout: float = 5.0, **state) -> list[dict]:
+def look_until(slow: BrainHost, port: int, pred, timeout: float = 5.0, **state) -> list[dict]:
     """Publish one look until ``pred(head)`` holds; the samples so far (AssertionError if not)."""
     rows: list[dict] = []
     deadline = time.monotonic() + timeout

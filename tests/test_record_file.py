@@ -105,7 +105,7 @@ def test_the_vad_says_how_long_before_its_decision_speech_ended(speech_pcm) -> N
     try:
         for i in range(len(pcm) // FRAME_SAMPLES):
             t_end = (i + 1) * FRAME_SAMPLES / SAMPLE_RATE  # the frame is complete at its end
-            vad.feed(i, t_end, pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES])
+            vad.hear(i, t_end, pcm[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES])
     finally:
         vad.close()
     ended = [e for e in got if isinstance(e, UserSpeechEnded)]
@@ -130,12 +130,12 @@ def test_a_second_class_with_a_known_kind_is_an_error_at_import():
     from dataclasses import dataclass
     from typing import ClassVar
 
-    from track2_voice.events import DuplicateEventKind, Happening
+    from track2_voice.events import DiscreteEvent, DuplicateEventKind
 
     with pytest.raises(DuplicateEventKind, match="'tool_call'"):
 
         @dataclass(slots=True, kw_only=True)
-        class Impostor(Happening):
+        class Impostor(DiscreteEvent):
             kind: ClassVar[str] = "tool_call"
 
 

@@ -18,9 +18,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from orchestrator.bus import Bus
+from orchestrator.runtime.brain_host import BrainHost
 from orchestrator.runtime.metrics import CreatureMetrics
 from orchestrator.runtime.robot_runner import InProcessRobot
-from orchestrator.runtime.slow_loop import SlowLoop
 from tests.conftest import ROOT
 from tests.robot_support import Robot, until
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
@@ -29,12 +29,12 @@ HEAD = [{"action": "gesture", "slots": {"gesture": ["wave", "nod"]}}, {"action":
 ARM = [{"action": "pick_up"}]
 
 
-def start(tmp_path, **over) -> tuple[SlowLoop, Bus]:
+def start(tmp_path, **over) -> tuple[BrainHost, Bus]:
     hub = Bus()
-    return SlowLoop(slow_cfg(tmp_path, **over), hub, state=tmp_path).start(), hub
+    return BrainHost(slow_cfg(tmp_path, **over), hub, state=tmp_path).start(), hub
 
 
-async def body(slow: SlowLoop, name: str, caps: list | None, kind: str = "test-body") -> Robot:
+async def body(slow: BrainHost, name: str, caps: list | None, kind: str = "test-body") -> Robot:
     """A robot that says hello, and is ready once the creature answers it."""
     r = Robot(slow, name)
     r.ws = await connect(r.url)
@@ -171,7 +171,7 @@ def test_a_bad_hello_is_refused_in_one_line_and_recorded(tmp_path, caps, says):
         assert code == 4400 and err["code"] == "bad_hello" and says in err["error"]
         assert "\n" not in err["error"] and len(err["error"]) < 300
         wait_until(lambda: events(rec, "robot_refused"), what="recorded")
-        assert slow.call(lambda: len(slow.dispatcher.robots)) == 0
+        assert slow.run_sync(lambda: len(slow.dispatcher.robots)) == 0
     finally:
         slow.stop()
 
@@ -215,7 +215,7 @@ def test_the_minimal_robot_of_the_docs_runs_as_written(tmp_path):
         text=True,
     )
     try:
-        wait_until(lambda: slow.call(lambda: len(slow.dispatcher.robots)) == 1, 15, "connected")
+        wait_until(lambda: slow.run_sync(lambda: len(slow.dispatcher.robots)) == 1, 15, "connected")
         speak(hub, "Sure, I'll wave.")
         wait_until(lambda: set(statuses(slow).values()) == {"succeeded"}, 10, "done")
         assert [e.progress for e in events(rec, "tool_progress")] == [0.5, 1.0]

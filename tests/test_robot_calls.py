@@ -13,15 +13,15 @@ import pytest
 
 from orchestrator.brain.outbox import OutboxError, OutboxLock
 from orchestrator.bus import Bus
-from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.brain_host import BrainHost
 from tests.conftest import creature
 from tests.robot_support import Robot, reason, until
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
 
 
-def start(tmp_path, **over) -> tuple[SlowLoop, Bus]:
+def start(tmp_path, **over) -> tuple[BrainHost, Bus]:
     hub = Bus()
-    return SlowLoop(slow_cfg(tmp_path, **over), hub, state=tmp_path).start(), hub
+    return BrainHost(slow_cfg(tmp_path, **over), hub, state=tmp_path).start(), hub
 
 
 def cli(tmp_path, *args: str):
@@ -87,7 +87,7 @@ def test_a_second_creature_on_the_same_outbox_is_refused_in_one_line(tmp_path):
     slow, _ = start(tmp_path)
     try:
         with pytest.raises(OutboxError, match="in use by another creature process"):
-            SlowLoop(slow_cfg(tmp_path), Bus(), state=tmp_path).start()
+            BrainHost(slow_cfg(tmp_path), Bus(), state=tmp_path).start()
     finally:
         slow.stop()
     again, _ = start(tmp_path)  # the first one gone, its outbox is free

@@ -21,19 +21,19 @@ from websockets.exceptions import ConnectionClosed
 from orchestrator.brain.tool_schema import parameters_schema
 from orchestrator.brain.tools import validate_call
 from orchestrator.bus import Bus
+from orchestrator.runtime.brain_host import BrainHost
 from orchestrator.runtime.robot_runner import InProcessRobot
-from orchestrator.runtime.slow_loop import SlowLoop
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
 
 THREE = "Sure, I'll pick up the red cup. Then I'll open the door. I'll close the window."
 
 
-def start(tmp_path, hub: Bus | None = None, **over) -> tuple[SlowLoop, Bus]:
+def start(tmp_path, hub: Bus | None = None, **over) -> tuple[BrainHost, Bus]:
     hub = hub or Bus()
-    return SlowLoop(slow_cfg(tmp_path, **over), hub).start(), hub
+    return BrainHost(slow_cfg(tmp_path, **over), hub).start(), hub
 
 
-def robot(slow: SlowLoop, delay: float = 0.05, **kw) -> InProcessRobot:
+def robot(slow: BrainHost, delay: float = 0.05, **kw) -> InProcessRobot:
     return InProcessRobot(slow.robot_url, slow.token, delay, **kw).start()
 
 
@@ -73,7 +73,7 @@ def test_a_creature_restart_loses_no_call_and_resumes_the_lifecycle(tmp_path):
     speak(hub, "I'll pick up the red cup.")
     wait_until(lambda: "running" in statuses(slow).values(), what="running")
     bot.stop()
-    wait_until(lambda: not slow.call(lambda: slow.dispatcher.robots), what="robot gone")
+    wait_until(lambda: not slow.run_sync(lambda: slow.dispatcher.robots), what="robot gone")
     speak(hub, "I'll open the door.", 20)
     wait_until(lambda: len(statuses(slow)) == 2, what="second call stored")
     before = statuses(slow)
@@ -115,7 +115,7 @@ def test_a_robot_that_finished_while_the_creature_was_down_reports_it_after(tmp_
     wait_until(lambda: bot.robot.finished.get(call_id) == "succeeded", what="robot finished")
     cfg = slow_cfg(tmp_path)
     cfg.robot.port = slow.port  # same address, so the robot's reconnect finds it
-    slow2 = SlowLoop(cfg, Bus()).start()
+    slow2 = BrainHost(cfg, Bus()).start()
     try:
         wait_until(
             lambda: statuses(slow2)[call_id] == "succeeded",
@@ -339,7 +339,7 @@ def test_an_unacknowledged_call_is_delivered_again_with_the_same_id(tmp_path):
 
     try:
         first = asyncio.run(first_contact())
-        wait_until(lambda: not slow.call(lambda: slow.dispatcher.robots), what="robot gone")
+        wait_until(lambda: not slow.run_sync(lambda: slow.dispatcher.robots), what="robot gone")
         second = asyncio.run(second_contact())
         assert first["type"] == second["type"] == "tool_call"
         assert first["id"] == second["id"]

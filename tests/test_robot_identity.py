@@ -18,14 +18,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from orchestrator.bus import Bus
-from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.brain_host import BrainHost
 from tests.conftest import ROOT
 from tests.slow_support import slow_cfg, speak, statuses, wait_until
 
 
-def start(tmp_path, **over) -> tuple[SlowLoop, Bus]:
+def start(tmp_path, **over) -> tuple[BrainHost, Bus]:
     hub = Bus()
-    return SlowLoop(slow_cfg(tmp_path, **over), hub, state=tmp_path).start(), hub
+    return BrainHost(slow_cfg(tmp_path, **over), hub, state=tmp_path).start(), hub
 
 
 def kinds(sub) -> list:
@@ -55,7 +55,7 @@ def test_no_fixed_token_one_is_made_once_and_kept_private(tmp_path):
         assert str(token_file) in slow.robot_hint() and slow.token not in slow.robot_hint()
     finally:
         slow.stop()
-    again = SlowLoop(slow_cfg(tmp_path), Bus(), state=tmp_path)
+    again = BrainHost(slow_cfg(tmp_path), Bus(), state=tmp_path)
     assert again.token == slow.token  # the robot's configured token keeps working
 
 
@@ -227,16 +227,16 @@ def test_a_robot_killed_mid_task_never_runs_it_twice(tmp_path):
     first = second = None
     try:
         first = robot_process(slow.robot_url, slow.token, db, delay=60)
-        wait_until(lambda: slow.call(lambda: len(slow.dispatcher.robots)) == 1, 15, "robot")
+        wait_until(lambda: slow.run_sync(lambda: len(slow.dispatcher.robots)) == 1, 15, "robot")
         speak(hub, "I'll open the door.")
         wait_until(lambda: "running" in statuses(slow).values(), 10, "running")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        wait_until(lambda: slow.call(lambda: len(slow.dispatcher.robots)) == 0, 10, "gone")
+        wait_until(lambda: slow.run_sync(lambda: len(slow.dispatcher.robots)) == 0, 10, "gone")
         second = robot_process(slow.robot_url, slow.token, db, delay=60)
         wait_until(lambda: set(statuses(slow).values()) == {"failed"}, 15, "outcome")
         (call_id,) = statuses(slow)
-        call = slow.call(lambda: slow.outbox.get(call_id))
+        call = slow.run_sync(lambda: slow.outbox.get(call_id))
         assert "not repeated" in call.reason
     finally:
         for p in (first, second):

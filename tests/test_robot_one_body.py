@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 
 from orchestrator.bus import Bus
-from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.brain_host import BrainHost
 from tests.robot_support import Robot, reason, robots, until
 from tests.slow_support import slow_cfg, speak, statuses
 
 
-def start(tmp_path, **over) -> tuple[SlowLoop, Bus]:
+def start(tmp_path, **over) -> tuple[BrainHost, Bus]:
     hub = Bus()
-    return SlowLoop(slow_cfg(tmp_path, **over), hub, state=tmp_path).start(), hub
+    return BrainHost(slow_cfg(tmp_path, **over), hub, state=tmp_path).start(), hub
 
 
 def test_a_running_call_is_never_sent_to_another_robot_when_its_link_drops(tmp_path):

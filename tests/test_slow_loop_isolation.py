@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from orchestrator.bus import Bus
-from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.brain_host import BrainHost
 from tests.deaf_robot import connect_deaf_robot
 from tests.slow_support import slow_cfg, wait_until
 from tests.test_robot_channel import Receiver
@@ -43,10 +43,12 @@ def test_deaf_robot_and_hanging_webhook_cost_the_fast_loop_no_deadline(tmp_path)
     hub = Bus()
     rec = hub.subscribe("test", 100_000)
     cfg = slow_cfg(tmp_path, **{"webhook.url": rx.url, "webhook.timeout_s": 6.0})
-    slow = SlowLoop(cfg, hub).start()
+    slow = BrainHost(cfg, hub).start()
     deaf = connect_deaf_robot(slow.robot_url, slow.token)
     try:
-        wait_until(lambda: slow.call(lambda: len(slow.dispatcher.robots)) == 1, what="deaf robot")
+        wait_until(
+            lambda: slow.run_sync(lambda: len(slow.dispatcher.robots)) == 1, what="deaf robot"
+        )
         stats = _run_fast_loop(wav, hub)
         wait_until(
             lambda: any(e.kind == "tool_call" for e in list(rec._items)),

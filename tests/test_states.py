@@ -11,7 +11,7 @@ from orchestrator.brain.events import StateChanged
 from orchestrator.brain.states import CreatureStates
 from orchestrator.bus import Bus
 from orchestrator.config import load_config
-from orchestrator.runtime.slow_loop import SlowLoop
+from orchestrator.runtime.brain_host import BrainHost
 from tests.slow_support import wait_until
 from track2_voice.events import (
     Connected,
@@ -91,7 +91,7 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
     ).slow_loop
     hub = Bus()
     rec = hub.subscribe("test", 4096)
-    slow = SlowLoop(cfg, hub).start()
+    slow = BrainHost(cfg, hub).start()
     try:
         hub.publish(UserSpeechStarted(index=0, t=time.monotonic(), probability=0.9))
         hub.publish(UserSpeechEnded(index=1, t=time.monotonic(), probability=0.1))
@@ -101,7 +101,7 @@ def test_slow_loop_publishes_each_transition_and_the_face_state_follows(tmp_path
             Disconnected(index=6, t=time.monotonic(), url="ws://x", reason="test", retry_s=0)
         )
         wait_until(lambda: slow.states.state == "disconnected", what="the disconnected state")
-        face = slow.call(lambda: slow.brain.face_state(frame(7, 0.3)).to_dict())
+        face = slow.run_sync(lambda: slow.brain.face_state(frame(7, 0.3)).to_dict())
         assert face["connected"] is False and face["state"] == "disconnected"
         assert set(face) >= {
             "emotion",

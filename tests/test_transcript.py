@@ -38,7 +38,7 @@ def speech() -> np.ndarray:
 
 def hear(worker: TranscriptWorker, pcm: np.ndarray, first_index: int = 0, pace_s: float = 0.0):
     for i, f in enumerate(frames_of(pcm)):
-        worker.feed(first_index + i, time.monotonic(), f)
+        worker.hear(first_index + i, time.monotonic(), f)
         if pace_s:
             time.sleep(pace_s)
     worker.flush()
@@ -91,7 +91,7 @@ def test_a_worker_that_cannot_keep_up_drops_the_oldest_frames_and_counts_them(sp
     t0 = time.perf_counter()
     frames = frames_of(speech)
     for i, f in enumerate(frames):  # all at once: far faster than the recogniser hears
-        w.feed(i, time.monotonic(), f)
+        w.hear(i, time.monotonic(), f)
     fed_ms = (time.perf_counter() - t0) * 1000
     w.flush()
     w.close()

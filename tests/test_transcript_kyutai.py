@@ -30,7 +30,7 @@ def hear(cfg: TranscriptConfig, pcm: np.ndarray, first_index: int = 0) -> list[U
     w = start_transcript(got.append, cfg, live=False)
     assert isinstance(w, TranscriptWorker)
     for i, f in enumerate(frames_of(pcm)):
-        w.feed(first_index + i, time.monotonic(), f)
+        w.hear(first_index + i, time.monotonic(), f)
     w.flush()
     w.close()
     return got

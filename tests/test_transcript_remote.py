@@ -44,7 +44,7 @@ def noise(seconds: float, seed: int) -> np.ndarray:
 
 def hear(w, pcm: np.ndarray, got: list) -> list[UserWord]:
     for i, f in enumerate(frames_of(pcm)):
-        w.feed(i, time.monotonic(), f)
+        w.hear(i, time.monotonic(), f)
     w.flush()
     w.close()
     return got
@@ -84,7 +84,7 @@ def test_two_sessions_share_the_batch_and_each_hears_its_own_audio(stt_tiny, ser
     workers = [TranscriptWorker(o.append, r, inline=True) for o, r in zip(outs, recs)]
     for i, frames in enumerate(zip(*(frames_of(p) for p in sounds))):
         for w, f in zip(workers, frames):
-            w.feed(i, time.monotonic(), f)
+            w.hear(i, time.monotonic(), f)
     for w in workers:
         w.flush()
         w.close()

@@ -157,10 +157,10 @@ def test_slowloris_at_10_per_second_does_not_starve_healthz():
 
 def test_slowloris_does_not_starve_the_robot_channels_health(tmp_path):
     from orchestrator.bus import Bus
-    from orchestrator.runtime.slow_loop import SlowLoop
+    from orchestrator.runtime.brain_host import BrainHost
     from tests.slow_support import slow_cfg
 
-    slow = SlowLoop(slow_cfg(tmp_path), Bus()).start()
+    slow = BrainHost(slow_cfg(tmp_path), Bus()).start()
     try:
         port = slow.port
         with Slowloris(port, 10.0) as attack:

@@ -140,7 +140,7 @@ class FrameEvent(Event):
 
 
 @dataclass(slots=True, kw_only=True)
-class Happening(Event):
+class DiscreteEvent(Event):
     """A discrete event. ``index``/``t`` default to "not placed yet": the loop stamps events a
     backend returns with the frame they happened in. Its record line is ``kind``, ``index``,
     ``t`` and the subclass's fields (a field named ``extra`` is merged in flat)."""
@@ -163,7 +163,7 @@ class Happening(Event):
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Happening:
+    def from_dict(cls, d: dict[str, Any]) -> DiscreteEvent:
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names and k != "extra"}
         if "extra" in names:  # what the line holds beyond the named fields
@@ -172,7 +172,7 @@ class Happening(Event):
 
 
 @dataclass(slots=True, kw_only=True)
-class LoopStarted(Happening):
+class LoopStarted(DiscreteEvent):
     """``realtime`` false: the source was read as fast as the model allowed (a file), so
     ``t`` is processing time and the audio's own time is ``index`` x 80 ms."""
 
@@ -182,7 +182,7 @@ class LoopStarted(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class LoopStopped(Happening):
+class LoopStopped(DiscreteEvent):
     """The loop's summary (frames, misses, step and overhead percentiles) and each consumer's
     drops."""
 
@@ -192,7 +192,7 @@ class LoopStopped(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class VoiceError(Happening):
+class VoiceError(DiscreteEvent):
     """A frame or a link failed; the session goes on."""
 
     kind: ClassVar[str] = "error"
@@ -201,13 +201,13 @@ class VoiceError(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class UserSpeechStarted(Happening):
+class UserSpeechStarted(DiscreteEvent):
     kind: ClassVar[str] = "user_speech_started"
     probability: float
 
 
 @dataclass(slots=True, kw_only=True)
-class UserSpeechEnded(Happening):
+class UserSpeechEnded(DiscreteEvent):
     """The detector's decision that the user stopped; their voiced audio ended ``silence_ms``
     before ``t`` (the silence it waited for, ``voice.vad.end_ms``, and the rest of the frame).
     None in records made before it was recorded."""
@@ -218,7 +218,7 @@ class UserSpeechEnded(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class Connected(Happening):
+class Connected(DiscreteEvent):
     """The remote backend holds a session with a Moshi-protocol server (``extra``: what the
     handshake said). ``url`` is the configured one with credentials redacted (``?token=***``)."""
 
@@ -229,7 +229,7 @@ class Connected(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class Disconnected(Happening):
+class Disconnected(DiscreteEvent):
     kind: ClassVar[str] = "disconnected"
     url: str
     reason: str
@@ -237,7 +237,7 @@ class Disconnected(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class Rollover(Happening):
+class Rollover(DiscreteEvent):
     """The model's state was reset to stay inside its step budget; the audio has no gap."""
 
     kind: ClassVar[str] = "rollover"
@@ -248,7 +248,7 @@ class Rollover(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class PassageEnded(Happening):
+class PassageEnded(DiscreteEvent):
     """A translation model (Hibiki) closed a translated passage: its end-of-sequence token,
     in the frame where it was generated (in-process) or played (remote)."""
 
@@ -256,7 +256,7 @@ class PassageEnded(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class SceneLine(Happening):
+class SceneLine(DiscreteEvent):
     """The replay backend started a scripted line (``start``: what let it start)."""
 
     kind: ClassVar[str] = "scene_line"
@@ -266,13 +266,13 @@ class SceneLine(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class SceneEnd(Happening):
+class SceneEnd(DiscreteEvent):
     kind: ClassVar[str] = "scene_end"
     scene: str
 
 
 @dataclass(slots=True, kw_only=True)
-class UserWord(Happening):
+class UserWord(DiscreteEvent):
     """One word of the user's side, from the transcript worker (off the fast loop).
 
     ``start``/``end`` are on the mic clock (seconds of user audio since the session began), so

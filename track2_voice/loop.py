@@ -132,7 +132,7 @@ class FastLoop:
             stats.model_ms.append(model_ms)
             stats.overhead_ms.append(overhead_ms + (perf() - done) * 1000.0)
             if self.transcript is not None and self.transcript.inline:
-                self.transcript.feed(frame.index, frame.t, pcm_in)  # offline: after its time
+                self.transcript.hear(frame.index, frame.t, pcm_in)  # offline: after its time
             if stop_when_finished and self.backend.finished:
                 break
         self._publish_stopped()
@@ -158,9 +158,9 @@ class FastLoop:
         if transcript is not None and not transcript.inline:
             # first: its pipe syscalls release the GIL, and the VAD thread woken
             # below would take it (measured: feed p99 10 ms when fed after the VAD)
-            transcript.feed(frame.index, frame.t, pcm_in)
+            transcript.hear(frame.index, frame.t, pcm_in)
         if vad is not None:
-            vad.feed(frame.index, frame.t, pcm_in)
+            vad.hear(frame.index, frame.t, pcm_in)
             if vad.inline:
                 t_ready = time.perf_counter()
         return pcm_in, t_ready

@@ -81,7 +81,7 @@ class UserSpeechDetector:
 class UserSpeechWorker:
     """Runs the detector off the fast loop's thread (Silero costs ~1 ms per 32 ms chunk here).
 
-    The loop hands frames over with ``feed`` (bounded, drop-oldest, counted) and reads
+    The loop hands frames over with ``hear`` (bounded, drop-oldest, counted) and reads
     ``speaking``; transitions are published to the hub by the worker thread.
     """
 
@@ -107,7 +107,7 @@ class UserSpeechWorker:
     def speaking(self) -> bool:
         return self.detector.speaking
 
-    def feed(self, index: int, t: float, pcm: np.ndarray) -> None:
+    def hear(self, index: int, t: float, pcm: np.ndarray) -> None:
         if self.inline:
             self._process(index, t, pcm)
             return

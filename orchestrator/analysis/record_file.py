@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.brain import events as brain
-from orchestrator.runtime import call_events
+from orchestrator.runtime import phone_call_events
 from track2_voice import events as voice
 from track2_voice.common.errors import UserError
 from track2_voice.events import EVENT_KINDS, Event, FrameEvent
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # every event class registers its kind when it is defined; importing the modules that define
 # them (above) is what makes the table whole
 BY_KIND: dict[str, type[Event]] = EVENT_KINDS
-EVENT_MODULES = (voice, brain, call_events)
+EVENT_MODULES = (voice, brain, phone_call_events)
 RECORD_DROPPED = "record_dropped"  # the recorder's own last line: events it could not write
 
 

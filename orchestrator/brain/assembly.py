@@ -20,9 +20,9 @@ from orchestrator.brain.planning import Deliberation
 from orchestrator.brain.tool_schema import tool_schema
 from orchestrator.brain.tools import SafetyGate
 from orchestrator.slow_config import SlowLoopConfig
-from track2_voice.events import Happening
+from track2_voice.events import DiscreteEvent
 
-Emit = Callable[[Happening], None]
+Emit = Callable[[DiscreteEvent], None]
 Clock = Callable[[], float]
 
 

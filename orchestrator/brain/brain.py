@@ -54,9 +54,9 @@ from orchestrator.slow_config import InterpretConfig, SlowLoopConfig
 from track2_voice.events import (
     Connected,
     Disconnected,
+    DiscreteEvent,
     Event,
     FrameEvent,
-    Happening,
     LoopStopped,
     UserSpeechEnded,
     UserSpeechStarted,
@@ -239,7 +239,7 @@ class Brain:
         return args
 
     # -- decisions out ----------------------------------------------------------------------
-    def emit(self, ev: Happening) -> None:
+    def emit(self, ev: DiscreteEvent) -> None:
         """Publish one of the brain's events (stamped with the last frame), then react to it."""
         ev.index, ev.t = self._last_index, self._clock()
         self._publish(ev)
@@ -248,7 +248,7 @@ class Brain:
         ):
             asyncio.get_running_loop().create_task(self._react(ev))
 
-    async def _react(self, ev: Happening) -> None:
+    async def _react(self, ev: DiscreteEvent) -> None:
         # acting means a robot is at work: not while none is connected (calls stay open in
         # the outbox and resume when one comes back)
         if isinstance(ev, ToolCallSent):

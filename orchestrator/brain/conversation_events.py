@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from track2_voice.events import Happening
+from track2_voice.events import DiscreteEvent
 
 
 @dataclass(slots=True, kw_only=True)
-class TranslationStarted(Happening):
+class TranslationStarted(DiscreteEvent):
     """Interpreter mode: the first translated audio of a passage. ``lag_ms``: after the
     visitor's speech was detected (``source_t``; None when none was heard)."""
 
@@ -23,7 +23,7 @@ class TranslationStarted(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class PassageTranslated(Happening):
+class PassageTranslated(DiscreteEvent):
     """Interpreter mode: a passage ended (``ended_by``: ``eos``, the model's end of passage;
     ``quiet``, a gap with nobody speaking; ``session``, the session stopped). Its times are
     the frames' clock; ``lag_ms`` is its ``translation_started`` line's (None when the voice
@@ -43,7 +43,7 @@ class PassageTranslated(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class PlannerConsulted(Happening):
+class PlannerConsulted(DiscreteEvent):
     """One planner request and what it came to (docs/planner.md). ``verdict``: calls, none,
     malformed, error, timeout or superseded; ``proposals`` passed the checks, ``refused`` did
     not (each with why); tokens as the endpoint counted them (None when it did not say)."""
@@ -63,7 +63,7 @@ class PlannerConsulted(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class PlannerDecision(Happening):
+class PlannerDecision(DiscreteEvent):
     """What the policy did with a proposal or a held rules call: ``added`` (sent as a call),
     ``duplicate`` (the rules had made it), ``confirmed`` / ``vetoed`` (confirm), ``sent_at_bound``
     / ``dropped_at_bound`` (confirm, no answer in time), ``ignored`` (planner policy: a rules
@@ -80,7 +80,7 @@ class PlannerDecision(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class UserRequestHeard(Happening):
+class UserRequestHeard(DiscreteEvent):
     """A request in the user's words (orchestrator/brain/dialogue.py), held until the creature
     accepts it: never a call by itself. ``read_as``: the user's words as the creature's
     grammar read them; ``calls``: the actions and slots asked for, in order."""
@@ -92,7 +92,7 @@ class UserRequestHeard(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class UserStopHeard(Happening):
+class UserStopHeard(DiscreteEvent):
     """The user's stop ("stop", "wait, don't"): every open call was cancelled at once.
     ``final`` is False when a partial word sufficed; ``word_t`` is the word event's time."""
 
@@ -103,7 +103,7 @@ class UserStopHeard(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class DialogueBound(Happening):
+class DialogueBound(DiscreteEvent):
     """Calls the dialogue made: ``binding`` says how (the creature's own commitment, a request
     it accepted, a pronoun resolved to the request or to the last object named); ``calls`` are
     the intents' ids in order (the first is sent now, each next when the one before
@@ -119,7 +119,7 @@ class DialogueBound(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class DialogueUnsent(Happening):
+class DialogueUnsent(DiscreteEvent):
     """No call, and why: a pronoun that refers to nothing, a refused or deferred request, a
     request nobody accepted, a request the user took back."""
 
@@ -131,7 +131,7 @@ class DialogueUnsent(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class CallChainDropped(Happening):
+class CallChainDropped(DiscreteEvent):
     """The calls after ``after`` were dropped: it ended ``status``, not succeeded."""
 
     kind: ClassVar[str] = "tool_chain_dropped"

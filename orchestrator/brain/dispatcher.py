@@ -42,10 +42,10 @@ from orchestrator.brain.outbox import Outbox, OutboxCall
 from orchestrator.brain.robot_protocol import TOOL_NAME, clip
 from orchestrator.brain.tool_schema import ToolSchema, tool_schema
 from orchestrator.brain.tools import SafetyGate, call_from_intent
-from track2_voice.events import Happening
+from track2_voice.events import DiscreteEvent
 
 log = logging.getLogger(__name__)
-Emit = Callable[[Happening], None]
+Emit = Callable[[DiscreteEvent], None]
 
 
 NO_CAPABLE_ROBOT = "no_capable_robot"

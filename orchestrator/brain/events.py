@@ -24,7 +24,7 @@ from orchestrator.brain.conversation_events import (
     UserStopHeard,
 )
 from orchestrator.brain.intents import Intent
-from track2_voice.events import Happening
+from track2_voice.events import DiscreteEvent
 
 __all__ = [
     "AffectChanged",
@@ -56,7 +56,7 @@ __all__ = [
 
 
 @dataclass(slots=True, kw_only=True)
-class IntentDetected(Happening):
+class IntentDetected(DiscreteEvent):
     """A committed physical action heard in the creature's words. ``lag_ms``: from the frame
     that ended the phrase to the decision (None when flushed at the end of a session)."""
 
@@ -89,7 +89,7 @@ class IntentDetected(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class ToolCallSent(Happening):
+class ToolCallSent(DiscreteEvent):
     """A ``do_physical_task`` call stored in the outbox and offered to the robot (``robot`` is
     None when none is connected: it waits in the outbox)."""
 
@@ -102,7 +102,7 @@ class ToolCallSent(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class ToolRejected(Happening):
+class ToolRejected(DiscreteEvent):
     """The safety gate refused a call; ``reason`` names the rule. ``code``:
     ``no_capable_robot`` when no connected body can do it (docs/bodies.md), else None."""
 
@@ -115,7 +115,7 @@ class ToolRejected(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class ToolProgress(Happening):
+class ToolProgress(DiscreteEvent):
     """A robot's progress on a running call: ``progress`` 0..1 and/or a short ``text``."""
 
     kind: ClassVar[str] = "tool_progress"
@@ -127,7 +127,7 @@ class ToolProgress(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class ToolStatusChanged(Happening):
+class ToolStatusChanged(DiscreteEvent):
     """A call moved in its lifecycle; ``source`` is the robot's name, ``http`` or ``creature``."""
 
     kind: ClassVar[str] = "tool_status"
@@ -138,7 +138,7 @@ class ToolStatusChanged(Happening):
     source: str
 
     def to_dict(self) -> dict[str, Any]:
-        d = Happening.to_dict(self)
+        d = DiscreteEvent.to_dict(self)
         d["status"] = self.status.value
         return d
 
@@ -156,7 +156,7 @@ class ToolStatusChanged(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class CallsCancelled(Happening):
+class CallsCancelled(DiscreteEvent):
     """The creature said stop: every open call is being cancelled."""
 
     kind: ClassVar[str] = "tool_cancel"
@@ -165,7 +165,7 @@ class CallsCancelled(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class WebhookResult(Happening):
+class WebhookResult(DiscreteEvent):
     kind: ClassVar[str] = "webhook"
     id: str
     state: str
@@ -173,7 +173,7 @@ class WebhookResult(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class RobotConnected(Happening):
+class RobotConnected(DiscreteEvent):
     """A robot is ready for calls; ``body`` and ``actions`` are what its hello declared
     (None: it declared nothing, so it can do everything)."""
 
@@ -185,7 +185,7 @@ class RobotConnected(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class RobotDisconnected(Happening):
+class RobotDisconnected(DiscreteEvent):
     kind: ClassVar[str] = "robot_disconnected"
     robot: str
     reason: str
@@ -193,7 +193,7 @@ class RobotDisconnected(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class RobotRefused(Happening):
+class RobotRefused(DiscreteEvent):
     """A robot connection was turned away: ``reason`` says why (a robot of that name is already
     connected, a wrong token, a foreign Origin)."""
 
@@ -204,7 +204,7 @@ class RobotRefused(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class RobotReplaced(Happening):
+class RobotReplaced(DiscreteEvent):
     """A new connection took over a connected robot's name (``on_duplicate: take_over``)."""
 
     kind: ClassVar[str] = "robot_replaced"
@@ -214,7 +214,7 @@ class RobotReplaced(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class StatusRefused(Happening):
+class StatusRefused(DiscreteEvent):
     """A status update the creature did not take: ``code`` is the StatusErrorCode (an illegal
     transition, a call sent to another connection); ``current`` is the call's status, kept."""
 
@@ -227,7 +227,7 @@ class StatusRefused(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class OutboxResumed(Happening):
+class OutboxResumed(DiscreteEvent):
     """Calls left open by an earlier run, resumed on start."""
 
     kind: ClassVar[str] = "outbox_resumed"
@@ -235,7 +235,7 @@ class OutboxResumed(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class StateChanged(Happening):
+class StateChanged(DiscreteEvent):
     kind: ClassVar[str] = "state"
     src: str
     dst: str
@@ -257,7 +257,7 @@ class StateChanged(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class AffectChanged(Happening):
+class AffectChanged(DiscreteEvent):
     """A new look: a state's baseline (``passing`` false) or an event's passing look."""
 
     kind: ClassVar[str] = "affect"
@@ -270,7 +270,7 @@ class AffectChanged(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class ServiceError(Happening):
+class ServiceError(DiscreteEvent):
     """Part of the creature's I/O could not do its job (e.g. a port was busy); the rest runs.
     Its own kind: a record's ``error`` lines are the voice side's (``VoiceError``)."""
 

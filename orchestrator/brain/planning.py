@@ -34,7 +34,7 @@ from orchestrator.brain.planner import (
 from orchestrator.brain.planner_answer import PlannerAnswer, Proposal, read_answer, same_call
 from orchestrator.brain.tool_schema import ToolSchema
 from orchestrator.slow_config import PlannerConfig
-from track2_voice.events import Happening
+from track2_voice.events import DiscreteEvent
 
 PLANNER_CONFIDENCE = 0.9  # a proposal that passed every check (the gate wants >= min_confidence)
 
@@ -60,7 +60,7 @@ class Deliberation:
         allowed: frozenset[str],
         outbox: Outbox,
         submit: Callable[[Intent], object],
-        emit: Callable[[Happening], None],
+        emit: Callable[[DiscreteEvent], None],
         clock: Callable[[], float],
     ) -> None:
         self.cfg = cfg

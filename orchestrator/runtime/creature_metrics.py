@@ -38,8 +38,8 @@ from orchestrator.brain.events import (
     TranslationStarted,
 )
 from orchestrator.bus import Bus
-from orchestrator.runtime.call_events import CallEnded, CallStarted
 from orchestrator.runtime.metric_families import FAMILIES, BusDrops
+from orchestrator.runtime.phone_call_events import PhoneCallEnded, PhoneCallStarted
 from track2_voice import events as voice
 from track2_voice.events import Event
 
@@ -212,13 +212,13 @@ class CreatureMetrics:
     def _voice_error(self, ev: voice.VoiceError) -> None:
         self.errors.labels(ev.where).inc()
 
-    @_HANDLERS.register(CallStarted)
-    def _phone_call_started(self, ev: CallStarted) -> None:
+    @_HANDLERS.register(PhoneCallStarted)
+    def _phone_call_started(self, ev: PhoneCallStarted) -> None:
         self.phone_calls.inc()
         self.calls_active.inc()
 
-    @_HANDLERS.register(CallEnded)
-    def _phone_call_ended(self, ev: CallEnded) -> None:
+    @_HANDLERS.register(PhoneCallEnded)
+    def _phone_call_ended(self, ev: PhoneCallEnded) -> None:
         self.calls_active.dec()
 
     @_HANDLERS.register(TranslationStarted)

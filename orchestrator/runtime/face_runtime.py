@@ -21,6 +21,7 @@ from orchestrator.brain.face_state import NeutralFace
 from orchestrator.bus import Subscription
 from orchestrator.config import CreatureConfig
 from orchestrator.data_files import load_presets
+from orchestrator.runtime.brain_host import BrainHost, consume_events
 from orchestrator.runtime.expression_stream import Gaze
 from orchestrator.runtime.metrics import PATH as METRICS_PATH
 from orchestrator.runtime.metrics import CreatureMetrics, metrics_route
@@ -32,7 +33,6 @@ from orchestrator.runtime.phone_link import (
     prepare_web,
 )
 from orchestrator.runtime.session_host import FaceHost
-from orchestrator.runtime.slow_loop import SlowLoop, feed
 from orchestrator.runtime.visemes import page_visemes
 from track2_voice.audio.devices import ClockSource
 from track2_voice.events import Connected, Disconnected, FrameEvent, UserWord
@@ -127,13 +127,13 @@ async def _attach(session: FaceHost, rt: FaceRuntime, token: str) -> None:
             server.on_gaze = lambda g: slow.expression.set_gaze(None if g is None else Gaze(*g))
     else:
         sub = session.bus.subscribe_async("face", FACE_QUEUE, FACE_TYPES)
-        rt.follow(sub, feed(sub, NeutralFace(session.visemes), lambda: publish))
+        rt.follow(sub, consume_events(sub, NeutralFace(session.visemes), lambda: publish))
     if rt.phone.enabled:
         sub = session.bus.subscribe_async("phone", QUEUE_FRAMES, (FrameEvent,))
         rt.follow(sub, phone_link(sub, rt.phone))
 
 
-def _measured(rt: FaceRuntime, slow: SlowLoop | None) -> Callable[[Any], None]:
+def _measured(rt: FaceRuntime, slow: BrainHost | None) -> Callable[[Any], None]:
     """The metrics watch the faces, phones and robots; the face's publish is timed."""
     metrics, server, phone = rt.metrics, rt.server, rt.phone
     assert metrics is not None

@@ -62,7 +62,7 @@ class IoLoop:
             fut.cancel()
             raise
 
-    def call(self, fn: Callable[..., T], *args: Any, timeout: float = CALL_TIMEOUT_S) -> T:
+    def run_sync(self, fn: Callable[..., T], *args: Any, timeout: float = CALL_TIMEOUT_S) -> T:
         """``fn(*args)`` on the loop's thread (to read the brain's state from a test or CLI)."""
 
         async def run() -> T:

@@ -43,12 +43,12 @@ from orchestrator.brain.events import (
 )
 from orchestrator.bus import Bus
 from orchestrator.config import CreatureConfig
+from orchestrator.runtime.brain_host import BrainHost
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.metrics import served_metrics
 from orchestrator.runtime.record import JsonlRecorder
 from orchestrator.runtime.recorded_robot import RecordedCall, RecordedRobot, recorded_calls
 from orchestrator.runtime.replay_time import ReplayClock, Slice, due
-from orchestrator.runtime.slow_loop import SlowLoop
 from orchestrator.runtime.visemes import build_viseme_tracker
 from orchestrator.state_dir import state_dir
 from track2_voice import events as voice
@@ -132,7 +132,7 @@ class ReplaySession:
         # robot token) are the ones phones and robots already have; the outbox is not in it
         self.state = state_dir(cfg.state_dir)
         self.visemes = build_viseme_tracker(self._as_recorded(self.cfg))
-        self.slow = SlowLoop(
+        self.slow = BrainHost(
             self.cfg.slow_loop,
             self.bus,
             self.io,
@@ -213,7 +213,7 @@ class ReplaySession:
 
     def close(self) -> None:
         if self._robots:
-            self.io.call(lambda: [r.close() for r in self._robots.values()])
+            self.io.run_sync(lambda: [r.close() for r in self._robots.values()])
         self.slow.stop()
         if self.metrics is not None:
             self.metrics.stop()
@@ -291,8 +291,8 @@ class ReplaySession:
         the brain decided."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not self._stop.is_set():
-            if not self.io.call(lambda: sum(r.due for r in self._robots.values())):
+            if not self.io.run_sync(lambda: sum(r.due for r in self._robots.values())):
                 break
             time.sleep(SETTLE_POLL_S)
-        self.io.call(lambda: None)  # everything queued on the I/O loop before this has run
+        self.io.run_sync(lambda: None)  # everything queued on the I/O loop before this has run
         self.report.decisions += self._decisions.drain()

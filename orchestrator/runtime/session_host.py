@@ -11,9 +11,9 @@ if TYPE_CHECKING:
     from orchestrator.brain.viseme_track import VisemeTracker
     from orchestrator.bus import Bus
     from orchestrator.config import CreatureConfig
+    from orchestrator.runtime.brain_host import BrainHost
     from orchestrator.runtime.io_loop import IoLoop
     from orchestrator.runtime.metrics import MetricsService
-    from orchestrator.runtime.slow_loop import SlowLoop
 
 
 @runtime_checkable
@@ -40,7 +40,7 @@ class FaceHost(SessionHost, Protocol):
     metrics (None: not served) and the visemes the face's mouth follows."""
 
     @property
-    def slow(self) -> SlowLoop | None: ...
+    def slow(self) -> BrainHost | None: ...
 
     @property
     def metrics(self) -> MetricsService | None: ...

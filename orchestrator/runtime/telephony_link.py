@@ -21,12 +21,12 @@ from face.phone.telephony import TOKEN_PARAMETER, TelephonyBridge, bridge_server
 from face.phone.twilio_protocol import StartMsg
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.bus import Bus, Subscription
-from orchestrator.runtime.call_events import (
-    CallCleared,
-    CallDtmf,
-    CallEnded,
-    CallRefused,
-    CallStarted,
+from orchestrator.runtime.phone_call_events import (
+    PhoneCallCleared,
+    PhoneCallDtmf,
+    PhoneCallEnded,
+    PhoneCallRefused,
+    PhoneCallStarted,
 )
 from orchestrator.runtime.phone_link import phone_dir
 from orchestrator.runtime.session_host import SessionHost
@@ -54,7 +54,7 @@ class BusObserver:
     def call_started(self, start: StartMsg, via: str) -> None:
         params = {k: v for k, v in start.custom_parameters.items() if k != TOKEN_PARAMETER}
         self.bus.publish(
-            CallStarted(
+            PhoneCallStarted(
                 call_sid=start.call_sid,
                 stream_sid=start.stream_sid,
                 via=via,
@@ -65,7 +65,7 @@ class BusObserver:
 
     def call_ended(self, start: StartMsg, reason: str, stats: dict[str, Any]) -> None:
         self.bus.publish(
-            CallEnded(
+            PhoneCallEnded(
                 call_sid=start.call_sid,
                 stream_sid=start.stream_sid,
                 reason=reason,
@@ -75,11 +75,11 @@ class BusObserver:
         )
 
     def dtmf(self, start: StartMsg, digit: str) -> None:
-        self.bus.publish(CallDtmf(call_sid=start.call_sid, digit=digit, **self._at()))
+        self.bus.publish(PhoneCallDtmf(call_sid=start.call_sid, digit=digit, **self._at()))
 
     def cleared(self, start: StartMsg, dropped_ms: float, marks_pending: int) -> None:
         self.bus.publish(
-            CallCleared(
+            PhoneCallCleared(
                 call_sid=start.call_sid,
                 dropped_ms=dropped_ms,
                 marks_pending=marks_pending,
@@ -88,7 +88,7 @@ class BusObserver:
         )
 
     def refused(self, where: str, peer: str, reason: str) -> None:
-        self.bus.publish(CallRefused(where=where, peer=peer, reason=reason, **self._at()))
+        self.bus.publish(PhoneCallRefused(where=where, peer=peer, reason=reason, **self._at()))
 
 
 async def telephony_link(sub: Subscription, bridge: TelephonyBridge, observer: BusObserver) -> None:

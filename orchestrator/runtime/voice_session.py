@@ -12,10 +12,10 @@ from pathlib import Path
 
 from orchestrator.bus import Bus
 from orchestrator.config import CreatureConfig
+from orchestrator.runtime.brain_host import BrainHost
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.metrics import MetricsService
 from orchestrator.runtime.record import JsonlRecorder
-from orchestrator.runtime.slow_loop import SlowLoop
 from orchestrator.runtime.stop_signals import STOP_SIGNALS, on_stop_signals
 from orchestrator.runtime.visemes import build_viseme_tracker
 from orchestrator.state_dir import state_dir
@@ -119,10 +119,10 @@ class VoiceSession:
         self.loop: FastLoop | None = None  # built by ``start``: its VAD worker is a thread
         self._services = ExitStack()
 
-    def _build_slow(self) -> SlowLoop | None:
+    def _build_slow(self) -> BrainHost | None:
         if not self.cfg.slow_loop.enabled:
             return None
-        return SlowLoop(
+        return BrainHost(
             self.cfg.slow_loop,
             self.bus,
             self.io,

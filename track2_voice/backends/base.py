@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from track2_voice.common.errors import UserError
-from track2_voice.events import Happening
+from track2_voice.events import DiscreteEvent
 
 
 class BackendError(UserError):
@@ -21,7 +21,7 @@ class StepResult:
 
     pcm: np.ndarray  # the creature's next 1920 samples (silence if it has none yet)
     text: str | None = None  # inner-monologue piece(s) produced at this step
-    events: list[Happening] = field(default_factory=list)  # rollover, connection, ...
+    events: list[DiscreteEvent] = field(default_factory=list)  # rollover, connection, ...
 
 
 class Backend(ABC):

@@ -34,7 +34,7 @@ from track2_voice.backends.moshi_protocol import (
     where,
 )
 from track2_voice.config import VoiceConfig
-from track2_voice.events import Connected, Disconnected, Happening, PassageEnded, VoiceError
+from track2_voice.events import Connected, Disconnected, DiscreteEvent, PassageEnded, VoiceError
 from track2_voice.frames import SAMPLE_RATE, silence
 from track2_voice.jitter import JitterBuffer
 from track2_voice.redact import redact_url
@@ -71,8 +71,8 @@ class RemoteBackend(Backend):
         # self.url, with it, is what every (re)connection uses
         self.shown_url = redact_url(self.rcfg.url)
         self.jitter = JitterBuffer(self.rcfg.jitter_frames, self.rcfg.max_buffer_frames)
-        self._outbox: deque[np.ndarray] = deque(maxlen=self.rcfg.send_queue_frames)
-        self._events: deque[Happening] = deque()
+        self._send_queue: deque[np.ndarray] = deque(maxlen=self.rcfg.send_queue_frames)
+        self._events: deque[DiscreteEvent] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._stop: asyncio.Event | None = None
@@ -114,13 +114,13 @@ class RemoteBackend(Backend):
     def step(self, pcm: np.ndarray) -> StepResult:
         loop = self._loop
         if self._connected.is_set() and loop is not None:
-            if len(self._outbox) == self._outbox.maxlen:
+            if len(self._send_queue) == self._send_queue.maxlen:
                 self.dropped_sends += 1
-            self._outbox.append(pcm)
+            self._send_queue.append(pcm)
             if self._sender_waker is not None:
                 self._sender_waker.wake()  # no system call on the fast loop's thread
         frame, text = self.jitter.pop()
-        events: list[Happening] = []
+        events: list[DiscreteEvent] = []
         while self._events:
             events.append(self._events.popleft())
         if text:
@@ -169,7 +169,7 @@ class RemoteBackend(Backend):
 
     # -- network side ---------------------------------------------------------------------------
 
-    def _publish(self, event: Happening) -> None:
+    def _publish(self, event: DiscreteEvent) -> None:
         event.t = time.monotonic()
         self._events.append(event)
 
@@ -232,7 +232,7 @@ class RemoteBackend(Backend):
         """One session, until it drops, goes silent, is reset or the backend closes."""
         self.info = info
         self.sessions += 1
-        self._outbox.clear()
+        self._send_queue.clear()
         self.jitter.clear()
         self.timing.sent_at.clear()
         self.timing.received_at.clear()
@@ -274,8 +274,8 @@ class RemoteBackend(Backend):
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._outbox:
-                pcm = self._outbox.popleft()
+            while self._send_queue:
+                pcm = self._send_queue.popleft()
                 t = time.perf_counter()
                 page = writer.append_pcm(pcm)
                 self.timing.encode_ms.append((time.perf_counter() - t) * 1000.0)

@@ -28,7 +28,7 @@ from track2_voice.backends.model_kind import (
     sampling_for,
 )
 from track2_voice.config import VoiceConfig
-from track2_voice.events import Happening, PassageEnded
+from track2_voice.events import DiscreteEvent, PassageEnded
 from track2_voice.frames import FRAME_SAMPLES, silence
 from track2_voice.models import ModelRepo
 from track2_voice.rollover import RolloverPolicy
@@ -198,7 +198,7 @@ class TorchBackend(Backend):
         if out is None or out.shape[0] != FRAME_SAMPLES:
             out = silence()
         text = piece_text(self.tokenizer, text_id) if text_id is not None else None
-        events: list[Happening] = []
+        events: list[DiscreteEvent] = []
         if is_end_of_passage(text_id, self.kind):
             self.passages_ended += 1
             events.append(PassageEnded())

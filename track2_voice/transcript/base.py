@@ -45,14 +45,14 @@ class RecognizerError(CreatureError, RuntimeError):
 
 
 class Transcriber(Protocol):
-    """What the fast loop feeds: ``feed`` never waits; ``inline`` ones run on the loop's
+    """What the fast loop feeds: ``hear`` never waits; ``inline`` ones run on the loop's
     thread (offline runs), after the frame's deadline; ``flush`` waits for the last words."""
 
     inline: bool
     dropped: int
     words: int
 
-    def feed(self, index: int, t: float, pcm: np.ndarray) -> None: ...
+    def hear(self, index: int, t: float, pcm: np.ndarray) -> None: ...
 
     def flush(self, timeout: float = 10.0) -> None: ...
 

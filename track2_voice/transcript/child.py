@@ -86,11 +86,11 @@ def _serve(backend: str, cfg_json: str) -> int:
             cpu = worker.cpu_ms.values()
             say({"done": True, "cpu_ms": [round(float(x), 3) for x in cpu]})
             continue
-        worker.feed(index, 0.0, np.frombuffer(inp.read(n), dtype=np.float32))
+        worker.hear(index, 0.0, np.frombuffer(inp.read(n), dtype=np.float32))
 
 
 class ChildTranscript:
-    """What the fast loop feeds for live input: ``feed`` writes the frame to the child's pipe
+    """What the fast loop feeds for live input: ``hear`` writes the frame to the child's pipe
     without waiting (a full pipe drops the frame, counted), then reads whatever words the
     child has sent back since, without waiting either, and publishes them. No thread of this
     process wakes for the transcript: a thread that held the GIL when the OS preempted it
@@ -139,7 +139,7 @@ class ChildTranscript:
             raise RecognizerError(self.error or f"{backend}: no answer in {start_timeout_s} s")
 
     # -- the fast loop's side: a non-blocking write, a non-blocking read --------------------
-    def feed(self, index: int, t: float, pcm: np.ndarray) -> None:
+    def hear(self, index: int, t: float, pcm: np.ndarray) -> None:
         self._last_index = index
         if self._rest and not self._write_rest():
             self.dropped += 1

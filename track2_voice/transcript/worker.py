@@ -1,7 +1,7 @@
 """The transcript worker: the user's frames in, ``UserWord`` events out, off the fast loop.
 
 Like the VAD worker (``track2_voice/vad.py``): the loop hands each user frame over with
-``feed`` (a bounded drop-oldest deque, drops counted) and never waits; a thread feeds the
+``hear`` (a bounded drop-oldest deque, drops counted) and never waits; a thread feeds the
 recogniser and publishes. Offline runs (a file faster than real time) run it inline, so a
 transcript of a file is repeatable.
 
@@ -88,7 +88,7 @@ class TranscriptWorker:
             self._thread.start()
 
     # -- the fast loop's side: never waits ---------------------------------------------------
-    def feed(self, index: int, t: float, pcm: np.ndarray) -> None:
+    def hear(self, index: int, t: float, pcm: np.ndarray) -> None:
         if self.inline:
             self._process(index, pcm)
             return

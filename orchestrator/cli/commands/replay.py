@@ -128,5 +128,5 @@ def _stop(session: ReplaySession, stopped_by: list[int], signum: int) -> None:
 
 def _wait_for_a_face(session: ReplaySession, rt: FaceRuntime) -> None:
     print("replay: waiting for a face to connect (--no-wait to start now)", flush=True)
-    while not session.stopped and not session.io.call(lambda: rt.server.stats()["clients"]):
+    while not session.stopped and not session.io.run_sync(lambda: rt.server.stats()["clients"]):
         time.sleep(FACE_POLL_S)

@@ -64,7 +64,7 @@ SWEEP_S = 0.2
 FacePublish = Callable[[dict[str, Any]], None]
 
 
-async def feed(
+async def consume_events(
     sub: Subscription, source: FaceSource, face: Callable[[], FacePublish | None]
 ) -> None:
     """The consumer task: every event to ``source`` (the brain, or a neutral face), then the
@@ -97,7 +97,7 @@ async def sweep(dispatcher: ToolDispatcher) -> None:
             log.exception("call sweep failed")
 
 
-class SlowLoop:
+class BrainHost:
     def __init__(
         self,
         cfg: SlowLoopConfig,
@@ -148,7 +148,7 @@ class SlowLoop:
         return load_or_make_secret(self.state, name)
 
     # -- lifecycle (from any thread) -----------------------------------------------------------
-    def start(self) -> SlowLoop:
+    def start(self) -> BrainHost:
         """Start on the I/O loop (its own one if none was given); returns once the robot
         channel listens."""
         if self.io is None:
@@ -200,7 +200,7 @@ class SlowLoop:
         if open_calls:
             brain.emit(OutboxResumed(open=[c.id for c in open_calls]))
         self._sub = self.bus.subscribe_async("slow_loop", self.cfg.queue_size, INPUT_TYPES)
-        self._task = self.io.loop.create_task(feed(self._sub, brain, self._publisher))
+        self._task = self.io.loop.create_task(consume_events(self._sub, brain, self._publisher))
         self._sweeper = self.io.loop.create_task(sweep(brain.dispatcher))
 
     def _publisher(self) -> FacePublish | None:
@@ -272,10 +272,10 @@ class SlowLoop:
         return None if self.port is None else f"http://{self.cfg.robot.host}:{self.port}"
 
     # -- reading the brain from another thread (CLI, tests) ------------------------------------
-    def call(self, fn, *args) -> Any:
+    def run_sync(self, fn, *args) -> Any:
         """``fn(*args)`` on the I/O loop's thread, where the brain lives."""
         assert self.io is not None
-        return self.io.call(fn, *args)
+        return self.io.run_sync(fn, *args)
 
     @property
     def dispatcher(self):
@@ -290,7 +290,7 @@ class SlowLoop:
         return self.brain.intents if self.brain is not None else 0
 
     def open_calls(self) -> list:
-        return self.call(lambda: self.outbox.open_calls()) if self.outbox else []
+        return self.run_sync(lambda: self.outbox.open_calls()) if self.outbox else []
 
     def wait_settled(self, timeout_s: float) -> bool:
         """Wait (bounded) until every call reached a terminal status, if a robot is here to
@@ -299,7 +299,7 @@ class SlowLoop:
         while time.monotonic() < deadline:
             try:
                 pending = self.open_calls()
-                robots = self.call(lambda: len(self.brain.dispatcher.robots))
+                robots = self.run_sync(lambda: len(self.brain.dispatcher.robots))
             except Exception:
                 return False
             if not pending:

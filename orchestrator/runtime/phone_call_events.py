@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from track2_voice.events import Happening
+from track2_voice.events import DiscreteEvent
 
 
 @dataclass(slots=True, kw_only=True)
-class CallStarted(Happening):
+class PhoneCallStarted(DiscreteEvent):
     """A caller is the creature's ears and voice; ``via``: how the stream proved who it is
     (twilio-signature, ticket, token, stream-parameter); ``parameters``: the stream's custom
     parameters, the token left out."""
@@ -27,7 +27,7 @@ class CallStarted(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class CallEnded(Happening):
+class PhoneCallEnded(DiscreteEvent):
     """``reason``: stop (the carrier ended the stream) or disconnected; ``extra``: the call's
     counters (chunks in and out, underruns, marks sent and heard, clears, bad messages)."""
 
@@ -39,14 +39,14 @@ class CallEnded(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class CallDtmf(Happening):
+class PhoneCallDtmf(DiscreteEvent):
     kind: ClassVar[str] = "call_dtmf"
     call_sid: str
     digit: str
 
 
 @dataclass(slots=True, kw_only=True)
-class CallCleared(Happening):
+class PhoneCallCleared(DiscreteEvent):
     """The caller talked over the creature: its queued voice was dropped (``dropped_ms``, here
     and in the carrier's buffer) with a ``clear``."""
 
@@ -57,7 +57,7 @@ class CallCleared(Happening):
 
 
 @dataclass(slots=True, kw_only=True)
-class CallRefused(Happening):
+class PhoneCallRefused(DiscreteEvent):
     """A webhook request or a stream without a valid signature or token (or a second call)."""
 
     kind: ClassVar[str] = "call_refused"
