@@ -126,7 +126,7 @@ def main() -> int:
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.json}")
     ok = abs(out["playback_clock"]["lag_ms"] or 1e9) <= 20.0
-    return 0 if ok else 1
+    return short_mode.judged(args, 0 if ok else 1)
 
 
 if __name__ == "__main__":
