@@ -25,10 +25,13 @@ Metrics (per part and mode), as Full-Duplex-Bench v3 defines them for tool calls
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
 import sys
+import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -152,27 +155,22 @@ def fmt(calls: tuple[Call, ...]) -> str:
     return " | ".join(f"{a}{dict(s)}" for a, s in calls) or "nothing"
 
 
-def stop_latency(trials: int) -> dict:
-    """The user's "stop" -> the robot's cancel, ``trials`` times, two open calls each time."""
-    import asyncio
-    import tempfile
-    import threading
+class LoopbackRobot:
+    """A robot written from the protocol in docs/slow_loop.md, on its own thread: it accepts
+    and runs every call (``running``, the ids in order) and notes when each cancel arrives
+    (``cancels``, perf_counter)."""
 
-    import numpy as np
-    from websockets.asyncio.client import connect
+    def __init__(self) -> None:
+        self.cancels: dict[str, float] = {}
+        self.running: list[str] = []
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
 
-    from orchestrator.bus import Bus
-    from orchestrator.config import load_config
-    from orchestrator.runtime.brain_host import BrainHost
-    from track2_voice.events import FrameEvent, UserWord
+    async def serve(self, url: str) -> None:
+        from websockets.asyncio.client import connect
 
-    cancels: dict[str, float] = {}
-    running: list[str] = []
-    done = threading.Event()
-
-    async def robot(url: str) -> None:  # from the protocol in docs/slow_loop.md
         async with connect(url) as ws:
-            while not done.is_set():
+            while not self.done.is_set():
                 try:
                     msg = json.loads(await asyncio.wait_for(ws.recv(), 0.1))
                 except TimeoutError:
@@ -180,66 +178,104 @@ def stop_latency(trials: int) -> dict:
                 if msg.get("type") == "tool_call":
                     for st in ("accepted", "running"):
                         await ws.send(json.dumps({"type": "status", "id": msg["id"], "status": st}))
-                    running.append(msg["id"])
+                    self.running.append(msg["id"])
                 elif msg.get("type") == "cancel":
-                    cancels.setdefault(msg["id"], time.perf_counter())
+                    self.cancels.setdefault(msg["id"], time.perf_counter())
                     await ws.send(
                         json.dumps({"type": "status", "id": msg["id"], "status": "cancelled"})
                     )
 
-    def wait(pred, timeout: float = 10.0) -> None:
-        end = time.monotonic() + timeout
-        while not pred():
-            if time.monotonic() > end:
-                raise SystemExit("stop benchmark: timed out")
-            time.sleep(0.002)
+    def start(self, url: str) -> None:
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.serve(url)), daemon=True)
+        self.thread.start()
 
-    out: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(
-            overrides={
-                "slow_loop.robot.port": 0,
-                "slow_loop.outbox.path": f"{tmp}/outbox.sqlite3",
-                "slow_loop.safety.rate_limit_calls": 100000,
-                "slow_loop.intents.repeat_window_s": 0,
-            }
-        ).slow_loop
-        hub = Bus()
-        slow = BrainHost(cfg, hub).start()
-        url = f"{slow.robot_url}?token={slow.token}&robot=bench"
-        th = threading.Thread(target=lambda: asyncio.run(robot(url)), daemon=True)
-        th.start()
-        try:
-            wait(lambda: slow.run_sync(lambda: bool(slow.dispatcher.robots)))
-            i = 0
-            pcm = np.zeros(1920, np.float32)
-            for n in range(trials):
-                before = len(running)
-                for text in ("I'll pick up the red cup.", "I'll open the door."):
-                    for w in text.split():
-                        hub.publish(
-                            FrameEvent(
-                                index=i,
-                                t=time.monotonic(),
-                                mouth=0.5,
-                                rms_db=-30,
-                                text=" " + w,
-                                pcm=pcm,
-                            )
-                        )
-                        i += 1
-                wait(lambda b=before: len(running) == b + 2)
-                ids = running[-2:]
-                time.sleep(0.05)
-                t0 = time.perf_counter()
-                hub.publish(
-                    UserWord(text="stop", start=n, end=n + 0.3, final=False, source="bench")
+    def stop(self) -> None:
+        self.done.set()
+        if self.thread is not None:
+            self.thread.join(5)
+
+
+def wait_until(pred, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise SystemExit("stop benchmark: timed out")
+        time.sleep(0.002)
+
+
+def stop_bench_config(tmp: str):
+    """The slow loop's settings for the stop timing: any port, its own outbox, and no rate
+    limit or repeat window to refuse the same calls trial after trial."""
+    from orchestrator.config import load_config
+
+    return load_config(
+        overrides={
+            "slow_loop.robot.port": 0,
+            "slow_loop.outbox.path": f"{tmp}/outbox.sqlite3",
+            "slow_loop.safety.rate_limit_calls": 100000,
+            "slow_loop.intents.repeat_window_s": 0,
+        }
+    ).slow_loop
+
+
+def say_two_calls(hub, index: int) -> int:
+    """The creature says two commitments, one word a frame; returns the next frame index."""
+    import numpy as np
+
+    from track2_voice.events import FrameEvent
+
+    pcm = np.zeros(1920, np.float32)
+    for text in ("I'll pick up the red cup.", "I'll open the door."):
+        for w in text.split():
+            hub.publish(
+                FrameEvent(
+                    index=index, t=time.monotonic(), mouth=0.5, rms_db=-30, text=" " + w, pcm=pcm
                 )
-                wait(lambda ids=ids: all(c in cancels for c in ids))
-                out.append((max(cancels[c] for c in ids) - t0) * 1000.0)
+            )
+            index += 1
+    return index
+
+
+def stop_trial(hub, robot: LoopbackRobot, n: int) -> float:
+    """Once both calls run: the user's "stop" -> the last of their cancels, ms."""
+    from track2_voice.events import UserWord
+
+    ids = robot.running[-2:]
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    hub.publish(UserWord(text="stop", start=n, end=n + 0.3, final=False, source="bench"))
+    wait_until(lambda: all(c in robot.cancels for c in ids))
+    return (max(robot.cancels[c] for c in ids) - t0) * 1000.0
+
+
+def stop_times(hub, slow, trials: int) -> list[float]:
+    robot = LoopbackRobot()
+    robot.start(f"{slow.robot_url}?token={slow.token}&robot=bench")
+    out: list[float] = []
+    try:
+        wait_until(lambda: slow.run_sync(lambda: bool(slow.dispatcher.robots)))
+        i = 0
+        for n in range(trials):
+            before = len(robot.running)
+            i = say_two_calls(hub, i)
+            wait_until(lambda b=before: len(robot.running) == b + 2)
+            out.append(stop_trial(hub, robot, n))
+    finally:
+        robot.stop()
+    return out
+
+
+def stop_latency(trials: int) -> dict:
+    """The user's "stop" -> the robot's cancel, ``trials`` times, two open calls each time."""
+    from orchestrator.bus import Bus
+    from orchestrator.runtime.brain_host import BrainHost
+
+    with tempfile.TemporaryDirectory() as tmp:
+        hub = Bus()
+        slow = BrainHost(stop_bench_config(tmp), hub).start()
+        try:
+            out = stop_times(hub, slow, trials)
         finally:
-            done.set()
-            th.join(5)
             slow.stop()
     return {
         "trials": trials,
@@ -269,15 +305,100 @@ def word_cost(exchanges: list[Exchange], drules) -> dict:
             "max_ms": _r(max(ms))}  # fmt: skip
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--errors", choices=["none", *PARTS, "all"], default="none")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--stop-trials", type=int, default=30, help="0 skips the stop timing")
-    args = short_mode.parse(ap, out="out", stop_trials=3)
+    return short_mode.parse(ap, out="out", stop_trials=3)
+
+
+@dataclass
+class ModeRun:
+    """One timing mode played over the corpus: a tally per part, the simulated waits from
+    the creature's sentence end to each plan, and the wall time per exchange."""
+
+    tallies: dict[str, Tally] = field(default_factory=lambda: {p: Tally() for p in PARTS})
+    waits: list[float] = field(default_factory=list)
+    wall_ms: list[float] = field(default_factory=list)
+
+
+def planned_calls(decided, waits: list[float]) -> tuple[Call, ...]:
+    """The calls of every plan decided (slots left unset dropped); each plan's wait goes
+    into ``waits``."""
+    got: list[Call] = []
+    for x in decided:
+        if isinstance(x.decision, Plan):
+            waits.append(x.at - x.decision.intents[0].t)
+            for i in x.decision.intents:
+                slots = tuple(sorted((k, v) for k, v in i.slots.items() if v is not None))
+                got.append((i.action, slots))
+    return tuple(got)
+
+
+def play_mode(exchanges: list[Exchange], timing: Timing, rules, drules) -> ModeRun:
+    cfg, icfg = DialogueConfig(), IntentConfig()
+    run = ModeRun()
+    for ex in exchanges:
+        d = Dialogue(cfg, drules, icfg.repeat_window_s)
+        t0 = time.perf_counter()
+        decided = play(ex.user, ex.creature, d, rules, icfg, timing)
+        run.wall_ms.append((time.perf_counter() - t0) * 1000.0)
+        run.tallies[ex.part].add(ex, planned_calls(decided, run.waits))
+    return run
+
+
+def mode_figures(timing: Timing, run: ModeRun, exchanges: list[Exchange]) -> dict:
+    n_words = sum(len((e.user or "").split()) + len((e.creature or "").split()) for e in exchanges)
+    return {
+        "timing": timing.__dict__,
+        **{p: run.tallies[p].figures() for p in PARTS},
+        "acceptance_to_call_s": {
+            "n": len(run.waits),
+            "p50": _r(pct(run.waits, 50)),
+            "p90": _r(pct(run.waits, 90)),
+            "max": _r(max(run.waits) if run.waits else None),
+        },
+        "wall_ms_per_exchange": {
+            "p50": round(pct(run.wall_ms, 50) or 0, 3),
+            "p99": round(pct(run.wall_ms, 99) or 0, 3),
+            "words_per_exchange": round(n_words / len(exchanges), 1),
+        },
+    }
+
+
+def print_mode(mode: str, figures: dict) -> None:
+    for p in PARTS:
+        f = figures[p]
+        print(
+            f"[{mode:20}] {p:9}: tool P {f['tool_precision']} R {f['tool_recall']} "
+            f"F1 {f['tool_f1']}  args {f['argument_accuracy']}  strict "
+            f"{f['strict_pass_rate']}  ({f['exchanges']} exchanges, "
+            f"{f['calls_expected']} calls)"
+        )
+    a = figures["acceptance_to_call_s"]
+    w = figures["wall_ms_per_exchange"]
+    print(
+        f"[{mode:20}] acceptance -> call: p50 {a['p50']} s, p90 {a['p90']} s, max "
+        f"{a['max']} s (simulated: the wait for the user's words); dialogue wall time per "
+        f"exchange p50 {w['p50']} ms, p99 {w['p99']} ms"
+    )
+
+
+def print_errors(which: str, all_errors: dict[tuple[str, str], list[str]]) -> None:
+    if which == "none":
+        return
+    for (mode, p), errs in all_errors.items():
+        if which in (p, "all") and mode == "on_time":
+            print(f"-- errors, {p} ({mode}) --")
+            for e in errs:
+                print("  " + e)
+
+
+def main() -> int:
+    args = parse_args()
     rules = load_rules()
     drules = load_dialogue_rules(rules)
-    cfg, icfg = DialogueConfig(), IntentConfig()
     exchanges = load(CORPUS)
     report: dict = {
         "corpus": dict(Counter(e.part for e in exchanges)),
@@ -291,56 +412,10 @@ def main() -> int:
     print(f"dialogue corpus: {report['corpus']} exchanges; load {report['machine']['loadavg']}")
     all_errors: dict[tuple[str, str], list[str]] = {}
     for mode, timing in MODES.items():
-        tallies = {p: Tally() for p in PARTS}
-        waits: list[float] = []
-        wall_ms: list[float] = []
-        for ex in exchanges:
-            d = Dialogue(cfg, drules, icfg.repeat_window_s)
-            t0 = time.perf_counter()
-            decided = play(ex.user, ex.creature, d, rules, icfg, timing)
-            wall_ms.append((time.perf_counter() - t0) * 1000.0)
-            got: list[Call] = []
-            for x in decided:
-                if isinstance(x.decision, Plan):
-                    waits.append(x.at - x.decision.intents[0].t)
-                    for i in x.decision.intents:
-                        slots = tuple(sorted((k, v) for k, v in i.slots.items() if v is not None))
-                        got.append((i.action, slots))
-            tallies[ex.part].add(ex, tuple(got))
-        n_words = sum(
-            len((e.user or "").split()) + len((e.creature or "").split()) for e in exchanges
-        )
-        report["modes"][mode] = {
-            "timing": timing.__dict__,
-            **{p: tallies[p].figures() for p in PARTS},
-            "acceptance_to_call_s": {
-                "n": len(waits),
-                "p50": _r(pct(waits, 50)),
-                "p90": _r(pct(waits, 90)),
-                "max": _r(max(waits) if waits else None),
-            },
-            "wall_ms_per_exchange": {
-                "p50": round(pct(wall_ms, 50) or 0, 3),
-                "p99": round(pct(wall_ms, 99) or 0, 3),
-                "words_per_exchange": round(n_words / len(exchanges), 1),
-            },
-        }
-        for p in PARTS:
-            f = report["modes"][mode][p]
-            print(
-                f"[{mode:20}] {p:9}: tool P {f['tool_precision']} R {f['tool_recall']} "
-                f"F1 {f['tool_f1']}  args {f['argument_accuracy']}  strict "
-                f"{f['strict_pass_rate']}  ({f['exchanges']} exchanges, "
-                f"{f['calls_expected']} calls)"
-            )
-            all_errors[(mode, p)] = tallies[p].errors
-        a = report["modes"][mode]["acceptance_to_call_s"]
-        w = report["modes"][mode]["wall_ms_per_exchange"]
-        print(
-            f"[{mode:20}] acceptance -> call: p50 {a['p50']} s, p90 {a['p90']} s, max "
-            f"{a['max']} s (simulated: the wait for the user's words); dialogue wall time per "
-            f"exchange p50 {w['p50']} ms, p99 {w['p99']} ms"
-        )
+        run = play_mode(exchanges, timing, rules, drules)
+        report["modes"][mode] = mode_figures(timing, run, exchanges)
+        print_mode(mode, report["modes"][mode])
+        all_errors.update({(mode, p): run.tallies[p].errors for p in PARTS})
     report["user_word_cost"] = wc = word_cost(exchanges, drules)
     print(f"dialogue per user word: p50 {wc['p50_ms']} ms, p99 {wc['p99_ms']} ms, max "
           f"{wc['max_ms']} ms over {wc['words']} words")  # fmt: skip
@@ -351,12 +426,7 @@ def main() -> int:
             f"p99 {st['p99_ms']} ms, max {st['max_ms']} ms over {st['trials']} trials"
         )
         report["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    if args.errors != "none":
-        for (mode, p), errs in all_errors.items():
-            if args.errors in (p, "all") and mode == "on_time":
-                print(f"-- errors, {p} ({mode}) --")
-                for e in errs:
-                    print("  " + e)
+    print_errors(args.errors, all_errors)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

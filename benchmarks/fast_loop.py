@@ -149,7 +149,7 @@ def full_run(backend, wav: Path, tmp: Path, frames: int, metrics: bool, scrape_s
     }
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -159,53 +159,97 @@ def main() -> int:
     ap.add_argument("--hf-repo", help="checkpoint dir (default: a fresh tiny bf16 checkpoint)")
     ap.add_argument("--quantize", default="auto")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "fast_loop.json"))
-    args = short_mode.parse(ap, out="json", frames=25, rounds=1, scrape_s=0.5)
+    return short_mode.parse(ap, out="json", frames=25, rounds=1, scrape_s=0.5)
 
-    with tempfile.TemporaryDirectory() as tmpd:
-        tmp = Path(tmpd)
-        repo = args.hf_repo
-        if repo is None:
-            repo = str(tmp / "tiny")
-            write_tiny_mlx_checkpoint(Path(repo), dim=128, layers=2, seed=0)
-        q = args.quantize if args.quantize in ("auto", "bf16") else int(args.quantize)
-        wav = speech(args.frames * FRAME_MS / 1000 + 0.5, tmp)
 
-        # bare: the model step alone
-        backend = MlxBackend(MlxConfig(hf_repo=repo, quantize=q))
-        backend.start()
-        src = FileSource(wav)
-        bare = []
-        for _ in range(args.frames):
-            f = src.read()
-            t0 = time.perf_counter()
-            backend.step(f.pcm)
-            bare.append((time.perf_counter() - t0) * 1000)
-        backend.reset()
+def checkpoint(args: argparse.Namespace, tmp: Path) -> str:
+    """``--hf-repo``, or a fresh tiny bf16 checkpoint written to ``tmp``."""
+    if args.hf_repo is not None:
+        return args.hf_repo
+    repo = str(tmp / "tiny")
+    write_tiny_mlx_checkpoint(Path(repo), dim=128, layers=2, seed=0)
+    return repo
 
-        # full, metrics off and on, alternating: the same backend in the real loop
-        load_before = os.getloadavg()
-        runs: dict[bool, list[dict]] = {False: [], True: []}
-        for _ in range(args.rounds):
-            for metrics in (False, True):
-                runs[metrics].append(
-                    full_run(backend, wav, tmp, args.frames, metrics, args.scrape_s)
-                )
-        load_after = os.getloadavg()
-        backend.close()
 
-    def pooled(metrics: bool, what: str) -> list[float]:
-        return [x for r in runs[metrics] for x in getattr(r["stats"], what)]
+def open_backend(args: argparse.Namespace, repo: str) -> MlxBackend:
+    q = args.quantize if args.quantize in ("auto", "bf16") else int(args.quantize)
+    backend = MlxBackend(MlxConfig(hf_repo=repo, quantize=q))
+    backend.start()
+    return backend
 
-    off, on = runs[False], runs[True]
-    over = pooled(False, "overhead_ms")
-    over_on = pooled(True, "overhead_ms")
+
+def bare_steps(backend: MlxBackend, wav: Path, frames: int) -> list[float]:
+    """The baseline: ``backend.step`` alone on each frame, ms."""
+    src = FileSource(wav)
+    bare = []
+    for _ in range(frames):
+        f = src.read()
+        t0 = time.perf_counter()
+        backend.step(f.pcm)
+        bare.append((time.perf_counter() - t0) * 1000)
+    backend.reset()
+    return bare
+
+
+def alternating_runs(backend, wav: Path, tmp: Path, args) -> dict[bool, list[dict]]:
+    """The same backend in the real loop, metrics off then on, ``--rounds`` times, so that a
+    drift in the machine's load falls on both alike."""
+    runs: dict[bool, list[dict]] = {False: [], True: []}
+    for _ in range(args.rounds):
+        for metrics in (False, True):
+            runs[metrics].append(full_run(backend, wav, tmp, args.frames, metrics, args.scrape_s))
+    return runs
+
+
+def pooled(runs: dict[bool, list[dict]], metrics: bool, what: str) -> list[float]:
+    return [x for r in runs[metrics] for x in getattr(r["stats"], what)]
+
+
+def metrics_figures(rounds: int, off: list[dict], on: list[dict], over, over_on) -> dict:
+    """What the live metrics cost the loop: on vs off, pooled and round by round."""
     diff = round(pct(over_on, 99) - pct(over, 99), 3)
+    return {
+        "rounds": rounds,
+        "frames_each_way": len(over_on),
+        "overhead_ms_p50_off": pct(over, 50),
+        "overhead_ms_p50_on": pct(over_on, 50),
+        "overhead_ms_p99_off": pct(over, 99),
+        "overhead_ms_p99_on": pct(over_on, 99),
+        "overhead_ms_p99_on_minus_off": diff,
+        "overhead_ms_p99_per_round_off": [pct(r["stats"].overhead_ms, 99) for r in off],
+        "overhead_ms_p99_per_round_on": [pct(r["stats"].overhead_ms, 99) for r in on],
+        "overhead_ms_p99_median_round_difference": round(
+            float(
+                np.median(
+                    [
+                        pct(b["stats"].overhead_ms, 99) - pct(a["stats"].overhead_ms, 99)
+                        for a, b in zip(off, on)
+                    ]
+                )
+            ),
+            3,
+        ),  # fmt: skip
+        "deadline_misses_on": sum(r["stats"].missed for r in on),
+        "scrapes": sum(r["scrapes"] for r in on),
+        "scrape_failures": sum(r["scrape_failures"] for r in on),
+        "metrics_consumer_dropped": sum(r["metrics_dropped"] for r in on),
+        "target_p99_difference_ms": 0.1,
+        "meets_target": diff <= 0.1,
+    }
+
+
+def figures(args, bare: list[float], runs: dict[bool, list[dict]], loads) -> dict:
+    """The loop's overhead (metrics off) against the bare step, then the metrics' cost."""
+    off, on = runs[False], runs[True]
+    over = pooled(runs, False, "overhead_ms")
+    over_on = pooled(runs, True, "overhead_ms")
+    load_before, load_after = loads
     result = {
         "frames": len(over),
         "frame_budget_ms": FRAME_MS,
         "bare_step_ms_p50": pct(bare, 50),
         "bare_step_ms_p99": pct(bare, 99),
-        "loop_model_ms_p50": pct(pooled(False, "model_ms"), 50),
+        "loop_model_ms_p50": pct(pooled(runs, False, "model_ms"), 50),
         "overhead_ms_p50": pct(over, 50),
         "overhead_ms_p99": pct(over, 99),
         "overhead_ms_max": round(max(over), 3),
@@ -214,39 +258,28 @@ def main() -> int:
         "never_reading_subscriber_dropped": off[0]["never_reads"],
         "recorded_lines": off[0]["lines"],
         "target": {"overhead_ms_p99": 1.0, "deadline_misses": 0},
-        "metrics": {
-            "rounds": args.rounds,
-            "frames_each_way": len(over_on),
-            "overhead_ms_p50_off": pct(over, 50),
-            "overhead_ms_p50_on": pct(over_on, 50),
-            "overhead_ms_p99_off": pct(over, 99),
-            "overhead_ms_p99_on": pct(over_on, 99),
-            "overhead_ms_p99_on_minus_off": diff,
-            "overhead_ms_p99_per_round_off": [pct(r["stats"].overhead_ms, 99) for r in off],
-            "overhead_ms_p99_per_round_on": [pct(r["stats"].overhead_ms, 99) for r in on],
-            "overhead_ms_p99_median_round_difference": round(
-                float(
-                    np.median(
-                        [
-                            pct(b["stats"].overhead_ms, 99) - pct(a["stats"].overhead_ms, 99)
-                            for a, b in zip(off, on)
-                        ]
-                    )
-                ),
-                3,
-            ),  # fmt: skip
-            "deadline_misses_on": sum(r["stats"].missed for r in on),
-            "scrapes": sum(r["scrapes"] for r in on),
-            "scrape_failures": sum(r["scrape_failures"] for r in on),
-            "metrics_consumer_dropped": sum(r["metrics_dropped"] for r in on),
-            "target_p99_difference_ms": 0.1,
-        },
+        "metrics": metrics_figures(args.rounds, off, on, over, over_on),
         "loadavg_1_5_15_before": [round(x, 2) for x in load_before],
         "loadavg_1_5_15_after": [round(x, 2) for x in load_after],
         "cpus": os.cpu_count(),
     }
     result["meets_target"] = result["overhead_ms_p99"] <= 1.0 and result["deadline_misses"] == 0
-    result["metrics"]["meets_target"] = diff <= 0.1
+    return result
+
+
+def main() -> int:
+    args = parse_args()
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        repo = checkpoint(args, tmp)
+        wav = speech(args.frames * FRAME_MS / 1000 + 0.5, tmp)
+        backend = open_backend(args, repo)
+        bare = bare_steps(backend, wav, args.frames)
+        load_before = os.getloadavg()
+        runs = alternating_runs(backend, wav, tmp, args)
+        load_after = os.getloadavg()
+        backend.close()
+    result = figures(args, bare, runs, (load_before, load_after))
     print(json.dumps(result, indent=2))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

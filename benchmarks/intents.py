@@ -145,13 +145,178 @@ class Tally:
         }
 
 
-def main() -> int:
+@dataclass
+class Run:
+    """What scoring the corpus gathers: the watcher's time per piece and per judging piece
+    (pieces feed), the tallies per (mode, part, category), and the phrases the two feeds
+    judged differently."""
+
+    piece_ms: list[float] = field(default_factory=list)
+    judge_ms: list[float] = field(default_factory=list)
+    tallies: dict[tuple[str, str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    disagree: list[str] = field(default_factory=list)
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--code", type=Path, help="score the watcher of this checkout instead")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--errors", choices=["none", *PARTS, "all"], default="none")
     ap.add_argument("--out", type=Path, default=RESULTS)
-    args = short_mode.parse(ap, out="out")
+    return short_mode.parse(ap, out="out")
+
+
+def feeds(sp, text: str) -> dict[str, list[str]]:
+    """The phrase as the watcher gets it: one word a frame, or SentencePiece pieces."""
+    return {
+        "words": [" " + w for w in text.split()],
+        "pieces": [s.replace("\u2581", " ") for s in sp.encode(text, out_type=str)],
+    }
+
+
+def feed_phrase(watcher, cfg, pieces: list[str], run: Run | None):
+    """A fresh watcher fed the pieces then a pause: the first action it fired and its slots,
+    or None; with ``run``, each feed call's time goes into it."""
+    frames = pieces + [None] * (cfg.pause_frames + PAUSE_EXTRA)
+    fired = []
+    for i, piece in enumerate(frames):
+        before = watcher.sentences
+        t0 = time.perf_counter()
+        out = watcher.feed(i, i * 0.08, piece, 0.5)
+        dt = (time.perf_counter() - t0) * 1000.0
+        if run is not None:
+            run.piece_ms.append(dt)
+            if watcher.sentences != before:
+                run.judge_ms.append(dt)
+        fired.extend(out)
+    fired.extend(watcher.flush())
+    return (fired[0].action, dict(fired[0].slots)) if fired else None
+
+
+def tally_keys(mode: str, p: Phrase) -> list[tuple[str, str, str]]:
+    """The rows a phrase counts in: its category, all, and first_nine where it applies."""
+    keys = [(mode, p.part, p.category), (mode, p.part, "all")]
+    if p.action is None or p.action in FIRST_NINE:
+        keys.append((mode, p.part, "first_nine"))
+    return keys
+
+
+def score_corpus(phrases: list[Phrase], watcher_cls, cfg, sp) -> Run:
+    run = Run()
+    rules = watcher_cls(cfg).rules
+    for p in phrases:
+        results = {}
+        for mode, pieces in feeds(sp, p.text).items():
+            timed = run if mode == "pieces" else None
+            got = feed_phrase(watcher_cls(cfg, rules), cfg, pieces, timed)
+            results[mode] = got
+            for key in tally_keys(mode, p):
+                run.tallies[key].add(p, got)
+        if results["words"] != results["pieces"]:
+            run.disagree.append(
+                f"{p.text!r}: words {results['words']} vs pieces {results['pieces']}"
+            )
+    return run
+
+
+def latency(xs: list[float]) -> dict:
+    return {
+        "n": len(xs),
+        "p50": round(pct(xs, 50), 4),
+        "p99": round(pct(xs, 99), 4),
+        "max": round(max(xs), 4),
+    }
+
+
+def mode_figures(run: Run, categories: list[str]) -> dict:
+    """Per feed, per part: the figures of all, first_nine and each category."""
+    rows = ["all", "first_nine", *categories]
+    return {
+        mode: {part: {c: run.tallies[(mode, part, c)].figures() for c in rows} for part in PARTS}
+        for mode in ("pieces", "words")
+    }
+
+
+def build_report(code: Path, phrases: list[Phrase], run: Run, categories: list[str]) -> dict:
+    return {
+        "code": str(code),
+        "corpus": {part: sum(p.part == part for p in phrases) for part in PARTS},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+        },
+        "modes": mode_figures(run, categories),
+        "latency_ms": {
+            "per_piece": latency(run.piece_ms),
+            "judging_piece": latency(run.judge_ms),
+        },
+        "words_vs_pieces_disagreements": run.disagree,
+    }
+
+
+def print_totals(report: dict) -> None:
+    for mode, by_part in report["modes"].items():
+        for part, per in by_part.items():
+            for row in ("all", "first_nine"):
+                a = per[row]
+                print(
+                    f"[{mode:6}] {part:7} {row:10}: precision {a['precision']}  "
+                    f"recall {a['recall']}  slot accuracy {a['slot_accuracy']}  "
+                    f"({a['hits']} hits, {a['fired']} fired, {a['phrases_with_action']} actions)"
+                )
+
+
+def two_places(x) -> str:
+    return "  -  " if x is None else f"{x:.2f}"
+
+
+def category_cell(f: dict) -> str:
+    if f["phrases_with_action"]:
+        return (
+            f"{two_places(f['precision'])} {two_places(f['recall'])}"
+            f" {two_places(f['slot_accuracy'])} (n={f['phrases_with_action']})"
+        )
+    # a near-miss category: how many of its phrases fired (all wrongly)
+    return f"false fires {f['fired']}/{f['phrases']}"
+
+
+def print_categories(report: dict, categories: list[str]) -> None:
+    print(
+        "per category (pieces feed): precision recall slot-accuracy (n with action), or for "
+        "near-miss categories the phrases that fired; " + " | ".join(PARTS)
+    )
+    for c in categories:
+        cells = [category_cell(report["modes"]["pieces"][part][c]) for part in PARTS]
+        print(f"  {c:10} " + " | ".join(f"{cell:26}" for cell in cells))
+
+
+def print_latency_and_disagreements(report: dict) -> None:
+    lat = report["latency_ms"]
+    print(
+        f"latency per piece: p50 {lat['per_piece']['p50']} ms, p99 {lat['per_piece']['p99']} ms, "
+        f"max {lat['per_piece']['max']} ms over {lat['per_piece']['n']} pieces; "
+        f"judging pieces p99 {lat['judging_piece']['p99']} ms, "
+        f"max {lat['judging_piece']['max']} ms over {lat['judging_piece']['n']}"
+    )
+    disagree = report["words_vs_pieces_disagreements"]
+    print(f"words vs pieces: {len(disagree)} phrases judged differently")
+    for d in disagree[:20]:
+        print("  " + d)
+
+
+def print_errors(which: str, run: Run) -> None:
+    if which == "none":
+        return
+    for part in PARTS:
+        if which in (part, "all"):
+            print(f"-- errors, {part} (pieces feed) --")
+            for e in run.tallies[("pieces", part, "all")].errors:
+                print("  " + e)
+
+
+def main() -> int:
+    args = parse_args()
     code = (args.code or ROOT).resolve()
     out_path, corpus = args.out.resolve(), args.corpus.resolve()  # before changing directory
     sys.path.insert(0, str(code))
@@ -160,124 +325,16 @@ def main() -> int:
     from orchestrator.slow_config import IntentConfig
 
     phrases = load_corpus(corpus)
-    cfg = IntentConfig()
-    rules = IntentWatcher(cfg).rules
     sp = train_pieces([p.text for p in phrases])
-
-    def feeds(text: str) -> dict[str, list[str]]:
-        return {
-            "words": [" " + w for w in text.split()],
-            "pieces": [s.replace("\u2581", " ") for s in sp.encode(text, out_type=str)],
-        }
-
-    piece_ms: list[float] = []
-    judge_ms: list[float] = []
-    tallies: dict[tuple[str, str, str], Tally] = defaultdict(Tally)  # (mode, part, category)
-    disagree: list[str] = []
-    for p in phrases:
-        results = {}
-        for mode, pieces in feeds(p.text).items():
-            w = IntentWatcher(cfg, rules)
-            frames = pieces + [None] * (cfg.pause_frames + PAUSE_EXTRA)
-            fired = []
-            for i, piece in enumerate(frames):
-                before = w.sentences
-                t0 = time.perf_counter()
-                out = w.feed(i, i * 0.08, piece, 0.5)
-                dt = (time.perf_counter() - t0) * 1000.0
-                if mode == "pieces":
-                    piece_ms.append(dt)
-                    if w.sentences != before:
-                        judge_ms.append(dt)
-                fired.extend(out)
-            fired.extend(w.flush())
-            got = (fired[0].action, dict(fired[0].slots)) if fired else None
-            results[mode] = got
-            keys = [(mode, p.part, p.category), (mode, p.part, "all")]
-            if p.action is None or p.action in FIRST_NINE:
-                keys.append((mode, p.part, "first_nine"))
-            for key in keys:
-                tallies[key].add(p, got)
-        if results["words"] != results["pieces"]:
-            disagree.append(f"{p.text!r}: words {results['words']} vs pieces {results['pieces']}")
-
+    run = score_corpus(phrases, IntentWatcher, IntentConfig(), sp)
     categories = sorted({p.category for p in phrases})
-    report: dict = {
-        "code": str(code),
-        "corpus": {part: sum(p.part == part for p in phrases) for part in PARTS},
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "loadavg": [round(x, 2) for x in os.getloadavg()],
-        },
-        "modes": {},
-        "latency_ms": {
-            "per_piece": {
-                "n": len(piece_ms),
-                "p50": round(pct(piece_ms, 50), 4),
-                "p99": round(pct(piece_ms, 99), 4),
-                "max": round(max(piece_ms), 4),
-            },
-            "judging_piece": {
-                "n": len(judge_ms),
-                "p50": round(pct(judge_ms, 50), 4),
-                "p99": round(pct(judge_ms, 99), 4),
-                "max": round(max(judge_ms), 4),
-            },
-        },
-        "words_vs_pieces_disagreements": disagree,
-    }
+    report = build_report(code, phrases, run, categories)
     print(f"intent corpus: {report['corpus']} phrases; code {code}")
     print(f"load average {report['machine']['loadavg']} on {report['machine']['cpus']} CPUs")
-    for mode in ("pieces", "words"):
-        report["modes"][mode] = {}
-        for part in PARTS:
-            rows = ["all", "first_nine", *categories]
-            per = {c: tallies[(mode, part, c)].figures() for c in rows}
-            report["modes"][mode][part] = per
-            for row in ("all", "first_nine"):
-                a = per[row]
-                print(
-                    f"[{mode:6}] {part:7} {row:10}: precision {a['precision']}  "
-                    f"recall {a['recall']}  slot accuracy {a['slot_accuracy']}  "
-                    f"({a['hits']} hits, {a['fired']} fired, {a['phrases_with_action']} actions)"
-                )
-    print(
-        "per category (pieces feed): precision recall slot-accuracy (n with action), or for "
-        "near-miss categories the phrases that fired; " + " | ".join(PARTS)
-    )
-    for c in categories:
-        cells = []
-        for part in PARTS:
-            f = report["modes"]["pieces"][part][c]
-
-            def fmt(x):
-                return "  -  " if x is None else f"{x:.2f}"
-
-            if f["phrases_with_action"]:
-                cells.append(
-                    f"{fmt(f['precision'])} {fmt(f['recall'])} {fmt(f['slot_accuracy'])}"
-                    f" (n={f['phrases_with_action']})"
-                )
-            else:  # a near-miss category: how many of its phrases fired (all wrongly)
-                cells.append(f"false fires {f['fired']}/{f['phrases']}")
-        print(f"  {c:10} " + " | ".join(f"{cell:26}" for cell in cells))
-    lat = report["latency_ms"]
-    print(
-        f"latency per piece: p50 {lat['per_piece']['p50']} ms, p99 {lat['per_piece']['p99']} ms, "
-        f"max {lat['per_piece']['max']} ms over {lat['per_piece']['n']} pieces; "
-        f"judging pieces p99 {lat['judging_piece']['p99']} ms, "
-        f"max {lat['judging_piece']['max']} ms over {lat['judging_piece']['n']}"
-    )
-    print(f"words vs pieces: {len(disagree)} phrases judged differently")
-    for d in disagree[:20]:
-        print("  " + d)
-    if args.errors != "none":
-        for part in PARTS:
-            if args.errors in (part, "all"):
-                print(f"-- errors, {part} (pieces feed) --")
-                for e in tallies[("pieces", part, "all")].errors:
-                    print("  " + e)
+    print_totals(report)
+    print_categories(report, categories)
+    print_latency_and_disagreements(report)
+    print_errors(args.errors, run)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out_path}")

@@ -49,20 +49,39 @@ def figures(xs) -> dict:
     return {"p50": pct(xs, 50), "p90": pct(xs, 90), "p99": pct(xs, 99), "n": len(xs)}
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--frames", type=int, default=250, help="frames to send (80 ms each)")
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "remote_loop.json"))
-    args = short_mode.parse(ap, out="json", frames=25)
+    return short_mode.parse(ap, out="json", frames=25)
 
+
+def speech_frames(n: int) -> np.ndarray:
+    """The recorded utterances end to end, looped or cut to ``n`` frames."""
     speech = np.concatenate(
         [load_audio(p) for p in sorted((ROOT / "benchmarks" / "utterances").glob("*.wav"))]
     )
-    n = args.frames
-    speech = np.resize(speech, n * FRAME_SAMPLES).reshape(n, FRAME_SAMPLES)
+    return np.resize(speech, n * FRAME_SAMPLES).reshape(n, FRAME_SAMPLES)
 
+
+def paced_steps(backend: RemoteBackend, speech: np.ndarray) -> list[float]:
+    """One frame every 80 ms, as the fast loop would: each ``step``'s cost, ms."""
+    step_ms = []
+    t0 = time.monotonic()
+    for k in range(len(speech)):
+        due = t0 + (k + 1) * FRAME_SECONDS
+        time.sleep(max(0.0, due - time.monotonic()))
+        t = time.perf_counter()
+        backend.step(speech[k])
+        step_ms.append((time.perf_counter() - t) * 1000.0)
+    return step_ms
+
+
+def session(args, speech: np.ndarray) -> tuple[RemoteBackend, list[float], str]:
+    """One real-time session with moshi.server on a tiny random checkpoint: the closed
+    backend (its timings), the step costs and the server's log."""
     with tempfile.TemporaryDirectory() as tmp:
         write_tiny_torch_checkpoint(tmp, dim=args.dim, layers=args.layers, seed=11)
         with LocalMoshiServer(tmp) as srv:
@@ -70,28 +89,28 @@ def main() -> int:
             cfg.remote.url = srv.url
             backend = RemoteBackend(cfg)
             backend.start()
-            step_ms = []
-            t0 = time.monotonic()
-            for k in range(n):
-                due = t0 + (k + 1) * FRAME_SECONDS
-                time.sleep(max(0.0, due - time.monotonic()))
-                t = time.perf_counter()
-                backend.step(speech[k])
-                step_ms.append((time.perf_counter() - t) * 1000.0)
+            step_ms = paced_steps(backend, speech)
             time.sleep(0.5)  # the last replies
             backend.close()
             server_log = srv.log_path.read_text(errors="replace") if srv.log_path else ""
+    return backend, step_ms, server_log
 
-    tm = backend.timing
-    sent, recv = list(tm.sent_at), list(tm.received_at)
-    rtt = [
+
+def round_trips(sent: list[float], recv: list[float]) -> list[float]:
+    """Reply j paired with send j + REPLY_LAG, ms."""
+    return [
         (recv[j] - sent[j + REPLY_LAG]) * 1000.0
         for j in range(min(len(recv), len(sent) - REPLY_LAG))
     ]
+
+
+def result_of(args, backend: RemoteBackend, step_ms: list[float], server_log: str) -> dict:
+    tm = backend.timing
+    rtt = round_trips(list(tm.sent_at), list(tm.received_at))
     server = [float(x) for x in re.findall(r"frame handled in ([0-9.]+)ms", server_log)]
     w = WARMUP_FRAMES
     rtt_f, server_f = figures(rtt[w:]), figures(server[w:])
-    result = {
+    return {
         "benchmark": "remote_loop",
         "checkpoint": {"dim": args.dim, "layers": args.layers},
         "frames_sent": backend.sent_frames,
@@ -115,8 +134,9 @@ def main() -> int:
         "load_average": list(os.getloadavg()),
         "jitter": backend.stats(),
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def print_figures(result: dict) -> None:
     for k in ("step_ms", "encode_ms", "decode_ms", "round_trip_ms", "server_step_ms"):
         f = result[k]
         print(
@@ -130,6 +150,15 @@ def main() -> int:
         f"best round trip {result['round_trip_min_ms']} ms vs best server step "
         f"{result['server_step_min_ms']} ms; load average {result['load_average']}"
     )
+
+
+def main() -> int:
+    args = parse_args()
+    backend, step_ms, server_log = session(args, speech_frames(args.frames))
+    result = result_of(args, backend, step_ms, server_log)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    print_figures(result)
     print(f"wrote {args.json}")
     return 0
 

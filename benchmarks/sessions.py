@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,71 +81,96 @@ def timed_steps(eng, inputs: dict[int, np.ndarray], start: int, steps: int) -> l
     return times
 
 
-def engine_rows(model, device: str, sessions: list[int], steps: int, rounds: int, sized: bool):
-    """sized: an engine of N slots per N; else one engine of max(N) slots with N active.
+@dataclass
+class EngineTimings:
+    """Step times per N. sized: an engine of N slots per N; else one engine of max(N) slots
+    with N active.
 
     rounds > 1 (CPU): every engine exists at once (each on its own copy of the tiny model)
     and the N values take turns, ``steps`` steps each per round, so that a change in the
     machine's load hits every N alike; each round's ratio uses that round's single-session
     time. rounds == 1 (a GPU and the full model): one N after the other, one model."""
-    import copy
 
-    from track2_voice.model_server.engine import BatchEngine
+    model: Any
+    device: str
+    sessions: list[int]
+    steps: int
+    rounds: int
+    sized: bool
+    engines: dict = field(default_factory=dict)  # N (or "fixed") -> its BatchEngine
+    inputs: dict = field(default_factory=dict)  # N -> each active slot's sound
+    times: dict[int, list[float]] = field(default_factory=dict)
+    per_round: dict[int, list[float]] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
 
-    engines: dict[int, BatchEngine] = {}
-    times: dict[int, list[float]] = {n: [] for n in sessions}
-    per_round: dict[int, list[float]] = {n: [] for n in sessions}
-    errors: dict[int, str] = {}
-    frames = WARMUP_STEPS + steps * rounds
+    def __post_init__(self) -> None:
+        self.times = {n: [] for n in self.sessions}
+        self.per_round = {n: [] for n in self.sessions}
 
-    def engine_for(n: int) -> BatchEngine:
-        slots = n if sized else max(sessions)
-        m = model if rounds == 1 else copy.deepcopy(model)
-        if not sized:
-            if "fixed" not in engines:
-                engines["fixed"] = BatchEngine(m, slots, device)
-            return engines["fixed"]
-        return BatchEngine(m, slots, device)
+    def new_engine(self, n: int):
+        from track2_voice.model_server.engine import BatchEngine
 
-    inputs = {}
-    for r in range(rounds):
-        for n in sessions:
-            if n in errors:
+        slots = n if self.sized else max(self.sessions)
+        m = self.model if self.rounds == 1 else copy.deepcopy(self.model)
+        if not self.sized:
+            if "fixed" not in self.engines:
+                self.engines["fixed"] = BatchEngine(m, slots, self.device)
+            return self.engines["fixed"]
+        return BatchEngine(m, slots, self.device)
+
+    def warmed_engine(self, n: int):
+        """N's engine, its sessions started and warmed up on first use."""
+        if n not in self.inputs:
+            eng = self.engines.get(n) or self.new_engine(n)
+            self.engines[n] = eng
+            frames = WARMUP_STEPS + self.steps * self.rounds
+            self.inputs[n] = start_sessions(eng, list(range(n)), frames)
+            timed_steps(eng, self.inputs[n], 0, WARMUP_STEPS)
+        return self.engines[n]
+
+    def run_round(self, r: int) -> None:
+        for n in self.sessions:
+            if n in self.errors:
                 continue
             try:
-                if n not in inputs:
-                    eng = engines.get(n) or engine_for(n)
-                    engines[n] = eng
-                    inputs[n] = start_sessions(eng, list(range(n)), frames)
-                    timed_steps(eng, inputs[n], 0, WARMUP_STEPS)
-                eng = engines[n]
-                ts = timed_steps(eng, inputs[n], WARMUP_STEPS + r * steps, steps)
+                eng = self.warmed_engine(n)
+                ts = timed_steps(eng, self.inputs[n], WARMUP_STEPS + r * self.steps, self.steps)
             except RuntimeError as e:  # out of memory on a GPU: report it, stop growing
-                errors[n] = str(e).splitlines()[0]
+                self.errors[n] = str(e).splitlines()[0]
                 continue
-            times[n] += ts
-            per_round[n].append(float(np.median(ts)))
-            if rounds == 1 and sized:
-                engines.pop(n).close()
-    for eng in {id(e): e for e in engines.values()}.values():
-        eng.close()
-    rows = []
-    for n in sessions:
-        if n in errors:
-            rows.append({"sessions": n, "error": errors[n]})
-            continue
+            self.times[n] += ts
+            self.per_round[n].append(float(np.median(ts)))
+            if self.rounds == 1 and self.sized:
+                self.engines.pop(n).close()
+
+    def close(self) -> None:
+        for eng in {id(e): e for e in self.engines.values()}.values():
+            eng.close()
+
+    def row(self, n: int) -> dict:
+        if n in self.errors:
+            return {"sessions": n, "error": self.errors[n]}
+        times = self.times[n]
         row = {
             "sessions": n,
-            "slots": n if sized else max(sessions),
-            "step_ms_p50": pct(times[n], 50),
-            "step_ms_p99": pct(times[n], 99),
-            "within_frame": pct(times[n], 99) < FRAME_MS,
+            "slots": n if self.sized else max(self.sessions),
+            "step_ms_p50": pct(times, 50),
+            "step_ms_p99": pct(times, 99),
+            "within_frame": pct(times, 99) < FRAME_MS,
         }
-        if sized and per_round.get(1):
-            ratios = [m / (n * s) for m, s in zip(per_round[n], per_round[1])]
+        if self.sized and self.per_round.get(1):
+            ratios = [m / (n * s) for m, s in zip(self.per_round[n], self.per_round[1])]
             row["ratio"] = round(float(np.median(ratios)), 3)
-        rows.append(row)
-    return rows
+        return row
+
+
+def engine_rows(model, device: str, sessions: list[int], steps: int, rounds: int, sized: bool):
+    """One table row per N (see ``EngineTimings``)."""
+    timings = EngineTimings(model, device, sessions, steps, rounds, sized)
+    for r in range(rounds):
+        timings.run_round(r)
+    timings.close()
+    return [timings.row(n) for n in sessions]
 
 
 async def wire_run(url: str, n: int, seconds: float) -> list[dict]:
@@ -255,7 +283,7 @@ def print_table(title: str, rows: list[dict], keys: list[str]) -> None:
         print("  " + "  ".join(f"{str(r.get(k, '')):>18s}" for k in keys))
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--checkpoint", help="a checkpoint directory (default: tiny, written now)")
     ap.add_argument("--sessions", default="1,2,4,8,16,32", help="N values, comma-separated")
@@ -273,23 +301,57 @@ def main() -> int:
     ap.add_argument("--compile", action="store_true", help="keep moshi's torch.compile on CPU")
     ap.add_argument("--no-fixed", action="store_true", help="skip the fixed-slots table")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "sessions.json"))
-    args = short_mode.parse(
+    return short_mode.parse(
         ap, out="json", sessions="1,2", steps=3, rounds=1, wire="1", wire_seconds=2.0
     )
+
+
+def set_up_torch(args: argparse.Namespace) -> str:
+    """Torch as the run wants it: compile off on CPU (before moshi is imported), the thread
+    count; returns the dtype's name."""
     if args.device == "cpu" and not args.compile:
         os.environ.setdefault("NO_TORCH_COMPILE", "1")  # before moshi is imported
 
     import torch
 
-    from track2_voice.model_server.engine import load_model
-
     if args.threads or args.device == "cpu":
         torch.set_num_threads(args.threads or 1)
-    rounds = args.rounds or (5 if args.device == "cpu" else 1)
-    dtype_name = args.dtype or ("bfloat16" if args.device == "cuda" else "float32")
-    dtype = getattr(torch, dtype_name)
+    return args.dtype or ("bfloat16" if args.device == "cuda" else "float32")
+
+
+def measure(args, ckpt: str, rounds: int, dtype_name: str) -> dict:
+    """The KV cache per slot, both engine tables and the wire table, on one set of weights."""
+    import torch
+
+    from track2_voice.model_server.engine import load_model
+
     sessions = [int(x) for x in args.sessions.split(",") if x]
     wire = [int(x) for x in args.wire.split(",") if x]
+    load_before = list(os.getloadavg())
+    model = load_model(ckpt, args.device, getattr(torch, dtype_name))  # for every engine
+    kv = kv_bytes_per_slot(model, args.device)
+    sized = engine_rows(model, args.device, sessions, args.steps, rounds, sized=True)
+    fixed = (
+        []
+        if args.no_fixed
+        else engine_rows(model, args.device, sessions, args.steps, rounds, sized=False)
+    )
+    threads = torch.get_num_threads() if args.device == "cpu" else None
+    wire_res = (
+        wire_rows(ckpt, args.device, dtype_name, wire, args.wire_seconds, threads) if wire else []
+    )
+    return {
+        "sized": sized,
+        "fixed_slots": fixed,
+        "wire": wire_res,
+        "kv_cache_bytes_per_slot": kv,
+        "load_average_before": load_before,
+        "load_average_after": list(os.getloadavg()),
+    }
+
+
+def measure_on_checkpoint(args, rounds: int, dtype_name: str) -> dict:
+    """``measure`` on ``--checkpoint``, or on a tiny random one written for the run."""
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.checkpoint
         if ckpt is None:
@@ -297,25 +359,15 @@ def main() -> int:
 
             write_random_checkpoint(tmp, "tiny", seed=11)
             ckpt = tmp
-        load_before = list(os.getloadavg())
-        model = load_model(ckpt, args.device, dtype)  # one set of weights for every engine
-        kv = kv_bytes_per_slot(model, args.device)
-        sized = engine_rows(model, args.device, sessions, args.steps, rounds, sized=True)
-        fixed = (
-            []
-            if args.no_fixed
-            else engine_rows(model, args.device, sessions, args.steps, rounds, sized=False)
-        )
-        threads = torch.get_num_threads() if args.device == "cpu" else None
-        wire_res = (
-            wire_rows(ckpt, args.device, dtype_name, wire, args.wire_seconds, threads)
-            if wire
-            else []
-        )
-        load_after = list(os.getloadavg())
-    at8 = next((r.get("ratio") for r in sized if r.get("sessions") == 8), None)
+        return measure(args, ckpt, rounds, dtype_name)
+
+
+def figures(args, rounds: int, dtype_name: str, measured: dict) -> dict:
+    import torch
+
+    sized = measured["sized"]
     within = [r["sessions"] for r in sized if r.get("within_frame")]
-    result = {
+    return {
         "benchmark": "sessions",
         "checkpoint": args.checkpoint or "tiny (random, dim 64, 1 layer)",
         "device": args.device,
@@ -325,31 +377,44 @@ def main() -> int:
         "steps_per_n_and_round": args.steps,
         "rounds": rounds,
         "sized": sized,
-        "fixed_slots": fixed,
-        "wire": wire_res,
-        "kv_cache_bytes_per_slot": kv,
-        "ratio_at_8": at8,
+        "fixed_slots": measured["fixed_slots"],
+        "wire": measured["wire"],
+        "kv_cache_bytes_per_slot": measured["kv_cache_bytes_per_slot"],
+        "ratio_at_8": next((r.get("ratio") for r in sized if r.get("sessions") == 8), None),
         "most_sessions_within_frame": max(within) if within else 0,
-        "load_average_before": load_before,
-        "load_average_after": load_after,
+        "load_average_before": measured["load_average_before"],
+        "load_average_after": measured["load_average_after"],
         "cpu_count": os.cpu_count(),
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def print_tables(result: dict, sessions: list[int]) -> None:
     keys = ["sessions", "slots", "step_ms_p50", "step_ms_p99", "within_frame", "ratio"]
-    print_table("slots = sessions (batched step per 80 ms frame):", sized, keys)
-    if fixed:
-        print_table(f"slots fixed at {max(sessions)}, N active:", fixed, keys[:-1])
-    if wire_res:
+    print_table("slots = sessions (batched step per 80 ms frame):", result["sized"], keys)
+    if result["fixed_slots"]:
+        print_table(f"slots fixed at {max(sessions)}, N active:", result["fixed_slots"], keys[:-1])
+    if result["wire"]:
         wkeys = ["sessions", "served", "first_audio_ms_p50", "first_audio_ms_max", "lag_ms_p50",
                  "lag_ms_p99", "server_step_ms_p99"]  # fmt: skip
-        print_table("over the wire (real-time clients on loopback):", wire_res, wkeys)
+        print_table("over the wire (real-time clients on loopback):", result["wire"], wkeys)
     print(
-        f"ratio batched(8) / (8 x single): {at8}; most sessions with step p99 < 80 ms: "
-        f"{result['most_sessions_within_frame']}; {args.device} {dtype_name}, "
-        f"{result['torch_threads']} torch threads; LM KV cache {kv / 2**20:.1f} MiB per slot; "
-        f"load average {load_before} -> {load_after}"
+        f"ratio batched(8) / (8 x single): {result['ratio_at_8']}; most sessions with step p99"
+        f" < 80 ms: {result['most_sessions_within_frame']}; {result['device']}"
+        f" {result['dtype']}, {result['torch_threads']} torch threads; LM KV cache"
+        f" {result['kv_cache_bytes_per_slot'] / 2**20:.1f} MiB per slot; load average"
+        f" {result['load_average_before']} -> {result['load_average_after']}"
     )
+
+
+def main() -> int:
+    args = parse_args()
+    dtype_name = set_up_torch(args)
+    rounds = args.rounds or (5 if args.device == "cpu" else 1)
+    measured = measure_on_checkpoint(args, rounds, dtype_name)
+    result = figures(args, rounds, dtype_name, measured)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    print_tables(result, [int(x) for x in args.sessions.split(",") if x])
     print(f"wrote {args.json}")
     return 0
 

@@ -44,16 +44,15 @@ sys.path.insert(0, str(ROOT))
 
 from affect.visemes import VisemeSet, dominant  # noqa: E402
 from benchmarks import short_mode  # noqa: E402
+from benchmarks.spoken_frames import spoken_frames  # noqa: E402
 from face.config import VisemeConfig  # noqa: E402
 from orchestrator.brain.face_state import face_state  # noqa: E402
 from orchestrator.brain.g2p import Phonemizer  # noqa: E402
 from orchestrator.brain.viseme_track import VisemeTracker  # noqa: E402
 from orchestrator.data_files import load_visemes  # noqa: E402
-from track2_voice.audio.devices import frames_of  # noqa: E402
 from track2_voice.devtools.espeak_truth import EspeakTruth, Spoken  # noqa: E402
 from track2_voice.events import FrameEvent  # noqa: E402
 from track2_voice.frames import FRAME_SECONDS  # noqa: E402
-from track2_voice.lipsync import LipSync  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "visemes.json"
 SENTENCES = [
@@ -87,6 +86,7 @@ SETS = {
     "held-out": (HELD_OUT, RESULTS.with_name("visemes_held_out.json")),
 }
 RMS_CLOSED = 0.1  # an RMS mouth below this shows closed lips
+TAIL = 4  # silent frames after each sentence
 
 
 def truth_frames(spoken: Spoken, vs: VisemeSet, n: int) -> list[str]:
@@ -103,32 +103,6 @@ def truth_frames(spoken: Spoken, vs: VisemeSet, n: int) -> list[str]:
                     cls = shapes[0] if len(shapes) == 1 or t < half else shapes[1]
                 break
         out.append(cls)
-    return out
-
-
-def frame_events(spoken: Spoken, tail: int = 4) -> list[FrameEvent]:
-    """The audio as the fast loop sees it (with its PCM), each word a piece at the frame it
-    starts in, then ``tail`` frames of silence."""
-    lips = LipSync()
-    pieces: dict[int, str] = {}
-    for w in spoken.words:
-        k = int(w.start / FRAME_SECONDS)
-        pieces[k] = pieces.get(k, "") + " " + w.text
-    frames = frames_of(spoken.pcm)
-    frames += [np.zeros_like(frames[0])] * tail  # the silence after the sentence
-    out = []
-    for k, pcm in enumerate(frames):
-        m = lips.update(pcm)
-        out.append(
-            FrameEvent(
-                index=k,
-                t=k * FRAME_SECONDS,
-                mouth=m,
-                rms_db=lips.last_db,
-                text=pieces.get(k),
-                pcm=pcm,
-            )
-        )
     return out
 
 
@@ -175,7 +149,7 @@ def pct(xs: list[float], q: float) -> float:
     return round(float(np.percentile(xs, q)), 4) if xs else 0.0
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rates", default="150,190", help="espeak-ng words per minute, comma list")
     ap.add_argument("--repeat", type=int, default=5, help="timing passes over all sentences")
@@ -184,21 +158,45 @@ def main() -> None:
                     help="the benchmark's sentences, or others the aligner was not set on")  # fmt: skip
     ap.add_argument("--json", type=Path, default=None,
                     help="where to write the figures (default: the sentence set's file)")  # fmt: skip
-    args = short_mode.parse(ap, rates="150", repeat=2, lookahead="1")
-    sentences, results = SETS[args.sentences]
+    return short_mode.parse(ap, rates="150", repeat=2, lookahead="1")
+
+
+def results_path(args: argparse.Namespace) -> Path:
+    """``--json``, else the sentence set's file (in the temporary folder for ``--short``)."""
+    results = SETS[args.sentences][1]
     if args.json is not None:
-        results = args.json
-    elif args.short:
-        results = short_mode.short_dir() / results.name
+        return args.json
+    if args.short:
+        return short_mode.short_dir() / results.name
+    return results
+
+
+def lookaheads_of(args: argparse.Namespace, headline: int) -> list[int]:
+    """The look-aheads asked for, plus the default one (the headline) if it was left out."""
     lookaheads = [int(x) for x in args.lookahead.split(",")]
-    headline = VisemeConfig().lookahead_frames
     if headline not in lookaheads:
         lookaheads.append(headline)
-    load0 = os.getloadavg()[0]
-    vs = load_visemes()
-    g2p = Phonemizer("en-us")
-    speaker = EspeakTruth("en-us")
-    modes = [f"lookahead_{n}" for n in lookaheads] + ["rms"]
+    return lookaheads
+
+
+def score_sentence(spoken, frames, lookaheads, vs, g2p, acc: dict[str, dict]) -> None:
+    """Add one sentence's hits to ``acc``: the tracker at each look-ahead, and an RMS mouth."""
+    truth = truth_frames(spoken, vs, len(frames))
+    for n in lookaheads:
+        tracker = VisemeTracker(vs, g2p.phonemes, lead_frames=0, lookahead_frames=n)
+        weights = shown_weights(tracker, frames, silence(len(frames), n))
+        shown = [dominant(w) for w in weights]
+        closed = [s == "MBP" for s in shown]
+        m = f"lookahead_{n}"
+        acc[m] = add(acc[m], score(spoken, frames, shown, closed, truth, vs))
+    rms_shown = [vs.rest if f.mouth < RMS_CLOSED else "AA" for f in frames]
+    rms_closed = [f.mouth < RMS_CLOSED for f in frames]
+    acc["rms"] = add(acc["rms"], score(spoken, frames, rms_shown, rms_closed, truth, vs))
+
+
+def score_accuracy(args, sentences, lookaheads, modes, vs, g2p, speaker):
+    """Every sentence at every rate: the hits per mode summed over all (``totals``) and per
+    rate, and each sentence's frames (``cases``) for the timing passes."""
     totals: dict[str, dict] = {m: {} for m in modes}
     per_rate = {}
     cases = []
@@ -207,54 +205,57 @@ def main() -> None:
         acc: dict[str, dict] = {m: {} for m in modes}
         for text in sentences:
             spoken = speaker.speak(text)
-            frames = frame_events(spoken)
-            truth = truth_frames(spoken, vs, len(frames))
-            for n in lookaheads:
-                tracker = VisemeTracker(vs, g2p.phonemes, lead_frames=0, lookahead_frames=n)
-                weights = shown_weights(tracker, frames, silence(len(frames), n))
-                shown = [dominant(w) for w in weights]
-                closed = [s == "MBP" for s in shown]
-                m = f"lookahead_{n}"
-                acc[m] = add(acc[m], score(spoken, frames, shown, closed, truth, vs))
-            rms_shown = [vs.rest if f.mouth < RMS_CLOSED else "AA" for f in frames]
-            rms_closed = [f.mouth < RMS_CLOSED for f in frames]
-            acc["rms"] = add(acc["rms"], score(spoken, frames, rms_shown, rms_closed, truth, vs))
+            frames = spoken_frames(spoken, TAIL)
+            score_sentence(spoken, frames, lookaheads, vs, g2p, acc)
             cases.append(frames)
         per_rate[wpm] = {k: rates(v) for k, v in acc.items()}
         for k in totals:
             totals[k] = add(totals[k], acc[k])
+    return totals, per_rate, cases
 
-    # cost: a fresh tracker and cache (cold), then the same frames again (warm)
-    cold_g2p = Phonemizer("en-us")
-    cost: dict[str, list[float]] = {"baseline": []}
+
+def time_pass(rep, frames, lookaheads, vs, g2p, cost: dict[str, list[float]]) -> None:
+    """One pass over a sentence's frames per look-ahead: the tracker's update and the face
+    state it feeds (cold on the first pass, warm after), and the face state alone."""
     cpu = time.thread_time
     for n in lookaheads:
+        tracker = VisemeTracker(vs, g2p.phonemes, lookahead_frames=n)
+        for f in frames:
+            c0 = cpu()
+            t0 = time.perf_counter()
+            tracker.update(f)
+            face_state(f, speaking=True, connected=True, visemes=tracker.weights).to_dict()
+            t1 = time.perf_counter()
+            c1 = cpu()
+            cost[f"cold_{n}" if rep == 0 else f"warm_{n}"].append((t1 - t0) * 1000)
+            if rep > 0:
+                cost[f"warm_cpu_{n}"].append((c1 - c0) * 1000)
+            if n == lookaheads[0]:
+                t2 = time.perf_counter()
+                face_state(f, speaking=True, connected=True).to_dict()
+                cost["baseline"].append((time.perf_counter() - t2) * 1000)
+
+
+def time_per_frame(cases, lookaheads, vs, repeat: int) -> dict[str, dict]:
+    """The cost per frame: a fresh tracker and cache (cold), then the same frames again (warm);
+    p50/p99/max in ms per series."""
+    cold_g2p = Phonemizer("en-us")
+    cost: dict[str, list[float]] = {"baseline": []}
+    for n in lookaheads:
         cost.update({f"cold_{n}": [], f"warm_{n}": [], f"warm_cpu_{n}": []})
-    for rep in range(args.repeat):
+    for rep in range(repeat):
         for frames in cases:
-            for n in lookaheads:
-                tracker = VisemeTracker(vs, cold_g2p.phonemes, lookahead_frames=n)
-                for f in frames:
-                    c0 = cpu()
-                    t0 = time.perf_counter()
-                    tracker.update(f)
-                    face_state(f, speaking=True, connected=True, visemes=tracker.weights).to_dict()
-                    t1 = time.perf_counter()
-                    c1 = cpu()
-                    cost[f"cold_{n}" if rep == 0 else f"warm_{n}"].append((t1 - t0) * 1000)
-                    if rep > 0:
-                        cost[f"warm_cpu_{n}"].append((c1 - c0) * 1000)
-                    if n == lookaheads[0]:
-                        t2 = time.perf_counter()
-                        face_state(f, speaking=True, connected=True).to_dict()
-                        cost["baseline"].append((time.perf_counter() - t2) * 1000)
-    load1 = os.getloadavg()[0]
-    ms = {
+            time_pass(rep, frames, lookaheads, vs, cold_g2p, cost)
+    return {
         k: {"p50": pct(v, 50), "p99": pct(v, 99), "max": pct(v, 100), "n": len(v)}
         for k, v in cost.items()
     }
-    accuracy = {k: rates(v) for k, v in totals.items()}
-    result = {
+
+
+def figures(args, headline, lookaheads, accuracy, per_rate, ms, g2p, sentences, loads) -> dict:
+    """The JSON written: accuracy (the headline look-ahead first), cost, and the machine."""
+    load0, load1 = loads
+    return {
         "headline_lookahead_frames": headline,
         "accuracy": {"visemes": accuracy[f"lookahead_{headline}"], **accuracy},
         "accuracy_by_rate_wpm": per_rate,
@@ -274,9 +275,9 @@ def main() -> None:
             "load_avg_1m_at_end": round(load1, 2),
         },
     }
-    print(
-        f"visemes: {len(sentences)} {args.sentences} sentences at {args.rates} wpm, espeak-ng {g2p.version}"
-    )
+
+
+def print_accuracy(modes, headline, accuracy, per_rate) -> None:
     for mode in modes:
         r = accuracy[mode]
         label = mode + (" (default)" if mode == f"lookahead_{headline}" else "")
@@ -293,6 +294,9 @@ def main() -> None:
             if m != "rms"
         ]
         print(f"  at {wpm} wpm, by look-ahead: " + "; ".join(parts))
+
+
+def print_cost(lookaheads, ms, loads) -> None:
     for n in lookaheads:
         for k, label in (
             (f"cold_{n}", "G2P cold"),
@@ -306,9 +310,33 @@ def main() -> None:
             )
     m = ms["baseline"]
     print(f"  per frame (face state alone): p50 {m['p50']:.4f} ms, p99 {m['p99']:.4f} ms")
+    load0, load1 = loads
     print(
         f"  load average (1 min): {load0:.2f} at start, {load1:.2f} at end, {os.cpu_count()} CPUs"
     )
+
+
+def main() -> None:
+    args = parse_args()
+    sentences = SETS[args.sentences][0]
+    results = results_path(args)
+    headline = VisemeConfig().lookahead_frames
+    lookaheads = lookaheads_of(args, headline)
+    load0 = os.getloadavg()[0]
+    vs = load_visemes()
+    g2p = Phonemizer("en-us")
+    speaker = EspeakTruth("en-us")
+    modes = [f"lookahead_{n}" for n in lookaheads] + ["rms"]
+    totals, per_rate, cases = score_accuracy(args, sentences, lookaheads, modes, vs, g2p, speaker)
+    ms = time_per_frame(cases, lookaheads, vs, args.repeat)
+    loads = (load0, os.getloadavg()[0])
+    accuracy = {k: rates(v) for k, v in totals.items()}
+    result = figures(args, headline, lookaheads, accuracy, per_rate, ms, g2p, sentences, loads)
+    print(
+        f"visemes: {len(sentences)} {args.sentences} sentences at {args.rates} wpm, espeak-ng {g2p.version}"
+    )
+    print_accuracy(modes, headline, accuracy, per_rate)
+    print_cost(lookaheads, ms, loads)
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {results}")

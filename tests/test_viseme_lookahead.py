@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 
 from affect.visemes import dominant
+from benchmarks.spoken_frames import spoken_frames
 from orchestrator.brain.face_state import NeutralFace
 from orchestrator.brain.g2p import Phonemizer
 from orchestrator.brain.viseme_align import PhoneAligner, features, phone_class
 from orchestrator.brain.viseme_track import VisemeTracker
 from orchestrator.data_files import load_visemes
-from track2_voice.audio.devices import frames_of
 from track2_voice.devtools.espeak_truth import EspeakTruth
 from track2_voice.events import FrameEvent
 from track2_voice.frames import FRAME_SECONDS
-from track2_voice.lipsync import LipSync
 
+TAIL = 6  # silent frames after the sentence, to bring the look-ahead's last shapes out
 SENTENCE = "Bob made a big map of the moon, please pass me the purple pepper."
 
 
@@ -37,30 +37,6 @@ def g2p() -> Phonemizer:
 @pytest.fixture(scope="module")
 def spoken():
     return EspeakTruth("en-us", 170).speak(SENTENCE)
-
-
-def events(spoken, pcm: bool = True, tail: int = 6) -> list[FrameEvent]:
-    """The audio in frames as the fast loop gives them, each word a piece at its frame."""
-    lips = LipSync()
-    pieces: dict[int, str] = {}
-    for w in spoken.words:
-        k = int(w.start / FRAME_SECONDS)
-        pieces[k] = pieces.get(k, "") + " " + w.text
-    frames = frames_of(spoken.pcm) + [np.zeros(1920, np.float32)] * tail
-    out = []
-    for k, x in enumerate(frames):
-        m = lips.update(x)
-        out.append(
-            FrameEvent(
-                index=k,
-                t=k * FRAME_SECONDS,
-                mouth=m,
-                rms_db=lips.last_db,
-                text=pieces.get(k),
-                pcm=x if pcm else None,
-            )
-        )
-    return out
 
 
 def shown(tracker: VisemeTracker, frames: list[FrameEvent]) -> dict[int, str]:
@@ -96,7 +72,7 @@ def test_the_shape_shown_is_for_the_frame_lookahead_frames_back_and_the_face_say
 ):
     tracker = VisemeTracker(vs, g2p.phonemes, lookahead_frames=2)
     face = NeutralFace(tracker)
-    frames = events(spoken)
+    frames = spoken_frames(spoken, TAIL)
     for f in frames[:10]:
         asyncio.run(face.handle(f))
         assert tracker.index == f.index and tracker.shown == f.index - 2
@@ -110,7 +86,7 @@ def test_the_shape_shown_is_for_the_frame_lookahead_frames_back_and_the_face_say
 def test_aligned_to_the_audio_the_mouth_follows_real_speech_far_better_than_from_words_alone(
     vs, g2p, spoken
 ):
-    frames = events(spoken)
+    frames = spoken_frames(spoken, TAIL)
     want = truth(spoken, vs, len(frames))
     planned = shown(VisemeTracker(vs, g2p.phonemes), frames)
     aligned = shown(VisemeTracker(vs, g2p.phonemes, lookahead_frames=1), frames)
@@ -126,7 +102,7 @@ def test_aligned_to_the_audio_the_mouth_follows_real_speech_far_better_than_from
 
 def test_frames_without_their_audio_fall_back_to_timing_from_the_words(vs, g2p, spoken):
     tracker = VisemeTracker(vs, g2p.phonemes, lookahead_frames=2)
-    frames = events(spoken, pcm=False)
+    frames = spoken_frames(spoken, TAIL, pcm=False)
     got = shown(tracker, frames)
     assert tracker.shown == tracker.index == frames[-1].index  # no look-ahead without audio
     assert "MBP" in got.values()
