@@ -17,6 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# the modules in benchmarks/ that are not benchmarks (each of the others runs with --short)
+NOT_A_BENCHMARK = frozenset(
+    {"short_mode.py", "compare.py", "corpus_tsv.py", "spoken_frames.py", "__init__.py"}
+)
+
 HELP = (
     "a run of seconds that checks the benchmark still works (figures printed, not judged; "
     "JSON to a temporary file unless the output path is given)"

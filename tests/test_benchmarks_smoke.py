@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.short_mode import NOT_A_BENCHMARK
 from tests.conftest import ROOT, USER_XDG_STATE_HOME, require, require_module, require_tool
 
 BENCHMARKS = ROOT / "benchmarks"
-NOT_A_BENCHMARK = {"short_mode.py", "compare.py", "corpus_tsv.py", "spoken_frames.py"}
 
 
 def _user_env_ready(module: str, what: str, how: str) -> Callable[[], None]:
