@@ -1,0 +1,64 @@
+"""The connected bodies as the dispatcher sees them: who is connected (newest last), since
+when a name has been gone, and what each can do. A body that sent no capabilities can do
+everything; the tool the model is offered is narrowed to what the connected bodies can do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from orchestrator.brain import capabilities
+from orchestrator.brain.tool_schema import ToolSchema
+
+
+class RobotLink(Protocol):
+    """A connected robot: ``send`` queues a message and never waits. It may also carry
+    ``capabilities`` and ``body`` (its hello); without them it can do everything."""
+
+    name: str
+
+    def send(self, message: dict[str, Any]) -> bool: ...
+
+
+def caps_of(link: RobotLink) -> capabilities.Capabilities:
+    return getattr(link, "capabilities", None)
+
+
+class RobotRoster:
+    """Who is connected and what they can do; :class:`ToolDispatcher` adds the calls."""
+
+    def __init__(self, schema: ToolSchema) -> None:
+        self.schema = schema
+        self.robots: list[RobotLink] = []
+        self.lost_since: dict[str, float] = {}  # robot name -> when its link dropped
+
+    @property
+    def robot(self) -> RobotLink | None:
+        """The robot that gets new calls: the one connected most recently."""
+        return self.robots[-1] if self.robots else None
+
+    def robot_named(self, name: str) -> RobotLink | None:
+        return next((r for r in self.robots if r.name == name), None)
+
+    def capable(self, args: dict[str, Any]) -> list[RobotLink]:
+        """The connected robots that can do the call ``args``, oldest first."""
+        return [r for r in self.robots if capabilities.can_do(caps_of(r), args)]
+
+    def describe(self, args: dict[str, Any]) -> str:
+        """``gesture gesture=dance``: the action and the slots a call carries."""
+        slots = [f"{k}={args[k]}" for k in self.schema.slots if args.get(k)]
+        return " ".join([str(args.get("action")), *slots])
+
+    def bodies_text(self) -> str:
+        return "; ".join(
+            f"{r.name}"
+            + (f" ({r.body})" if getattr(r, "body", None) else "")
+            + f": {capabilities.describe(caps_of(r))}"
+            for r in self.robots
+        )
+
+    def tool_definition(self, full: bool = False) -> dict[str, Any]:
+        """The tool as the connected bodies can do it (``full``: as declared)."""
+        if full:
+            return self.schema.definition
+        return capabilities.narrowed(self.schema.actions, [caps_of(r) for r in self.robots])
