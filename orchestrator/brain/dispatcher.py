@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.brain import capabilities, status_reports
 from orchestrator.brain import robot_protocol as protocol
+from orchestrator.brain import status_reports
 from orchestrator.brain.call_deadlines import (
     CallTiming,
     expiry,
@@ -37,7 +37,7 @@ from orchestrator.brain.events import (
 from orchestrator.brain.intents import Intent
 from orchestrator.brain.outbox import Outbox, OutboxCall
 from orchestrator.brain.robot_protocol import TOOL_NAME, clip
-from orchestrator.brain.robot_roster import RobotLink, RobotRoster, caps_of  # noqa: F401
+from orchestrator.brain.robot_roster import RobotLink, RobotRoster, caps_of, not_for
 from orchestrator.brain.tool_schema import ToolSchema, tool_schema
 from orchestrator.brain.tools import SafetyGate, call_from_intent
 from track2_voice.events import DiscreteEvent
@@ -112,13 +112,7 @@ class ToolDispatcher(RobotRoster):
             return
         now = self.clock()
         for call in self.outbox.open_calls():
-            if call.robot is not None and call.robot != robot.name:
-                continue  # another body's task: it waits for that body (reclaim_s)
-            if call.robot is None and call.status is CallStatus.CANCELLING:
-                continue  # a webhook's call being cancelled: nothing for a robot to stop
-            if call.robot is None and not capabilities.can_do(caps_of(robot), call.args):
-                continue  # not a thing this body can do: it waits for one that can
-            if self._expired(call, now):
+            if not_for(call, robot) or self._expired(call, now):
                 continue
             if call.status is CallStatus.CANCELLING:
                 msg = cancel_message(call.id, call.reason)

@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from orchestrator.brain import capabilities
+from orchestrator.brain.calls import CallStatus
+from orchestrator.brain.outbox import OutboxCall
 from orchestrator.brain.tool_schema import ToolSchema
 
 
@@ -22,6 +24,17 @@ class RobotLink(Protocol):
 
 def caps_of(link: RobotLink) -> capabilities.Capabilities:
     return getattr(link, "capabilities", None)
+
+
+def not_for(call: OutboxCall, robot: RobotLink) -> bool:
+    """A call ``robot`` is not sent when it flushes: another body's task (it waits for that
+    body, reclaim_s), a webhook's call being cancelled (nothing for a robot to stop), or a
+    thing this body cannot do (it waits for one that can)."""
+    if call.robot is not None:
+        return call.robot != robot.name
+    return call.status is CallStatus.CANCELLING or not capabilities.can_do(
+        caps_of(robot), call.args
+    )
 
 
 class RobotRoster:
