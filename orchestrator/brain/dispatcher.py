@@ -13,12 +13,7 @@ from typing import Any
 
 from orchestrator.brain import robot_protocol as protocol
 from orchestrator.brain import status_reports
-from orchestrator.brain.call_deadlines import (
-    CallTiming,
-    expiry,
-    reclaim_lapsed,
-    unacknowledged,
-)
+from orchestrator.brain.call_deadlines import CallTiming, expiry, reclaim_lapsed, unacknowledged
 from orchestrator.brain.calls import (
     CallStatus,
     StatusError,
@@ -26,27 +21,22 @@ from orchestrator.brain.calls import (
     Transition,
     parse_robot_status,
 )
-from orchestrator.brain.events import (
-    CallsCancelled,
-    RobotConnected,
-    RobotDisconnected,
-    ToolCallSent,
-    ToolRejected,
-    WebhookResult,
-)
+from orchestrator.brain.events import CallsCancelled, ToolCallSent, ToolRejected, WebhookResult
 from orchestrator.brain.intents import Intent
 from orchestrator.brain.outbox import Outbox, OutboxCall
 from orchestrator.brain.robot_protocol import TOOL_NAME, clip
-from orchestrator.brain.robot_roster import RobotLink, RobotRoster, caps_of, not_for
+from orchestrator.brain.robot_roster import (  # noqa: F401 (re-exported)
+    NO_CAPABLE_ROBOT,
+    Emit,
+    RobotLink,
+    RobotRoster,
+    caps_of,
+    not_for,
+)
 from orchestrator.brain.tool_schema import ToolSchema, tool_schema
 from orchestrator.brain.tools import SafetyGate, call_from_intent
-from track2_voice.events import DiscreteEvent
 
 log = logging.getLogger(__name__)
-Emit = Callable[[DiscreteEvent], None]
-
-
-NO_CAPABLE_ROBOT = "no_capable_robot"
 ALL_CALLS = "*"  # a cancel request for every open call (`creature calls cancel-all`)
 
 
@@ -70,37 +60,19 @@ class ToolDispatcher(RobotRoster):
         schema: ToolSchema | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(schema or tool_schema(gate.actions if gate is not None else None))
+        super().__init__(
+            schema or tool_schema(gate.actions if gate is not None else None), emit, clock
+        )
         self.outbox = outbox
         self.gate = gate
-        self.emit = emit
         self.timing = timing or CallTiming()
-        self.clock = clock
         self.sent_at: dict[str, float] = {}  # call id -> when last handed to its robot
         self.webhook = None  # a WebhookSink, set by the slow loop when configured
 
     # -- robots coming and going ------------------------------------------------------------
     def robot_connected(self, link: RobotLink) -> None:
-        self.robots.append(link)
-        self.lost_since.pop(link.name, None)
-        caps = caps_of(link)
-        self.emit(
-            RobotConnected(
-                robot=link.name,
-                robots=len(self.robots),
-                body=getattr(link, "body", None),
-                actions=None if caps is None else [c.action for c in caps],
-            )
-        )
+        self.arrived(link)
         self.flush(link)
-
-    def robot_disconnected(self, link: RobotLink, why: str = "") -> None:
-        """Its calls stay its own: they wait for a robot of the same name (``reclaim_s``)."""
-        if link in self.robots:
-            self.robots.remove(link)
-            if self.robot_named(link.name) is None:
-                self.lost_since[link.name] = self.clock()
-            self.emit(RobotDisconnected(robot=link.name, reason=why, robots=len(self.robots)))
 
     def flush(self, link: RobotLink | None = None) -> None:
         """Send ``link`` (default: the newest robot) every open call that is its to do, oldest
@@ -190,9 +162,7 @@ class ToolDispatcher(RobotRoster):
         capable = self.capable(args)
         if self.robots and not capable and self.webhook is None:
             # never queued for a body that may never come: the creature can't, and shows it
-            why = f"{NO_CAPABLE_ROBOT}: no connected body can do {self.describe(args)} " + (
-                f"(connected: {self.bodies_text()})"
-            )
+            why = self.cannot_do(args)
             self.outbox.add(args, status=CallStatus.REJECTED, reason=why)
             self.emit(
                 ToolRejected(

@@ -5,12 +5,18 @@ everything; the tool the model is offered is narrowed to what the connected bodi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from orchestrator.brain import capabilities
 from orchestrator.brain.calls import CallStatus
+from orchestrator.brain.events import RobotConnected, RobotDisconnected
 from orchestrator.brain.outbox import OutboxCall
 from orchestrator.brain.tool_schema import ToolSchema
+from track2_voice.events import DiscreteEvent
+
+NO_CAPABLE_ROBOT = "no_capable_robot"
+Emit = Callable[[DiscreteEvent], None]
 
 
 class RobotLink(Protocol):
@@ -40,10 +46,34 @@ def not_for(call: OutboxCall, robot: RobotLink) -> bool:
 class RobotRoster:
     """Who is connected and what they can do; :class:`ToolDispatcher` adds the calls."""
 
-    def __init__(self, schema: ToolSchema) -> None:
+    def __init__(self, schema: ToolSchema, emit: Emit, clock: Callable[[], float]) -> None:
         self.schema = schema
+        self.emit = emit
+        self.clock = clock
         self.robots: list[RobotLink] = []
         self.lost_since: dict[str, float] = {}  # robot name -> when its link dropped
+
+    def arrived(self, link: RobotLink) -> None:
+        """``link`` is the newest body (the dispatcher then sends it what is its to do)."""
+        self.robots.append(link)
+        self.lost_since.pop(link.name, None)
+        caps = caps_of(link)
+        self.emit(
+            RobotConnected(
+                robot=link.name,
+                robots=len(self.robots),
+                body=getattr(link, "body", None),
+                actions=None if caps is None else [c.action for c in caps],
+            )
+        )
+
+    def robot_disconnected(self, link: RobotLink, why: str = "") -> None:
+        """Its calls stay its own: they wait for a robot of the same name (``reclaim_s``)."""
+        if link in self.robots:
+            self.robots.remove(link)
+            if self.robot_named(link.name) is None:
+                self.lost_since[link.name] = self.clock()
+            self.emit(RobotDisconnected(robot=link.name, reason=why, robots=len(self.robots)))
 
     @property
     def robot(self) -> RobotLink | None:
@@ -68,6 +98,12 @@ class RobotRoster:
             + (f" ({r.body})" if getattr(r, "body", None) else "")
             + f": {capabilities.describe(caps_of(r))}"
             for r in self.robots
+        )
+
+    def cannot_do(self, args: dict[str, Any]) -> str:
+        """Why a call is refused when no connected body can do it."""
+        return f"{NO_CAPABLE_ROBOT}: no connected body can do {self.describe(args)} " + (
+            f"(connected: {self.bodies_text()})"
         )
 
     def tool_definition(self, full: bool = False) -> dict[str, Any]:
