@@ -104,7 +104,8 @@ def test_the_robot_side_is_written_once():
     """The example robot, the bodies' link and the ROS 2 bridge build and read messages with
     orchestrator.bodies.protocol, never by hand."""
     for path in ("examples/robot_client.py", "orchestrator/bodies/link.py",
-                 "orchestrator/bodies/ros2/bridge.py"):  # fmt: skip
+                 "orchestrator/bodies/ros2/bridge.py",
+                 "orchestrator/bodies/ros2/messages.py"):  # fmt: skip
         text = (ROOT / path).read_text()
         for kind in ("hello", "status", "tool_call", "cancel", "welcome"):
             assert f'"type": "{kind}"' not in text and f'"type") == "{kind}"' not in text, path

@@ -21,14 +21,12 @@ import time
 from collections.abc import Callable
 
 from affect.affect_map import AffectMap
-from affect.blend import Affect
 from affect.mixer import AffectMixer
 from orchestrator.brain import assembly
 from orchestrator.brain.actions import load_actions
 from orchestrator.brain.dialogue import Plan, RequestHeard, Stop, Unsent
 from orchestrator.brain.dispatcher import NO_CAPABLE_ROBOT
 from orchestrator.brain.events import (
-    AffectChanged,
     CallChainDropped,
     DialogueBound,
     DialogueUnsent,
@@ -46,6 +44,7 @@ from orchestrator.brain.face_state import FaceState, face_state, frame_visemes, 
 from orchestrator.brain.intent_rules import Judgement
 from orchestrator.brain.intents import Intent
 from orchestrator.brain.interpreter import Interpreter
+from orchestrator.brain.looks import Looks
 from orchestrator.brain.outbox import Outbox
 from orchestrator.brain.speaking import SpeakingDetector
 from orchestrator.brain.states import CreatureStates
@@ -65,12 +64,6 @@ from track2_voice.events import (
 
 log = logging.getLogger(__name__)
 logging.getLogger("transitions").setLevel(logging.ERROR)  # each change is a "state" event
-# a terminal status plays the matching look from the affect map
-STATUS_LOOKS = {
-    "succeeded": "tool_succeeded",
-    "failed": "tool_failed",
-    "cancelled": "tool_cancelled",
-}
 Publish = Callable[[Event], None]
 
 
@@ -102,6 +95,7 @@ class Brain:
         # the calls of a plan waiting for the one before them: call id -> the rest, in order
         self.chains: dict[str, list[Intent]] = {}
         self.mixer = AffectMixer(affect_map, clock())
+        self.looks = Looks(self.mixer, publish, clock, lambda: self._last_index)
         self.states = CreatureStates(self._on_state)
         self.speaking = SpeakingDetector()
         self.dispatcher = assembly.dispatcher(cfg, self.actions, outbox, self.emit, clock)
@@ -235,7 +229,7 @@ class Brain:
             args = None  # held for the planner (confirm) or not the rules' to make (planner)
         if lag_ms is not None:
             self.intents += 1
-            self._affect_event("intent")
+            self.looks.event("intent")
         return args
 
     # -- decisions out ----------------------------------------------------------------------
@@ -256,47 +250,26 @@ class Brain:
         elif isinstance(ev, ToolStatusChanged):
             if ev.status.terminal:
                 self._chain_next(ev)
-            look = STATUS_LOOKS.get(ev.status.value)
-            if look is not None:
-                self._affect_event(look)
+            self.looks.outcome(ev.status.value)
             if ev.status.terminal and not self.outbox.open_calls():
                 await self.states.task_done()
         elif isinstance(ev, ToolRejected):  # a body that can't is not a rule that won't
-            self._affect_event("tool_cannot" if ev.code == NO_CAPABLE_ROBOT else "tool_rejected")
+            self.looks.event("tool_cannot" if ev.code == NO_CAPABLE_ROBOT else "tool_rejected")
         elif isinstance(ev, RobotDisconnected):
-            self._affect_event("robot_disconnected")
+            self.looks.event("robot_disconnected")
             if not self.dispatcher.robots:
                 await self.states.task_done()
         elif isinstance(ev, RobotConnected):
-            self._affect_event("robot_connected")
+            self.looks.event("robot_connected")
             if self.outbox.open_calls():
                 await self.states.task_started()
-
-    def _publish_look(self, cause: str, look: Affect, passing: bool) -> None:
-        self._publish(
-            AffectChanged(
-                index=self._last_index,
-                t=self._clock(),
-                cause=cause,
-                emotion=look.emotion,
-                valence=round(look.valence, 3),
-                arousal=round(look.arousal, 3),
-                mood=look.mood,
-                passing=passing,
-            )
-        )
-
-    def _affect_event(self, name: str) -> None:
-        look = self.mixer.event(name, self._clock())
-        if look is not None:
-            self._publish_look(name, look, True)
 
     async def _on_state(self, src: str, dst: str, trigger: str) -> None:
         look = self.mixer.set_state(dst, self._clock())
         self._publish(
             StateChanged(index=self._last_index, t=self._clock(), src=src, dst=dst, trigger=trigger)
         )
-        self._publish_look(f"state:{dst}", look, False)
+        self.looks.show(f"state:{dst}", look, False)
 
     # -- the face -----------------------------------------------------------------------------
     def face_state(self, frame: FrameEvent) -> FaceState:

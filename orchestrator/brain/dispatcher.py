@@ -9,16 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from orchestrator.brain import capabilities
 from orchestrator.brain import robot_protocol as protocol
-from orchestrator.brain.call_deadlines import (
-    CallTiming,
-    expiry,
-    reclaim_lapsed,
-    unacknowledged,
-)
+from orchestrator.brain import status_reports
+from orchestrator.brain.call_deadlines import CallTiming, expiry, reclaim_lapsed, unacknowledged
 from orchestrator.brain.calls import (
     CallStatus,
     StatusError,
@@ -26,43 +21,23 @@ from orchestrator.brain.calls import (
     Transition,
     parse_robot_status,
 )
-from orchestrator.brain.events import (
-    CallsCancelled,
-    RobotConnected,
-    RobotDisconnected,
-    StatusRefused,
-    ToolCallSent,
-    ToolProgress,
-    ToolRejected,
-    ToolStatusChanged,
-    WebhookResult,
-)
+from orchestrator.brain.events import CallsCancelled, ToolCallSent, ToolRejected, WebhookResult
 from orchestrator.brain.intents import Intent
 from orchestrator.brain.outbox import Outbox, OutboxCall
 from orchestrator.brain.robot_protocol import TOOL_NAME, clip
+from orchestrator.brain.robot_roster import (  # noqa: F401 (re-exported)
+    NO_CAPABLE_ROBOT,
+    Emit,
+    RobotLink,
+    RobotRoster,
+    caps_of,
+    not_for,
+)
 from orchestrator.brain.tool_schema import ToolSchema, tool_schema
 from orchestrator.brain.tools import SafetyGate, call_from_intent
-from track2_voice.events import DiscreteEvent
 
 log = logging.getLogger(__name__)
-Emit = Callable[[DiscreteEvent], None]
-
-
-NO_CAPABLE_ROBOT = "no_capable_robot"
 ALL_CALLS = "*"  # a cancel request for every open call (`creature calls cancel-all`)
-
-
-class RobotLink(Protocol):
-    """A connected robot: ``send`` queues a message and never waits. It may also carry
-    ``capabilities`` and ``body`` (its hello); without them it can do everything."""
-
-    name: str
-
-    def send(self, message: dict[str, Any]) -> bool: ...
-
-
-def caps_of(link: RobotLink) -> capabilities.Capabilities:
-    return getattr(link, "capabilities", None)
 
 
 # the wire forms, under the names the runtime has long used
@@ -70,7 +45,7 @@ cancel_message = protocol.cancel
 tool_call_message = protocol.tool_call
 
 
-class ToolDispatcher:
+class ToolDispatcher(RobotRoster):
     """One task, one body: a call sent to a robot is that robot's (by its name, kept in the
     outbox) until it reports an outcome. When its link drops the call waits
     ``timing.reclaim_s`` for the same name to come back and then fails; it is never handed to
@@ -85,70 +60,19 @@ class ToolDispatcher:
         schema: ToolSchema | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.schema = schema or tool_schema(gate.actions if gate is not None else None)
+        super().__init__(
+            schema or tool_schema(gate.actions if gate is not None else None), emit, clock
+        )
         self.outbox = outbox
         self.gate = gate
-        self.emit = emit
         self.timing = timing or CallTiming()
-        self.clock = clock
-        self.robots: list[RobotLink] = []
-        self.lost_since: dict[str, float] = {}  # robot name -> when its link dropped
         self.sent_at: dict[str, float] = {}  # call id -> when last handed to its robot
         self.webhook = None  # a WebhookSink, set by the slow loop when configured
 
-    # -- robots -------------------------------------------------------------------------
-    @property
-    def robot(self) -> RobotLink | None:
-        """The robot that gets new calls: the one connected most recently."""
-        return self.robots[-1] if self.robots else None
-
+    # -- robots coming and going ------------------------------------------------------------
     def robot_connected(self, link: RobotLink) -> None:
-        self.robots.append(link)
-        self.lost_since.pop(link.name, None)
-        caps = caps_of(link)
-        self.emit(
-            RobotConnected(
-                robot=link.name,
-                robots=len(self.robots),
-                body=getattr(link, "body", None),
-                actions=None if caps is None else [c.action for c in caps],
-            )
-        )
+        self.arrived(link)
         self.flush(link)
-
-    def capable(self, args: dict[str, Any]) -> list[RobotLink]:
-        """The connected robots that can do the call ``args``, oldest first."""
-        return [r for r in self.robots if capabilities.can_do(caps_of(r), args)]
-
-    def describe(self, args: dict[str, Any]) -> str:
-        """``gesture gesture=dance``: the action and the slots a call carries."""
-        slots = [f"{k}={args[k]}" for k in self.schema.slots if args.get(k)]
-        return " ".join([str(args.get("action")), *slots])
-
-    def bodies_text(self) -> str:
-        return "; ".join(
-            f"{r.name}"
-            + (f" ({r.body})" if getattr(r, "body", None) else "")
-            + f": {capabilities.describe(caps_of(r))}"
-            for r in self.robots
-        )
-
-    def tool_definition(self, full: bool = False) -> dict[str, Any]:
-        """The tool as the connected bodies can do it (``full``: as declared)."""
-        if full:
-            return self.schema.definition
-        return capabilities.narrowed(self.schema.actions, [caps_of(r) for r in self.robots])
-
-    def robot_named(self, name: str) -> RobotLink | None:
-        return next((r for r in self.robots if r.name == name), None)
-
-    def robot_disconnected(self, link: RobotLink, why: str = "") -> None:
-        """Its calls stay its own: they wait for a robot of the same name (``reclaim_s``)."""
-        if link in self.robots:
-            self.robots.remove(link)
-            if self.robot_named(link.name) is None:
-                self.lost_since[link.name] = self.clock()
-            self.emit(RobotDisconnected(robot=link.name, reason=why, robots=len(self.robots)))
 
     def flush(self, link: RobotLink | None = None) -> None:
         """Send ``link`` (default: the newest robot) every open call that is its to do, oldest
@@ -160,13 +84,7 @@ class ToolDispatcher:
             return
         now = self.clock()
         for call in self.outbox.open_calls():
-            if call.robot is not None and call.robot != robot.name:
-                continue  # another body's task: it waits for that body (reclaim_s)
-            if call.robot is None and call.status is CallStatus.CANCELLING:
-                continue  # a webhook's call being cancelled: nothing for a robot to stop
-            if call.robot is None and not capabilities.can_do(caps_of(robot), call.args):
-                continue  # not a thing this body can do: it waits for one that can
-            if self._expired(call, now):
+            if not_for(call, robot) or self._expired(call, now):
                 continue
             if call.status is CallStatus.CANCELLING:
                 msg = cancel_message(call.id, call.reason)
@@ -244,9 +162,7 @@ class ToolDispatcher:
         capable = self.capable(args)
         if self.robots and not capable and self.webhook is None:
             # never queued for a body that may never come: the creature can't, and shows it
-            why = f"{NO_CAPABLE_ROBOT}: no connected body can do {self.describe(args)} " + (
-                f"(connected: {self.bodies_text()})"
-            )
+            why = self.cannot_do(args)
             self.outbox.add(args, status=CallStatus.REJECTED, reason=why)
             self.emit(
                 ToolRejected(
@@ -313,65 +229,26 @@ class ToolDispatcher:
                 call = updated
         if status is CallStatus.RUNNING and call.status is CallStatus.RUNNING:
             if progress is not None or text:
-                self.emit(
-                    ToolProgress(
-                        id=call.id,
-                        action=call.args.get("action"),
-                        progress=progress,
-                        text=text,
-                        source=source,
-                    )
-                )
+                self.emit(status_reports.progressed(call, progress, text, source))
 
     def _check_sender(
         self, call: OutboxCall, status: CallStatus, source: str, link: RobotLink | None
     ) -> None:
-        """Only the robot whose call it is (by name, on its current connection) may report on
-        it; over HTTP, only for a call the webhook was given (whose report proves delivery)."""
-        if link is not None:
-            if call.robot != link.name or link not in self.robots:
-                self._refuse(
-                    call,
-                    status,
-                    source,
-                    StatusErrorCode.NOT_YOURS,
-                    f"call {clip(call.id)} was not sent to this connection",
-                )
-            return
-        if call.webhook is None or call.webhook == "failed":
-            self._refuse(
-                call,
-                status,
-                source,
-                StatusErrorCode.NOT_YOURS,
-                f"call {clip(call.id)} was never delivered to the webhook",
-            )
-        if call.status is CallStatus.QUEUED:
+        """Only the robot whose call it is may report on it (:func:`sender_refusal`); over
+        HTTP the report proves the webhook delivered it."""
+        why = status_reports.sender_refusal(call, link, self.robots)
+        if why is not None:
+            self._refuse(call, status, source, StatusErrorCode.NOT_YOURS, why)
+        if link is None and call.status is CallStatus.QUEUED:
             self.outbox.mark_sent(call.id)
             call.status = CallStatus.SENT
 
     def _refuse(self, call, status: CallStatus, source: str, code: StatusErrorCode, why: str):
-        self.emit(
-            StatusRefused(
-                id=call.id,
-                status=status.value,
-                current=call.status.value,
-                code=code.value,
-                source=source,
-            )
-        )
+        self.emit(status_reports.refused(call, status, source, code))
         raise StatusError(code, why)
 
     def _status(self, call, status: CallStatus, reason: str | None, source: str) -> None:
-        self.emit(
-            ToolStatusChanged(
-                id=call.id,
-                status=status,
-                reason=reason,
-                action=call.args.get("action"),
-                source=source,
-            )
-        )
+        self.emit(status_reports.changed(call, status, reason, source))
 
     def cancel_all(self, reason: str) -> list[str]:
         """Cancel every open call at once: undelivered ones never leave, the rest get a cancel."""

@@ -234,13 +234,8 @@ class Deliberation:
         if any(
             a == p.action and o == obj and now - t <= self.cfg.window_s for a, o, t in self._made
         ):
-            self._decide(
-                "duplicate",
-                p.action,
-                obj,
-                request.id,
-                reason="the same call was made in this window",
-            )
+            why = "the same call was made in this window"
+            self._decide("duplicate", p.action, obj, request.id, reason=why)
             return
         for call in self.outbox.open_calls():
             if (

@@ -9,7 +9,6 @@ batch of events it hands the newest frame's face state to ``face`` (the face ser
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -19,13 +18,17 @@ from typing import Any
 
 from face.state_files import load_or_make_secret
 from orchestrator.brain.brain import Brain
-from orchestrator.brain.dispatcher import ToolDispatcher, tool_call_message
+from orchestrator.brain.dispatcher import tool_call_message
 from orchestrator.brain.events import OutboxResumed, ServiceError
-from orchestrator.brain.face_state import FaceSource
 from orchestrator.brain.outbox import Outbox, open_outbox
 from orchestrator.brain.viseme_track import VisemeTracker
 from orchestrator.bus import Bus, Subscription
 from orchestrator.data_files import load_affect_map
+from orchestrator.runtime.brain_tasks import (
+    FacePublish,
+    consume_events,
+    sweep,
+)
 from orchestrator.runtime.expression_stream import ExpressionStream
 from orchestrator.runtime.io_loop import IoLoop
 from orchestrator.runtime.planner_client import PlannerClient
@@ -60,44 +63,12 @@ INPUT_TYPES = (
 TOKEN_ENV = "CREATURE_ROBOT_TOKEN"
 SECRET_ENV = "CREATURE_WEBHOOK_SECRET"
 SETTLE_POLL_S = 0.05
-SWEEP_S = 0.2
-FacePublish = Callable[[dict[str, Any]], None]
-
-
-async def consume_events(
-    sub: Subscription, source: FaceSource, face: Callable[[], FacePublish | None]
-) -> None:
-    """The consumer task: every event to ``source`` (the brain, or a neutral face), then the
-    newest frame's face state to the face. A failing event is logged and skipped."""
-    while True:
-        last_frame = None
-        for ev in await sub.get_batch():
-            try:
-                await source.handle(ev)
-            except Exception:
-                log.exception("event %s failed", ev.kind)
-            if isinstance(ev, FrameEvent):
-                last_frame = ev
-        publish = face()
-        if last_frame is not None and publish is not None:
-            try:
-                publish(source.face_state(last_frame).to_dict())
-            except Exception as e:  # a bad state must not stop the brain
-                log.warning("face state not published: %s", e)
-
-
-async def sweep(dispatcher: ToolDispatcher) -> None:
-    """The calls' clock: deadlines (expiry, reclaim, acknowledgement) and the operator's
-    cancels are looked at every ``SWEEP_S``, whatever the voice is doing."""
-    while True:
-        await asyncio.sleep(SWEEP_S)
-        try:
-            dispatcher.sweep()
-        except Exception:
-            log.exception("call sweep failed")
 
 
 class BrainHost:
+    """The brain and the I/O it acts through (outbox, robot channel, webhook, planner),
+    started and stopped together on one I/O loop."""
+
     def __init__(
         self,
         cfg: SlowLoopConfig,

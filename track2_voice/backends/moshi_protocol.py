@@ -101,6 +101,18 @@ async def open_session(
     """Open the WebSocket and wait for the handshake. Returns ``(ws, info)``, where ``info``
     holds the Rust server's metadata and versions when it sent them. Raises a RemoteError
     subclass with a message a user can act on."""
+    ws = await connect_websocket(url, insecure, connect_timeout)
+    try:
+        info = await wait_handshake(ws, handshake_timeout)
+    except BaseException:
+        await close_quietly(ws)
+        raise
+    return ws, info
+
+
+async def connect_websocket(url: str, insecure: bool, connect_timeout: float):
+    """The WebSocket upgrade alone, each way it can fail turned into a ConnectError that
+    says what to check (the server, the URL, TLS, the network)."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
@@ -137,12 +149,7 @@ async def open_session(
         raise ConnectError(f"{redact_url(url)}: WebSocket upgrade failed ({e})") from e
     except OSError as e:
         raise ConnectError(f"cannot reach {where(url)}: {e.strerror or e}") from e
-    try:
-        info = await wait_handshake(ws, handshake_timeout)
-    except BaseException:
-        await close_quietly(ws)
-        raise
-    return ws, info
+    return ws
 
 
 def upgrade_refused(url: str, code: int) -> str:

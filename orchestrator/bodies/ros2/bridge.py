@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -38,38 +37,18 @@ from orchestrator.bodies import protocol
 from orchestrator.bodies.duties import TaskLog, cancel_answer, ended, keep_connected
 from orchestrator.bodies.protocol import TERMINAL, Capability, Status
 from orchestrator.bodies.ros2.action_map import ActionMap, MapError, Route, load_map
+from orchestrator.bodies.ros2.messages import (  # noqa: F401 (MAX_TEXT: re-exported)
+    MAX_TEXT,
+    hello_text,
+    status_line,
+    status_text,
+)
 from orchestrator.bodies.ros2.ros import Ros, bridge_future, goal_outcome, read_feedback
 
 log = logging.getLogger("ros2-body")
 DISCOVER_S = 5.0  # the longest the first hello waits for the mapped action servers
 ANNOUNCE_EVERY_S = 1.0  # how often the servers present are checked for a change
 INTERRUPTED = "interrupted by a restart of the ROS 2 body: not repeated"
-MAX_TEXT = 200  # a status's reason or text: a short line, clipped
-
-
-def status_text(
-    call_id: str,
-    st: Status,
-    reason: str | None = None,
-    progress: float | None = None,
-    text: str | None = None,
-) -> str:
-    """A status as this body sends it: reason and text clipped, progress kept within 0..1."""
-    return json.dumps(
-        protocol.status(
-            call_id,
-            st,
-            reason[:MAX_TEXT] if reason else None,
-            None if progress is None else round(min(1.0, max(0.0, progress)), 3),
-            text[:MAX_TEXT] if text else None,
-        )
-    )
-
-
-def hello_text(body: str, capabilities: list[Capability]) -> str:
-    """The handshake: a goal's fields take what the call says, so no slot is narrowed here (a
-    slot not named takes any value, docs/bodies.md)."""
-    return json.dumps(protocol.hello(body, capabilities))
 
 
 @dataclass
@@ -134,18 +113,7 @@ class Ros2Body:
             self._unsent.append(text)  # a status waits for the reconnect (the outbox waits too)
 
     async def _status(self, call_id: str, st: Status, reason: str | None = None, **kw: Any) -> None:
-        extra = " ".join(
-            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
-            for k, v in kw.items()
-            if v is not None
-        )
-        log.info(
-            "%s -> %s%s%s",
-            call_id,
-            st.value,
-            f" ({reason})" if reason else "",
-            f" {extra}" if extra else "",
-        )
+        log.info("%s", status_line(call_id, st, reason, kw))
         if st is not Status.RUNNING:
             self.log.put(call_id, st, reason)
         text = status_text(call_id, st, reason, **kw)
