@@ -339,7 +339,7 @@ def phase(
     return row
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--attack-s", type=float, help="seconds per attack (30; short: 3)")
     ap.add_argument("--settle", type=float, help="seconds before RSS 'after' (60; short: 2)")
@@ -348,20 +348,39 @@ def main() -> int:
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
-    args = short_mode.parse(ap, out="out")
-    if args.serve:
-        serve(args.serve)
-        return 0
+    return short_mode.parse(ap, out="out")
+
+
+def _loopback_usable() -> bool:
+    """The legitimate client's and the flood's source addresses can be bound here."""
     for a in (LEGIT, FLOOD_FROM[0]):
         try:
             socket.socket().bind((a, 0))
         except OSError:
             print(f"attacks: loopback address {a} is not usable (add it to lo)", file=sys.stderr)
-            return 2
-    attack_s = args.attack_s or (3.0 if args.short else 30.0)
-    settle_s = args.settle if args.settle is not None else (2.0 if args.short else 60.0)
-    flood_n = args.flood or (400 if args.short else 8076)
-    load_before = os.getloadavg()[0]
+            return False
+    return True
+
+
+def _attacks(
+    port: int, ctx: ssl.SSLContext, attack_s: float, flood_n: int
+) -> dict[str, Callable[[], dict]]:
+    """Each attack by name, the idle baseline first."""
+    return {
+        "baseline": lambda: (time.sleep(attack_s), {"attempts": 0})[1],
+        "viewers_64": lambda: viewers(port, ctx, attack_s),
+        "slowloris_10hz": lambda: slowloris(port, ctx, attack_s),
+        "tls_half_open_one_address": lambda: tls_flood(port, attack_s, flood_n, [ATTACKER]),
+        "tls_half_open_254_addresses": lambda: tls_flood(
+            port, attack_s, flood_n, FLOOD_FROM, rate_hz=flood_n / attack_s
+        ),
+        "headers_100kb": lambda: big_headers(port, ctx, attack_s),
+        "dns_rebinding": lambda: dns_rebinding(port, ctx, attack_s),
+    }
+
+
+def _attack_server(attack_s: float, settle_s: float, flood_n: int) -> dict:
+    """The server in a process of its own (its RSS measured alone), each attack on it."""
     with tempfile.TemporaryDirectory() as state:
         proc = subprocess.Popen(
             [sys.executable, __file__, "--serve", state],
@@ -372,18 +391,8 @@ def main() -> int:
         try:
             port = json.loads(proc.stdout.readline())["port"]
             ctx = ssl.create_default_context(cafile=str(Path(state) / "phone-cert.pem"))
-            runs: dict[str, Callable[[], dict]] = {
-                "baseline": lambda: (time.sleep(attack_s), {"attempts": 0})[1],
-                "viewers_64": lambda: viewers(port, ctx, attack_s),
-                "slowloris_10hz": lambda: slowloris(port, ctx, attack_s),
-                "tls_half_open_one_address": lambda: tls_flood(port, attack_s, flood_n, [ATTACKER]),
-                "tls_half_open_254_addresses": lambda: tls_flood(
-                    port, attack_s, flood_n, FLOOD_FROM, rate_hz=flood_n / attack_s
-                ),
-                "headers_100kb": lambda: big_headers(port, ctx, attack_s),
-                "dns_rebinding": lambda: dns_rebinding(port, ctx, attack_s),
-            }
-            phases = {
+            runs = _attacks(port, ctx, attack_s, flood_n)
+            return {
                 name: phase(name, run, proc.pid, port, ctx, settle_s) for name, run in runs.items()
             }
         finally:
@@ -392,6 +401,20 @@ def main() -> int:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def main() -> int:
+    args = _parse_args()
+    if args.serve:
+        serve(args.serve)
+        return 0
+    if not _loopback_usable():
+        return 2
+    attack_s = args.attack_s or (3.0 if args.short else 30.0)
+    settle_s = args.settle if args.settle is not None else (2.0 if args.short else 60.0)
+    flood_n = args.flood or (400 if args.short else 8076)
+    load_before = os.getloadavg()[0]
+    phases = _attack_server(attack_s, settle_s, flood_n)
     out = {
         "command": " ".join(["python", "benchmarks/attacks.py", *sys.argv[1:]]),
         "short": args.short,

@@ -271,7 +271,7 @@ PHASES = (  # (name, server, with a client that never reads)
 )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--frames", type=int, default=150)
@@ -280,8 +280,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--busy", action="store_true", help="simulate the model step as Python holding the GIL"
     )
-    args = short_mode.parse(ap, argv, out="out", frames=20, rounds=1)
-    load_before = os.getloadavg()[0]
+    return short_mode.parse(ap, argv, out="out", frames=20, rounds=1)
+
+
+def _run_rounds(args) -> dict[str, list[dict]]:
+    """Every phase each round, printed as it ends."""
     runs: dict[str, list[dict]] = {name: [] for name, _, _ in PHASES}
     for r in range(args.rounds):
         # alternate the order, so that a drift in the machine's load favours neither server
@@ -295,23 +298,56 @@ def main(argv: list[str] | None = None) -> int:
                 f"{p['publish_ms_p99']} ms; deadline misses {p['deadline_misses']}/{p['frames']}",
                 flush=True,
             )
-    load_after = os.getloadavg()[0]
-    pooled = {name: _pooled(ps) for name, ps in runs.items()}
-    # the figure: per round, creature p99 over the baseline p99 measured next to it; the median
-    # over rounds (a load burst from elsewhere on the machine spoils one round, not the figure)
-    per_round = {
+    return runs
+
+
+def _p99_ratios_per_round(runs: dict[str, list[dict]]) -> dict[str, list[float]]:
+    """Per round, creature p99 over the baseline p99 measured next to it."""
+    return {
         name: [
             round(c["latency_ms_p99"] / b["latency_ms_p99"], 2)
             for c, b in zip(runs[name], runs["baseline"])
         ]
         for name in ("creature", "creature_dead_client")
     }
+
+
+def _print_summary(args, result: dict) -> None:
+    ratios, per_round, misses = (
+        result["p99_ratio"],
+        result["p99_ratio_per_round"],
+        result["deadline_misses"],
+    )
+    for name, p in result["pooled"].items():
+        print(
+            f"{name} ({p['rounds']} rounds): p50 {p['latency_ms_p50']} ms, "
+            f"p99 {p['latency_ms_p99']} ms ({p['received']}/{p['expected']} received); "
+            f"deadline misses {p['deadline_misses']}/{p['frames']}"
+        )
+    print(
+        f"p99 ratio creature/baseline (median of {args.rounds} rounds): {ratios['creature']} "
+        f"with {args.clients} clients {per_round['creature']}, "
+        f"{ratios['creature_dead_client']} with one more that never reads "
+        f"{per_round['creature_dead_client']} (target <= {TARGET_P99_RATIO}); "
+        f"creature deadline misses {misses} (target 0)"
+    )
+    print(
+        f"(load average {result['load_average_1m_before']} before, "
+        f"{result['load_average_1m_after']} after, on {result['cpus']} CPUs)"
+    )
+
+
+def _result(args, runs: dict, load_before: float, load_after: float) -> dict:
+    pooled = {name: _pooled(ps) for name, ps in runs.items()}
+    # the figure: the median over rounds of each round's ratio (a load burst from elsewhere
+    # on the machine spoils one round, not the figure)
+    per_round = _p99_ratios_per_round(runs)
     ratios = {name: round(statistics.median(rs), 2) for name, rs in per_round.items()}
     misses = sum(pooled[n]["deadline_misses"] for n in ratios)
     for ps in runs.values():
         for p in ps:
             del p["latencies_ms"]
-    result = {
+    return {
         "benchmark": "face_fanout",
         "frame_ms": FRAME_S * 1000,
         "work_ms": WORK_S * 1000,
@@ -331,23 +367,15 @@ def main(argv: list[str] | None = None) -> int:
         "phases": runs,
         "meets_targets": all(v <= TARGET_P99_RATIO for v in ratios.values()) and misses == 0,
     }
-    for name, p in pooled.items():
-        print(
-            f"{name} ({p['rounds']} rounds): p50 {p['latency_ms_p50']} ms, "
-            f"p99 {p['latency_ms_p99']} ms ({p['received']}/{p['expected']} received); "
-            f"deadline misses {p['deadline_misses']}/{p['frames']}"
-        )
-    print(
-        f"p99 ratio creature/baseline (median of {args.rounds} rounds): {ratios['creature']} "
-        f"with {args.clients} clients {per_round['creature']}, "
-        f"{ratios['creature_dead_client']} with one more that never reads "
-        f"{per_round['creature_dead_client']} (target <= {TARGET_P99_RATIO}); "
-        f"creature deadline misses {misses} (target 0)"
-    )
-    print(
-        f"(load average {result['load_average_1m_before']} before, "
-        f"{result['load_average_1m_after']} after, on {result['cpus']} CPUs)"
-    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    load_before = os.getloadavg()[0]
+    runs = _run_rounds(args)
+    load_after = os.getloadavg()[0]
+    result = _result(args, runs, load_before, load_after)
+    _print_summary(args, result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -156,7 +156,7 @@ def tiny(tmp: Path, model: str) -> str:
     return str(d)
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checkpoint", help="a Hibiki(-Zero) checkpoint (default: a tiny random one)")
     ap.add_argument("--baseline", help="a Moshi checkpoint for the step-cost ratio (default: tiny)")
@@ -165,12 +165,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads on the CPU")
     ap.add_argument("--sentences", type=int, default=len(SENTENCES), help="how many to say")
     ap.add_argument("--json", type=Path, default=RESULTS, help="where to write the figures")
-    args = short_mode.parse(ap, out="json", sentences=1)
-    said = SENTENCES[: args.sentences]
-    import torch
+    return short_mode.parse(ap, out="json", sentences=1)
 
-    if args.device == "cpu":
-        torch.set_num_threads(args.threads)
+
+def _run_both(args, said: list[str]):
+    """The visitor's speech through Moshi (the baseline) and then the interpreter, the
+    machine's load before and after."""
     with tempfile.TemporaryDirectory(prefix="creature-interpret-") as t:
         tmp = Path(t)
         ckpt = args.checkpoint or tiny(tmp, "hibiki")
@@ -182,6 +182,36 @@ def main() -> int:
         base_lines = run_creature(base, wav, "converse", args.device, tmp)
         lines = run_creature(ckpt, wav, "interpret", args.device, tmp)
         load1 = os.getloadavg()
+    return pcm, sentences, lines, base_lines, load0, load1
+
+
+def _print_figures(args, said: list[str], pcm, interp: dict, baseline: dict, ratio) -> None:
+    print(f"source: {len(said)} sentences, {pcm.size / SAMPLE_RATE:.1f} s ({args.voice})")
+    print(
+        f"translation lag: first audio {interp['translation_lag_ms']} ms after the first word; "
+        f"after detection {interp['detected_lag_ms']} ms"
+    )
+    print(f"per-sentence mean word lag (ms): {interp['sentence_lag_ms']}")
+    print(
+        f"step per frame: p50 {interp['step_ms_p50']} ms, p99 {interp['step_ms_p99']} ms; "
+        f"Moshi of the same size p50 {baseline['step_ms_p50']} ms (ratio {ratio})"
+    )
+    if args.checkpoint is None:  # random weights
+        print(
+            f"random weights: the voice was on in {interp['voiced_frames']} of "
+            f"{interp['frames']} frames ({interp['voice_before_source']} before the visitor "
+            "spoke): the lags check the measurement, not a translation"
+        )
+
+
+def main() -> int:
+    args = _parse_args()
+    said = SENTENCES[: args.sentences]
+    import torch
+
+    if args.device == "cpu":
+        torch.set_num_threads(args.threads)
+    pcm, sentences, lines, base_lines, load0, load1 = _run_both(args, said)
     interp, baseline = figures(lines, sentences), figures(base_lines, sentences)
     ratio = round(interp["step_ms_p50"] / baseline["step_ms_p50"], 2)
     result = {
@@ -202,22 +232,7 @@ def main() -> int:
             "torch": torch.__version__,
         },
     }
-    print(f"source: {len(said)} sentences, {pcm.size / SAMPLE_RATE:.1f} s ({args.voice})")
-    print(
-        f"translation lag: first audio {interp['translation_lag_ms']} ms after the first word; "
-        f"after detection {interp['detected_lag_ms']} ms"
-    )
-    print(f"per-sentence mean word lag (ms): {interp['sentence_lag_ms']}")
-    print(
-        f"step per frame: p50 {interp['step_ms_p50']} ms, p99 {interp['step_ms_p99']} ms; "
-        f"Moshi of the same size p50 {baseline['step_ms_p50']} ms (ratio {ratio})"
-    )
-    if result["random_weights"]:
-        print(
-            f"random weights: the voice was on in {interp['voiced_frames']} of "
-            f"{interp['frames']} frames ({interp['voice_before_source']} before the visitor "
-            "spoke): the lags check the measurement, not a translation"
-        )
+    _print_figures(args, said, pcm, interp, baseline, ratio)
     print(f"load average {load0[0]:.2f} -> {load1[0]:.2f} on {os.cpu_count()} CPUs")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -100,9 +100,10 @@ def frame(i: int, text: str | None, mouth: float) -> FrameEvent:
     return FrameEvent(index=i, t=time.monotonic(), mouth=mouth, rms_db=-30.0, text=text, pcm=pcm)
 
 
-async def play(
-    ex, mode: str, url: str | None, model: str, tmp: Path, wait_s: float, choice: str = "auto"
+def _overrides(
+    mode: str, url: str | None, model: str, tmp: Path, wait_s: float, choice: str
 ) -> dict:
+    """The run's settings: a fresh outbox, no rate limit, and the planner policy under test."""
     overrides = {
         "slow_loop.robot.port": 0,
         "slow_loop.outbox.path": str(tmp / f"outbox-{time.monotonic_ns()}.sqlite3"),
@@ -119,6 +120,76 @@ async def play(
                 "slow_loop.planner.tool_choice": choice,
             }
         )
+    return overrides
+
+
+def _connect_planner(brain: Brain, cfg) -> PlannerClient | None:
+    """The real planner client on the brain's deliberation (none in the rules-only mode)."""
+    d = brain.deliberation
+    client = PlannerClient(cfg.planner, d.read, d.answered) if d is not None else None
+    if d is not None:
+        d.port = client
+    return client
+
+
+async def _hear_user(brain: Brain, clock: SimClock, words: list[str]) -> None:
+    """The user's words as final transcript words, one every WORD_S of simulated time."""
+    for n, word in enumerate(words):
+        clock.now = (n + 1) * WORD_S
+        await brain.handle(
+            UserWord(text=word, start=n * WORD_S, end=(n + 0.8) * WORD_S, final=True)
+        )
+
+
+async def _hear_creature(
+    brain: Brain, clock: SimClock, start: float, pieces: list[str]
+) -> float | None:
+    """The creature's words one a frame, then quiet frames; returns when (real time) its
+    sentence had been heard."""
+    n_frames = len(pieces) + int(TAIL_S / FRAME_S)
+    said_end = None
+    for i in range(n_frames):
+        clock.now = start + i * FRAME_S
+        if i < len(pieces):
+            await brain.handle(frame(i, " " + pieces[i], 0.5))
+        else:
+            await brain.handle(frame(i, None, 0.0))
+        if i == len(pieces) - 1:
+            said_end = time.monotonic()  # the creature's sentence has been heard
+    return said_end
+
+
+async def _await_planner(client: PlannerClient | None, d, wait_s: float) -> None:
+    """The planner's last word, then the calls it let through (bounded)."""
+    if client is not None:
+        deadline = time.monotonic() + wait_s + 1.0
+        while time.monotonic() < deadline and (
+            (client._task is not None and not client._task.done()) or d.held
+        ):
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # chained calls after a success
+
+
+def _sent_calls(
+    published: list, walls: list[float], slots_known, said_end: float | None
+) -> tuple[list, list[float]]:
+    """Each tool call sent, as (action, its known slots), and its delay after the sentence."""
+    calls = []
+    delays = []
+    for e, wall in zip(published, walls):
+        if isinstance(e, ToolCallSent):
+            slots = tuple(
+                sorted((k, v) for k, v in e.arguments.items() if k in slots_known and v is not None)
+            )
+            calls.append((e.arguments["action"], slots))
+            delays.append(max(0.0, wall - (said_end or wall)) * 1000.0)
+    return calls, delays
+
+
+async def play(
+    ex, mode: str, url: str | None, model: str, tmp: Path, wait_s: float, choice: str = "auto"
+) -> dict:
+    overrides = _overrides(mode, url, model, tmp, wait_s, choice)
     cfg = load_config(overrides=overrides).slow_loop
     published: list = []
     walls: list[float] = []  # when each event was published, in real time
@@ -134,47 +205,13 @@ async def play(
     robot.brain = brain
     brain.dispatcher.robot_connected(robot)
     d = brain.deliberation
-    client = PlannerClient(cfg.planner, d.read, d.answered) if d is not None else None
-    if d is not None:
-        d.port = client
+    client = _connect_planner(brain, cfg)
     words = (ex.user or "").split()
-    for n, word in enumerate(words):
-        clock.now = (n + 1) * WORD_S
-        await brain.handle(
-            UserWord(text=word, start=n * WORD_S, end=(n + 0.8) * WORD_S, final=True)
-        )
+    await _hear_user(brain, clock, words)
     start = len(words) * WORD_S + GAP_S if words else 0.0
-    pieces = (ex.creature or "").split()
-    n_frames = len(pieces) + int(TAIL_S / FRAME_S)
-    said_end = None
-    for i in range(n_frames):
-        clock.now = start + i * FRAME_S
-        if i < len(pieces):
-            await brain.handle(frame(i, " " + pieces[i], 0.5))
-        else:
-            await brain.handle(frame(i, None, 0.0))
-        if i == len(pieces) - 1:
-            said_end = time.monotonic()  # the creature's sentence has been heard
-    if client is not None:  # the planner's last word, then the calls it let through
-        deadline = time.monotonic() + wait_s + 1.0
-        while time.monotonic() < deadline and (
-            (client._task is not None and not client._task.done()) or d.held
-        ):
-            await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # chained calls after a success
-    calls = []
-    delays = []
-    for e, wall in zip(published, walls):
-        if isinstance(e, ToolCallSent):
-            slots = tuple(
-                sorted(
-                    (k, v)
-                    for k, v in e.arguments.items()
-                    if k in brain.dispatcher.schema.slots and v is not None
-                )
-            )
-            calls.append((e.arguments["action"], slots))
-            delays.append(max(0.0, wall - (said_end or wall)) * 1000.0)
+    said_end = await _hear_creature(brain, clock, start, (ex.creature or "").split())
+    await _await_planner(client, d, wait_s)
+    calls, delays = _sent_calls(published, walls, brain.dispatcher.schema.slots, said_end)
     asked = [e for e in published if isinstance(e, PlannerConsulted)]
     decisions = [e.decision for e in published if isinstance(e, PlannerDecision)]
     if client is not None:
@@ -263,7 +300,7 @@ def tiny_server(tmp: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the tiny llama.cpp server did not start")
 
 
-def main() -> int:
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--llm-url", help="chat-completions base URL (default: a tiny local server)")
     ap.add_argument("--model", default="local", help="model name sent to --llm-url")
@@ -276,7 +313,79 @@ def main() -> int:
         help="slow_loop.planner.tool_choice (required: for models that never pick a tool)",
     )
     ap.add_argument("--out", type=Path, default=RESULTS)
-    a = short_mode.parse(ap, out="out")  # --short: 4 exchanges, a shorter overhead run
+    return short_mode.parse(ap, out="out")  # --short: 4 exchanges, a shorter overhead run
+
+
+def _count(into: dict, items) -> None:
+    for item in items:
+        into[item] = into.get(item, 0) + 1
+
+
+def _run_mode(bench, corpus: list, mode: str, url: str, a, tmp: Path) -> dict:
+    """Every exchange played under one policy, scored and timed."""
+    tally = bench.Tally()
+    delays, latency, verdicts, decisions = [], [], {}, {}
+    t0 = time.monotonic()
+    for ex in corpus:
+        got = asyncio.run(play(ex, mode, url, a.model, tmp, a.wait_s, a.tool_choice))
+        tally.add(ex, got["calls"])
+        delays += got["delays_ms"]
+        latency += got["latency_ms"]
+        _count(verdicts, got["verdicts"])
+        _count(decisions, got["decisions"])
+    return {
+        **tally.figures(),
+        "sentence_end_to_call_ms_p50": bench.pct(delays, 50),
+        "sentence_end_to_call_ms_p90": bench.pct(delays, 90),
+        "planner_latency_ms_p50": bench.pct(latency, 50),
+        "planner_latency_ms_p90": bench.pct(latency, 90),
+        "verdicts": verdicts,
+        "decisions": decisions,
+        "wall_s": round(time.monotonic() - t0, 1),
+    }
+
+
+def _print_mode(mode: str, m: dict) -> None:
+    print(
+        f"{mode:8s} P {m['tool_precision']} R {m['tool_recall']} F1 {m['tool_f1']} "
+        f"args {m['argument_accuracy']} strict {m['strict_pass_rate']}  "
+        f"sentence->call p50 {m['sentence_end_to_call_ms_p50']} ms  "
+        f"planner p50 {m['planner_latency_ms_p50']} ms  {m['verdicts']}",
+        flush=True,
+    )
+
+
+def _report_head(a, proc, url: str, parts: list[str], corpus: list) -> dict:
+    return {
+        "endpoint": "tiny random-weight llama.cpp (local)" if proc else url,
+        "model": a.model,
+        "tool_choice": a.tool_choice,
+        "parts": parts,
+        "exchanges": len(corpus),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+        },
+        "modes": {},
+    }
+
+
+def _measure(bench, corpus: list, a, proc, url: str, parts: list[str], tmp: Path) -> dict:
+    """Each policy on the corpus, then the fast loop's overhead with the planner off and on."""
+    report = _report_head(a, proc, url, parts, corpus)
+    for mode in MODES:
+        report["modes"][mode] = _run_mode(bench, corpus, mode, url, a, tmp)
+        _print_mode(mode, report["modes"][mode])
+    report["fast_loop"] = overhead(url, a.model, tmp, 150 if a.short else 400)
+    report["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    for mode, runs in report["fast_loop"].items():
+        print(f"fast loop, planner {mode}: {runs}")
+    return report
+
+
+def main() -> int:
+    a = _parse_args()
     bench = _dialogue_bench()
     parts = [p.strip() for p in a.parts.split(",") if p.strip()]
     corpus = [ex for ex in bench.load(bench.CORPUS) if ex.part in parts]
@@ -288,54 +397,7 @@ def main() -> int:
     if url is None:
         proc, url = tiny_server(tmp)
     try:
-        report: dict = {
-            "endpoint": "tiny random-weight llama.cpp (local)" if proc else url,
-            "model": a.model,
-            "tool_choice": a.tool_choice,
-            "parts": parts,
-            "exchanges": len(corpus),
-            "machine": {
-                "platform": platform.platform(),
-                "cpus": os.cpu_count(),
-                "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-            },
-            "modes": {},
-        }
-        for mode in MODES:
-            tally = bench.Tally()
-            delays, latency, verdicts, decisions = [], [], {}, {}
-            t0 = time.monotonic()
-            for ex in corpus:
-                got = asyncio.run(play(ex, mode, url, a.model, tmp, a.wait_s, a.tool_choice))
-                tally.add(ex, got["calls"])
-                delays += got["delays_ms"]
-                latency += got["latency_ms"]
-                for v in got["verdicts"]:
-                    verdicts[v] = verdicts.get(v, 0) + 1
-                for dcs in got["decisions"]:
-                    decisions[dcs] = decisions.get(dcs, 0) + 1
-            report["modes"][mode] = {
-                **tally.figures(),
-                "sentence_end_to_call_ms_p50": bench.pct(delays, 50),
-                "sentence_end_to_call_ms_p90": bench.pct(delays, 90),
-                "planner_latency_ms_p50": bench.pct(latency, 50),
-                "planner_latency_ms_p90": bench.pct(latency, 90),
-                "verdicts": verdicts,
-                "decisions": decisions,
-                "wall_s": round(time.monotonic() - t0, 1),
-            }
-            m = report["modes"][mode]
-            print(
-                f"{mode:8s} P {m['tool_precision']} R {m['tool_recall']} F1 {m['tool_f1']} "
-                f"args {m['argument_accuracy']} strict {m['strict_pass_rate']}  "
-                f"sentence->call p50 {m['sentence_end_to_call_ms_p50']} ms  "
-                f"planner p50 {m['planner_latency_ms_p50']} ms  {verdicts}",
-                flush=True,
-            )
-        report["fast_loop"] = overhead(url, a.model, tmp, 150 if a.short else 400)
-        report["machine"]["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-        for mode, runs in report["fast_loop"].items():
-            print(f"fast loop, planner {mode}: {runs}")
+        report = _measure(bench, corpus, a, proc, url, parts, tmp)
     finally:
         if proc is not None:
             proc.terminate()

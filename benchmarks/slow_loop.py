@@ -178,26 +178,29 @@ def neutral_face(ev) -> dict:
     return face_state(ev, speaking=ev.mouth >= SPEAKING_MOUTH, connected=True).to_dict()
 
 
-def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = True) -> dict:
-    """The fast loop with 50 face consumers; with_slow adds the slow loop, its hanging
-    webhook and its deaf robot (the baseline run leaves those three out)."""
-    hub = Bus()
-    hook = slow = deaf = None
-    brain_faces: list[dict] = []
-    if with_slow:
-        hook = HangingWebhook(WEBHOOK_HANG_S)
-        cfg = slow_cfg(
-            tmp,
-            **{
-                "slow_loop.webhook.url": hook.url,
-                "slow_loop.webhook.timeout_s": WEBHOOK_HANG_S + 1,
-                "slow_loop.webhook.retries": 0,
-            },
-        )
-        slow = BrainHost(cfg, hub).start()
-        deaf = connect_deaf_robot(slow.robot_url, slow.token)
-        slow.face = brain_faces.append  # the brain composes its own face state every batch
-    stop = threading.Event()
+def _start_slow_side(tmp: Path, hub: Bus, brain_faces: list[dict]):
+    """The slow loop with a webhook that hangs and a robot that never answers, the brain's
+    own face states collected: all it could stall the fast loop with."""
+    hook = HangingWebhook(WEBHOOK_HANG_S)
+    cfg = slow_cfg(
+        tmp,
+        **{
+            "slow_loop.webhook.url": hook.url,
+            "slow_loop.webhook.timeout_s": WEBHOOK_HANG_S + 1,
+            "slow_loop.webhook.retries": 0,
+        },
+    )
+    slow = BrainHost(cfg, hub).start()
+    deaf = connect_deaf_robot(slow.robot_url, slow.token)
+    slow.face = brain_faces.append  # the brain composes its own face state every batch
+    return hook, slow, deaf
+
+
+def _start_face_consumers(
+    hub: Bus, stop: threading.Event
+) -> tuple[list[threading.Thread], list[int]]:
+    """FACE_CONSUMERS subscribers each computing the face state per frame; the last one
+    never reads (its queue fills and drops)."""
     face_states = [0] * FACE_CONSUMERS
     subs = [hub.subscribe(f"face{k}", 8, [FrameEvent]) for k in range(FACE_CONSUMERS)]
 
@@ -215,6 +218,37 @@ def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = 
     ]  # face{49} never reads
     for t in threads:
         t.start()
+    return threads, face_states
+
+
+def _isolation_figures(stats, period_ms: float, events: list, drops: dict, hook) -> dict:
+    return {
+        "frames": stats.frames,
+        "period_ms": period_ms,
+        "deadline_misses": stats.missed,
+        # the loop marks a miss before it publishes; this also counts a slow publish
+        "late_incl_publish": sum(
+            m + o > period_ms for m, o in zip(stats.model_ms, stats.overhead_ms)
+        ),
+        "target_misses": 0,
+        "overhead_ms_p50": pct(stats.overhead_ms, 50),
+        "overhead_ms_p99": pct(stats.overhead_ms, 99),
+        "overhead_ms_max": round(max(stats.overhead_ms), 3),
+        "tool_calls": sum(isinstance(e, ToolCallSent) for e in events),
+        "webhook_posts_hanging": hook.posts if hook else 0,
+    }
+
+
+def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = True) -> dict:
+    """The fast loop with 50 face consumers; with_slow adds the slow loop, its hanging
+    webhook and its deaf robot (the baseline run leaves those three out)."""
+    hub = Bus()
+    hook = slow = deaf = None
+    brain_faces: list[dict] = []
+    if with_slow:
+        hook, slow, deaf = _start_slow_side(tmp, hub, brain_faces)
+    stop = threading.Event()
+    threads, face_states = _start_face_consumers(hub, stop)
     loop = FastLoop(
         ReplayBackend(long_scene(frames)), PacedSilence(frames, period_ms / 1000.0), events=hub
     )
@@ -234,19 +268,7 @@ def bench_isolation(frames: int, period_ms: float, tmp: Path, with_slow: bool = 
     events = rec.drain()
     drops = hub.drops()
     return {
-        "frames": stats.frames,
-        "period_ms": period_ms,
-        "deadline_misses": stats.missed,
-        # the loop marks a miss before it publishes; this also counts a slow publish
-        "late_incl_publish": sum(
-            m + o > period_ms for m, o in zip(stats.model_ms, stats.overhead_ms)
-        ),
-        "target_misses": 0,
-        "overhead_ms_p50": pct(stats.overhead_ms, 50),
-        "overhead_ms_p99": pct(stats.overhead_ms, 99),
-        "overhead_ms_max": round(max(stats.overhead_ms), 3),
-        "tool_calls": sum(isinstance(e, ToolCallSent) for e in events),
-        "webhook_posts_hanging": hook.posts if hook else 0,
+        **_isolation_figures(stats, period_ms, events, drops, hook),
         "face_consumers": FACE_CONSUMERS,
         "face_states_computed": sum(face_states),
         "brain_face_states": len(brain_faces),

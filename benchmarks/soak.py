@@ -189,17 +189,21 @@ def driver(session, rt, robot: Robot, args, stop: threading.Event, out: dict) ->
     out["rss"] = rss  # (seconds since start, MB) every RSS_EVERY_S
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, default=180.0, help="seconds (documented: 3600)")
     p.add_argument("--call-every", type=float, default=8.0, help="seconds between tasks")
     p.add_argument("--robot-restart", type=float, default=30.0, help="kill -9 the robot this often")
     p.add_argument("--warmup", type=float, default=None, help="seconds (default: 20%%, <= 60)")
     p.add_argument("--json", type=Path, default=RESULTS, help=f"where to write (default {RESULTS})")
-    args = short_mode.parse(p, out="json", duration=12.0, call_every=3.0, robot_restart=6.0)
-    warmup = args.warmup if args.warmup is not None else min(60.0, args.duration * 0.2)
-    tmp = Path(tempfile.mkdtemp(prefix="creature-soak-"))
-    cfg = load_config(
+    return short_mode.parse(p, out="json", duration=12.0, call_every=3.0, robot_restart=6.0)
+
+
+def _soak_config(tmp: Path):
+    """A real-time session with the face and phone on a free local port, no TLS, and a
+    robot port of its own; the rate limit and repeat window let a task go out every few
+    seconds."""
+    return load_config(
         overrides={
             "state_dir": str(tmp / "state"),
             "voice.loop.realtime": True,
@@ -213,27 +217,46 @@ def main() -> None:
             "slow_loop.intents.repeat_window_s": 1.0,
         }
     )
-    session = VoiceSession(cfg, tmp / "record.jsonl").start()
-    session.start_slow()
-    slow = session.slow
-    robot = Robot(slow.robot_url, slow.token, tmp)
-    robot.start()
-    stop, out = threading.Event(), {}
-    load_start = os.getloadavg()[0]
-    try:
-        with face_running(session, session.source, https=False) as rt:
-            session.start_backend()
-            th = threading.Thread(
-                target=driver, args=(session, rt, robot, args, stop, out), daemon=True
-            )
-            th.start()
-            stats = session.run(max_frames=int(args.duration / 0.08))
-            settled = slow.wait_settled(20.0)
-            stop.set()
-            th.join(10)
-    finally:
-        robot.stop()
-        session.close()
+
+
+def _soak(session, robot: Robot, args, out: dict):
+    """The session runs its frames while the driver thread talks, watches and kills the
+    robot; returns the loop's stats and whether every call settled."""
+    stop = threading.Event()
+    with face_running(session, session.source, https=False) as rt:
+        session.start_backend()
+        th = threading.Thread(
+            target=driver, args=(session, rt, robot, args, stop, out), daemon=True
+        )
+        th.start()
+        stats = session.run(max_frames=int(args.duration / 0.08))
+        settled = session.slow.wait_settled(20.0)
+        stop.set()
+        th.join(10)
+    return stats, settled
+
+
+def _rss_figures(rss: list, warmup: float, frames: int) -> dict:
+    """Memory after the warm-up: its growth in all and per frame (a leak climbs steadily)."""
+    after = [mb for t, mb in rss if t >= warmup]
+    growth = round(100 * (after[-1] - after[0]) / after[0], 2) if len(after) >= 2 else None
+    frames_after = max(1, frames - int(warmup / 0.08))
+    per_frame = (
+        round((after[-1] - after[0]) * 1024 * 1024 / frames_after, 1) if len(after) >= 2 else None
+    )
+    return {
+        "rss_mb_start": rss[0][1] if rss else None,
+        "rss_mb_after_warmup": after[0] if after else None,
+        "rss_mb_end": after[-1] if after else None,
+        "rss_growth_pct_after_warmup": growth,
+        "rss_growth_bytes_per_frame": per_frame,
+        # a steady climb is a leak; steps that level off are the allocator
+        "rss_mb_every_minute": [mb for t, mb in rss[:: int(60 / RSS_EVERY_S)]],
+    }
+
+
+def _call_figures(tmp: Path, robot: Robot, settled) -> dict:
+    """What the outbox holds against what the robot started: no task runs twice."""
     rows = (
         sqlite3.connect(tmp / "state" / "outbox.sqlite3")
         .execute("SELECT id, status, reason FROM calls")
@@ -242,24 +265,7 @@ def main() -> None:
     started = robot.started_counts()
     twice = {k: v for k, v in started.items() if v > 1}
     interrupted = [r[0] for r in rows if r[2] and "not repeated" in r[2]]
-    rss = out.get("rss", [])
-    after = [mb for t, mb in rss if t >= warmup]
-    growth = round(100 * (after[-1] - after[0]) / after[0], 2) if len(after) >= 2 else None
-    frames_after = max(1, stats.frames - int(warmup / 0.08))
-    per_frame = (
-        round((after[-1] - after[0]) * 1024 * 1024 / frames_after, 1) if len(after) >= 2 else None
-    )
-    result = {
-        "duration_s": args.duration,
-        "warmup_s": warmup,
-        **stats.summary(),
-        "rss_mb_start": rss[0][1] if rss else None,
-        "rss_mb_after_warmup": after[0] if after else None,
-        "rss_mb_end": after[-1] if after else None,
-        "rss_growth_pct_after_warmup": growth,
-        "rss_growth_bytes_per_frame": per_frame,
-        # a steady climb is a leak; steps that level off are the allocator
-        "rss_mb_every_minute": [mb for t, mb in rss[:: int(60 / RSS_EVERY_S)]],
+    return {
         "calls": len(rows),
         "calls_by_status": {s: sum(1 for r in rows if r[1] == s) for s in {r[1] for r in rows}},
         "calls_settled": settled,
@@ -267,6 +273,31 @@ def main() -> None:
         "calls_started_twice": len(twice),
         "calls_interrupted_by_robot_kill": len(interrupted),
         "robot_kills": robot.kills,
+    }
+
+
+def main() -> None:
+    args = _parse_args()
+    warmup = args.warmup if args.warmup is not None else min(60.0, args.duration * 0.2)
+    tmp = Path(tempfile.mkdtemp(prefix="creature-soak-"))
+    session = VoiceSession(_soak_config(tmp), tmp / "record.jsonl").start()
+    session.start_slow()
+    slow = session.slow
+    robot = Robot(slow.robot_url, slow.token, tmp)
+    robot.start()
+    out: dict = {}
+    load_start = os.getloadavg()[0]
+    try:
+        stats, settled = _soak(session, robot, args, out)
+    finally:
+        robot.stop()
+        session.close()
+    result = {
+        "duration_s": args.duration,
+        "warmup_s": warmup,
+        **stats.summary(),
+        **_rss_figures(out.get("rss", []), warmup, stats.frames),
+        **_call_figures(tmp, robot, settled),
         **out.get("counts", {}),
         "load_avg_1m_start": round(load_start, 2),
         "load_avg_1m_end": round(os.getloadavg()[0], 2),

@@ -201,34 +201,32 @@ def loop_run(wav: Path, backend: str | None) -> dict:
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--json", type=Path, default=RESULTS / "transcript.json", help="the figures")
-    args = short_mode.parse(ap, out="json")  # --short: three sentences, no shared-Mimi timing
-    sentences = SENTENCES[:3] if args.short else SENTENCES
-    load_before = os.getloadavg()
-    result: dict = {
-        "command": "python benchmarks/transcript.py" + (" --short" if args.short else ""),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "load_average_before": [round(x, 2) for x in load_before],
-        "wer": [],
-    }
+def _wer_rows(sentences: list[str]) -> list[dict]:
+    """Word error rate and CPU of the streaming STT at each speaking rate."""
+    rows = []
     for rate in RATES:
         row = wer_and_cpu("pocketsphinx", rate, sentences)
-        result["wer"].append(row)
+        rows.append(row)
         print(f"pocketsphinx @ {rate} wpm: WER {row['wer']:.3f} ({row['heard_words']} words "
               f"heard of {row['reference_words']}), CPU per frame p50 "
               f"{row['cpu_ms_per_frame_p50']} ms p99 {row['cpu_ms_per_frame_p99']} ms, "
               f"{100 * row['core_share']:.1f} % of a core")  # fmt: skip
-    if not args.short:
-        try:
-            m = result["shared_mimi"] = shared_mimi()
-            print(f"Mimi encoded once for Moshi (8 codebooks) and the STT (32): first 8 codes "
-                  f"equal: {m['first_8_codes_equal']}; {m['twice_ms_per_frame']} ms -> "
-                  f"{m['once_ms_per_frame']} ms per frame (saves {m['saved_ms_per_frame']} ms, "
-                  f"{100 * m['saved_share']:.0f} %)")  # fmt: skip
-        except ImportError as e:
-            print(f"shared Mimi: skipped ({e}: the torch extra)")
+    return rows
+
+
+def _add_shared_mimi(result: dict) -> None:
+    try:
+        m = result["shared_mimi"] = shared_mimi()
+        print(f"Mimi encoded once for Moshi (8 codebooks) and the STT (32): first 8 codes "
+              f"equal: {m['first_8_codes_equal']}; {m['twice_ms_per_frame']} ms -> "
+              f"{m['once_ms_per_frame']} ms per frame (saves {m['saved_ms_per_frame']} ms, "
+              f"{100 * m['saved_share']:.0f} %)")  # fmt: skip
+    except ImportError as e:
+        print(f"shared Mimi: skipped ({e}: the torch extra)")
+
+
+def _fast_loop_runs(sentences: list[str]) -> list[dict]:
+    """The fast loop on the spoken sentences, transcript off and on, alternated."""
     wav = RESULTS / ".transcript_speech.wav"
     wav.parent.mkdir(parents=True, exist_ok=True)
     write_wav(wav, speech(RATES[0], sentences))
@@ -245,6 +243,11 @@ def main() -> int:
                      if on else ""))  # fmt: skip
     finally:
         wav.unlink(missing_ok=True)
+    return runs
+
+
+def _judge_overhead(result: dict, runs: list[dict]) -> None:
+    """The transcript's cost to the loop (worst p99 on minus off) against the guard."""
     off = max(r["overhead_ms_p99"] for r in runs if r["transcript"] == "off")
     on = max(r["overhead_ms_p99"] for r in runs if r["transcript"] != "off")
     result["fast_loop"] = runs
@@ -259,6 +262,24 @@ def main() -> int:
     if not result["guard_ok"] and result["loaded"]:
         verdict += f" (but the load average was above {os.cpu_count()} cores: noise)"
     print(f"overhead p99 on - off: {on - off:+.4f} ms (guard <= {GUARD_MS} ms): {verdict}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", type=Path, default=RESULTS / "transcript.json", help="the figures")
+    args = short_mode.parse(ap, out="json")  # --short: three sentences, no shared-Mimi timing
+    sentences = SENTENCES[:3] if args.short else SENTENCES
+    load_before = os.getloadavg()
+    result: dict = {
+        "command": "python benchmarks/transcript.py" + (" --short" if args.short else ""),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "load_average_before": [round(x, 2) for x in load_before],
+        "wer": [],
+    }
+    result["wer"] = _wer_rows(sentences)
+    if not args.short:
+        _add_shared_mimi(result)
+    _judge_overhead(result, _fast_loop_runs(sentences))
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")
     return short_mode.judged(args, 0 if result["guard_ok"] or result["loaded"] else 1)

@@ -154,18 +154,10 @@ def _frames_since(path: Path, kind: str) -> int:
     return sum(1 for e in events if e["kind"] == "frame" and e["index"] > at[-1])
 
 
-def test_run_survives_the_server_being_killed_and_restarted(moshi_server, speech_wav, tmp_path):
-    """`creature run --backend remote` while the server crashes (SIGKILL) and comes back.
-
-    The input is longer than any of this needs; once the session is back and talking, Ctrl-C
-    ends the run (cleanly, after the current frame), so a slow restart on a loaded machine
-    cannot run the input out first. The server is the module's: the restart leaves it
-    serving the tests after this one."""
-    sox = require_tool("sox")
-    long_wav = tmp_path / "long.wav"
-    subprocess.run([sox, str(speech_wav), str(long_wav), "pad", "0", str(INPUT_PAD_S)], check=True)
+def _start_run(srv, long_wav: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path, Path, Path]:
+    """`creature run --backend remote` on the server, reconnecting quickly, its output to
+    files; returns the process and its record, stdout and stderr paths."""
     out, rec = tmp_path / "out.wav", tmp_path / "ev.jsonl"
-    srv = moshi_server
     stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
     args = (
         "run", "--backend", "remote", "--url", srv.url, "--input", str(long_wav),
@@ -180,8 +172,13 @@ def test_run_survives_the_server_being_killed_and_restarted(moshi_server, speech
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
+    return proc, rec, stdout, stderr
+
+
+def _kill_and_restart_under(proc: subprocess.Popen, srv, rec: Path) -> None:
+    """The session plays a while, the server dies, the loop carries on alone, it comes back;
+    then Ctrl-C. The server is left serving whatever happens."""
     try:
-        # the session plays a while, the server dies, the loop carries on alone, it comes back
         wait_until(lambda: _frames_since(rec, "connected") >= 12, 60, "frames from the server")
         srv.kill()
         wait_until(lambda: _frames_since(rec, "disconnected") >= 22, 30, "frames while it is down")
@@ -195,11 +192,9 @@ def test_run_survives_the_server_being_killed_and_restarted(moshi_server, speech
             proc.wait()
         if srv.proc is None:  # killed and not back: the next tests need it
             srv.start(timeout=SERVER_START_S)
-    r = subprocess.CompletedProcess(
-        proc.args, proc.returncode, stdout.read_text(), stderr.read_text()
-    )
-    assert r.returncode == 130, r.stderr  # stopped by Ctrl-C (SIGINT), cleanly
-    lines = [json.loads(x) for x in rec.read_text().splitlines()]
+
+
+def _assert_silent_while_down_and_back(lines: list[dict]) -> list[dict]:
     changes = _changes(lines)
     assert [e["kind"] for e in changes][:3] == ["connected", "disconnected", "connected"]
     assert "lost" in changes[1]["reason"] or "closed" in changes[1]["reason"]
@@ -214,6 +209,29 @@ def test_run_survives_the_server_being_killed_and_restarted(moshi_server, speech
     # resumed: sound comes back (how much of it arrives in time depends on the host's load)
     assert sum(f["rms_db"] > SILENT_DB for f in after) >= 5
     assert any(f.get("text") for f in after)
+    return frames
+
+
+def test_run_survives_the_server_being_killed_and_restarted(moshi_server, speech_wav, tmp_path):
+    """`creature run --backend remote` while the server crashes (SIGKILL) and comes back.
+
+    The input is longer than any of this needs; once the session is back and talking, Ctrl-C
+    ends the run (cleanly, after the current frame), so a slow restart on a loaded machine
+    cannot run the input out first. The server is the module's: the restart leaves it
+    serving the tests after this one."""
+    sox = require_tool("sox")
+    long_wav = tmp_path / "long.wav"
+    subprocess.run([sox, str(speech_wav), str(long_wav), "pad", "0", str(INPUT_PAD_S)], check=True)
+    srv = moshi_server
+    proc, rec, stdout, stderr = _start_run(srv, long_wav, tmp_path)
+    _kill_and_restart_under(proc, srv, rec)
+    r = subprocess.CompletedProcess(
+        proc.args, proc.returncode, stdout.read_text(), stderr.read_text()
+    )
+    assert r.returncode == 130, r.stderr  # stopped by Ctrl-C (SIGINT), cleanly
+    frames = _assert_silent_while_down_and_back(
+        [json.loads(x) for x in rec.read_text().splitlines()]
+    )
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["errors"] == 0 and summary["frames"] == len(frames)
 

@@ -63,13 +63,9 @@ def value(m: CreatureMetrics, name: str, **labels) -> float:
     return samples(m)[(name, tuple(sorted(labels.items())))]
 
 
-def test_each_event_moves_its_metric() -> None:
-    bus = Bus()
-    late = bus.subscribe("slow-reader", 1)
-    m = CreatureMetrics(bus, clock=lambda: 100.0)
-    intent = Intent("pick_up", {"object": "red cup"}, 0.9, "I'll pick up the red cup.", 9, 10.0,
-                    "sentence_end")  # fmt: skip
-    events = [
+def _voice_events() -> list:
+    """The loop starts on a remote session, misses one frame, hears a turn and answers it."""
+    return [
         LoopStarted(index=0, t=9.0, backend="remote"),
         Connected(index=0, t=9.0, url="ws://x", session=1),
         frame(0, 9.0),
@@ -77,6 +73,12 @@ def test_each_event_moves_its_metric() -> None:
         UserSpeechStarted(index=1, t=9.08, probability=0.9),
         UserSpeechEnded(index=3, t=9.5, probability=0.1, silence_ms=300.0),
         frame(4, 9.6, rms_db=-20.0),  # the reply: 9.6 + 12.5 ms - (9.5 - 0.3) = 412.5 ms
+    ]
+
+
+def _task_events(intent: Intent) -> list:
+    """An intent, its call accepted then done, another refused, the creature acting."""
+    return [
         IntentDetected(index=9, t=10.001, intent=intent, lag_ms=1.0),
         ToolCallSent(
             index=9,
@@ -107,6 +109,12 @@ def test_each_event_moves_its_metric() -> None:
         ),  # fmt: skip
         ToolRejected(index=9, t=11.0, id="c2", action="open", reason="not allowed", intent="i"),
         StateChanged(index=9, t=11.0, src="speaking", dst="acting", trigger="task_started"),
+    ]
+
+
+def _connection_events() -> list:
+    """A robot, the voice session lost, refusals, and two phone calls of which one ended."""
+    return [
         RobotConnected(index=9, t=11.0, robot="r", robots=1),
         Rollover(index=9, t=11.0, reason="silence", steps=10, total_steps=10, session=1),
         Disconnected(index=9, t=11.0, url="ws://x", reason="silent", retry_s=0.1),
@@ -123,6 +131,12 @@ def test_each_event_moves_its_metric() -> None:
         PhoneCallStarted(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", via="token"),
         PhoneCallStarted(index=9, t=11.0, call_sid="CA2", stream_sid="MZ2", via="token"),
         PhoneCallEnded(index=9, t=11.0, call_sid="CA1", stream_sid="MZ1", reason="stop"),
+    ]
+
+
+def _translation_events() -> list:
+    """Two passages: the first with a lag, the second voiced before any source speech."""
+    return [
         TranslationStarted(index=9, t=11.0, passage=1, source_t=9.0, lag_ms=2000.0),
         TranslationStarted(index=9, t=11.0, passage=2, source_t=None, lag_ms=None),
         PassageTranslated(
@@ -139,9 +153,9 @@ def test_each_event_moves_its_metric() -> None:
             ended_by="eos",
         ),  # fmt: skip
     ]
-    for ev in events:
-        bus.publish(ev)
-        m.observe(ev)
+
+
+def _assert_voice_figures(m: CreatureMetrics) -> None:
     assert value(m, "creature_frames_total") == 3
     assert value(m, "creature_deadline_misses_total") == 1
     assert value(m, "creature_model_step_seconds_count") == 3
@@ -149,6 +163,9 @@ def test_each_event_moves_its_metric() -> None:
     assert value(m, "creature_loop_overhead_seconds_bucket", le="0.0005") == 3
     assert value(m, "creature_user_turns_total") == 1
     assert abs(value(m, "creature_response_latency_seconds_sum") - 0.4125) < 1e-6
+
+
+def _assert_task_figures(m: CreatureMetrics) -> None:
     assert value(m, "creature_intents_total", action="pick_up") == 1
     # from the frame of the phrase's last piece (the intent's t) to the call
     assert abs(value(m, "creature_intent_to_call_seconds_sum") - 0.004) < 1e-6
@@ -159,6 +176,9 @@ def test_each_event_moves_its_metric() -> None:
     assert value(m, "creature_tool_calls_rejected_total", action="open") == 1
     assert value(m, "creature_state", creature_state="acting") == 1
     assert value(m, "creature_state", creature_state="idle") == 0
+
+
+def _assert_connection_figures(m: CreatureMetrics) -> None:
     assert value(m, "creature_robots_connected") == 1
     assert value(m, "creature_rollovers_total", reason="silence") == 1
     assert value(m, "creature_backend_connects_total") == 1
@@ -168,10 +188,29 @@ def test_each_event_moves_its_metric() -> None:
     assert value(m, "creature_tool_status_refused_total", code="ILLEGAL_TRANSITION") == 1
     assert value(m, "creature_phone_calls_total") == 2
     assert value(m, "creature_phone_calls_active") == 1
+
+
+def _assert_translation_figures(m: CreatureMetrics) -> None:
     # a passage whose voice began before any source speech has no lag to observe
     assert value(m, "creature_translation_lag_seconds_count") == 1
     assert value(m, "creature_translation_lag_seconds_sum") == 2.0
     assert value(m, "creature_translated_passages_total", ended_by="eos") == 1
+
+
+def test_each_event_moves_its_metric() -> None:
+    bus = Bus()
+    late = bus.subscribe("slow-reader", 1)
+    m = CreatureMetrics(bus, clock=lambda: 100.0)
+    intent = Intent("pick_up", {"object": "red cup"}, 0.9, "I'll pick up the red cup.", 9, 10.0,
+                    "sentence_end")  # fmt: skip
+    events = _voice_events() + _task_events(intent) + _connection_events() + _translation_events()
+    for ev in events:
+        bus.publish(ev)
+        m.observe(ev)
+    _assert_voice_figures(m)
+    _assert_task_figures(m)
+    _assert_connection_figures(m)
+    _assert_translation_figures(m)
     # a consumer that reads nothing has lost all but its newest event
     assert (
         value(m, "creature_consumer_dropped_events_total", consumer="slow-reader")

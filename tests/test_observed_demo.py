@@ -78,12 +78,10 @@ def _samples(text: str) -> dict:
     return out
 
 
-def watch(args: list[str], port: int, browser, scrape: bool, state: Path) -> Watch:
-    """Run ``creature ARGS`` with its face on ``port`` (and its state in ``state``); look at
-    it until it exits."""
-    w = Watch()
+def _start_creature(args: list[str], port: int, state: Path) -> subprocess.Popen:
+    """``creature ARGS`` with its face on ``port``, no TLS, a known token, its own state."""
     env = {"PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "orchestrator.cli", *args,
          "--face-host", "127.0.0.1", "--face-port", str(port),
          "--set", "phone.tls=false", "--set", "phone.qr=false", "--set", f"phone.token={TOKEN}",
@@ -91,43 +89,69 @@ def watch(args: list[str], port: int, browser, scrape: bool, state: Path) -> Wat
         cwd=ROOT, env={**os.environ, **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def _await_face_server(proc: subprocess.Popen, base: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:  # until the face server answers
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the face server never answered"
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
+                break
+        except httpx.HTTPError:
+            proc_wait(proc, POLL_S)
+
+
+def _open_face(browser, base: str, w: Watch):
+    """The face page, every face message it receives kept in ``w.face``."""
+    page = browser.new_page(viewport={"width": 360, "height": 480})
+    page.on("websocket", lambda ws: ws.on(
+        "framereceived", lambda payload: w.face.append(json.loads(payload))))  # fmt: skip
+    page.goto(f"{base}/?gaze=0")
+    page.evaluate(PROBE)
+    return page
+
+
+def _try_unauthorized_scrapes(base: str) -> dict[str, int]:
+    return {
+        "none": httpx.get(f"{base}/metrics").status_code,
+        "wrong": httpx.get(f"{base}/metrics", headers=_bearer("wrong-token")).status_code,
+        "query": httpx.get(f"{base}/metrics?token={TOKEN}").status_code,
+    }
+
+
+def _look_until_exit(proc: subprocess.Popen, base: str, page, scrape: bool, w: Watch) -> None:
+    """Scrape the metrics (when asked) and let the page take its frames until it exits."""
+    end = time.monotonic() + RUN_TIMEOUT_S
+    while proc.poll() is None and time.monotonic() < end:
+        if scrape:
+            try:
+                r = httpx.get(f"{base}/metrics", headers=_bearer(TOKEN), timeout=2.0)
+                if r.status_code == 200:
+                    w.scrapes.append(_samples(r.text))
+            except httpx.HTTPError:
+                pass  # the process is ending
+        if page is not None:
+            page.wait_for_timeout(POLL_S * 1000)  # lets playwright deliver the frames
+        else:
+            proc_wait(proc, POLL_S)
+
+
+def watch(args: list[str], port: int, browser, scrape: bool, state: Path) -> Watch:
+    """Run ``creature ARGS`` with its face on ``port`` (and its state in ``state``); look at
+    it until it exits."""
+    w = Watch()
+    proc = _start_creature(args, port, state)
     base = f"http://127.0.0.1:{port}"
     page = None
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:  # until the face server answers
-            assert proc.poll() is None, proc.communicate()[1][-3000:]
-            assert time.monotonic() < deadline, "the face server never answered"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                proc_wait(proc, POLL_S)
+        _await_face_server(proc, base)
         if browser is not None:
-            page = browser.new_page(viewport={"width": 360, "height": 480})
-            page.on("websocket", lambda ws: ws.on(
-                "framereceived", lambda payload: w.face.append(json.loads(payload))))  # fmt: skip
-            page.goto(f"{base}/?gaze=0")
-            page.evaluate(PROBE)
+            page = _open_face(browser, base, w)
         if scrape:
-            w.refused = {
-                "none": httpx.get(f"{base}/metrics").status_code,
-                "wrong": httpx.get(f"{base}/metrics", headers=_bearer("wrong-token")).status_code,
-                "query": httpx.get(f"{base}/metrics?token={TOKEN}").status_code,
-            }
-        end = time.monotonic() + RUN_TIMEOUT_S
-        while proc.poll() is None and time.monotonic() < end:
-            if scrape:
-                try:
-                    r = httpx.get(f"{base}/metrics", headers=_bearer(TOKEN), timeout=2.0)
-                    if r.status_code == 200:
-                        w.scrapes.append(_samples(r.text))
-                except httpx.HTTPError:
-                    pass  # the process is ending
-            if page is not None:
-                page.wait_for_timeout(POLL_S * 1000)  # lets playwright deliver the frames
-            else:
-                proc_wait(proc, POLL_S)
+            w.refused = _try_unauthorized_scrapes(base)
+        _look_until_exit(proc, base, page, scrape, w)
         if page is not None:
             w.drawn = page.evaluate("window.__drawn")
         out, err = proc.communicate(timeout=30)

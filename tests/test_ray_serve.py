@@ -219,55 +219,43 @@ def wait_for(cond, timeout: float, what: str):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_a_killed_replicas_creature_resumes_on_the_other_and_the_other_session_goes_on(
-    cluster, tmp_path
-):
-    import soundfile as sf
+def _connected(events: list[dict]) -> list[dict]:
+    return [e for e in events if e["kind"] == "connected"]
 
-    wav, rec = tmp_path / "in.wav", tmp_path / "events.jsonl"
-    sf.write(wav, sounds(125, seed=61).reshape(-1), 24000)  # 10 s at the real pace
+
+def _start_creature(cluster, wav: Path, rec: Path) -> subprocess.Popen:
+    """`creature run` on the remote backend, at the real pace, recording its events."""
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT)}
-    creature = subprocess.Popen(
+    return subprocess.Popen(
         [
             sys.executable, "-m", "orchestrator.cli", "run", "--backend", "remote",
             "--url", cluster.url, "--input", str(wav), "--record", str(rec), "--realtime",
         ],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    try:
 
-        def connected(events):
-            return [e for e in events if e["kind"] == "connected"]
 
-        first = wait_for(lambda: connected(read_record(rec)), 30, "the creature's session")[0]
-        victim = first["metadata"]
-        other = WireClient(cluster.url)
-        pages, _ = opus_pages(sounds(62, seed=62))  # 5 s
-        result: dict = {}
+def _start_bystander(cluster) -> tuple[WireClient, list, dict, threading.Thread]:
+    """Another session streaming 5 s of sound in a thread of its own, once its audio flows."""
+    other = WireClient(cluster.url)
+    pages, _ = opus_pages(sounds(62, seed=62))  # 5 s
+    result: dict = {}
 
-        async def bystander() -> None:
-            await other.open()
-            result["opened"] = True
-            everything = lambda s: len(s.audio_at) >= len(pages) - 3  # noqa: E731
-            await other.stream(pages, 0.08, until=everything, tail_s=20)
+    async def bystander() -> None:
+        await other.open()
+        result["opened"] = True
+        everything = lambda s: len(s.audio_at) >= len(pages) - 3  # noqa: E731
+        await other.stream(pages, 0.08, until=everything, tail_s=20)
 
-        t = threading.Thread(target=lambda: asyncio.run(bystander()), daemon=True)
-        t.start()
-        wait_for(lambda: len(other.audio_at) >= 10, 30, "the other session's audio")
-        # the router put it on the replica with the fewest sessions: not the creature's
-        assert other.where["replica"] != victim["replica"], (other.where, victim)
-        killed_at = time.monotonic()
-        os.kill(victim["pid"], signal.SIGKILL)  # a crash: no goodbye on any socket
-        back = wait_for(
-            lambda: connected(read_record(rec))[1:], 30, "the creature's second session"
-        )[0]
-        t.join(40)
-        out, err = creature.communicate(timeout=60)
-    finally:
-        if creature.poll() is None:
-            creature.kill()
-    assert creature.returncode == 0, err[-2000:]
-    events = read_record(rec)
+    t = threading.Thread(target=lambda: asyncio.run(bystander()), daemon=True)
+    t.start()
+    wait_for(lambda: len(other.audio_at) >= 10, 30, "the other session's audio")
+    return other, pages, result, t
+
+
+def _assert_the_creature_resumed(
+    events: list[dict], back: dict, victim: dict, killed_at: float, err: str
+) -> dict:
     kinds = [e["kind"] for e in events if e["kind"] in ("connected", "disconnected")]
     assert kinds[:3] == ["connected", "disconnected", "connected"], kinds
     resumed_on = back["metadata"]
@@ -283,6 +271,12 @@ def test_a_killed_replicas_creature_resumes_on_the_other_and_the_other_session_g
     assert resumed_s < 5.0, resumed_s
     frames_after = [e for e in events if e["kind"] == "frame" and e["t"] > back["t"]]
     assert len(frames_after) > 12  # the creature went on through the reconnect
+    return resumed_on
+
+
+def _assert_the_bystander_went_on(
+    other: WireClient, pages: list, result: dict, killed_at: float
+) -> None:
     # the other replica's session never noticed: frames kept coming at the sending pace
     assert result.get("opened") and not other.errors
     gaps = np.diff([a for a in other.audio_at if a > killed_at - 1.0])
@@ -296,6 +290,35 @@ def test_a_killed_replicas_creature_resumes_on_the_other_and_the_other_session_g
     # replacement replica loading torch on the same two cores meanwhile (up to 1.8 s seen at
     # load 5); a session that had dropped would have lost its socket and its frames
     assert len(other.audio_at) >= len(pages) - 3 and gaps.max() < 3.0, gaps.max()
+
+
+def test_a_killed_replicas_creature_resumes_on_the_other_and_the_other_session_goes_on(
+    cluster, tmp_path
+):
+    import soundfile as sf
+
+    wav, rec = tmp_path / "in.wav", tmp_path / "events.jsonl"
+    sf.write(wav, sounds(125, seed=61).reshape(-1), 24000)  # 10 s at the real pace
+    creature = _start_creature(cluster, wav, rec)
+    try:
+        first = wait_for(lambda: _connected(read_record(rec)), 30, "the creature's session")[0]
+        victim = first["metadata"]
+        other, pages, result, t = _start_bystander(cluster)
+        # the router put it on the replica with the fewest sessions: not the creature's
+        assert other.where["replica"] != victim["replica"], (other.where, victim)
+        killed_at = time.monotonic()
+        os.kill(victim["pid"], signal.SIGKILL)  # a crash: no goodbye on any socket
+        back = wait_for(
+            lambda: _connected(read_record(rec))[1:], 30, "the creature's second session"
+        )[0]
+        t.join(40)
+        out, err = creature.communicate(timeout=60)
+    finally:
+        if creature.poll() is None:
+            creature.kill()
+    assert creature.returncode == 0, err[-2000:]
+    resumed_on = _assert_the_creature_resumed(read_record(rec), back, victim, killed_at, err)
+    _assert_the_bystander_went_on(other, pages, result, killed_at)
     cluster.pids |= {victim["pid"], resumed_on["pid"], other.where["pid"]}
 
 

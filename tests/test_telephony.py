@@ -295,14 +295,36 @@ def _session(tmp_path: Path) -> VoiceSession:
     return VoiceSession(cfg, tmp_path / "call.jsonl").start()
 
 
-def test_a_caller_talks_with_the_creature(tmp_path):
-    """The peer holds a call: the creature's greeting comes back paced with marks; the caller
-    talks over it (clear, pending marks echoed), the creature answers and an intent fires; the
-    call's events are in the record, without the token."""
-    caller = load_audio(espeak_wav(tmp_path / "caller.wav", "Could you pick up the red cup?"))
-    caller8k = soxr.resample(caller, CREATURE_RATE, PHONE_RATE).astype(np.float32)
-    session = _session(tmp_path)
-    lead_s = session.cfg.telephony.lead_ms / 1000
+def _voiced_s(peer: TwilioPeer) -> float:
+    a = peer.got.audio()
+    return float(np.sum(np.abs(a) > 0.02)) / PHONE_RATE
+
+
+async def _hold_call(url: str, caller8k: np.ndarray, session: VoiceSession, tel) -> TwilioPeer:
+    """The caller's side: quiet until greeted, then talks over the greeting, and stays on
+    until the creature has answered, meant to act and had its marks echoed."""
+    async with TwilioPeer(url, {"token": TOKEN, "caller": "test-peer"}) as peer:
+        # the line is silent until the creature greets; the caller is quiet too
+        talker = asyncio.create_task(peer.silence(30.0))
+        assert await peer.wait_for(lambda: _voiced_s(peer) > 0.6, 20), "no greeting"
+        talker.cancel()
+        await peer.say(caller8k)  # over the creature's greeting: a barge-in
+        talker = asyncio.create_task(peer.silence(30.0))
+        assert await peer.wait_for(lambda: peer.got.clears, 10), "no clear"
+        # the creature answers (the scene's next line) and means to act on it
+        assert await peer.wait_for(lambda: session.slow.intents >= 1, 15), "no intent"
+        assert await peer.wait_for(lambda: len(peer.got.marks_echoed) >= 6, 15)
+        await asyncio.sleep(0)  # let the bridge read the last echoes
+        assert await peer.wait_for(lambda: tel.bridge.call.marks_heard >= 6, 5)
+        talker.cancel()
+        await peer.stop()
+        await asyncio.wait_for(peer.closed.wait(), 5)
+        return peer
+
+
+def _call_the_creature(session: VoiceSession, caller8k: np.ndarray) -> TwilioPeer:
+    """The session runs its loop in a thread behind the telephony bridge for one call; the
+    loop is stopped and the session closed whatever happens."""
     session.start_slow()
     loop_thread = None
     try:
@@ -313,32 +335,7 @@ def test_a_caller_talks_with_the_creature(tmp_path):
             )
             loop_thread.start()
             url = f"ws://127.0.0.1:{tel.port}{STREAM_PATH}"
-
-            async def call() -> TwilioPeer:
-                async with TwilioPeer(url, {"token": TOKEN, "caller": "test-peer"}) as peer:
-
-                    def voiced_s() -> float:
-                        a = peer.got.audio()
-                        return float(np.sum(np.abs(a) > 0.02)) / PHONE_RATE
-
-                    # the line is silent until the creature greets; the caller is quiet too
-                    talker = asyncio.create_task(peer.silence(30.0))
-                    assert await peer.wait_for(lambda: voiced_s() > 0.6, 20), "no greeting"
-                    talker.cancel()
-                    await peer.say(caller8k)  # over the creature's greeting: a barge-in
-                    talker = asyncio.create_task(peer.silence(30.0))
-                    assert await peer.wait_for(lambda: peer.got.clears, 10), "no clear"
-                    # the creature answers (the scene's next line) and means to act on it
-                    assert await peer.wait_for(lambda: session.slow.intents >= 1, 15), "no intent"
-                    assert await peer.wait_for(lambda: len(peer.got.marks_echoed) >= 6, 15)
-                    await asyncio.sleep(0)  # let the bridge read the last echoes
-                    assert await peer.wait_for(lambda: tel.bridge.call.marks_heard >= 6, 5)
-                    talker.cancel()
-                    await peer.stop()
-                    await asyncio.wait_for(peer.closed.wait(), 5)
-                    return peer
-
-            peer = asyncio.run(call())
+            peer = asyncio.run(_hold_call(url, caller8k, session, tel))
             session.loop.stop()
             loop_thread.join(10)
     finally:
@@ -346,8 +343,10 @@ def test_a_caller_talks_with_the_creature(tmp_path):
             session.loop.stop()
             loop_thread.join(10)
         session.close()
+    return peer
 
-    got = peer.got
+
+def _assert_paced(got, lead_s: float) -> None:
     assert all(len(m) == 160 for _, m in got.media)  # 20 ms chunks
     # paced: the carrier's buffer never ran far ahead of the caller's ear. The peer sees
     # arrival times, so a moment its own loop was not scheduled (a loaded machine) shows as a
@@ -357,6 +356,9 @@ def test_a_caller_talks_with_the_creature(tmp_path):
     assert ahead.max() <= lead_s + 0.25, ahead.max()
     span = got.media[-1][0] - got.media[0][0]
     assert len(got.media) * 0.02 <= span + lead_s + 0.1  # no faster than real time
+
+
+def _assert_greeting_heard(got) -> None:
     # the creature's voice is its greeting (the scene's first line), through the phone band
     hello = load_audio(Path("configs/scenes/greeting/01_hello.wav"))
     hello8k = soxr.resample(hello, CREATURE_RATE, PHONE_RATE)[:PHONE_RATE]
@@ -369,7 +371,8 @@ def test_a_caller_talks_with_the_creature(tmp_path):
     assert np.max(np.abs(c)) / norm > 0.7
     assert got.clears and got.marks and set(got.marks_echoed) <= {n for _, n in got.marks}
 
-    record = (tmp_path / "call.jsonl").read_text()
+
+def _assert_call_recorded(record: str) -> None:
     lines = [json.loads(x) for x in record.splitlines()]
     kinds = [x["kind"] for x in lines]
     started = next(x for x in lines if x["kind"] == "call_started")
@@ -379,6 +382,20 @@ def test_a_caller_talks_with_the_creature(tmp_path):
         assert kind in kinds, kind
     ended = next(x for x in lines if x["kind"] == "call_ended")
     assert ended["reason"] == "stop" and ended["marks_heard"] >= 6 and ended["clears"] >= 1
+
+
+def test_a_caller_talks_with_the_creature(tmp_path):
+    """The peer holds a call: the creature's greeting comes back paced with marks; the caller
+    talks over it (clear, pending marks echoed), the creature answers and an intent fires; the
+    call's events are in the record, without the token."""
+    caller = load_audio(espeak_wav(tmp_path / "caller.wav", "Could you pick up the red cup?"))
+    caller8k = soxr.resample(caller, CREATURE_RATE, PHONE_RATE).astype(np.float32)
+    session = _session(tmp_path)
+    lead_s = session.cfg.telephony.lead_ms / 1000
+    got = _call_the_creature(session, caller8k).got
+    _assert_paced(got, lead_s)
+    _assert_greeting_heard(got)
+    _assert_call_recorded((tmp_path / "call.jsonl").read_text())
 
 
 # -- attacks (each failed on the bridge before it was hardened) ---------------------------------

@@ -233,69 +233,91 @@ class StageObserver(BaseObserver):
         log, self.log = self.log, _TurnLog()
         self._seen.clear()
         detail = TurnDetail()
-
-        def first(mark: Mark, after: float) -> _Event | None:
-            return next((e for e in log.events if e.mark is mark and e.t >= after), None)
-
-        ends = [e for e in log.events if e.mark is Mark.TURN_END]
-        early = [e for e in ends if e.t < t_end]
-        if early:
-            detail.notes.append(
-                f"turn split: {len(early)} turn end(s) before the speech ended "
-                f"({', '.join(f'{(e.t - t_end) * 1000:.0f} ms' for e in early)})"
-            )
-        heard = [e.text for e in log.events if e.mark is Mark.TRANSCRIPT]
-        detail.transcript = " | ".join(heard)
-        if len(heard) > 1:
-            detail.notes.append(f"the VAD heard {len(heard)} speech segments")
-
-        vad = first(Mark.VAD_STOP, t_end)
-        turn = first(Mark.TURN_END, t_end)
-        ctx = first(Mark.CONTEXT, t_end)  # the user's turn, handed to the LLM
-        llm = first(Mark.LLM_TEXT, ctx.t) if ctx else None
-        tts = first(Mark.TTS_START, llm.t) if llm else None
-        audio = first(Mark.TTS_AUDIO, tts.t) if tts else None
-        if ctx is None:
-            detail.notes.append("the user's turn never reached the LLM")
-        if llm is not None:
-            detail.reply = "".join(
-                e.text for e in log.events if e.mark is Mark.LLM_TEXT and e.t >= llm.t
-            ).strip()
-        chain = [(Stage.TURN_WAIT, ctx), (Stage.LLM_TTFT, llm)]
-        chain += [(Stage.FIRST_SENTENCE, tts), (Stage.TTS_FIRST_AUDIO, audio)]
-        prev = t_end
-        for stage, ev in chain:
-            if ev is None:
-                break
-            detail.stages_ms[stage.value] = round((ev.t - prev) * 1000.0, 1)
-            prev = ev.t
-        if audio is not None and first_audio_t is not None and first_audio_t >= audio.t:
-            detail.stages_ms[Stage.PLAYOUT.value] = round((first_audio_t - audio.t) * 1000.0, 1)
-
-        m = detail.metrics_ms
+        _note_what_was_heard(log, t_end, detail)
+        vad = _first(log, Mark.VAD_STOP, t_end)
+        turn = _first(log, Mark.TURN_END, t_end)
+        _time_stages(log, t_end, first_audio_t, detail)
         if vad is not None:
-            m[Metric.VAD_STOP.value] = round((vad.t - t_end) * 1000.0, 1)
-        after = [x for x in log.ttfb if x[2] >= t_end]
-        for proc, value, _t in after:
-            key = {
-                names["stt"]: Metric.STT_TTFB,
-                names["llm"]: Metric.LLM_TTFB,
-                names["tts"]: Metric.TTS_TTFB,
-            }.get(proc)
-            if key is not None and key.value not in m:
-                m[key.value] = round(value * 1000.0, 1)
-        for proc, value, t in log.processing:
-            if proc == names["llm"] and t >= t_end and Metric.LLM_PROCESSING.value not in m:
-                m[Metric.LLM_PROCESSING.value] = round(value * 1000.0, 1)
-        for value, t in log.aggregation:
-            if t >= t_end and Metric.TEXT_AGGREGATION.value not in m:
-                m[Metric.TEXT_AGGREGATION.value] = round(value * 1000.0, 1)
-        checks = [c for c in log.turn_checks if c[3] >= t_end]
-        if checks:
-            m[Metric.SMART_TURN.value] = round(checks[0][2], 1)
-            if not checks[0][0]:
-                wait = f"{(turn.t - vad.t) * 1000:.0f} ms" if turn and vad else "its fallback"
-                detail.notes.append(
-                    f"smart turn judged it incomplete (p={checks[0][1]:.2f}); waited {wait}"
-                )
+            detail.metrics_ms[Metric.VAD_STOP.value] = round((vad.t - t_end) * 1000.0, 1)
+        _service_metrics(log, t_end, names, detail.metrics_ms)
+        _smart_turn(log, t_end, vad, turn, detail)
         return detail
+
+
+def _first(log: _TurnLog, mark: Mark, after: float) -> _Event | None:
+    return next((e for e in log.events if e.mark is mark and e.t >= after), None)
+
+
+def _note_what_was_heard(log: _TurnLog, t_end: float, detail: TurnDetail) -> None:
+    """The transcript, and a note where the turn was cut before the speech ended or the
+    VAD heard it as several segments."""
+    ends = [e for e in log.events if e.mark is Mark.TURN_END]
+    early = [e for e in ends if e.t < t_end]
+    if early:
+        detail.notes.append(
+            f"turn split: {len(early)} turn end(s) before the speech ended "
+            f"({', '.join(f'{(e.t - t_end) * 1000:.0f} ms' for e in early)})"
+        )
+    heard = [e.text for e in log.events if e.mark is Mark.TRANSCRIPT]
+    detail.transcript = " | ".join(heard)
+    if len(heard) > 1:
+        detail.notes.append(f"the VAD heard {len(heard)} speech segments")
+
+
+def _time_stages(
+    log: _TurnLog, t_end: float, first_audio_t: float | None, detail: TurnDetail
+) -> None:
+    """Each stage from the speech's end to the first reply audio played, as far as the chain
+    got, and the LLM's reply."""
+    ctx = _first(log, Mark.CONTEXT, t_end)  # the user's turn, handed to the LLM
+    llm = _first(log, Mark.LLM_TEXT, ctx.t) if ctx else None
+    tts = _first(log, Mark.TTS_START, llm.t) if llm else None
+    audio = _first(log, Mark.TTS_AUDIO, tts.t) if tts else None
+    if ctx is None:
+        detail.notes.append("the user's turn never reached the LLM")
+    if llm is not None:
+        detail.reply = "".join(
+            e.text for e in log.events if e.mark is Mark.LLM_TEXT and e.t >= llm.t
+        ).strip()
+    chain = [(Stage.TURN_WAIT, ctx), (Stage.LLM_TTFT, llm)]
+    chain += [(Stage.FIRST_SENTENCE, tts), (Stage.TTS_FIRST_AUDIO, audio)]
+    prev = t_end
+    for stage, ev in chain:
+        if ev is None:
+            break
+        detail.stages_ms[stage.value] = round((ev.t - prev) * 1000.0, 1)
+        prev = ev.t
+    if audio is not None and first_audio_t is not None and first_audio_t >= audio.t:
+        detail.stages_ms[Stage.PLAYOUT.value] = round((first_audio_t - audio.t) * 1000.0, 1)
+
+
+def _service_metrics(log: _TurnLog, t_end: float, names: dict[str, str], m: dict) -> None:
+    """Pipecat's own metrics after the speech's end: each service's first one only."""
+    after = [x for x in log.ttfb if x[2] >= t_end]
+    for proc, value, _t in after:
+        key = {
+            names["stt"]: Metric.STT_TTFB,
+            names["llm"]: Metric.LLM_TTFB,
+            names["tts"]: Metric.TTS_TTFB,
+        }.get(proc)
+        if key is not None and key.value not in m:
+            m[key.value] = round(value * 1000.0, 1)
+    for proc, value, t in log.processing:
+        if proc == names["llm"] and t >= t_end and Metric.LLM_PROCESSING.value not in m:
+            m[Metric.LLM_PROCESSING.value] = round(value * 1000.0, 1)
+    for value, t in log.aggregation:
+        if t >= t_end and Metric.TEXT_AGGREGATION.value not in m:
+            m[Metric.TEXT_AGGREGATION.value] = round(value * 1000.0, 1)
+
+
+def _smart_turn(log: _TurnLog, t_end: float, vad, turn, detail: TurnDetail) -> None:
+    """Smart turn's first check after the speech: its time, and a note when it judged the
+    turn incomplete (the turn then waited)."""
+    checks = [c for c in log.turn_checks if c[3] >= t_end]
+    if checks:
+        detail.metrics_ms[Metric.SMART_TURN.value] = round(checks[0][2], 1)
+        if not checks[0][0]:
+            wait = f"{(turn.t - vad.t) * 1000:.0f} ms" if turn and vad else "its fallback"
+            detail.notes.append(
+                f"smart turn judged it incomplete (p={checks[0][1]:.2f}); waited {wait}"
+            )

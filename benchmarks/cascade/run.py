@@ -107,7 +107,9 @@ def make_llm(args):
     )
 
 
-async def run(args, utterances: list[Utterance], settings: ClockSettings) -> dict:
+def _build_pipeline(args):
+    """The cascade: harness in, STT, the user's turn (VAD start, smart-turn stop), LLM, TTS,
+    harness out; an observer that times each stage."""
     from pipecat.audio.vad.silero import SileroVADAnalyzer
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -116,7 +118,6 @@ async def run(args, utterances: list[Utterance], settings: ClockSettings) -> dic
         LLMContextAggregatorPair,
         LLMUserAggregatorParams,
     )
-    from pipecat.workers.runner import WorkerRunner
 
     from benchmarks.cascade.harness_io import HarnessTransport, StageObserver
     from benchmarks.cascade.services import EspeakTTSService, PocketsphinxSTTService
@@ -143,6 +144,14 @@ async def run(args, utterances: list[Utterance], settings: ClockSettings) -> dic
         idle_timeout_secs=None,
         enable_rtvi=False,
     )
+    names = {"stt": stt.name, "llm": llm.name, "tts": tts.name}
+    return transport, worker, CascadeSystem(transport, observer, context, names), llm_desc
+
+
+async def _start_runner(worker, transport):
+    """The pipeline running, once its input is ready (bounded: 60 s)."""
+    from pipecat.workers.runner import WorkerRunner
+
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     running = asyncio.create_task(runner.run())
@@ -151,32 +160,39 @@ async def run(args, utterances: list[Utterance], settings: ClockSettings) -> dic
     if not ready.done():
         ready.cancel()
         raise SystemExit("cascade: the pipeline did not start within 60 s")
+    return runner, running
 
-    names = {"stt": stt.name, "llm": llm.name, "tts": tts.name}
-    system = CascadeSystem(transport, observer, context, names)
 
-    def show(t: TurnTiming) -> None:
-        lat = f"{t.latency_ms:7.0f} ms" if t.latency_ms is not None else "  no reply"
-        notes = f"  [{'; '.join(t.detail.notes)}]" if t.detail.notes else ""
-        print(f"cascade  {t.name:24s} {lat}  heard {t.detail.transcript!r}{notes}", flush=True)
+def _show(t: TurnTiming) -> None:
+    lat = f"{t.latency_ms:7.0f} ms" if t.latency_ms is not None else "  no reply"
+    notes = f"  [{'; '.join(t.detail.notes)}]" if t.detail.notes else ""
+    print(f"cascade  {t.name:24s} {lat}  heard {t.detail.transcript!r}{notes}", flush=True)
 
+
+def _describe(llm_desc: str) -> dict:
+    return {
+        "pipeline": "Pipecat "
+        + _version("pipecat-ai")
+        + ": Silero VAD + smart-turn v3 (in the wheel), pocketsphinx "
+        + _version("pocketsphinx")
+        + " streaming STT, LLM, espeak-ng TTS",
+        "llm": llm_desc,
+        "note": "pocketsphinx mishears espeak speech often: this measures timing, not "
+        "understanding",
+    }
+
+
+async def run(args, utterances: list[Utterance], settings: ClockSettings) -> dict:
+    transport, worker, system, llm_desc = _build_pipeline(args)
+    runner, running = await _start_runner(worker, transport)
     try:
-        turns = await time_turns(system, utterances, settings, on_turn=show)
+        turns = await time_turns(system, utterances, settings, on_turn=_show)
     finally:
         await runner.cancel()
         await asyncio.wait({running}, timeout=20)
     return {
         "system": "cascade",
-        "describe": {
-            "pipeline": "Pipecat "
-            + _version("pipecat-ai")
-            + ": Silero VAD + smart-turn v3 (in the wheel), pocketsphinx "
-            + _version("pocketsphinx")
-            + " streaming STT, LLM, espeak-ng TTS",
-            "llm": llm_desc,
-            "note": "pocketsphinx mishears espeak speech often: this measures timing, not "
-            "understanding",
-        },
+        "describe": _describe(llm_desc),
         "turns": [asdict(t) for t in turns],
         "summary": summarize(turns),
     }
