@@ -228,6 +228,8 @@ class FakeRobot:
         await keep_connected(url, self._serve, self._stop, log)
         for task in self._tasks.values():
             task.cancel()
+        # each cancelled task writes its end to the task log: close it only after they have
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self.log.close()
 
     def stop(self) -> None:
