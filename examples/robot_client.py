@@ -49,6 +49,7 @@ from orchestrator.bodies.duties import (
     cancel_answer,
     ended,
     keep_connected,
+    messages_from,
     repeat_answer,
 )
 from orchestrator.bodies.protocol import Status
@@ -211,12 +212,7 @@ class FakeRobot:
         self._ws = ws
         try:
             await ws.send(json.dumps(protocol.hello(self.body, self.capabilities)))
-            async for raw in ws:
-                try:
-                    msg = protocol.parse_from_creature(raw)
-                except protocol.ProtocolError as e:
-                    log.warning("not understood: %s", e)
-                    continue
+            async for msg in messages_from(ws, log):
                 await self._on_message(msg)
         finally:
             self.connected.clear()

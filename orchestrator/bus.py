@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterable
+from functools import partial
 
 from track2_voice.common.drop_oldest import DropOldest
 from track2_voice.events import Event
+from track2_voice.handoff import wake
 from track2_voice.waker import LoopWaker
 
 CONSUMER_WAIT_S = 0.1  # an idle consumer thread checks for stop this often
@@ -61,15 +63,7 @@ class Subscription(DropOldest[Event]):
 
     # -- a consumer on a thread -------------------------------------------------------------
     def use_thread_wakeup(self) -> None:
-        def wake() -> None:
-            # notify without waiting for the lock if a consumer holds it
-            if self._cond.acquire(blocking=False):
-                try:
-                    self._cond.notify()
-                finally:
-                    self._cond.release()
-
-        self._waker = wake
+        self._waker = partial(wake, self._cond)
 
     def wait(self, timeout: float) -> Event | None:
         """Block the *consumer* thread until an event arrives (or timeout)."""

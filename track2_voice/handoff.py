@@ -18,9 +18,15 @@ def hand_over(q: deque[T], item: T, cond: threading.Condition) -> bool:
     """Queue ``item`` for the worker that waits on ``cond``; True if the oldest was dropped."""
     dropped = len(q) == q.maxlen
     q.append(item)
+    wake(cond)
+    return dropped
+
+
+def wake(cond: threading.Condition) -> None:
+    """Notify the worker waiting on ``cond`` if its lock is free this instant, never waiting
+    for it: a worker busy holding the lock finds the work at its next short wait."""
     if cond.acquire(blocking=False):
         try:
             cond.notify()
         finally:
             cond.release()
-    return dropped

@@ -8,6 +8,8 @@ example robot, the bodies' link and the ROS 2 bridge.
   never done twice, since only the real world knows whether the motion finished.
 * A ``cancel`` for a call with no live task is answered from the log (:func:`cancel_answer`).
 * The link comes back: :func:`keep_connected` reconnects with doubling backoff until stopped.
+* A frame the robot does not understand is logged and skipped, never the end of the link
+  (:func:`messages_from`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +26,13 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from orchestrator.bodies.protocol import TERMINAL, Status
+from orchestrator.bodies.protocol import (
+    TERMINAL,
+    CreatureMsg,
+    ProtocolError,
+    Status,
+    parse_from_creature,
+)
 
 RECONNECT_S = 0.5  # first reconnect delay, doubled up to RECONNECT_MAX_S
 RECONNECT_MAX_S = 5.0
@@ -81,6 +89,18 @@ def cancel_answer(known: Known | None, interrupted: str) -> Known:
     if not ended(known[0]):  # taken on before a restart of this robot
         return Status.CANCELLED.value, interrupted
     return known
+
+
+async def messages_from(
+    ws: Any, log: logging.Logger, level: int = logging.WARNING
+) -> AsyncIterator[CreatureMsg]:
+    """The creature's messages on ``ws``, typed, until the socket closes; a frame that does not
+    parse is logged at ``level`` and skipped."""
+    async for raw in ws:
+        try:
+            yield parse_from_creature(raw)
+        except ProtocolError as e:
+            log.log(level, "not understood from the creature: %s", e)
 
 
 async def keep_connected(

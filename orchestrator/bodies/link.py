@@ -24,7 +24,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from websockets.exceptions import ConnectionClosed
 
 from orchestrator.bodies import protocol
-from orchestrator.bodies.duties import TaskLog, cancel_answer, keep_connected, repeat_answer
+from orchestrator.bodies.duties import (
+    TaskLog,
+    cancel_answer,
+    keep_connected,
+    messages_from,
+    repeat_answer,
+)
 from orchestrator.bodies.protocol import Capability, Status
 
 __all__ = ["Body", "Call", "Capability", "Expression", "Gaze", "Link", "TaskLog", "hello_message"]
@@ -196,12 +202,7 @@ class Link:
         await ws.send(json.dumps(hello_message(self.body.kind, self.body.capabilities)))
         self.connected.set()
         try:
-            async for raw in ws:
-                try:
-                    msg = protocol.parse_from_creature(raw)
-                except protocol.ProtocolError as e:
-                    log.warning("not understood from the creature: %s", e)
-                    continue
+            async for msg in messages_from(ws, log):
                 await self._on_message(msg)
         finally:
             self.connected.clear()

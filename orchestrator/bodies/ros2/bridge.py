@@ -34,7 +34,13 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from orchestrator.bodies import protocol
-from orchestrator.bodies.duties import TaskLog, cancel_answer, ended, keep_connected
+from orchestrator.bodies.duties import (
+    TaskLog,
+    cancel_answer,
+    ended,
+    keep_connected,
+    messages_from,
+)
 from orchestrator.bodies.protocol import TERMINAL, Capability, Status
 from orchestrator.bodies.ros2.action_map import ActionMap, MapError, Route, load_map
 from orchestrator.bodies.ros2.messages import (  # noqa: F401 (MAX_TEXT: re-exported)
@@ -220,18 +226,13 @@ class Ros2Body:
             await self._send(text)
         announcer = asyncio.create_task(self._announce_loop())
         try:
-            async for raw in ws:
-                await self._on_message(raw)
+            async for msg in messages_from(ws, log, logging.DEBUG):
+                await self._on_message(msg)
         finally:
             announcer.cancel()
             self._ws = None
 
-    async def _on_message(self, raw: str | bytes) -> None:
-        try:
-            msg = protocol.parse_from_creature(raw)
-        except protocol.ProtocolError as e:
-            log.debug("not understood: %s", e)
-            return
+    async def _on_message(self, msg: protocol.CreatureMsg) -> None:
         if isinstance(msg, protocol.ToolCallMsg):
             await self.on_call(msg)
         elif isinstance(msg, protocol.CancelMsg):
