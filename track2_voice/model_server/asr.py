@@ -18,7 +18,6 @@ Credentials: moshi-server's ``kyutai-api-key`` header, or ``?token=`` as on ``/a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from track2_voice.backends.moshi_protocol import PcmFramer
-from track2_voice.common.web import CloseCode
+from track2_voice.common.web import CloseCode, bounded
 from track2_voice.model_server.options import SlotSampling
 from track2_voice.model_server.scheduler import NoFreeSlot, Session
 from track2_voice.model_server.session_io import (
@@ -122,7 +121,7 @@ class _SttSession:
         self.fed = 0  # frames pushed to the slot
 
     async def send(self, msg: dict) -> None:
-        await asyncio.wait_for(self.ws.send_bytes(pack(msg)), self.server.opts.stall_timeout_s)
+        await bounded(self.ws.send_bytes(pack(msg)), self.server.opts.stall_timeout_s)
 
     async def error(self, text: str) -> None:
         await self.send({"type": "Error", "message": text})

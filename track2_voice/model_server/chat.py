@@ -19,7 +19,7 @@ import numpy as np
 
 from track2_voice.backends.model_kind import is_end_of_passage
 from track2_voice.backends.moshi_protocol import Kind, PcmFramer
-from track2_voice.common.web import CloseCode
+from track2_voice.common.web import CloseCode, bounded
 from track2_voice.frames import SAMPLE_RATE
 from track2_voice.model_server.engine import SlotOutput
 from track2_voice.model_server.params import ParamError, session_sampling
@@ -114,7 +114,7 @@ async def _send_loop(server: ModelServer, ws: Any, box: Outputs, session: Sessio
     async for out in box.arrivals():
         for m in _messages(server, writer, out):
             try:
-                await asyncio.wait_for(ws.send_bytes(m), server.opts.stall_timeout_s)
+                await bounded(ws.send_bytes(m), server.opts.stall_timeout_s)
             except asyncio.TimeoutError:
                 await _stalled(server, ws, box, session)
                 return
